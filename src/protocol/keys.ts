@@ -81,7 +81,7 @@ export class PublicKey {
     const sig = signature.slice();
     sig[63] = (sig[63] as number) & 0x7f;
     // libsignal refuses an s with any of the top three bits set before checking the equation.
-    if (((sig[63] as number) & 0xe0) !== 0) return false;
+    if (((sig[63]) & 0xe0) !== 0) return false;
     return crypto.ed25519Verify(edPublic, message, sig);
   }
 }

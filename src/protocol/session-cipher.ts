@@ -132,7 +132,7 @@ export async function signalDecryptPreKey(
 }
 
 async function decryptWithRecord(crypto: CryptoProvider, record: SessionRecord, message: SignalMessage, isPreKey: boolean): Promise<Uint8Array> {
-  let firstError: unknown;
+  let firstError: Error | undefined;
   if (record.current) {
     const state = cloneSessionState(record.current);
     try {
@@ -142,7 +142,7 @@ async function decryptWithRecord(crypto: CryptoProvider, record: SessionRecord, 
     } catch (err) {
       // A duplicate is final; a PreKey message is only ever for the session it just set up.
       if (isPreKey || ProtocolError.is(err, ProtocolErrorCode.DuplicateMessage)) throw err;
-      firstError = err;
+      firstError = asError(err);
     }
   }
   for (let i = 0; i < record.previous.length; i++) {
@@ -153,10 +153,15 @@ async function decryptWithRecord(crypto: CryptoProvider, record: SessionRecord, 
       return plaintext;
     } catch (err) {
       if (ProtocolError.is(err, ProtocolErrorCode.DuplicateMessage)) throw err;
-      firstError ??= err;
+      firstError ??= asError(err);
     }
   }
-  throw firstError ?? new ProtocolError(ProtocolErrorCode.NoSession, 'no session state to decrypt with');
+  if (firstError !== undefined) throw firstError;
+  throw new ProtocolError(ProtocolErrorCode.NoSession, 'no session state to decrypt with');
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
 }
 
 /** Decrypts with one state, changing it (the caller passes a copy and keeps it only on success). */
