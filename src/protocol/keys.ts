@@ -57,9 +57,20 @@ export class PublicKey {
     return new PublicKey(concatBytes(new Uint8Array([DJB_KEY_TYPE]), raw));
   }
 
-  /** True when the u-coordinate is the canonical encoding (below 2^255 - 19, top bit clear). */
+  /**
+   * libsignal's is_canonical: the u-coordinate is below 2^255 - 19 with the top bit clear, and the point
+   * has no small-order (torsion) component. PQXDH refuses a base key that is not canonical, so a PreKey
+   * message cannot be replayed with a tweaked base key.
+   */
   isCanonical(): boolean {
-    return bytesToNumberLE(this.raw) < P;
+    if (bytesToNumberLE(this.raw) >= P) return false;
+    this.#edwardsY ??= montgomeryToEdwardsY(this.raw);
+    if (this.#edwardsY === null) return false;
+    try {
+      return ed25519.Point.fromBytes(this.#edwardsY).isTorsionFree();
+    } catch {
+      return false;
+    }
   }
 
   /** Byte equality of the serialized forms. */

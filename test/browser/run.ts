@@ -60,13 +60,14 @@ function testFiles(args: string[]): string[] {
 // ---- bundling
 
 const NODE_BUILTINS = new Set(builtinModules);
+// node:assert maps to the `assert` package (Node's assert module, ported to browsers), strict mode for
+// node:assert/strict.
 const SHIMS: Record<string, string> = {
   'node:test': 'node-test.ts',
-  'node:assert/strict': 'assert.ts',
-  'node:assert': 'assert-loose.ts',
-  'assert/strict': 'assert.ts',
-  assert: 'assert-loose.ts',
+  'node:assert/strict': 'assert-strict.ts',
+  'assert/strict': 'assert-strict.ts',
 };
+const PACKAGES: Record<string, string> = { 'node:assert': 'assert' };
 const SUPPORT_PROVIDER = path.join(root, 'test/support/provider');
 
 /** Aliases node:test, node:assert and the test provider; refuses everything that cannot run in a browser. */
@@ -88,6 +89,10 @@ function harnessPlugin(files: string[]): Plugin {
       b.onResolve({ filter: /^(node:)?[a-z_]/ }, (args) => {
         const shim = SHIMS[args.path];
         if (shim) return { path: path.join(here, shim) };
+        const pkg = PACKAGES[args.path];
+        if (pkg) return b.resolve(pkg, { kind: args.kind, resolveDir: here });
+        // The assert package and its dependencies (util, ...) are npm packages named like Node built-ins.
+        if (!args.path.startsWith('node:') && (args.importer.startsWith(here) || args.importer.includes('/node_modules/'))) return undefined;
         const bare = args.path.replace(/^node:/, '');
         if (args.path.startsWith('node:') || NODE_BUILTINS.has(bare)) {
           return { errors: [{ text: `"${args.path}" is a Node built-in: the protocol tests also run in the browser (imported by ${rel(args.importer)})` }] };
@@ -119,6 +124,8 @@ async function bundle(files: string[]): Promise<OutputFile[]> {
     sourcemap: 'linked',
     // Tests may look at class and function names (err.name, constructor.name); esbuild would rename some.
     keepNames: true,
+    // The assert package (through util) reads process.env.NODE_DEBUG.
+    define: { 'process.env.NODE_DEBUG': 'false', 'process.env': '{}' },
     logLevel: 'silent',
     plugins: [harnessPlugin(files)],
   });
