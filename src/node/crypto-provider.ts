@@ -9,12 +9,14 @@ import {
   generateKeyPairSync,
   hkdfSync,
   randomFillSync,
+  sign,
   verify,
   type KeyObject,
 } from 'node:crypto';
 import type { CryptoProvider } from '../protocol/crypto.js';
 
 const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 const ZERO_SALT = Buffer.alloc(32);
 
 const view = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
@@ -32,6 +34,7 @@ const fromB64url = (s: string | undefined): Uint8Array => bytes(Buffer.from(s ??
 export class NodeCryptoProvider implements CryptoProvider {
   readonly #privateKeys = new WeakMap<Uint8Array, KeyObject>();
   readonly #publicKeys = new WeakMap<Uint8Array, KeyObject>();
+  readonly #ed25519Keys = new WeakMap<Uint8Array, KeyObject>();
 
   randomBytes(length: number): Uint8Array {
     const out = new Uint8Array(length);
@@ -98,6 +101,19 @@ export class NodeCryptoProvider implements CryptoProvider {
       return Promise.resolve(verify(null, message, key, signature));
     } catch {
       return Promise.resolve(false);
+    }
+  }
+
+  ed25519Sign(seed: Uint8Array, message: Uint8Array): Promise<Uint8Array> {
+    try {
+      let key = this.#ed25519Keys.get(seed);
+      if (!key) {
+        key = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, view(seed)]), format: 'der', type: 'pkcs8' });
+        this.#ed25519Keys.set(seed, key);
+      }
+      return Promise.resolve(bytes(sign(null, message, key)));
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
   }
 

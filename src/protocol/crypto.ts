@@ -32,6 +32,13 @@ export interface CryptoProvider {
   x25519(privateKey: Uint8Array, publicKey: Uint8Array, ourPublicKey?: Uint8Array): Promise<Uint8Array>;
   /** Plain Ed25519 (RFC 8032) verification of a 64-byte signature by a 32-byte Edwards public key. */
   ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>;
+  /**
+   * Plain Ed25519 (RFC 8032) signature (64 bytes) of `message` under the key of a 32-byte `seed`. Our
+   * sender-key signing keys are made from Ed25519 seeds, so a provider that has it signs them natively (a
+   * fraction of the cost of XEdDSA in JavaScript; see src/protocol/sender-key-record.ts). Optional: without
+   * it, sender keys sign with XEdDSA. It may cache a key handle per seed array.
+   */
+  ed25519Sign?(seed: Uint8Array, message: Uint8Array): Promise<Uint8Array>;
 }
 
 /** Clamps a 32-byte X25519 scalar in place (RFC 7748) and returns it. */

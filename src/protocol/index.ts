@@ -13,6 +13,8 @@ export * from './messages.js';
 export * from './records.js';
 export * from './session.js';
 export * from './session-cipher.js';
+export * from './sender-keys.js';
+export * from './fingerprint.js';
 export * from './session-record.js';
 export * from './stores.js';
 export { WebCryptoProvider, type WebCryptoLike } from './webcrypto-provider.js';

@@ -100,6 +100,7 @@ export class PublicKey {
 /** A Curve25519 private key: 32 clamped bytes. */
 export class PrivateKey {
   readonly raw: Uint8Array;
+  #edwards: { readonly a: bigint; readonly edPublic: Uint8Array } | undefined;
 
   private constructor(raw: Uint8Array) {
     this.raw = raw;
@@ -133,8 +134,12 @@ export class PrivateKey {
    */
   sign(message: Uint8Array, random: Uint8Array): Uint8Array {
     if (random.length !== 64) throw new ProtocolError(ProtocolErrorCode.InvalidArgument, 'XEdDSA needs 64 random bytes');
-    const a = Fn.create(bytesToNumberLE(this.raw));
-    const edPublic = ed25519.Point.BASE.multiply(a).toBytes();
+    // a*B is the same for every signature: computed once per key (one of the two base multiplications).
+    if (this.#edwards === undefined) {
+      const scalar = Fn.create(bytesToNumberLE(this.raw));
+      this.#edwards = { a: scalar, edPublic: ed25519.Point.BASE.multiply(scalar).toBytes() };
+    }
+    const { a, edPublic } = this.#edwards;
     const signBit = (edPublic[31] as number) & 0x80;
     const r = Fn.create(bytesToNumberLE(sha512(concatBytes(XEDDSA_HASH_PREFIX, this.raw, message, random))));
     const capR = ed25519.Point.BASE.multiply(r === 0n ? 1n : r).toBytes();

@@ -12,6 +12,9 @@ export interface WebCryptoLike {
 type Bytes = Uint8Array<ArrayBuffer>;
 const own = (b: Uint8Array): Bytes => (b.buffer instanceof ArrayBuffer ? (b as Bytes) : new Uint8Array(b));
 
+const PKCS8_ED25519_PREFIX = new Uint8Array([
+  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+]);
 const PKCS8_X25519_PREFIX = new Uint8Array([
   0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20,
 ]);
@@ -26,6 +29,7 @@ export class WebCryptoProvider implements CryptoProvider {
   readonly #hmacKeys = new WeakMap<Uint8Array, Promise<CryptoKey>>();
   readonly #x25519Private = new WeakMap<Uint8Array, Promise<CryptoKey>>();
   readonly #x25519Public = new WeakMap<Uint8Array, Promise<CryptoKey>>();
+  readonly #ed25519Private = new WeakMap<Uint8Array, Promise<CryptoKey>>();
 
   constructor(crypto: WebCryptoLike = globalThis.crypto) {
     this.#crypto = crypto;
@@ -99,6 +103,15 @@ export class WebCryptoProvider implements CryptoProvider {
     }
     const bits = await this.#crypto.subtle.deriveBits({ name: 'X25519', public: await pub }, await priv, 256);
     return new Uint8Array(bits);
+  }
+
+  async ed25519Sign(seed: Uint8Array, message: Uint8Array): Promise<Uint8Array> {
+    let key = this.#ed25519Private.get(seed);
+    if (!key) {
+      key = this.#crypto.subtle.importKey('pkcs8', own(concatBytes(PKCS8_ED25519_PREFIX, seed)), { name: 'Ed25519' }, false, ['sign']);
+      this.#ed25519Private.set(seed, key);
+    }
+    return new Uint8Array(await this.#crypto.subtle.sign({ name: 'Ed25519' }, await key, own(message)));
   }
 
   async ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
