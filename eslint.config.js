@@ -71,7 +71,7 @@ const BROWSER = 'it runs in the browser.';
 
 export default defineConfig(
   {
-    ignores: ['node_modules/', 'dist/', 'data/', '.tmp/', 'src/protocol/gen/'],
+    ignores: ['node_modules/', 'dist/', 'data/', '.tmp/', 'src/*/gen/'],
   },
   js.configs.recommended,
   {

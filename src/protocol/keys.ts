@@ -93,6 +93,8 @@ export class PublicKey {
     sig[63] = (sig[63] as number) & 0x7f;
     // libsignal refuses an s with any of the top three bits set before checking the equation.
     if (((sig[63]) & 0xe0) !== 0) return false;
+    // ... and then reduces s modulo the group order, where RFC 8032 verifiers refuse s >= L.
+    sig.set(numberToBytesLE(Fn.create(bytesToNumberLE(sig.subarray(32))), 32), 32);
     return crypto.ed25519Verify(edPublic, message, sig);
   }
 }

@@ -15,6 +15,8 @@ import {
   PreKeyRecord,
   PreKeySignalMessage,
   ProtocolAddress,
+  ProtocolError,
+  ProtocolErrorCode,
   PublicKey,
   SignalMessage,
   SignedPreKeyRecord,
@@ -62,6 +64,28 @@ export interface Party {
   sign(message: Uint8Array): Uint8Array;
   /** Verifies an identity-key signature made by `signer`. */
   verify(signerIdentityKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean>;
+  /** Accepts `identityKey` as `peer`'s identity (saveIdentity), as a user does after a safety-number change. */
+  trustIdentity(peer: string, identityKey: Uint8Array): Promise<void>;
+}
+
+/**
+ * The implementation-independent kind of an error thrown by either party, for comparing libsignal's
+ * behaviour with Parley's: 'untrusted', 'duplicate', 'signature', or 'fail' for every other refusal.
+ */
+export function errorKind(err: unknown): string {
+  if (err instanceof ProtocolError) {
+    if (err.is(ProtocolErrorCode.UntrustedIdentity)) return 'untrusted';
+    if (err.is(ProtocolErrorCode.DuplicateMessage)) return 'duplicate';
+    if (err.is(ProtocolErrorCode.InvalidSignature)) return 'signature';
+    return 'fail';
+  }
+  if (err instanceof ls.LibSignalErrorBase) {
+    if (err.is(ls.ErrorCode.UntrustedIdentity)) return 'untrusted';
+    if (err.is(ls.ErrorCode.DuplicatedMessage)) return 'duplicate';
+    if (/signature/i.test(err.message)) return 'signature';
+    return 'fail';
+  }
+  throw err instanceof Error ? err : new Error(String(err));
 }
 
 const DEVICE_ID = 1;
@@ -251,6 +275,10 @@ export class LibsignalParty implements Party {
   verify(signerIdentityKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
     return Promise.resolve(ls.PublicKey.deserialize(u8(signerIdentityKey)).verify(u8(message), u8(signature)));
   }
+
+  async trustIdentity(peer: string, identityKey: Uint8Array): Promise<void> {
+    await this.identityStore.saveIdentity(ls.ProtocolAddress.new(peer, DEVICE_ID), ls.PublicKey.deserialize(u8(identityKey)));
+  }
 }
 
 /** A party played by Parley's protocol core with its in-memory stores. */
@@ -345,5 +373,9 @@ export class ParleyParty implements Party {
 
   verify(signerIdentityKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
     return PublicKey.deserialize(signerIdentityKey).verifySignature(crypto, message, signature);
+  }
+
+  async trustIdentity(peer: string, identityKey: Uint8Array): Promise<void> {
+    await this.stores.identity.saveIdentity(new ProtocolAddress(peer, DEVICE_ID), PublicKey.deserialize(identityKey));
   }
 }
