@@ -191,8 +191,7 @@ function stateToProto(s: SessionState): SessionStateProto {
     ...(s.pendingPreKey
       ? {
           pendingPreKey: {
-            hasPreKeyId: s.pendingPreKey.preKeyId !== undefined,
-            preKeyId: s.pendingPreKey.preKeyId ?? 0,
+            ...(s.pendingPreKey.preKeyId === undefined ? {} : { preKeyId: s.pendingPreKey.preKeyId }),
             signedPreKeyId: s.pendingPreKey.signedPreKeyId,
             baseKey: s.pendingPreKey.baseKey.serialized,
             kyberPreKeyId: s.pendingPreKey.kyberPreKeyId,
@@ -231,7 +230,7 @@ function stateFromProto(p: SessionStateProto): SessionState {
     })),
     pendingPreKey: pp
       ? {
-          preKeyId: pp.hasPreKeyId ? pp.preKeyId : undefined,
+          preKeyId: pp.preKeyId,
           signedPreKeyId: pp.signedPreKeyId,
           baseKey: PublicKey.deserialize(pp.baseKey),
           kyberPreKeyId: pp.kyberPreKeyId,
