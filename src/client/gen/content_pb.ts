@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file content.proto.
  */
 export const file_content: GenFile = /*@__PURE__*/
-  fileDesc("Cg1jb250ZW50LnByb3RvEg5wYXJsZXkuY29udGVudCI8CgVRdW90ZRIKCgJpZBgBIAEoBBIZChFhdXRob3JfYWNjb3VudF9pZBgCIAEoCRIMCgR0ZXh0GAMgASgJImoKC0RhdGFNZXNzYWdlEgwKBGJvZHkYASABKAkSJAoFcXVvdGUYAiABKAsyFS5wYXJsZXkuY29udGVudC5RdW90ZRIUCgxleHBpcmVfdGltZXIYAyABKA0SEQoJdmlld19vbmNlGAQgASgIImUKCFJlYWN0aW9uEg0KBWVtb2ppGAEgASgJEg4KBnJlbW92ZRgCIAEoCBIgChh0YXJnZXRfYXV0aG9yX2FjY291bnRfaWQYAyABKAkSGAoQdGFyZ2V0X3RpbWVzdGFtcBgEIAEoBCJLCgRFZGl0EhgKEHRhcmdldF90aW1lc3RhbXAYASABKAQSKQoEZGF0YRgCIAEoCzIbLnBhcmxleS5jb250ZW50LkRhdGFNZXNzYWdlIiIKBkRlbGV0ZRIYChB0YXJnZXRfdGltZXN0YW1wGAEgASgEInUKB1JlY2VpcHQSKgoEdHlwZRgBIAEoDjIcLnBhcmxleS5jb250ZW50LlJlY2VpcHQuVHlwZRISCgp0aW1lc3RhbXBzGAIgAygEIioKBFR5cGUSDAoIREVMSVZFUlkQABIICgRSRUFEEAESCgoGVklFV0VEEAIibgoGVHlwaW5nEi0KBmFjdGlvbhgBIAEoDjIdLnBhcmxleS5jb250ZW50LlR5cGluZy5BY3Rpb24SEQoJdGltZXN0YW1wGAIgASgEIiIKBkFjdGlvbhILCgdTVEFSVEVEEAASCwoHU1RPUFBFRBABIjoKDFJldHJ5UmVxdWVzdBIRCgl0aW1lc3RhbXAYASABKAQSFwoPY2lwaGVydGV4dF90eXBlGAIgASgNItICCgdDb250ZW50Eg8KB3ZlcnNpb24YDyABKA0SKwoEZGF0YRgBIAEoCzIbLnBhcmxleS5jb250ZW50LkRhdGFNZXNzYWdlSAASLAoIcmVhY3Rpb24YAiABKAsyGC5wYXJsZXkuY29udGVudC5SZWFjdGlvbkgAEiQKBGVkaXQYAyABKAsyFC5wYXJsZXkuY29udGVudC5FZGl0SAASKAoGZGVsZXRlGAQgASgLMhYucGFybGV5LmNvbnRlbnQuRGVsZXRlSAASKgoHcmVjZWlwdBgFIAEoCzIXLnBhcmxleS5jb250ZW50LlJlY2VpcHRIABIoCgZ0eXBpbmcYBiABKAsyFi5wYXJsZXkuY29udGVudC5UeXBpbmdIABItCgVyZXRyeRgHIAEoCzIcLnBhcmxleS5jb250ZW50LlJldHJ5UmVxdWVzdEgAQgYKBGJvZHliBnByb3RvMw");
+  fileDesc("Cg1jb250ZW50LnByb3RvEg5wYXJsZXkuY29udGVudCI8CgVRdW90ZRIKCgJpZBgBIAEoBBIZChFhdXRob3JfYWNjb3VudF9pZBgCIAEoCRIMCgR0ZXh0GAMgASgJIocBCgtEYXRhTWVzc2FnZRIMCgRib2R5GAEgASgJEiQKBXF1b3RlGAIgASgLMhUucGFybGV5LmNvbnRlbnQuUXVvdGUSFAoMZXhwaXJlX3RpbWVyGAMgASgNEhEKCXZpZXdfb25jZRgEIAEoCBIbChNleHBpcmVfdGltZXJfdXBkYXRlGAUgASgIImUKCFJlYWN0aW9uEg0KBWVtb2ppGAEgASgJEg4KBnJlbW92ZRgCIAEoCBIgChh0YXJnZXRfYXV0aG9yX2FjY291bnRfaWQYAyABKAkSGAoQdGFyZ2V0X3RpbWVzdGFtcBgEIAEoBCJLCgRFZGl0EhgKEHRhcmdldF90aW1lc3RhbXAYASABKAQSKQoEZGF0YRgCIAEoCzIbLnBhcmxleS5jb250ZW50LkRhdGFNZXNzYWdlIiIKBkRlbGV0ZRIYChB0YXJnZXRfdGltZXN0YW1wGAEgASgEInUKB1JlY2VpcHQSKgoEdHlwZRgBIAEoDjIcLnBhcmxleS5jb250ZW50LlJlY2VpcHQuVHlwZRISCgp0aW1lc3RhbXBzGAIgAygEIioKBFR5cGUSDAoIREVMSVZFUlkQABIICgRSRUFEEAESCgoGVklFV0VEEAIibgoGVHlwaW5nEi0KBmFjdGlvbhgBIAEoDjIdLnBhcmxleS5jb250ZW50LlR5cGluZy5BY3Rpb24SEQoJdGltZXN0YW1wGAIgASgEIiIKBkFjdGlvbhILCgdTVEFSVEVEEAASCwoHU1RPUFBFRBABIjoKDFJldHJ5UmVxdWVzdBIRCgl0aW1lc3RhbXAYASABKAQSFwoPY2lwaGVydGV4dF90eXBlGAIgASgNIvwCCgdDb250ZW50Eg8KB3ZlcnNpb24YDyABKA0SEQoJdGltZXN0YW1wGA4gASgEEhUKDXNlbmRlcl9udW1iZXIYDSABKAkSKwoEZGF0YRgBIAEoCzIbLnBhcmxleS5jb250ZW50LkRhdGFNZXNzYWdlSAASLAoIcmVhY3Rpb24YAiABKAsyGC5wYXJsZXkuY29udGVudC5SZWFjdGlvbkgAEiQKBGVkaXQYAyABKAsyFC5wYXJsZXkuY29udGVudC5FZGl0SAASKAoGZGVsZXRlGAQgASgLMhYucGFybGV5LmNvbnRlbnQuRGVsZXRlSAASKgoHcmVjZWlwdBgFIAEoCzIXLnBhcmxleS5jb250ZW50LlJlY2VpcHRIABIoCgZ0eXBpbmcYBiABKAsyFi5wYXJsZXkuY29udGVudC5UeXBpbmdIABItCgVyZXRyeRgHIAEoCzIcLnBhcmxleS5jb250ZW50LlJldHJ5UmVxdWVzdEgAQgYKBGJvZHliBnByb3RvMw");
 
 /**
  * @generated from message parley.content.Quote
@@ -71,6 +71,13 @@ export type DataMessage = Message<"parley.content.DataMessage"> & {
    * @generated from field: bool view_once = 4;
    */
   viewOnce: boolean;
+
+  /**
+   * True when the message only announces that the conversation's expire_timer changed (its body is empty).
+   *
+   * @generated from field: bool expire_timer_update = 5;
+   */
+  expireTimerUpdate: boolean;
 };
 
 /**
@@ -274,6 +281,22 @@ export type Content = Message<"parley.content.Content"> & {
    * @generated from field: uint32 version = 15;
    */
   version: number;
+
+  /**
+   * The sender's timestamp (ms): the message's id in receipts, reactions, edits and deletes. Inside the
+   * encryption, so the server cannot change it (the envelope's copy is only the server's word).
+   *
+   * @generated from field: uint64 timestamp = 14;
+   */
+  timestamp: bigint;
+
+  /**
+   * The sender's phone number (E.164). Only a claim: the receiver confirms it against the server's directory
+   * (GET /v1/accounts/lookup) before showing it as the sender's number.
+   *
+   * @generated from field: string sender_number = 13;
+   */
+  senderNumber: string;
 
   /**
    * @generated from oneof parley.content.Content.body

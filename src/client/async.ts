@@ -1,0 +1,58 @@
+/** Small async helpers: deliberate fire-and-forget, abortable sleep, a serial queue. */
+import { abortError } from './errors.js';
+
+/**
+ * Marks a promise as deliberately not awaited (lint keeps `no-floating-promises` on). Its rejection goes to
+ * `onError` (default: ignored, because the caller has already arranged to learn about failures elsewhere).
+ */
+export function drop(promise: Promise<unknown>, onError?: (err: unknown) => void): void {
+  promise.catch((err: unknown) => onError?.(err));
+}
+
+/** Resolves after `ms`; rejects with the abort error when `signal` aborts first. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(abortError(signal));
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(abortError(signal as AbortSignal));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Runs tasks one at a time, in the order they were queued (a mutex with a FIFO). */
+export class SerialQueue {
+  #tail: Promise<unknown> = Promise.resolve();
+
+  /** Runs `task` after every task queued before it has settled; resolves or rejects as `task` does. */
+  run<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.#tail.then(task, task);
+    this.#tail = result.catch(() => undefined);
+    return result;
+  }
+}
+
+/** A promise with its resolve and reject functions (Promise.withResolvers is newer than Node 20). */
+export interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+  reject(err: unknown): void;
+}
+
+export function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}

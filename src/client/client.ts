@@ -1,0 +1,450 @@
+/**
+ * The Client: one registered device, composed of small parts that each do one thing:
+ *
+ * - transport: {@link WebSocketTransport} (pushes and requests) and {@link HttpTransport} (requests while the
+ *   socket is down), behind one {@link Requester};
+ * - {@link MessageReceiver}: the receive pipeline (decrypt, persist, commit, ack);
+ * - {@link MessageSender} and {@link Outbox}: encryption per device, device-set repair, exactly-once retries;
+ * - {@link SessionManager}: bundles and sessions; {@link KeyManager}: prekey upload, replenishment, rotation;
+ * - {@link Outgoing}: what the user sends; {@link ContactDirectory}: numbers and accounts;
+ * - identity.ts: safety numbers and verification.
+ *
+ * The Client wires them together, turns committed batches into typed events, and exposes the user's verbs.
+ */
+import type { CryptoProvider } from '../protocol/index.js';
+import { ServiceApi } from './api.js';
+import { SerialQueue, drop } from './async.js';
+import { ContactDirectory, type ContactView } from './contacts.js';
+import { Emitter } from './emitter.js';
+import { ClientError, ClientErrorCode } from './errors.js';
+import type { ClientEvents, Sender } from './events.js';
+import { isE164, type AccountId, type E164, type MessageId } from './ids.js';
+import { safetyNumber, setVerificationStatus, type SafetyNumber } from './identity.js';
+import { KeyManager, type KeyPolicy, type MaintenanceReport } from './keys.js';
+import { Outbox } from './outbox.js';
+import { Outgoing, TimestampClock, type TextOptions } from './outgoing.js';
+import { requireAccount, type IdentityChangeNotice } from './protocol-stores.js';
+import { MessageReceiver, type ReceivedBatch, type ReceivedItem } from './receiver.js';
+import { MessageSender, type SendPolicy } from './sender.js';
+import { SessionManager } from './sessions.js';
+import type { AccountRecord, ClientStore, ContactRecord, IdentityRecord, MessageRecord } from './store/types.js';
+import type { BackoffOptions } from './transport/backoff.js';
+import { HttpTransport, type FetchLike } from './transport/http.js';
+import type { ApiRequest, ApiResponse, RequestOptions, Requester } from './transport/types.js';
+import { ConnectionState, WebSocketTransport, type WebSocketConstructor } from './transport/websocket.js';
+
+export interface ClientOptions {
+  readonly store: ClientStore;
+  readonly crypto: CryptoProvider;
+  /** Default `globalThis.WebSocket` (in Node: pass the `ws` package's WebSocket). */
+  readonly WebSocket?: WebSocketConstructor | undefined;
+  /** Default `globalThis.fetch`. */
+  readonly fetch?: FetchLike | undefined;
+  /** Default `Date.now`. */
+  readonly now?: (() => number) | undefined;
+  readonly transport?: {
+    readonly requestTimeoutMs?: number;
+    readonly connectTimeoutMs?: number;
+    readonly keepAliveMs?: number;
+    readonly backoff?: BackoffOptions;
+  };
+  readonly receiver?: { readonly batchSize?: number; readonly batchDelayMs?: number };
+  readonly send?: Partial<SendPolicy> | undefined;
+  readonly keys?: Partial<KeyPolicy> | undefined;
+  readonly outbox?: { readonly concurrency?: number; readonly receiptDelayMs?: number; readonly retryLaterMs?: number };
+  /** Send delivery receipts (default true). */
+  readonly deliveryReceipts?: boolean | undefined;
+  /** Send read and viewed receipts (default true). */
+  readonly readReceipts?: boolean | undefined;
+  /** Check keys (replenish, rotate) on connecting and after PreKey messages (default true). */
+  readonly maintainKeys?: boolean | undefined;
+}
+
+/** Uses the socket when it is up, HTTP otherwise. */
+class RoutedRequester implements Requester {
+  constructor(
+    readonly ws: WebSocketTransport,
+    readonly http: HttpTransport,
+  ) {}
+
+  request(req: ApiRequest, options?: RequestOptions): Promise<ApiResponse> {
+    return this.ws.state === ConnectionState.Connected ? this.ws.request(req, options) : this.http.request(req, options);
+  }
+}
+
+export class Client {
+  readonly #o: ClientOptions;
+  readonly #account: AccountRecord;
+  readonly #events: Emitter<ClientEvents>;
+  readonly #ws: WebSocketTransport;
+  readonly #api: ServiceApi;
+  readonly #clock: TimestampClock;
+  readonly #sessions: SessionManager;
+  readonly #sender: MessageSender;
+  readonly #outbox: Outbox;
+  readonly #receiver: MessageReceiver;
+  readonly #outgoing: Outgoing;
+  readonly #contacts: ContactDirectory;
+  readonly #keys: KeyManager;
+  /** Post-commit processing of received batches, in order (number confirmation, events). */
+  readonly #post = new SerialQueue();
+  #keyTimer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+
+  private constructor(options: ClientOptions, account: AccountRecord) {
+    this.#o = options;
+    this.#account = account;
+    const now = options.now ?? Date.now;
+    this.#clock = new TimestampClock(now);
+    this.#events = new Emitter<ClientEvents>((error) => this.#events.emit('error', { context: 'listener', error }));
+    const credentials = { accountId: account.accountId, deviceId: account.deviceId, password: account.password };
+    const http = new HttpTransport({ url: account.serverUrl, credentials, fetch: options.fetch, requestTimeoutMs: options.transport?.requestTimeoutMs });
+    this.#ws = new WebSocketTransport({
+      url: account.serverUrl,
+      credentials,
+      WebSocket: options.WebSocket,
+      requestTimeoutMs: options.transport?.requestTimeoutMs,
+      connectTimeoutMs: options.transport?.connectTimeoutMs,
+      keepAliveMs: options.transport?.keepAliveMs,
+      backoff: options.transport?.backoff,
+      onRequest: (req) => this.#onPush(req.verb, req.path, req.body),
+      checkCredentials: async () => {
+        const res = await http.request({ verb: 'GET', path: '/v1/accounts/whoami' }, { timeoutMs: 5_000 });
+        return res.status !== 401;
+      },
+    });
+    this.#ws.on('state', (change) => {
+      this.#events.emit('state', change);
+      if (change.state === ConnectionState.Connected) {
+        this.#outbox.retryFailedSoon();
+        this.#scheduleKeyMaintenance(0);
+      }
+    });
+    this.#api = new ServiceApi(new RoutedRequester(this.#ws, http));
+    const api = (): ServiceApi => this.#api;
+    const onIdentityChanged = (n: IdentityChangeNotice): void => drop(this.#emitIdentityChange(n));
+    const onMessageStatus = (message: MessageRecord): void => this.#events.emit('messageStatus', { message });
+    this.#sessions = new SessionManager({ crypto: options.crypto, store: options.store, api, now, onIdentityChanged });
+    this.#sender = new MessageSender({ crypto: options.crypto, store: options.store, api, sessions: this.#sessions, now, policy: options.send, onIdentityChanged, onMessageStatus });
+    this.#outbox = new Outbox({
+      store: options.store,
+      sender: this.#sender,
+      now,
+      concurrency: options.outbox?.concurrency,
+      receiptDelayMs: options.outbox?.receiptDelayMs,
+      retryLaterMs: options.outbox?.retryLaterMs,
+      onError: (error) => this.#events.emit('error', { context: 'outbox', error }),
+    });
+    this.#receiver = new MessageReceiver({
+      crypto: options.crypto,
+      store: options.store,
+      now,
+      batchSize: options.receiver?.batchSize,
+      batchDelayMs: options.receiver?.batchDelayMs,
+      deliveryReceipts: options.deliveryReceipts,
+      onBatch: (batch) => drop(this.#post.run(() => this.#afterBatch(batch)), (error) => this.#events.emit('error', { context: 'receive', error })),
+    });
+    this.#outgoing = new Outgoing({ store: options.store, outbox: this.#outbox, sender: this.#sender, clock: this.#clock });
+    this.#contacts = new ContactDirectory({ store: options.store, api, now });
+    this.#keys = new KeyManager({ crypto: options.crypto, store: options.store, api, now, policy: options.keys });
+  }
+
+  /** A client for the account in `options.store` (`CLIENT_NOT_REGISTERED` when there is none). */
+  static async open(options: ClientOptions): Promise<Client> {
+    const account = await options.store.transaction((tx) => requireAccount(tx));
+    return new Client(options, account);
+  }
+
+  get accountId(): AccountId {
+    return this.#account.accountId;
+  }
+
+  get deviceId(): number {
+    return this.#account.deviceId;
+  }
+
+  get number(): E164 {
+    return this.#account.number;
+  }
+
+  /** The connection state. */
+  get state(): ConnectionState {
+    return this.#ws.state;
+  }
+
+  /** The typed API of the server (for what the Client does not wrap). */
+  get api(): ServiceApi {
+    return this.#api;
+  }
+
+  /** Adds an event listener; returns a function that removes it. */
+  on<K extends keyof ClientEvents>(event: K, listener: (payload: ClientEvents[K]) => void): () => void {
+    return this.#events.on(event, listener);
+  }
+
+  /**
+   * Connects (and stays connected, reconnecting with backoff): queued messages arrive as events, the outbox
+   * resumes what was not sent yet, and keys are checked.
+   */
+  connect(): void {
+    this.#ensureOpen();
+    this.#ws.connect();
+    this.#outbox.kick();
+  }
+
+  /** Resolves once connected (or rejects on timeout / abort / close). */
+  waitUntilConnected(options?: RequestOptions): Promise<void> {
+    return this.#ws.waitUntilConnected(options);
+  }
+
+  /**
+   * Resolves when everything received so far has been processed and emitted, and nothing deliverable is
+   * left in the outbox (receipts and retry requests included).
+   */
+  async whenIdle(): Promise<void> {
+    for (let round = 0; round < 3; round++) {
+      await this.#receiver.whenIdle();
+      await this.#post.run(async () => undefined);
+      await this.#outbox.whenIdle();
+    }
+  }
+
+  /** Resumes delivery of whatever the outbox still holds (pending sends of an earlier run). */
+  resumeOutbox(): void {
+    this.#outbox.kick();
+  }
+
+  /** Disconnects and stops background work. Committed state is safe; unacked pushes are redelivered later. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#keyTimer);
+    this.#ws.close();
+    this.#outbox.stop();
+    await this.#receiver.whenIdle();
+    await this.#post.run(async () => undefined);
+  }
+
+  // ---- sending ---------------------------------------------------------------------------------------
+
+  /** The account of a phone number (or an account id passed through). */
+  async resolve(to: string, options?: RequestOptions): Promise<AccountId> {
+    if (isE164(to)) return this.#contacts.resolve(to, options);
+    const contact = await this.#o.store.transaction((tx) => tx.contacts.get(to as AccountId));
+    if (contact) return contact.accountId;
+    throw new ClientError(ClientErrorCode.InvalidArgument, 'recipient must be an E.164 phone number or a known account id');
+  }
+
+  /** Sends a text message; resolves once the server accepted it for every device of the recipient. */
+  async sendText(to: string, text: string, options: TextOptions = {}): Promise<MessageRecord> {
+    this.#ensureOpen();
+    return this.#outgoing.sendText(await this.resolve(to, { signal: options.signal }), text, options);
+  }
+
+  /** Reacts to a stored message (or removes the reaction). */
+  async react(target: MessageId, emoji: string, options: { remove?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+    this.#ensureOpen();
+    await this.#outgoing.react(await this.#message(target), emoji, options.remove ?? false, options.signal);
+  }
+
+  /** Edits one of our text messages. */
+  async edit(target: MessageId, text: string, signal?: AbortSignal): Promise<void> {
+    this.#ensureOpen();
+    await this.#outgoing.edit(await this.#message(target), text, signal);
+  }
+
+  /** Deletes one of our messages for everyone. */
+  async deleteForEveryone(target: MessageId, signal?: AbortSignal): Promise<void> {
+    this.#ensureOpen();
+    await this.#outgoing.deleteForEveryone(await this.#message(target), signal);
+  }
+
+  /** Marks a conversation's unread messages (or the given ones) read and sends a read receipt. */
+  async markRead(conversation: string, ids?: readonly MessageId[]): Promise<MessageRecord[]> {
+    this.#ensureOpen();
+    const conversationId = await this.resolve(conversation);
+    return this.#outgoing.markRead(conversationId, { ids, sendReceipt: this.#o.readReceipts !== false });
+  }
+
+  /** Opens a view-once message: returns it with its text, which is then erased here. */
+  async markViewed(id: MessageId): Promise<MessageRecord> {
+    this.#ensureOpen();
+    return this.#outgoing.markViewed(id, this.#o.readReceipts !== false);
+  }
+
+  /** Sends a typing indicator (ephemeral). */
+  async sendTyping(to: string, started = true, options?: RequestOptions): Promise<void> {
+    this.#ensureOpen();
+    await this.#outgoing.sendTyping(await this.resolve(to, options), started, options);
+  }
+
+  /** Sets a conversation's disappearing-message timer, seconds (0 = off). */
+  async setExpireTimer(to: string, seconds: number, signal?: AbortSignal): Promise<MessageRecord> {
+    this.#ensureOpen();
+    return this.#outgoing.setExpireTimer(await this.resolve(to, { signal }), seconds, signal);
+  }
+
+  /** Deletes messages whose disappearing timer ran out; resolves with how many. */
+  async purgeExpired(): Promise<number> {
+    const now = this.#clock.now();
+    return this.#o.store.transaction(async (tx) => {
+      const expired = await tx.messages.expired(now);
+      for (const m of expired) await tx.messages.remove(m.id);
+      return expired.length;
+    });
+  }
+
+  // ---- reading -------------------------------------------------------------------------------------------
+
+  /** A conversation's messages, oldest first (the newest `limit` when given). */
+  async messages(conversation: string, options: { limit?: number } = {}): Promise<MessageRecord[]> {
+    const conversationId = await this.resolve(conversation);
+    return this.#o.store.transaction((tx) => tx.messages.list(conversationId, options));
+  }
+
+  /** One stored message. */
+  async message(id: MessageId): Promise<MessageRecord | undefined> {
+    return this.#o.store.transaction((tx) => tx.messages.get(id));
+  }
+
+  /** All contacts, with their identity status. */
+  contacts(): Promise<ContactView[]> {
+    return this.#contacts.list();
+  }
+
+  // ---- identity ------------------------------------------------------------------------------------------
+
+  /** The safety number of the conversation with `contact`. */
+  async safetyNumber(contact: string): Promise<SafetyNumber> {
+    return safetyNumber(this.#o.crypto, this.#o.store, await this.resolve(contact));
+  }
+
+  /**
+   * Marks the contact's current identity key verified (after comparing safety numbers). Pass the key the
+   * safety number was computed from, so that a key that changed meanwhile is not verified by mistake.
+   */
+  async markVerified(contact: string, identityKey?: Uint8Array): Promise<IdentityRecord> {
+    return setVerificationStatus(this.#o.store, await this.resolve(contact), 'verified', identityKey);
+  }
+
+  /** Accepts the contact's current key without verifying it (unblocks sending after a verified key changed). */
+  async markUnverified(contact: string): Promise<IdentityRecord> {
+    return setVerificationStatus(this.#o.store, await this.resolve(contact), 'unverified');
+  }
+
+  // ---- keys ----------------------------------------------------------------------------------------------
+
+  /** Replenishes and rotates prekeys as the key policy says (also done automatically while connected). */
+  maintainKeys(options?: RequestOptions): Promise<MaintenanceReport> {
+    return this.#keys.maintain(options);
+  }
+
+  /** The key manager (rotation on demand). */
+  get keys(): KeyManager {
+    return this.#keys;
+  }
+
+  // ---- internals -----------------------------------------------------------------------------------------
+
+  #ensureOpen(): void {
+    if (this.#closed) throw new ClientError(ClientErrorCode.Closed, 'client closed');
+  }
+
+  async #message(id: MessageId): Promise<MessageRecord> {
+    const m = await this.message(id);
+    if (!m) throw new ClientError(ClientErrorCode.InvalidArgument, 'no such message');
+    return m;
+  }
+
+  async #onPush(verb: string, path: string, body: Uint8Array): Promise<{ status: number }> {
+    if (verb === 'PUT' && path === '/v1/queue/message') {
+      // Answered (acked) only once the envelope's effects are committed.
+      await this.#receiver.receive(body);
+      return { status: 200 };
+    }
+    if (verb === 'PUT' && path === '/v1/queue/empty') {
+      await this.#receiver.whenIdle();
+      await this.#post.run(async () => undefined);
+      this.#events.emit('queueEmpty', {});
+      return { status: 200 };
+    }
+    return { status: 404 };
+  }
+
+  #scheduleKeyMaintenance(delayMs: number): void {
+    if (this.#o.maintainKeys === false || this.#closed || this.#keyTimer !== undefined) return;
+    this.#keyTimer = setTimeout(() => {
+      drop(
+        this.#keys.maintain().finally(() => {
+          this.#keyTimer = undefined;
+        }),
+        (error) => this.#events.emit('error', { context: 'keys', error }),
+      );
+    }, delayMs);
+  }
+
+  async #emitIdentityChange(n: IdentityChangeNotice): Promise<void> {
+    const contact = await this.#o.store.transaction((tx) => tx.contacts.get(n.accountId));
+    this.#events.emit('identityChanged', { ...n, number: contact?.numberVerified ? contact.number : undefined });
+  }
+
+  /** After a batch was committed and acked: confirm new senders' numbers, emit events, start follow-ups. */
+  async #afterBatch(batch: ReceivedBatch): Promise<void> {
+    if (batch.outboxChanged) this.#outbox.kick();
+    if (batch.usedPreKeys) this.#scheduleKeyMaintenance(1_000);
+    const senders = new Map<AccountId, ContactRecord | undefined>();
+    for (const item of batch.items) {
+      if (item.kind === 'ignored' || senders.has(item.source)) continue;
+      let contact: ContactRecord | undefined;
+      try {
+        contact = await this.#contacts.confirm(item.source, { timeoutMs: 5_000 });
+      } catch {
+        contact = await this.#o.store.transaction((tx) => tx.contacts.get(item.source));
+      }
+      senders.set(item.source, contact);
+    }
+    for (const n of batch.identityChanges) {
+      const c = senders.get(n.accountId);
+      this.#events.emit('identityChanged', { ...n, number: c?.numberVerified ? c.number : undefined });
+    }
+    for (const item of batch.items) {
+      if (item.kind === 'ignored') continue;
+      const c = senders.get(item.source);
+      const from: Sender = { accountId: item.source, deviceId: item.deviceId, number: c?.number, numberVerified: c?.numberVerified ?? false };
+      this.#emitItem(from, item);
+    }
+  }
+
+  #emitItem(from: Sender, item: Exclude<ReceivedItem, { kind: 'ignored' }>): void {
+    const e = this.#events;
+    switch (item.kind) {
+      case 'message':
+        e.emit('message', { from, message: item.message });
+        break;
+      case 'timer':
+        e.emit('timer', { from, expireTimer: item.expireTimer, timestamp: item.timestamp });
+        break;
+      case 'reaction':
+        e.emit('reaction', { from, targetId: item.targetId, emoji: item.emoji, remove: item.remove, timestamp: item.timestamp, message: item.message });
+        break;
+      case 'edit':
+        e.emit('edit', { from, targetId: item.targetId, timestamp: item.timestamp, body: item.body, message: item.message });
+        break;
+      case 'delete':
+        e.emit('delete', { from, targetId: item.targetId, timestamp: item.timestamp });
+        break;
+      case 'receipt':
+        e.emit('receipt', { from, kind: item.receipt, timestamp: item.timestamp, timestamps: item.timestamps, updated: item.updated });
+        for (const message of item.updated) e.emit('messageStatus', { message });
+        break;
+      case 'typing':
+        e.emit('typing', { from, started: item.started, timestamp: item.timestamp });
+        break;
+      case 'undecryptable':
+        e.emit('decryptionFailed', { from, timestamp: item.timestamp, code: item.code, retryRequested: item.retryRequested });
+        break;
+      case 'retry-request':
+        break; // handled in the pipeline (the resend is queued); nothing for the user to see
+    }
+  }
+}

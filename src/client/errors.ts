@@ -1,0 +1,96 @@
+/**
+ * Typed errors of the client SDK. Every failure the SDK reports on purpose is a {@link ClientError} with a
+ * stable `code` from {@link ClientErrorCode}; callers branch on `err.is(code)`, never on messages. The list
+ * of codes is mirrored in docs/errors.md and a test keeps the two equal.
+ */
+
+/** Stable error codes of `src/client`. */
+export const ClientErrorCode = {
+  /** A request got no response in time. */
+  Timeout: 'CLIENT_TIMEOUT',
+  /** The caller aborted the operation through its AbortSignal. */
+  Aborted: 'CLIENT_ABORTED',
+  /** The connection closed (or could not be opened) before the response arrived. */
+  ConnectionClosed: 'CLIENT_CONNECTION_CLOSED',
+  /** The server refused the device's credentials (401), or the account was re-registered elsewhere. */
+  Unauthorized: 'CLIENT_UNAUTHORIZED',
+  /** The server answered with an error status; `serverCode`, `status` and `retryAfterMs` say which. */
+  ServerRejected: 'CLIENT_SERVER_REJECTED',
+  /** A response or push that does not decode. */
+  BadResponse: 'CLIENT_BAD_RESPONSE',
+  /** The phone number is not registered on the server. */
+  UnknownRecipient: 'CLIENT_UNKNOWN_RECIPIENT',
+  /** Sending is blocked: a contact the user had verified has a new identity key that is not verified yet. */
+  IdentityNotVerified: 'CLIENT_IDENTITY_NOT_VERIFIED',
+  /** The recipient's device set kept changing while the message was being sent; it was not delivered. */
+  DeviceRepairFailed: 'CLIENT_DEVICE_REPAIR_FAILED',
+  /** Decrypted content that does not decode (bad padding, not a Content message, or no known body). */
+  InvalidContent: 'CLIENT_INVALID_CONTENT',
+  /** The profile holds no account: register first. */
+  NotRegistered: 'CLIENT_NOT_REGISTERED',
+  /** An argument of the wrong shape (a phone number that is not E.164, an empty message). */
+  InvalidArgument: 'CLIENT_INVALID_ARGUMENT',
+  /** The client was closed; the operation did not run (or did not finish). */
+  Closed: 'CLIENT_CLOSED',
+  /** Stored client data that does not decode, or a store written by a newer release. */
+  StoreCorrupt: 'CLIENT_STORE_CORRUPT',
+} as const;
+
+/** One of the codes of {@link ClientErrorCode}. */
+export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode];
+
+/** Options of a {@link ClientError} beyond code and message. */
+export interface ClientErrorOptions {
+  /** Milliseconds after which retrying can succeed (the server's `retry_after_ms`); undefined when unknown. */
+  retryAfterMs?: number;
+  /** HTTP status of the server's answer, for `CLIENT_SERVER_REJECTED` and friends. */
+  status?: number;
+  /** The server's stable error code (`SERVER_*`), when the server answered with one. */
+  serverCode?: string;
+  /** Whether trying again (after `retryAfterMs`) can succeed. Defaults per code. */
+  retryable?: boolean;
+  cause?: unknown;
+}
+
+const RETRYABLE_BY_DEFAULT: ReadonlySet<ClientErrorCode> = new Set<ClientErrorCode>([
+  ClientErrorCode.Timeout,
+  ClientErrorCode.ConnectionClosed,
+]);
+
+/** The base (and only) error class of the client layer. */
+export class ClientError extends Error {
+  override readonly name = 'ClientError';
+  readonly code: ClientErrorCode;
+  readonly retryAfterMs: number | undefined;
+  readonly status: number | undefined;
+  readonly serverCode: string | undefined;
+  /** Whether the same operation can succeed when tried again (after {@link retryAfterMs}, when set). */
+  readonly retryable: boolean;
+
+  /** `message` must never contain plaintext, keys or phone numbers. */
+  constructor(code: ClientErrorCode, message: string, options: ClientErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryAfterMs = options.retryAfterMs;
+    this.status = options.status;
+    this.serverCode = options.serverCode;
+    this.retryable = options.retryable ?? RETRYABLE_BY_DEFAULT.has(code);
+  }
+
+  /** True when this error carries `code`. */
+  is(code: ClientErrorCode): boolean {
+    return this.code === code;
+  }
+
+  /** True when `err` is a ClientError, optionally of `code`. */
+  static is(err: unknown, code?: ClientErrorCode): err is ClientError {
+    return err instanceof ClientError && (code === undefined || err.code === code);
+  }
+}
+
+/** The error an aborted signal stands for: its reason when that is a ClientError, else `CLIENT_ABORTED`. */
+export function abortError(signal: AbortSignal): ClientError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof ClientError) return reason;
+  return new ClientError(ClientErrorCode.Aborted, 'operation aborted', { cause: reason });
+}

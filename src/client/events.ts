@@ -1,0 +1,113 @@
+/** The typed events a {@link Client} emits. */
+import type { AccountId, E164, MessageId } from './ids.js';
+import type { IdentityChangeNotice } from './protocol-stores.js';
+import type { MessageRecord, VerificationStatus } from './store/types.js';
+import type { StateChange } from './transport/websocket.js';
+
+/** Who sent something: the account and device, and the phone number once the server's directory confirmed it. */
+export interface Sender {
+  readonly accountId: AccountId;
+  readonly deviceId: number;
+  /** The confirmed number, or the sender's own unconfirmed claim (then `numberVerified` is false). */
+  readonly number: E164 | undefined;
+  readonly numberVerified: boolean;
+}
+
+export interface MessageEvent {
+  readonly from: Sender;
+  readonly message: MessageRecord;
+}
+
+export interface ReactionEvent {
+  readonly from: Sender;
+  readonly targetId: MessageId;
+  readonly emoji: string;
+  readonly remove: boolean;
+  readonly timestamp: number;
+  /** The message reacted to, when stored here. */
+  readonly message: MessageRecord | undefined;
+}
+
+export interface EditEvent {
+  readonly from: Sender;
+  readonly targetId: MessageId;
+  readonly timestamp: number;
+  readonly body: string;
+  readonly message: MessageRecord | undefined;
+}
+
+export interface DeleteEvent {
+  readonly from: Sender;
+  readonly targetId: MessageId;
+  readonly timestamp: number;
+}
+
+export type ReceiptKind = 'delivery' | 'read' | 'viewed';
+
+export interface ReceiptEvent {
+  readonly from: Sender;
+  readonly kind: ReceiptKind;
+  readonly timestamp: number;
+  /** The sender timestamps of our messages the receipt is for. */
+  readonly timestamps: readonly number[];
+  /** Our messages whose status advanced because of it. */
+  readonly updated: readonly MessageRecord[];
+}
+
+export interface TypingEvent {
+  readonly from: Sender;
+  readonly started: boolean;
+  readonly timestamp: number;
+}
+
+export interface TimerEvent {
+  readonly from: Sender;
+  readonly expireTimer: number;
+  readonly timestamp: number;
+}
+
+/** A message that could not be decrypted: the user sees it, and the sender was asked to send it again. */
+export interface DecryptionFailedEvent {
+  readonly from: Sender;
+  readonly timestamp: number;
+  /** The error code (`PROTOCOL_*` or `CLIENT_*`). */
+  readonly code: string;
+  /** Whether a RetryRequest was queued for the sender. */
+  readonly retryRequested: boolean;
+}
+
+/** A peer's identity key changed (a re-registration, or someone in the middle: compare safety numbers). */
+export interface IdentityChangedEvent extends Omit<IdentityChangeNotice, 'status'> {
+  readonly number: E164 | undefined;
+  /** `verification-required` when the contact was verified: sending to it is blocked until re-verified. */
+  readonly status: VerificationStatus;
+}
+
+/** An outgoing message's status changed (sent, failed, delivered, read, viewed). */
+export interface MessageStatusEvent {
+  readonly message: MessageRecord;
+}
+
+/** A background failure worth logging (it never carries plaintext). */
+export interface ErrorEvent {
+  readonly context: string;
+  readonly error: unknown;
+}
+
+export interface ClientEvents {
+  /** The connection's state. */
+  state: StateChange;
+  message: MessageEvent;
+  reaction: ReactionEvent;
+  edit: EditEvent;
+  delete: DeleteEvent;
+  receipt: ReceiptEvent;
+  typing: TypingEvent;
+  timer: TimerEvent;
+  decryptionFailed: DecryptionFailedEvent;
+  identityChanged: IdentityChangedEvent;
+  messageStatus: MessageStatusEvent;
+  /** The server delivered everything that was queued for this device while it was offline. */
+  queueEmpty: Record<string, never>;
+  error: ErrorEvent;
+}

@@ -1,0 +1,34 @@
+/**
+ * Parley's client SDK. Isomorphic: the same code runs in browsers and in Node; the WebSocket constructor,
+ * `fetch`, the crypto provider and the store are injected.
+ *
+ * Start with {@link requestVerificationCode} and {@link register}, then {@link Client.open} and
+ * `client.connect()`; listen for events with `client.on(...)`.
+ */
+export { Client, type ClientOptions } from './client.js';
+export { register, requestVerificationCode, type RegistrationOptions, type RegistrationResult } from './registration.js';
+export { ClientError, ClientErrorCode } from './errors.js';
+export type * from './events.js';
+export { asE164, isE164, isAccountId, messageId, type AccountId, type E164, type MessageId } from './ids.js';
+export { formatSafetyNumber, type SafetyNumber } from './identity.js';
+export type { ContactView } from './contacts.js';
+export { DEFAULT_KEY_POLICY, type KeyPolicy, type MaintenanceReport } from './keys.js';
+export { DEFAULT_SEND_POLICY, type SendPolicy } from './sender.js';
+export { InMemoryClientStore } from './store/memory.js';
+export * from './store/types.js';
+export { ServiceApi, type SendOutcome } from './api.js';
+export { HttpTransport, type FetchLike, type HttpTransportOptions } from './transport/http.js';
+export {
+  ConnectionReason,
+  ConnectionState,
+  WebSocketTransport,
+  type IncomingRequest,
+  type PushHandler,
+  type StateChange,
+  type WebSocketConstructor,
+  type WebSocketLike,
+  type WebSocketTransportOptions,
+} from './transport/websocket.js';
+export { Backoff, type BackoffOptions } from './transport/backoff.js';
+export type { ApiRequest, ApiResponse, DeviceCredentials, RequestOptions, Requester } from './transport/types.js';
+export { MAX_BODY_BYTES } from './content.js';

@@ -1,0 +1,244 @@
+/**
+ * What the user sends: text (with quote, view-once, disappearing timer), reactions, edits, deletes for
+ * everyone, read/viewed receipts, typing indicators and timer changes. Each durable send stores its message
+ * (if it is one) and its outbox entry in one transaction, then hands the entry to the outbox; typing is
+ * ephemeral and bypasses the outbox.
+ */
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { ReceiptType, TypingAction, checkBody, makeContent, serializeContent } from './content.js';
+import type { ContentSchema } from './gen/content_pb.js';
+import { ClientError, ClientErrorCode } from './errors.js';
+import { messageId, type AccountId, type MessageId } from './ids.js';
+import { enqueueMessage, enqueueReceipt, type Outbox } from './outbox.js';
+import { requireAccount } from './protocol-stores.js';
+import type { MessageSender } from './sender.js';
+import { advanceStatus } from './status.js';
+import type { RequestOptions } from './transport/types.js';
+import type { ClientStore, ContactRecord, MessageRecord, QuoteRecord, StoreTx } from './store/types.js';
+
+/** Hands out sender timestamps: the clock, but strictly increasing, because a timestamp is a message's id. */
+export class TimestampClock {
+  #last = 0;
+
+  constructor(readonly now: () => number) {}
+
+  next(): number {
+    this.#last = Math.max(this.now(), this.#last + 1);
+    return this.#last;
+  }
+}
+
+/** Options of a text message. */
+export interface TextOptions {
+  /** The message replied to. */
+  readonly quote?: MessageRecord | undefined;
+  readonly viewOnce?: boolean | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+type ContentBody = MessageInitShape<typeof ContentSchema>['body'];
+
+export interface OutgoingOptions {
+  readonly store: ClientStore;
+  readonly outbox: Outbox;
+  readonly sender: MessageSender;
+  readonly clock: TimestampClock;
+}
+
+async function contactOf(tx: StoreTx, accountId: AccountId, now: number): Promise<ContactRecord> {
+  const c = await tx.contacts.get(accountId);
+  if (c) return c;
+  const created: ContactRecord = { accountId, number: undefined, numberVerified: false, expireTimer: 0, createdAt: now, updatedAt: now };
+  await tx.contacts.put(created);
+  return created;
+}
+
+export class Outgoing {
+  readonly #o: OutgoingOptions;
+
+  constructor(options: OutgoingOptions) {
+    this.#o = options;
+  }
+
+  /** Sends a text message; resolves with the stored message once the server accepted it for every device. */
+  async sendText(to: AccountId, text: string, options: TextOptions = {}): Promise<MessageRecord> {
+    if (text.length === 0) throw new ClientError(ClientErrorCode.InvalidArgument, 'empty message');
+    checkBody(text);
+    const quote: QuoteRecord | undefined = options.quote && {
+      timestamp: options.quote.timestamp,
+      authorId: options.quote.senderId,
+      text: options.quote.body.slice(0, 200),
+    };
+    return this.#sendMessage(to, options.signal, (contact) => ({
+      record: { kind: 'text', body: text, quote, viewOnce: options.viewOnce ?? false, expireTimer: contact.expireTimer },
+      body: {
+        case: 'data',
+        value: {
+          body: text,
+          quote: quote && { id: BigInt(quote.timestamp), authorAccountId: quote.authorId, text: quote.text },
+          expireTimer: contact.expireTimer,
+          viewOnce: options.viewOnce ?? false,
+        },
+      },
+    }));
+  }
+
+  /** Sets the conversation's disappearing-message timer (seconds, 0 = off) and tells the peer. */
+  async setExpireTimer(to: AccountId, seconds: number, signal?: AbortSignal): Promise<MessageRecord> {
+    if (!Number.isInteger(seconds) || seconds < 0 || seconds > 0xffffffff) throw new ClientError(ClientErrorCode.InvalidArgument, 'timer must be whole seconds');
+    return this.#sendMessage(to, signal, () => ({
+      record: { kind: 'timer', body: '', quote: undefined, viewOnce: false, expireTimer: seconds },
+      body: { case: 'data', value: { expireTimer: seconds, expireTimerUpdate: true } },
+      contactTimer: seconds,
+    }));
+  }
+
+  /** Reacts to a message of the conversation (or removes our reaction). */
+  async react(target: MessageRecord, emoji: string, remove = false, signal?: AbortSignal): Promise<void> {
+    await this.#sendControl(target.conversationId, signal, async (tx, self, timestamp) => {
+      const others = target.reactions.filter((r) => r.authorId !== self);
+      const current = await tx.messages.get(target.id);
+      if (current) await tx.messages.put({ ...current, reactions: remove ? others : [...others, { authorId: self, emoji, timestamp }] });
+      return { case: 'reaction', value: { emoji, remove, targetAuthorAccountId: target.senderId, targetTimestamp: BigInt(target.timestamp) } };
+    });
+  }
+
+  /** Replaces the text of one of our messages, here and for the peer. */
+  async edit(target: MessageRecord, text: string, signal?: AbortSignal): Promise<void> {
+    if (target.direction !== 'outgoing' || target.kind !== 'text' || target.deleted) throw new ClientError(ClientErrorCode.InvalidArgument, 'only your own text messages can be edited');
+    checkBody(text);
+    await this.#sendControl(target.conversationId, signal, async (tx, _self, timestamp) => {
+      const current = await tx.messages.get(target.id);
+      if (current) await tx.messages.put({ ...current, body: text, editedAt: timestamp });
+      return { case: 'edit', value: { targetTimestamp: BigInt(target.timestamp), data: { body: text } } };
+    });
+  }
+
+  /** Deletes one of our messages for everyone. */
+  async deleteForEveryone(target: MessageRecord, signal?: AbortSignal): Promise<void> {
+    if (target.direction !== 'outgoing') throw new ClientError(ClientErrorCode.InvalidArgument, 'only your own messages can be deleted for everyone');
+    await this.#sendControl(target.conversationId, signal, async (tx) => {
+      const current = await tx.messages.get(target.id);
+      if (current) await tx.messages.put({ ...current, body: '', quote: undefined, reactions: [], deleted: true });
+      return { case: 'delete', value: { targetTimestamp: BigInt(target.timestamp) } };
+    });
+  }
+
+  /**
+   * Marks incoming messages of a conversation read (all unread ones, or those given), starts their
+   * disappearing timers, and queues a read receipt when `sendReceipt`. Resolves with the messages changed.
+   */
+  async markRead(conversationId: AccountId, options: { ids?: readonly MessageId[]; sendReceipt: boolean }): Promise<MessageRecord[]> {
+    const now = this.#o.clock.now();
+    const changed = await this.#o.store.transaction(async (tx) => {
+      const account = await requireAccount(tx);
+      const candidates = options.ids
+        ? (await Promise.all(options.ids.map((id) => tx.messages.get(id)))).filter((m): m is MessageRecord => m !== undefined)
+        : await tx.messages.list(conversationId);
+      const changed: MessageRecord[] = [];
+      for (const m of candidates) {
+        if (m.direction !== 'incoming' || m.conversationId !== conversationId || m.kind !== 'text' || m.status !== 'received') continue;
+        const next: MessageRecord = { ...m, status: 'read', expiresAt: m.expireTimer > 0 ? now + m.expireTimer * 1000 : m.expiresAt };
+        await tx.messages.put(next);
+        changed.push(next);
+      }
+      if (options.sendReceipt && changed.length > 0) {
+        await enqueueReceipt(tx, conversationId, ReceiptType.READ, changed.map((m) => m.timestamp), this.#o.clock.next(), now, account.number);
+      }
+      return changed;
+    });
+    if (changed.length > 0) this.#o.outbox.kick();
+    return changed;
+  }
+
+  /**
+   * Opens a view-once message: resolves with it as it was (the text, for display this once) and erases the
+   * text from the store; a viewed receipt goes to the sender when `sendReceipt`.
+   */
+  async markViewed(id: MessageId, sendReceipt: boolean): Promise<MessageRecord> {
+    const now = this.#o.clock.now();
+    const shown = await this.#o.store.transaction(async (tx) => {
+      const account = await requireAccount(tx);
+      const m = await tx.messages.get(id);
+      if (!m || m.direction !== 'incoming') throw new ClientError(ClientErrorCode.InvalidArgument, 'no such incoming message');
+      if (!m.viewOnce || m.status === 'viewed') return m;
+      await tx.messages.put({ ...m, body: '', quote: undefined, status: advanceStatus(m.status, 'viewed') });
+      if (sendReceipt) await enqueueReceipt(tx, m.conversationId, ReceiptType.VIEWED, [m.timestamp], this.#o.clock.next(), now, account.number);
+      return m;
+    });
+    this.#o.outbox.kick();
+    return shown;
+  }
+
+  /** Sends a typing indicator (ephemeral: delivered only if the peer is online, never stored). */
+  async sendTyping(to: AccountId, started: boolean, options?: RequestOptions): Promise<void> {
+    const timestamp = this.#o.clock.next();
+    const number = (await this.#o.store.transaction((tx) => requireAccount(tx))).number;
+    const content = makeContent({
+      timestamp: BigInt(timestamp),
+      senderNumber: number,
+      body: { case: 'typing', value: { action: started ? TypingAction.STARTED : TypingAction.STOPPED, timestamp: BigInt(timestamp) } },
+    });
+    await this.#o.sender.sendEphemeral(to, serializeContent(content), timestamp, options);
+  }
+
+  /** Stores a new outgoing message and its outbox entry, then delivers it. */
+  async #sendMessage(
+    to: AccountId,
+    signal: AbortSignal | undefined,
+    build: (contact: ContactRecord) => {
+      record: Pick<MessageRecord, 'kind' | 'body' | 'quote' | 'viewOnce' | 'expireTimer'>;
+      body: ContentBody;
+      contactTimer?: number;
+    },
+  ): Promise<MessageRecord> {
+    const timestamp = this.#o.clock.next();
+    const now = this.#o.clock.now();
+    const { entryId, id } = await this.#o.store.transaction(async (tx) => {
+      const account = await requireAccount(tx);
+      const contact = await contactOf(tx, to, now);
+      const built = build(contact);
+      if (built.contactTimer !== undefined) await tx.contacts.put({ ...contact, expireTimer: built.contactTimer, updatedAt: now });
+      const id = messageId(account.accountId, timestamp);
+      await tx.messages.put({
+        id,
+        conversationId: to,
+        senderId: account.accountId,
+        direction: 'outgoing',
+        timestamp,
+        serverTimestamp: undefined,
+        receivedAt: now,
+        ...built.record,
+        reactions: [],
+        editedAt: undefined,
+        deleted: false,
+        expiresAt: undefined,
+        status: 'pending',
+        error: undefined,
+      });
+      const content = makeContent({ timestamp: BigInt(timestamp), senderNumber: account.number, body: built.body });
+      const entry = await enqueueMessage(tx, { recipientId: to, timestamp, content: serializeContent(content), messageId: id, now });
+      return { entryId: entry.id, id };
+    });
+    await this.#o.outbox.deliver(entryId, signal);
+    const message = await this.#o.store.transaction((tx) => tx.messages.get(id));
+    return message as MessageRecord;
+  }
+
+  /** Sends a control message (reaction, edit, delete) after applying it locally, in one transaction. */
+  async #sendControl(
+    to: AccountId,
+    signal: AbortSignal | undefined,
+    apply: (tx: StoreTx, self: AccountId, timestamp: number) => Promise<ContentBody>,
+  ): Promise<void> {
+    const timestamp = this.#o.clock.next();
+    const now = this.#o.clock.now();
+    const entryId = await this.#o.store.transaction(async (tx) => {
+      const account = await requireAccount(tx);
+      const body = await apply(tx, account.accountId, timestamp);
+      const content = makeContent({ timestamp: BigInt(timestamp), senderNumber: account.number, body });
+      return (await enqueueMessage(tx, { recipientId: to, timestamp, content: serializeContent(content), messageId: undefined, now })).id;
+    });
+    await this.#o.outbox.deliver(entryId, signal);
+  }
+}

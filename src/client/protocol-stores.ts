@@ -1,0 +1,192 @@
+/**
+ * The protocol core's store interfaces over one store transaction, with the SDK's identity policy:
+ *
+ * - receiving is always allowed (as Signal does): a peer's new identity key is recorded, the change is
+ *   reported, and the conversation goes on;
+ * - sending to a key that differs from the recorded one is refused (the protocol raises
+ *   UntrustedIdentityError, and the sender decides: see sessions.ts), and so is sending to a contact whose
+ *   verified key changed (`verification-required`) until the user verifies the new key.
+ */
+import {
+  Direction,
+  IdentityChange,
+  KeyPair,
+  KyberPreKeyRecord,
+  PreKeyRecord,
+  PrivateKey,
+  ProtocolError,
+  ProtocolErrorCode,
+  PublicKey,
+  SessionRecord,
+  SignedPreKeyRecord,
+  bytesEqual,
+  type IdentityKeyStore,
+  type KyberPreKeyStore,
+  type PreKeyStore,
+  type ProtocolAddress,
+  type ProtocolStores,
+  type SessionStore,
+  type SignedPreKeyStore,
+} from '../protocol/index.js';
+import { ClientError, ClientErrorCode } from './errors.js';
+import type { AccountId } from './ids.js';
+import type { AccountRecord, StoreTx, VerificationStatus } from './store/types.js';
+
+/** A change of a peer's identity key, seen while the transaction ran. */
+export interface IdentityChangeNotice {
+  readonly accountId: AccountId;
+  readonly previousKey: Uint8Array;
+  readonly newKey: Uint8Array;
+  readonly status: VerificationStatus;
+}
+
+/** The protocol stores of one transaction, and the identity changes they recorded. */
+export interface TxProtocolStores extends ProtocolStores {
+  readonly identityChanges: IdentityChangeNotice[];
+}
+
+/** The account of the store, or `CLIENT_NOT_REGISTERED`. */
+export async function requireAccount(tx: StoreTx): Promise<AccountRecord> {
+  const account = await tx.account.get();
+  if (!account) throw new ClientError(ClientErrorCode.NotRegistered, 'this profile has no account: register first');
+  return account;
+}
+
+/** The status a contact's identity gets when its key changes from one with status `old`. */
+export function statusAfterChange(old: VerificationStatus): VerificationStatus {
+  return old === 'unverified' ? 'unverified' : 'verification-required';
+}
+
+/**
+ * Records `key` as `accountId`'s identity (the user-facing "accept the new key" as well as what the protocol
+ * calls after a message decrypted). Returns the change, or undefined when the key was new or unchanged.
+ */
+export async function saveIdentityKey(tx: StoreTx, accountId: AccountId, key: Uint8Array, now: number): Promise<IdentityChangeNotice | undefined> {
+  const old = await tx.identities.get(accountId);
+  if (!old) {
+    await tx.identities.put({ accountId, identityKey: key, status: 'unverified', firstSeenAt: now, changedAt: undefined });
+    return undefined;
+  }
+  if (bytesEqual(old.identityKey, key)) return undefined;
+  const status = statusAfterChange(old.status);
+  await tx.identities.put({ ...old, identityKey: key, status, changedAt: now });
+  return { accountId, previousKey: old.identityKey, newKey: key, status };
+}
+
+class TxIdentityKeyStore implements IdentityKeyStore {
+  #keyPair: KeyPair | undefined;
+
+  constructor(
+    readonly tx: StoreTx,
+    readonly now: number,
+    readonly changes: IdentityChangeNotice[],
+  ) {}
+
+  async getIdentityKeyPair(): Promise<KeyPair> {
+    if (!this.#keyPair) {
+      const a = await requireAccount(this.tx);
+      this.#keyPair = new KeyPair(PublicKey.deserialize(a.identityPublicKey), PrivateKey.deserialize(a.identityPrivateKey));
+    }
+    return this.#keyPair;
+  }
+
+  async getLocalRegistrationId(): Promise<number> {
+    return (await requireAccount(this.tx)).registrationId;
+  }
+
+  async saveIdentity(address: ProtocolAddress, key: PublicKey): Promise<IdentityChange> {
+    const change = await saveIdentityKey(this.tx, address.name as AccountId, key.serialized, this.now);
+    if (!change) return IdentityChange.NewOrUnchanged;
+    this.changes.push(change);
+    return IdentityChange.ReplacedExisting;
+  }
+
+  async isTrustedIdentity(address: ProtocolAddress, key: PublicKey, direction: Direction): Promise<boolean> {
+    if (direction === Direction.Receiving) return true;
+    const known = await this.tx.identities.get(address.name as AccountId);
+    if (!known) return true;
+    return bytesEqual(known.identityKey, key.serialized) && known.status !== 'verification-required';
+  }
+
+  async getIdentity(address: ProtocolAddress): Promise<PublicKey | null> {
+    const known = await this.tx.identities.get(address.name as AccountId);
+    return known ? PublicKey.deserialize(known.identityKey) : null;
+  }
+}
+
+class TxPreKeyStore implements PreKeyStore {
+  constructor(readonly tx: StoreTx) {}
+
+  async getPreKey(id: number): Promise<PreKeyRecord> {
+    const bytes = await this.tx.preKeys.get(id);
+    if (!bytes) throw new ProtocolError(ProtocolErrorCode.InvalidPreKeyId, `no prekey with id ${id}`);
+    return PreKeyRecord.deserialize(bytes);
+  }
+
+  async storePreKey(id: number, record: PreKeyRecord): Promise<void> {
+    await this.tx.preKeys.put(id, record.serialize());
+  }
+
+  async removePreKey(id: number): Promise<void> {
+    await this.tx.preKeys.remove(id);
+  }
+}
+
+class TxSignedPreKeyStore implements SignedPreKeyStore {
+  constructor(readonly tx: StoreTx) {}
+
+  async getSignedPreKey(id: number): Promise<SignedPreKeyRecord> {
+    const bytes = await this.tx.signedPreKeys.get(id);
+    if (!bytes) throw new ProtocolError(ProtocolErrorCode.InvalidSignedPreKeyId, `no signed prekey with id ${id}`);
+    return SignedPreKeyRecord.deserialize(bytes);
+  }
+
+  async storeSignedPreKey(id: number, record: SignedPreKeyRecord): Promise<void> {
+    await this.tx.signedPreKeys.put(id, record.serialize(), record.createdAt);
+  }
+}
+
+class TxKyberPreKeyStore implements KyberPreKeyStore {
+  constructor(readonly tx: StoreTx) {}
+
+  async getKyberPreKey(id: number): Promise<KyberPreKeyRecord> {
+    const entry = await this.tx.kyberPreKeys.get(id);
+    if (!entry) throw new ProtocolError(ProtocolErrorCode.InvalidKyberPreKeyId, `no Kyber prekey with id ${id}`);
+    return KyberPreKeyRecord.deserialize(entry.record);
+  }
+
+  async storeKyberPreKey(id: number, record: KyberPreKeyRecord, options?: { lastResort?: boolean }): Promise<void> {
+    await this.tx.kyberPreKeys.put(id, record.serialize(), { lastResort: options?.lastResort ?? false, createdAt: record.createdAt });
+  }
+
+  async markKyberPreKeyUsed(id: number): Promise<void> {
+    const entry = await this.tx.kyberPreKeys.get(id);
+    if (entry && !entry.lastResort) await this.tx.kyberPreKeys.remove(id);
+  }
+}
+
+class TxSessionStore implements SessionStore {
+  constructor(readonly tx: StoreTx) {}
+
+  async loadSession(address: ProtocolAddress): Promise<SessionRecord | null> {
+    const bytes = await this.tx.sessions.get(address.name as AccountId, address.deviceId);
+    return bytes ? SessionRecord.deserialize(bytes) : null;
+  }
+
+  async storeSession(address: ProtocolAddress, record: SessionRecord): Promise<void> {
+    await this.tx.sessions.put(address.name as AccountId, address.deviceId, record.serialize());
+  }
+}
+
+/** The protocol stores over `tx`; `now` dates identity changes. */
+export function protocolStores(tx: StoreTx, now: number): TxProtocolStores {
+  const identityChanges: IdentityChangeNotice[] = [];
+  return {
+    identity: new TxIdentityKeyStore(tx, now, identityChanges),
+    preKeys: new TxPreKeyStore(tx),
+    signedPreKeys: new TxSignedPreKeyStore(tx),
+    kyberPreKeys: new TxKyberPreKeyStore(tx),
+    sessions: new TxSessionStore(tx),
+    identityChanges,
+  };
+}
