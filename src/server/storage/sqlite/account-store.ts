@@ -1,0 +1,105 @@
+import type { AccountId, DeviceId, DeviceRef, PhoneNumber } from '../../ids.js';
+import type { AccountRecord, AccountStore, DeviceRecord, NewRegistration, RegistrationResult } from '../stores.js';
+import type { GroupCommitWriter } from './group-commit.js';
+import { sql, type SqlHandle } from './sql.js';
+
+interface AccountRow {
+  id: string;
+  number: string;
+  identity_key: Uint8Array;
+  registered_at: number;
+}
+
+interface DeviceRow {
+  ref: number;
+  account_id: string;
+  device_id: number;
+  registration_id: number;
+  password_hash: Uint8Array;
+}
+
+const toAccount = (row: AccountRow): AccountRecord => ({
+  id: row.id as AccountId,
+  number: row.number as PhoneNumber,
+  identityKey: row.identity_key,
+  registeredAt: row.registered_at,
+});
+
+const toDevice = (row: DeviceRow): DeviceRecord => ({
+  ref: row.ref as DeviceRef,
+  accountId: row.account_id as AccountId,
+  deviceId: row.device_id as DeviceId,
+  registrationId: row.registration_id,
+  passwordHash: row.password_hash,
+});
+
+/** {@link AccountStore} on SQLite. */
+export class SqliteAccountStore implements AccountStore {
+  readonly #reader: SqlHandle;
+  readonly #writer: GroupCommitWriter;
+
+  constructor(reader: SqlHandle, writer: GroupCommitWriter) {
+    this.#reader = reader;
+    this.#writer = writer;
+  }
+
+  async byId(id: AccountId): Promise<AccountRecord | undefined> {
+    const row = this.#reader.get<AccountRow>(sql`SELECT id, number, identity_key, registered_at FROM accounts WHERE id = ${id}`);
+    return row === undefined ? undefined : toAccount(row);
+  }
+
+  async byNumber(number: PhoneNumber): Promise<AccountRecord | undefined> {
+    const row = this.#reader.get<AccountRow>(sql`SELECT id, number, identity_key, registered_at FROM accounts WHERE number = ${number}`);
+    return row === undefined ? undefined : toAccount(row);
+  }
+
+  async devices(id: AccountId): Promise<DeviceRecord[]> {
+    return this.#reader
+      .all<DeviceRow>(sql`SELECT ref, account_id, device_id, registration_id, password_hash FROM devices WHERE account_id = ${id} ORDER BY device_id`)
+      .map(toDevice);
+  }
+
+  async device(id: AccountId, deviceId: DeviceId): Promise<DeviceRecord | undefined> {
+    const row = this.#reader.get<DeviceRow>(
+      sql`SELECT ref, account_id, device_id, registration_id, password_hash FROM devices WHERE account_id = ${id} AND device_id = ${deviceId}`,
+    );
+    return row === undefined ? undefined : toDevice(row);
+  }
+
+  register(r: NewRegistration): Promise<RegistrationResult> {
+    return this.#writer.enqueue((db) => {
+      const existing = db.get<{ id: string }>(sql`SELECT id FROM accounts WHERE number = ${r.number}`);
+      let accountId: string;
+      let removed: DeviceRef[] = [];
+      if (existing === undefined) {
+        accountId = r.newAccountId;
+        db.run(sql`INSERT INTO accounts (id, number, identity_key, created_at, registered_at)
+                   VALUES (${accountId}, ${r.number}, ${r.identityKey}, ${r.now}, ${r.now})`);
+      } else {
+        accountId = existing.id;
+        removed = db.all<{ ref: number }>(sql`SELECT ref FROM devices WHERE account_id = ${accountId}`).map((d) => d.ref as DeviceRef);
+        db.run(sql`UPDATE accounts SET identity_key = ${r.identityKey}, registered_at = ${r.now} WHERE id = ${accountId}`);
+        // Cascades to the devices' keys and queues.
+        db.run(sql`DELETE FROM devices WHERE account_id = ${accountId}`);
+        db.run(sql`DELETE FROM presence WHERE account_id = ${accountId}`);
+        db.run(sql`DELETE FROM presence_allowed WHERE account_id = ${accountId}`);
+      }
+      const ref = db.get<{ ref: number }>(sql`
+        INSERT INTO devices (account_id, device_id, registration_id, password_hash, name, created_at)
+        VALUES (${accountId}, ${1}, ${r.registrationId}, ${r.passwordHash}, ${r.deviceName}, ${r.now}) RETURNING ref`)?.ref as number;
+      const s = r.signedPreKey;
+      db.run(sql`INSERT INTO signed_pre_keys (device_ref, key_id, public_key, signature, uploaded_at)
+                 VALUES (${ref}, ${s.id}, ${s.publicKey}, ${s.signature}, ${r.now})`);
+      const k = r.kyberLastResortKey;
+      db.run(sql`INSERT INTO kyber_last_resort_keys (device_ref, key_id, public_key, signature, uploaded_at)
+                 VALUES (${ref}, ${k.id}, ${k.publicKey}, ${k.signature}, ${r.now})`);
+      const result: RegistrationResult = {
+        account: { id: accountId as AccountId, number: r.number, identityKey: r.identityKey, registeredAt: r.now },
+        device: { ref: ref as DeviceRef, accountId: accountId as AccountId, deviceId: 1 as DeviceId, registrationId: r.registrationId, passwordHash: r.passwordHash },
+        reregistered: existing !== undefined,
+        removedDevices: removed,
+      };
+      return result;
+    });
+  }
+}

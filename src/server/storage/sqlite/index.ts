@@ -1,0 +1,34 @@
+/** The SQLite backend: every store on one database in the data folder. */
+import type { Storage } from '../stores.js';
+import { SqliteAccountStore } from './account-store.js';
+import { openDatabase } from './database.js';
+import { GroupCommitWriter } from './group-commit.js';
+import { SqliteKeyStore } from './key-store.js';
+import { SqliteMessageStore } from './message-store.js';
+import { SqlitePresenceStore } from './presence-store.js';
+import { SqliteVerificationStore } from './verification-store.js';
+
+/** The SQLite {@link Storage}, plus the path of its file (tests inspect it). */
+export interface SqliteStorage extends Storage {
+  readonly file: string;
+  readonly writer: GroupCommitWriter;
+}
+
+/** Opens (creating and migrating when needed) the database in `dataDir`. */
+export function openSqliteStorage(dataDir: string): SqliteStorage {
+  const connections = openDatabase(dataDir);
+  const writer = new GroupCommitWriter(connections.writer);
+  return {
+    file: connections.file,
+    writer,
+    accounts: new SqliteAccountStore(connections.reader, writer),
+    keys: new SqliteKeyStore(connections.reader, writer),
+    messages: new SqliteMessageStore(connections.reader, writer),
+    verification: new SqliteVerificationStore(writer),
+    presence: new SqlitePresenceStore(connections.reader, writer),
+    async close(): Promise<void> {
+      await writer.close();
+      connections.close();
+    },
+  };
+}

@@ -1,0 +1,9 @@
+import { migration001 } from './001-accounts.js';
+import { migration002 } from './002-keys.js';
+import { migration003 } from './003-messages.js';
+import { migration004 } from './004-verification.js';
+import { migration005 } from './005-presence.js';
+import type { Migration } from './migration.js';
+
+/** Every migration, in order. Append new ones; never edit or reorder applied ones. */
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005];
