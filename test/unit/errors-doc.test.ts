@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ProtocolErrorCode } from '../../src/protocol/errors.ts';
+import { ServerErrorCode } from '../../src/server/errors.ts';
 
 interface Layer {
   /** The code prefix, e.g. 'PROTOCOL_'. */
@@ -17,7 +18,7 @@ interface Layer {
 const LAYERS: readonly Layer[] = [
   { prefix: 'PROTOCOL_', heading: 'Protocol core', codes: ProtocolErrorCode },
   // { prefix: 'CLIENT_', heading: 'Client SDK', codes: ClientErrorCode },
-  // { prefix: 'SERVER_', heading: 'Server', codes: ServerErrorCode },
+  { prefix: 'SERVER_', heading: 'Server', codes: ServerErrorCode },
 ];
 
 /** Prefixes reserved for layers; a code with one of them must belong to a layer listed in LAYERS. */

@@ -1,0 +1,136 @@
+/**
+ * Command-line flags and environment variables of the server (`parley serve`, `src/server/run.ts`).
+ * Flags win over variables, variables over defaults. Parsing never exits the process: `--help` returns
+ * the text, and a bad value throws a RangeError whose message names the flag.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import type { Level } from 'pino';
+import { DEFAULT_LIMITS, DEFAULT_RATE_LIMITS, parseTestNumbers, type RateLimit, type RateLimits, type ServerLimits, type ServerOptions } from './config.js';
+
+/** Result of {@link parseServerArgs}. */
+export type ParsedServerArgs = { readonly kind: 'run'; readonly options: ServerOptions } | { readonly kind: 'help'; readonly text: string };
+
+const LEVELS: readonly Level[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
+
+/** Each flag with its environment variable; the variable applies when the flag is not given. */
+const FLAGS = [
+  { flag: '--port <n>', key: 'port', env: 'PARLEY_PORT', help: 'TCP port (0 picks a free one)', default: '8080' },
+  { flag: '--host <addr>', key: 'host', env: 'PARLEY_HOST', help: 'interface to listen on', default: '0.0.0.0' },
+  { flag: '--data <dir>', key: 'data', env: 'PARLEY_DATA_DIR', help: 'data folder (SQLite database)', default: './data' },
+  { flag: '--test-numbers <list>', key: 'testNumbers', env: 'PARLEY_TEST_NUMBERS', help: 'numbers with fixed codes, "+15550100001=111111,+15550100002=222222"' },
+  { flag: '--verification-sender <kind>', key: 'verificationSender', env: 'PARLEY_VERIFICATION_SENDER', help: 'how codes are sent: log (to the server log) or webhook', default: 'log', choices: ['log', 'webhook'] },
+  { flag: '--verification-webhook <url>', key: 'verificationWebhook', env: 'PARLEY_VERIFICATION_WEBHOOK', help: 'URL the webhook sender POSTs {"number","code"} to' },
+  { flag: '--rate-limit <list>', key: 'rateLimit', env: 'PARLEY_RATE_LIMITS', help: `rate limits, "name=capacity/windowMs,..."; names: ${Object.keys(DEFAULT_RATE_LIMITS).join(', ')}` },
+  { flag: '--limit <list>', key: 'limit', env: 'PARLEY_LIMITS', help: `size and count limits, "name=value,..."; names: ${Object.keys(DEFAULT_LIMITS).join(', ')}` },
+  { flag: '--log-level <level>', key: 'logLevel', env: 'PARLEY_LOG_LEVEL', help: 'log level', default: 'info', choices: LEVELS },
+] as const;
+
+function program(): Command {
+  const cmd = new Command('parley serve').description('Run the Parley server: HTTP and WebSocket on one port, SQLite in the data folder.');
+  for (const spec of FLAGS) {
+    const option = new Option(spec.flag, `${spec.help} [env ${spec.env}]`);
+    if ('default' in spec) option.default(spec.default);
+    if ('choices' in spec) option.choices(spec.choices);
+    cmd.addOption(option);
+  }
+  return cmd
+    .helpOption('-h, --help', 'show this help')
+    .exitOverride()
+    .configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
+}
+
+/** The `--help` text. */
+export const SERVER_HELP: string = program().helpInformation();
+
+function pairs(list: string, flag: string): Array<[string, string]> {
+  return list
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map((entry) => {
+      const eq = entry.indexOf('=');
+      if (eq <= 0) throw new RangeError(`${flag}: expected name=value, got "${entry}"`);
+      return [entry.slice(0, eq).trim(), entry.slice(eq + 1).trim()];
+    });
+}
+
+function positiveInt(value: string, what: string): number {
+  const n = Number(value);
+  if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n) || n <= 0) throw new RangeError(`${what}: expected a positive integer, got "${value}"`);
+  return n;
+}
+
+function parseRateLimits(list: string): Partial<RateLimits> {
+  const out: Partial<Record<keyof RateLimits, RateLimit>> = {};
+  for (const [name, value] of pairs(list, '--rate-limit')) {
+    if (!(name in DEFAULT_RATE_LIMITS)) throw new RangeError(`--rate-limit: unknown name "${name}"`);
+    const [capacity, windowMs] = value.split('/');
+    out[name as keyof RateLimits] = {
+      capacity: positiveInt(capacity ?? '', `--rate-limit ${name}`),
+      windowMs: positiveInt(windowMs ?? '', `--rate-limit ${name}`),
+    };
+  }
+  return out;
+}
+
+function parseLimits(list: string): Partial<ServerLimits> {
+  const out: Partial<Record<keyof ServerLimits, number>> = {};
+  for (const [name, value] of pairs(list, '--limit')) {
+    if (!(name in DEFAULT_LIMITS)) throw new RangeError(`--limit: unknown name "${name}"`);
+    out[name as keyof ServerLimits] = positiveInt(value, `--limit ${name}`);
+  }
+  return out;
+}
+
+interface RawOptions {
+  port: string;
+  host: string;
+  data: string;
+  testNumbers?: string;
+  verificationSender: 'log' | 'webhook';
+  verificationWebhook?: string;
+  rateLimit?: string;
+  limit?: string;
+  logLevel: Level;
+}
+
+/**
+ * Parses server flags (`argv` without the node and script names) and environment variables (`env`,
+ * usually `process.env`). Throws RangeError for a bad flag or value.
+ */
+export function parseServerArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ParsedServerArgs {
+  if (argv.includes('-h') || argv.includes('--help')) return { kind: 'help', text: SERVER_HELP };
+  const cmd = program();
+  try {
+    cmd.parse([...argv], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) throw new RangeError(err.message.replace(/^error: /, ''));
+    throw err;
+  }
+  // Variables fill in what the command line left out.
+  for (const spec of FLAGS) {
+    const value = env[spec.env];
+    if (value === undefined || value === '' || cmd.getOptionValueSource(spec.key) === 'cli') continue;
+    if ('choices' in spec && !(spec.choices as readonly string[]).includes(value)) {
+      throw new RangeError(`${spec.env}: expected one of ${spec.choices.join(', ')}, got "${value}"`);
+    }
+    cmd.setOptionValueWithSource(spec.key, value, 'env');
+  }
+  const raw = cmd.opts<RawOptions>();
+  const port = Number(raw.port);
+  if (!/^[0-9]+$/.test(raw.port) || port > 65535) throw new RangeError(`--port: expected 0..65535, got "${raw.port}"`);
+  const options: ServerOptions = {
+    port,
+    host: raw.host,
+    dataDir: raw.data,
+    logLevel: raw.logLevel,
+  };
+  if (raw.testNumbers !== undefined) options.testNumbers = parseTestNumbers(raw.testNumbers);
+  if (raw.verificationSender === 'webhook') {
+    if (raw.verificationWebhook === undefined) throw new RangeError('--verification-sender webhook needs --verification-webhook URL');
+    options.verificationSender = { kind: 'webhook', url: raw.verificationWebhook };
+  }
+  if (raw.rateLimit !== undefined) options.rateLimits = parseRateLimits(raw.rateLimit);
+  if (raw.limit !== undefined) options.limits = parseLimits(raw.limit);
+  return { kind: 'run', options };
+}

@@ -1,0 +1,198 @@
+/**
+ * Server configuration: the options `startServer` takes, their defaults, and their resolution into one
+ * immutable {@link ServerConfig}. Command-line flags and environment variables are parsed into these
+ * options by `args.ts`.
+ */
+import path from 'node:path';
+import type { DestinationStream, Level } from 'pino';
+import type { Clock } from './clock.js';
+import { systemClock } from './clock.js';
+import type { PhoneNumber } from './ids.js';
+import { isPhoneNumber } from './ids.js';
+import type { VerificationSender } from './services/verification-sender.js';
+
+/** A token bucket: `capacity` requests at once, refilled at `capacity` per `windowMs`. */
+export interface RateLimit {
+  capacity: number;
+  windowMs: number;
+}
+
+/** Every rate limit of the server, by name (the names are the flag's keys). */
+export interface RateLimits {
+  /** Verification codes requested for one number. */
+  verificationPerNumber: RateLimit;
+  /** Verification codes requested from one remote address. */
+  verificationPerAddress: RateLimit;
+  /** Registration attempts from one remote address. */
+  registerPerAddress: RateLimit;
+  /** Number lookups by one account. */
+  lookupPerAccount: RateLimit;
+  /** Prekey bundle fetches by one account. */
+  keyFetchPerAccount: RateLimit;
+  /** Message sends (requests) by one device. */
+  messagesPerSender: RateLimit;
+  /** Requests of any kind on one WebSocket connection (flood control). */
+  requestsPerConnection: RateLimit;
+}
+
+/** Size and count limits; each has a safe default. */
+export interface ServerLimits {
+  /** Largest HTTP request body and WebSocket frame, in bytes. */
+  maxRequestBytes: number;
+  /** Largest envelope content, in bytes. */
+  maxEnvelopeBytes: number;
+  /** Most envelopes queued for one device. */
+  maxQueueDepth: number;
+  /** Most one-time keys of each kind in one upload. */
+  maxKeysPerUpload: number;
+  /** Most one-time keys of each kind stored for one device. */
+  maxStoredKeys: number;
+  /** Most account ids in a presence allow-list. */
+  maxPresenceAllowed: number;
+  /** Pushes awaiting an ack on one connection before the server waits. */
+  pushWindow: number;
+  /** Requests rejected in a row for flooding before the connection is closed. */
+  floodCloseAfter: number;
+}
+
+/** How verification codes reach the user. */
+export type VerificationSenderOption =
+  | { kind: 'log' }
+  | { kind: 'webhook'; url: string; timeoutMs?: number }
+  | { kind: 'custom'; sender: VerificationSender };
+
+/** What `startServer` accepts. Everything is optional. */
+export interface ServerOptions {
+  /** TCP port; 0 picks a free one. Default 8080. */
+  port?: number;
+  /** Interface to listen on. Default `0.0.0.0`. */
+  host?: string;
+  /** Folder of the SQLite database. Default `./data`. */
+  dataDir?: string;
+  /** Numbers with fixed codes (no code is sent), as `Map` or `"+1555...=111111,..."`. */
+  testNumbers?: ReadonlyMap<string, string> | string;
+  verificationSender?: VerificationSenderOption;
+  rateLimits?: Partial<RateLimits>;
+  limits?: Partial<ServerLimits>;
+  /** Verification codes expire after this long. Default 10 minutes. */
+  codeTtlMs?: number;
+  /** Wrong codes before a code is invalidated. Default 5. */
+  codeAttempts?: number;
+  /** Queued envelopes expire after this long. Default 30 days. */
+  queueTtlMs?: number;
+  /** A repeated idempotency key is recognised within this long. Default 24 hours. */
+  idempotencyTtlMs?: number;
+  /** How often expired rows are swept. Default 1 minute. */
+  sweepIntervalMs?: number;
+  /** WebSocket ping interval; a socket silent for two intervals is dropped. Default 30 s; 0 disables. */
+  heartbeatIntervalMs?: number;
+  /** pino level. Default `info`. */
+  logLevel?: Level;
+  /** Where log lines go. Default stdout. */
+  logDestination?: DestinationStream;
+  clock?: Clock;
+}
+
+/** The resolved configuration. */
+export interface ServerConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly dataDir: string;
+  readonly testNumbers: ReadonlyMap<PhoneNumber, string>;
+  readonly verificationSender: VerificationSenderOption;
+  readonly rateLimits: Readonly<RateLimits>;
+  readonly limits: Readonly<ServerLimits>;
+  readonly codeTtlMs: number;
+  readonly codeAttempts: number;
+  readonly queueTtlMs: number;
+  readonly idempotencyTtlMs: number;
+  readonly sweepIntervalMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly logLevel: Level;
+  readonly logDestination: DestinationStream | undefined;
+  readonly clock: Clock;
+}
+
+const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
+
+/** Default rate limits. */
+export const DEFAULT_RATE_LIMITS: Readonly<RateLimits> = {
+  verificationPerNumber: { capacity: 3, windowMs: 10 * MINUTE },
+  verificationPerAddress: { capacity: 20, windowMs: 10 * MINUTE },
+  registerPerAddress: { capacity: 20, windowMs: 10 * MINUTE },
+  lookupPerAccount: { capacity: 100, windowMs: MINUTE },
+  keyFetchPerAccount: { capacity: 200, windowMs: MINUTE },
+  messagesPerSender: { capacity: 1000, windowMs: 1000 },
+  requestsPerConnection: { capacity: 2000, windowMs: 1000 },
+};
+
+/** Default limits. */
+export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
+  maxRequestBytes: 1024 * 1024,
+  maxEnvelopeBytes: 256 * 1024,
+  maxQueueDepth: 10_000,
+  maxKeysPerUpload: 100,
+  maxStoredKeys: 1000,
+  maxPresenceAllowed: 5000,
+  pushWindow: 256,
+  floodCloseAfter: 100,
+};
+
+/** Parses `"+15550100001=111111,+15550100002=222222"`; a code is 6 digits. */
+export function parseTestNumbers(spec: string): Map<PhoneNumber, string> {
+  const out = new Map<PhoneNumber, string>();
+  for (const entry of spec.split(',').map((s) => s.trim()).filter((s) => s.length > 0)) {
+    const eq = entry.indexOf('=');
+    const number = eq < 0 ? '' : entry.slice(0, eq).trim();
+    const code = eq < 0 ? '' : entry.slice(eq + 1).trim();
+    if (!/^[0-9]{6}$/.test(code)) throw new RangeError('test numbers: each entry is +NUMBER=CODE with a 6-digit code');
+    if (!isPhoneNumber(number)) throw new RangeError('test numbers: each number is E.164 (+ and 7 to 15 digits)');
+    out.set(number, code);
+  }
+  return out;
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number`);
+  return value;
+}
+
+/** Fills in defaults and checks ranges; throws RangeError on a bad option. */
+export function resolveConfig(options: ServerOptions = {}): ServerConfig {
+  const port = options.port ?? 8080;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError('port must be 0..65535');
+  const rateLimits = { ...DEFAULT_RATE_LIMITS, ...options.rateLimits };
+  for (const [name, limit] of Object.entries(rateLimits)) {
+    positive(`rate limit ${name} capacity`, limit.capacity);
+    positive(`rate limit ${name} window`, limit.windowMs);
+  }
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  for (const [name, value] of Object.entries(limits)) positive(name, value);
+  const testNumbers =
+    options.testNumbers === undefined
+      ? new Map<PhoneNumber, string>()
+      : typeof options.testNumbers === 'string'
+        ? parseTestNumbers(options.testNumbers)
+        : parseTestNumbers([...options.testNumbers].map(([n, c]) => `${n}=${c}`).join(','));
+  const sender = options.verificationSender ?? { kind: 'log' };
+  if (sender.kind === 'webhook' && !/^https?:\/\//.test(sender.url)) throw new RangeError('webhook URL must be http(s)');
+  return {
+    port,
+    host: options.host ?? '0.0.0.0',
+    dataDir: path.resolve(options.dataDir ?? './data'),
+    testNumbers,
+    verificationSender: sender,
+    rateLimits,
+    limits,
+    codeTtlMs: positive('codeTtlMs', options.codeTtlMs ?? 10 * MINUTE),
+    codeAttempts: positive('codeAttempts', options.codeAttempts ?? 5),
+    queueTtlMs: positive('queueTtlMs', options.queueTtlMs ?? 30 * DAY),
+    idempotencyTtlMs: positive('idempotencyTtlMs', options.idempotencyTtlMs ?? DAY),
+    sweepIntervalMs: positive('sweepIntervalMs', options.sweepIntervalMs ?? MINUTE),
+    heartbeatIntervalMs: Math.max(0, options.heartbeatIntervalMs ?? 30_000),
+    logLevel: options.logLevel ?? 'info',
+    logDestination: options.logDestination,
+    clock: options.clock ?? systemClock,
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * The server's entry points: {@link startServer} (used by `parley serve`, tests and benchmarks) and
+ * {@link parseServerArgs} with its `--help` text (re-exported from `args.ts`).
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp, type App } from './app.js';
+import { resolveConfig, type ServerOptions } from './config.js';
+import { createHttpHandler } from './http/http-adapter.js';
+
+export { parseServerArgs, SERVER_HELP, type ParsedServerArgs } from './args.js';
+export type { ServerOptions, RateLimits, RateLimit, ServerLimits, VerificationSenderOption } from './config.js';
+export type { VerificationSender } from './services/verification-sender.js';
+export { ServerError, ServerErrorCode } from './errors.js';
+
+/** A listening server. */
+export interface RunningServer {
+  /** The port it listens on (the chosen one when started with port 0). */
+  readonly port: number;
+  /** `http://<host>:<port>` (with 127.0.0.1 when listening on every interface). */
+  readonly url: string;
+  /** The parts, for tests: router (in-process requests), storage, sweep, metrics. */
+  readonly app: App;
+  /** Stops accepting, closes every socket, flushes and closes the database. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the data folder (creating and migrating the database), then listens for HTTP and WebSocket
+ * clients on one port. Resolves once the port accepts connections (`/healthz` answers 200 from then on).
+ */
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const config = resolveConfig(options);
+  const app = createApp(config);
+  const server: Server = createServer({ requestTimeout: 30_000, headersTimeout: 15_000, keepAliveTimeout: 5_000 }, createHttpHandler(app.router, config.limits.maxRequestBytes, app.logger));
+  server.on('upgrade', (req, socket, head: Buffer) => app.gateway.handleUpgrade(req, socket, head));
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+  const port = (server.address() as AddressInfo).port;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `http://${host}:${port}`;
+  app.logger.info({ event: 'listening', port }, 'server listening');
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    url,
+    app,
+    close(): Promise<void> {
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        await app.close();
+        server.closeAllConnections();
+        await stopped;
+      })();
+      return closing;
+    },
+  };
+}

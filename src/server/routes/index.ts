@@ -1,0 +1,37 @@
+/** The route table: every route of docs/api.md, in one list (literal paths before parameterised ones). */
+import type { Route } from '../http/route.js';
+import type { ServerMetrics } from '../metrics.js';
+import type { AccountService } from '../services/accounts.js';
+import type { KeyDirectory } from '../services/key-directory.js';
+import type { MessageService } from '../services/messages.js';
+import type { PresenceService } from '../services/presence.js';
+import type { RegistrationService } from '../services/registration.js';
+import { accountRoutes } from './accounts.js';
+import { keyRoutes } from './keys.js';
+import { messageRoutes } from './messages.js';
+import { presenceRoutes } from './presence.js';
+import { registrationRoutes } from './registration.js';
+import { systemRoutes } from './system.js';
+
+/** The services the routes call. */
+export interface RouteServices {
+  readonly registration: RegistrationService;
+  readonly accounts: AccountService;
+  readonly keys: KeyDirectory;
+  readonly messages: MessageService;
+  readonly presence: PresenceService;
+  readonly metrics: ServerMetrics;
+  readonly accepting: () => boolean;
+}
+
+/** Builds the route table. */
+export function buildRoutes(s: RouteServices): Route[] {
+  return [
+    ...systemRoutes(s.metrics, s.accepting),
+    ...registrationRoutes(s.registration),
+    ...accountRoutes(s.accounts),
+    ...keyRoutes(s.keys),
+    ...messageRoutes(s.messages),
+    ...presenceRoutes(s.presence),
+  ];
+}
