@@ -14,6 +14,7 @@
 import type { CryptoProvider } from '../protocol/index.js';
 import { ServiceApi } from './api.js';
 import { SerialQueue, drop } from './async.js';
+import { checkText } from './content.js';
 import { ContactDirectory, type ContactView } from './contacts.js';
 import { Emitter } from './emitter.js';
 import { ClientError, ClientErrorCode } from './errors.js';
@@ -139,6 +140,7 @@ export class Client {
       crypto: options.crypto,
       store: options.store,
       now,
+      nextTimestamp: () => this.#clock.next(),
       batchSize: options.receiver?.batchSize,
       batchDelayMs: options.receiver?.batchDelayMs,
       deliveryReceipts: options.deliveryReceipts,
@@ -238,6 +240,7 @@ export class Client {
   /** Sends a text message; resolves once the server accepted it for every device of the recipient. */
   async sendText(to: string, text: string, options: TextOptions = {}): Promise<MessageRecord> {
     this.#ensureOpen();
+    checkText(text);
     return this.#outgoing.sendText(await this.resolve(to, { signal: options.signal }), text, options);
   }
 

@@ -68,6 +68,12 @@ export function decodeContent(plaintext: Uint8Array): Content {
   return content;
 }
 
+/** Checks a text message: not empty, not too long (`CLIENT_INVALID_ARGUMENT`). */
+export function checkText(text: string): void {
+  if (text.length === 0) throw new ClientError(ClientErrorCode.InvalidArgument, 'empty message');
+  checkBody(text);
+}
+
 /** Checks a text body's size (`CLIENT_INVALID_ARGUMENT`). */
 export function checkBody(body: string): void {
   if (new TextEncoder().encode(body).length > MAX_BODY_BYTES) {

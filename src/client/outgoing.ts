@@ -5,7 +5,7 @@
  * ephemeral and bypasses the outbox.
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { ReceiptType, TypingAction, checkBody, makeContent, serializeContent } from './content.js';
+import { ReceiptType, TypingAction, checkBody, checkText, makeContent, serializeContent } from './content.js';
 import type { ContentSchema } from './gen/content_pb.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { messageId, type AccountId, type MessageId } from './ids.js';
@@ -62,8 +62,7 @@ export class Outgoing {
 
   /** Sends a text message; resolves with the stored message once the server accepted it for every device. */
   async sendText(to: AccountId, text: string, options: TextOptions = {}): Promise<MessageRecord> {
-    if (text.length === 0) throw new ClientError(ClientErrorCode.InvalidArgument, 'empty message');
-    checkBody(text);
+    checkText(text);
     const quote: QuoteRecord | undefined = options.quote && {
       timestamp: options.quote.timestamp,
       authorId: options.quote.senderId,

@@ -71,6 +71,8 @@ export interface ReceiverOptions {
   readonly crypto: CryptoProvider;
   readonly store: ClientStore;
   readonly now: () => number;
+  /** Hands out sender timestamps for what the pipeline sends (receipts, retry requests): unique per sender. */
+  readonly nextTimestamp: () => number;
   /** Envelopes per transaction at most (default 100). */
   readonly batchSize?: number | undefined;
   /** How long to wait for more envelopes before processing a batch, ms (default 0: the next tick). */
@@ -247,7 +249,7 @@ export class MessageReceiver {
         };
         await tx.messages.put(message);
         if (this.#o.deliveryReceipts !== false) {
-          await enqueueReceipt(tx, source, ReceiptType.DELIVERY, [timestamp], now, now, state.account.number);
+          await enqueueReceipt(tx, source, ReceiptType.DELIVERY, [timestamp], this.#o.nextTimestamp(), now, state.account.number);
           state.outboxChanged = true;
         }
         return { ...origin, kind: 'message', message };
@@ -380,7 +382,7 @@ export class MessageReceiver {
       deviceId: origin.deviceId,
       failedTimestamp: timestamp,
       ciphertextType: env.type,
-      timestamp: state.now,
+      timestamp: this.#o.nextTimestamp(),
       now: state.now,
       senderNumber: state.account.number,
     });

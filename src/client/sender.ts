@@ -228,7 +228,7 @@ export class MessageSender {
         const m = await tx.messages.get(done.messageId);
         if (m) {
           const status = state === 'sent' ? advanceStatus(m.status, 'sent') : m.status === 'pending' ? 'failed' : m.status;
-          const expiresAt = state === 'sent' && m.expireTimer > 0 && m.expiresAt === undefined ? now + m.expireTimer * 1000 : m.expiresAt;
+          const expiresAt = state === 'sent' && m.kind === 'text' && m.expireTimer > 0 && m.expiresAt === undefined ? now + m.expireTimer * 1000 : m.expiresAt;
           if (status !== m.status || expiresAt !== m.expiresAt) {
             message = { ...m, status, expiresAt };
             await tx.messages.put(message);

@@ -129,8 +129,11 @@ const dec = <D extends DescMessage>(schema: D, bytes: Uint8Array): MessageShape<
 export class FakeServer {
   readonly url = 'http://fake.parley.test';
   readonly hooks: {
-    /** Runs before every request; a response returned here is the answer (the route does not run). */
-    request?: (req: FakeRequest) => FakeResponse | undefined;
+    /**
+     * Runs before every request; a response returned here is the answer (the route does not run). A promise
+     * that never settles is a request the server never answers.
+     */
+    request?: (req: FakeRequest) => FakeResponse | Promise<FakeResponse> | undefined;
     /** Runs before every push: return other bytes to push instead, or null to skip this push (it stays queued). */
     push?: (envelope: Envelope, bytes: Uint8Array) => Uint8Array | null | undefined;
   } = {};
@@ -188,7 +191,11 @@ export class FakeServer {
   }
 
   /** Adds a stored envelope to a device's queue (and pushes it if connected), as if someone sent it. */
-  inject(accountId: string, deviceId: number, envelope: { type: number; sourceAccountId: string; sourceDeviceId: number; timestamp: bigint; content: Uint8Array; ephemeral?: boolean }): void {
+  inject(
+    accountId: string,
+    deviceId: number,
+    envelope: { type: number; sourceAccountId: string; sourceDeviceId: number; timestamp: bigint; content: Uint8Array; ephemeral?: boolean; guid?: Uint8Array },
+  ): void {
     const d = this.#device(accountId, deviceId);
     const e = create(EnvelopeSchema, { guid: new Uint8Array(randomBytes(16)), destinationDeviceId: deviceId, serverTimestamp: BigInt(this.now()), ...envelope });
     d.queue.push(e);
@@ -332,9 +339,14 @@ export class FakeServer {
   }
 
   async #handle(req: FakeRequest): Promise<FakeResponse> {
-    const res = this.hooks.request?.(req) ?? this.#route(req);
+    const res = (await this.hooks.request?.(req)) ?? this.#route(req);
     this.log.push({ verb: req.verb, path: req.path, via: req.via, status: res.status });
     return res;
+  }
+
+  /** The route's answer to `req`, without hooks (for a hook that wants the normal effect and then more). */
+  route(req: FakeRequest): FakeResponse {
+    return this.#route(req);
   }
 
   #route(req: FakeRequest): FakeResponse {

@@ -3,6 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { ClientErrorCode } from '../../src/client/errors.ts';
 import { ProtocolErrorCode } from '../../src/protocol/errors.ts';
 import { ServerErrorCode } from '../../src/server/errors.ts';
 
@@ -17,7 +18,7 @@ interface Layer {
 
 const LAYERS: readonly Layer[] = [
   { prefix: 'PROTOCOL_', heading: 'Protocol core', codes: ProtocolErrorCode },
-  // { prefix: 'CLIENT_', heading: 'Client SDK', codes: ClientErrorCode },
+  { prefix: 'CLIENT_', heading: 'Client SDK', codes: ClientErrorCode },
   { prefix: 'SERVER_', heading: 'Server', codes: ServerErrorCode },
 ];
 

@@ -52,6 +52,7 @@ export class HttpTransport implements Requester {
    */
   async request(req: ApiRequest, options: RequestOptions = {}): Promise<ApiResponse> {
     const timeoutMs = options.timeoutMs ?? this.#options.requestTimeoutMs ?? 15_000;
+    if (options.signal?.aborted) throw abortError(options.signal);
     const controller = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -59,7 +60,6 @@ export class HttpTransport implements Requester {
       controller.abort();
     }, timeoutMs);
     const onAbort = (): void => controller.abort();
-    if (options.signal?.aborted) throw abortError(options.signal);
     options.signal?.addEventListener('abort', onAbort, { once: true });
     const headers: Record<string, string> = { 'content-type': 'application/x-protobuf' };
     const c = this.#options.credentials;

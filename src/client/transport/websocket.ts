@@ -147,6 +147,8 @@ export class WebSocketTransport implements Requester {
   #openedAt = 0;
   #nextId = 1n;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The socket being opened, and its connect timeout. */
+  #connecting: { socket: WebSocketLike; timer: ReturnType<typeof setTimeout> } | undefined;
   #keepAliveTimer: ReturnType<typeof setTimeout> | undefined;
   #lastFrameAt = 0;
   /** Settles when the state next becomes Connected (resolve) or Closed (reject). */
@@ -187,6 +189,12 @@ export class WebSocketTransport implements Requester {
     if (this.#state === ConnectionState.Closed) return;
     clearTimeout(this.#reconnectTimer);
     this.#stopKeepAlive();
+    if (this.#connecting) {
+      clearTimeout(this.#connecting.timer);
+      this.#detach(this.#connecting.socket);
+      closeQuietly(this.#connecting.socket, 1000);
+      this.#connecting = undefined;
+    }
     const socket = this.#socket;
     this.#socket = undefined;
     this.#detach(socket);
@@ -262,8 +270,10 @@ export class WebSocketTransport implements Requester {
     const connectTimer = setTimeout(() => {
       if (!opened) closeQuietly(socket, 4000);
     }, this.#options.connectTimeoutMs ?? 10_000);
+    this.#connecting = { socket, timer: connectTimer };
     socket.onopen = () => {
       clearTimeout(connectTimer);
+      this.#connecting = undefined;
       if (this.#state === ConnectionState.Closed) return;
       opened = true;
       this.#socket = socket;
@@ -280,6 +290,7 @@ export class WebSocketTransport implements Requester {
     socket.onerror = () => undefined; // a close event follows
     socket.onclose = (event) => {
       clearTimeout(connectTimer);
+      if (this.#connecting?.socket === socket) this.#connecting = undefined;
       this.#detach(socket);
       if (this.#state === ConnectionState.Closed) return;
       if (opened) {
