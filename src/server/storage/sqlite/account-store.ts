@@ -37,10 +37,13 @@ const toDevice = (row: DeviceRow): DeviceRecord => ({
 export class SqliteAccountStore implements AccountStore {
   readonly #reader: SqlHandle;
   readonly #writer: GroupCommitWriter;
+  readonly #onDevicesRemoved: (refs: readonly DeviceRef[]) => void;
 
-  constructor(reader: SqlHandle, writer: GroupCommitWriter) {
+  /** `onDevicesRemoved` runs inside the write job that deleted devices (the message store drops caches). */
+  constructor(reader: SqlHandle, writer: GroupCommitWriter, onDevicesRemoved: (refs: readonly DeviceRef[]) => void = () => undefined) {
     this.#reader = reader;
     this.#writer = writer;
+    this.#onDevicesRemoved = onDevicesRemoved;
   }
 
   async byId(id: AccountId): Promise<AccountRecord | undefined> {
@@ -83,6 +86,7 @@ export class SqliteAccountStore implements AccountStore {
         db.run(sql`DELETE FROM devices WHERE account_id = ${accountId}`);
         db.run(sql`DELETE FROM presence WHERE account_id = ${accountId}`);
         db.run(sql`DELETE FROM presence_allowed WHERE account_id = ${accountId}`);
+        this.#onDevicesRemoved(removed);
       }
       const ref = db.get<{ ref: number }>(sql`
         INSERT INTO devices (account_id, device_id, registration_id, password_hash, name, created_at)

@@ -18,12 +18,13 @@ export interface SqliteStorage extends Storage {
 export function openSqliteStorage(dataDir: string): SqliteStorage {
   const connections = openDatabase(dataDir);
   const writer = new GroupCommitWriter(connections.writer);
+  const messages = new SqliteMessageStore(connections.reader, writer);
   return {
     file: connections.file,
     writer,
-    accounts: new SqliteAccountStore(connections.reader, writer),
+    accounts: new SqliteAccountStore(connections.reader, writer, (refs) => messages.forgetDevices(refs)),
     keys: new SqliteKeyStore(connections.reader, writer),
-    messages: new SqliteMessageStore(connections.reader, writer),
+    messages,
     verification: new SqliteVerificationStore(writer),
     presence: new SqlitePresenceStore(connections.reader, writer),
     async close(): Promise<void> {

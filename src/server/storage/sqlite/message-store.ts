@@ -104,6 +104,11 @@ export class SqliteMessageStore implements MessageStore {
     }
   }
 
+  /** Forgets cached depths of deleted devices (their rows went with them, by cascade). */
+  forgetDevices(refs: readonly DeviceRef[]): void {
+    for (const ref of refs) this.#depths.delete(ref);
+  }
+
   async page(ref: DeviceRef, afterSeq: number, limit: number, notBefore: number): Promise<StoredEnvelope[]> {
     return this.#reader
       .all<EnvelopeRow>(sql`
