@@ -281,3 +281,37 @@ describe('server messages: per-sender rate limit', () => {
     assert.equal((await send()).status, 200);
   });
 });
+
+describe('server messages: a slow device with a small push window', () => {
+  let t: TestServer;
+  after(() => t.close());
+
+  it('gets every envelope once, in order, when it acks more slowly than envelopes arrive', async () => {
+    t = await startTestServer({ limits: { pushWindow: 4 }, rateLimits: { messagesPerSender: { capacity: 10_000, windowMs: 1000 } } });
+    const alice = await register(t.url, '+15550100001', '111111');
+    const bob = await register(t.url, '+15550100002', '222222');
+    const slow = await WsTestClient.connect(t.wsUrl, alice, { ack: () => 'hold' });
+    await slow.waitForQueueEmpty();
+    const bobWs = await WsTestClient.connect(t.wsUrl, bob);
+    const contents = Array.from({ length: 60 }, (_, i) => fakeCiphertext(40, i));
+    // All sends go out at once: the window fills, the live backlog overflows, and the rest is read back
+    // from the store as acks free the window.
+    const sent = await Promise.all(
+      contents.map((content) => bobWs.request('PUT', `/v1/messages/${alice.accountId}`, sendBody([{ deviceId: 1, registrationId: alice.registrationId, content }]))),
+    );
+    assert.ok(sent.every((r) => r.status === 200));
+    await slow.waitForEnvelopes(4);
+    assert.equal(slow.received.length, 4, 'no more than the window is pushed before acks');
+    for (let acked = 0; acked < 60; acked++) {
+      await slow.waitForEnvelopes(acked + 1);
+      slow.ack(slow.received[acked] as (typeof slow.received)[number]);
+    }
+    await slow.until(() => slow.received.length === 60, 5000);
+    const order = new Map(contents.map((c, i) => [hex(c), i]));
+    const seen = slow.received.map((e) => order.get(hex(e.content)) ?? -1);
+    assert.deepEqual(seen, [...seen].sort((x, y) => x - y), 'in acceptance order');
+    assert.equal(new Set(seen).size, 60, 'each once');
+    await slow.close();
+    await bobWs.close();
+  });
+});

@@ -140,7 +140,7 @@ export class WsTestClient {
   queueEmptyCount = 0;
   readonly closed: Promise<{ code: number; reason: string }>;
   ackPolicy: AckPolicy;
-  readonly #pending = new Map<bigint, (r: Response) => void>();
+  readonly #pending = new Map<bigint, { resolve: (r: Response) => void; reject: (err: Error) => void }>();
   readonly #held = new Map<string, bigint>();
   #nextId = 1n;
   #waiters: Array<() => void> = [];
@@ -148,7 +148,14 @@ export class WsTestClient {
   private constructor(ws: WebSocket, ackPolicy: AckPolicy) {
     this.ws = ws;
     this.ackPolicy = ackPolicy;
-    this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code, reason) => {
+        // Requests in flight will never be answered.
+        for (const pending of this.#pending.values()) pending.reject(new Error(`socket closed (${code})`));
+        this.#pending.clear();
+        resolve({ code, reason: reason.toString() });
+      }),
+    );
     ws.on('message', (data: Buffer) => this.#onMessage(data));
     ws.on('error', () => undefined);
   }
@@ -180,9 +187,9 @@ export class WsTestClient {
   #onMessage(data: Buffer): void {
     const frame = fromBinary(FrameSchema, data);
     if (frame.kind.case === 'response') {
-      const resolve = this.#pending.get(frame.kind.value.id);
+      const pending = this.#pending.get(frame.kind.value.id);
       this.#pending.delete(frame.kind.value.id);
-      resolve?.(frame.kind.value);
+      pending?.resolve(frame.kind.value);
     } else if (frame.kind.case === 'request') {
       const request = frame.kind.value;
       if (request.path === '/v1/queue/empty') {
@@ -225,9 +232,15 @@ export class WsTestClient {
         this.#pending.delete(id);
         reject(new Error(`no response to ${verb} ${path} within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.#pending.set(id, (r) => {
-        clearTimeout(timer);
-        resolve(r);
+      this.#pending.set(id, {
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
       });
       this.ws.send(toBinary(FrameSchema, create(FrameSchema, { kind: { case: 'request', value: create(RequestSchema, { id, verb, path, body }) } })));
     });

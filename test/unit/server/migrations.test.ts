@@ -1,0 +1,113 @@
+// Schema migrations: one test per migration (what it creates, on top of the ones before it), and the
+// runner's rules (idempotent, version table, refuses a newer database, numbering without gaps).
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import { currentVersion, latestVersion, migrate } from '../../../src/server/storage/sqlite/migrate.ts';
+import { MIGRATIONS } from '../../../src/server/storage/sqlite/migrations/index.ts';
+import { sql, SqlHandle } from '../../../src/server/storage/sqlite/sql.ts';
+
+function memoryDb(): SqlHandle {
+  const db = new Database(':memory:');
+  db.pragma('foreign_keys = ON');
+  return new SqlHandle(db);
+}
+
+function tables(db: SqlHandle): string[] {
+  return db.all<{ name: string }>(sql`SELECT name FROM sqlite_schema WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%' ORDER BY name`).map((r) => r.name);
+}
+
+/** Applies migrations up to `version - 1`, then `version`, and returns the tables and indexes it added. */
+function added(version: number): { db: SqlHandle; names: string[] } {
+  const db = memoryDb();
+  migrate(db, MIGRATIONS, version - 1);
+  const before = new Set(tables(db));
+  assert.deepEqual(migrate(db, MIGRATIONS, version), [version]);
+  assert.equal(currentVersion(db), version);
+  return { db, names: tables(db).filter((n) => !before.has(n)) };
+}
+
+describe('migration 1: accounts', () => {
+  it('creates accounts and devices; device refs are never reused; devices cascade with their account', () => {
+    const { db, names } = added(1);
+    assert.deepEqual(names.sort(), ['accounts', 'devices']);
+    db.run(sql`INSERT INTO accounts (id, number, identity_key, created_at, registered_at) VALUES (${'a'}, ${'+1'}, ${new Uint8Array(33)}, ${1}, ${1})`);
+    const insert = () => db.get<{ ref: number }>(sql`INSERT INTO devices (account_id, device_id, registration_id, password_hash, name, created_at) VALUES (${'a'}, ${1}, ${1}, ${new Uint8Array(32)}, ${new Uint8Array()}, ${1}) RETURNING ref`)?.ref;
+    const first = insert();
+    db.run(sql`DELETE FROM devices WHERE ref = ${first ?? 0}`);
+    assert.ok((insert() ?? 0) > (first ?? 0), 'AUTOINCREMENT: a deleted ref is not reused');
+    assert.throws(() => insert(), /UNIQUE/, 'one device id per account');
+    db.run(sql`DELETE FROM accounts WHERE id = ${'a'}`);
+    assert.equal(db.get<{ n: number }>(sql`SELECT COUNT(*) AS n FROM devices`)?.n, 0);
+  });
+});
+
+describe('migration 2: keys', () => {
+  it('creates the key tables, keyed by device, deleted with the device', () => {
+    const { db, names } = added(2);
+    assert.deepEqual(names.sort(), ['kyber_last_resort_keys', 'kyber_pre_keys', 'pre_keys', 'signed_pre_keys']);
+    db.run(sql`INSERT INTO accounts (id, number, identity_key, created_at, registered_at) VALUES (${'a'}, ${'+1'}, ${new Uint8Array(33)}, ${1}, ${1})`);
+    db.run(sql`INSERT INTO devices (account_id, device_id, registration_id, password_hash, name, created_at) VALUES (${'a'}, ${1}, ${1}, ${new Uint8Array(32)}, ${new Uint8Array()}, ${1})`);
+    db.run(sql`INSERT INTO pre_keys (device_ref, key_id, public_key) VALUES (${1}, ${5}, ${new Uint8Array(33)})`);
+    assert.throws(() => db.run(sql`INSERT INTO pre_keys (device_ref, key_id, public_key) VALUES (${99}, ${5}, ${new Uint8Array(33)})`), /FOREIGN KEY/);
+    db.run(sql`DELETE FROM devices`);
+    assert.equal(db.get<{ n: number }>(sql`SELECT COUNT(*) AS n FROM pre_keys`)?.n, 0);
+  });
+});
+
+describe('migration 3: messages', () => {
+  it('creates the queue with its indexes and the idempotency keys', () => {
+    const { names } = added(3);
+    assert.deepEqual(names.sort(), ['idempotency_keys', 'idempotency_keys_by_time', 'messages', 'messages_by_device', 'messages_by_time']);
+  });
+});
+
+describe('migration 4: verification', () => {
+  it('creates the verification codes table', () => {
+    const { db, names } = added(4);
+    assert.deepEqual(names.sort(), ['verification_codes', 'verification_codes_by_expiry']);
+    db.run(sql`INSERT INTO verification_codes (number, code_hash, expires_at, attempts) VALUES (${'+1'}, ${new Uint8Array(32)}, ${1}, ${0})`);
+    assert.throws(() => db.run(sql`INSERT INTO verification_codes (number, code_hash, expires_at, attempts) VALUES (${'+1'}, ${new Uint8Array(32)}, ${1}, ${0})`), /UNIQUE|PRIMARY/);
+  });
+});
+
+describe('migration 5: presence', () => {
+  it('creates the presence tables', () => {
+    const { names } = added(5);
+    assert.deepEqual(names.sort(), ['presence', 'presence_allowed']);
+  });
+});
+
+describe('migration runner', () => {
+  it('covers every migration with a test above', () => {
+    assert.equal(latestVersion(), 5, 'a new migration needs its own describe block in this file');
+  });
+
+  it('applies everything once and records each version', () => {
+    const db = memoryDb();
+    assert.deepEqual(migrate(db), [1, 2, 3, 4, 5]);
+    assert.deepEqual(migrate(db), [], 'a second run applies nothing');
+    const rows = db.all<{ version: number; name: string }>(sql`SELECT version, name FROM schema_migrations ORDER BY version`);
+    assert.deepEqual(rows.map((r) => `${r.version}:${r.name}`), ['1:accounts', '2:keys', '3:messages', '4:verification', '5:presence']);
+  });
+
+  it('refuses a database newer than the server', () => {
+    const db = memoryDb();
+    migrate(db);
+    db.run(sql`INSERT INTO schema_migrations (version, name, applied_at) VALUES (${99}, ${'future'}, ${0})`);
+    assert.throws(() => migrate(db), /newer than this server/);
+  });
+
+  it('refuses gaps in the numbering', () => {
+    const db = memoryDb();
+    assert.throws(() => migrate(db, [MIGRATIONS[0], MIGRATIONS[2]].filter((m) => m !== undefined)), /without gaps/);
+  });
+
+  it('rolls a failing migration back entirely', () => {
+    const db = memoryDb();
+    const broken = { version: 1, name: 'broken', up: (raw: Database.Database) => raw.exec('CREATE TABLE half (x INTEGER); CREATE TABLE half (x INTEGER);') };
+    assert.throws(() => migrate(db, [broken]));
+    assert.equal(currentVersion(db), 0);
+    assert.deepEqual(tables(db), ['schema_migrations']);
+  });
+});

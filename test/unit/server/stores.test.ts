@@ -1,0 +1,185 @@
+// Contract tests of the storage interfaces, run against every backend in BACKENDS (SQLite today; a
+// PostgreSQL backend adds one entry). They pin the semantics services rely on: atomic re-registration,
+// one-time keys claimed once, queue order, limits, idempotency, expiry, code attempts.
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { AccountId, DeviceId, DeviceRef, PhoneNumber } from '../../../src/server/ids.ts';
+import { openSqliteStorage } from '../../../src/server/storage/sqlite/index.ts';
+import type { NewEnvelope, NewRegistration, Storage } from '../../../src/server/storage/stores.ts';
+
+interface Backend {
+  readonly name: string;
+  open(): Promise<{ storage: Storage; reopen(): Promise<Storage>; cleanup(): Promise<void> }>;
+}
+
+const BACKENDS: Backend[] = [
+  {
+    name: 'sqlite',
+    async open() {
+      const dir = mkdtempSync(path.join(tmpdir(), 'parley-store-test-'));
+      let storage: Storage = openSqliteStorage(dir);
+      return {
+        storage,
+        async reopen() {
+          await storage.close();
+          storage = openSqliteStorage(dir);
+          return storage;
+        },
+        async cleanup() {
+          await storage.close().catch(() => undefined);
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  },
+];
+
+const bytes = (n: number, fill = 1): Uint8Array => new Uint8Array(n).fill(fill);
+const key = (id: number) => ({ id, publicKey: bytes(33, id % 256), signature: bytes(64, 7) });
+
+function registration(number: string, id: string, now = 1000): NewRegistration {
+  return {
+    newAccountId: id as AccountId,
+    number: number as PhoneNumber,
+    identityKey: bytes(33, 5),
+    registrationId: 42,
+    passwordHash: bytes(32, 9),
+    deviceName: new Uint8Array(),
+    signedPreKey: key(1),
+    kyberLastResortKey: key(1000),
+    now,
+  };
+}
+
+function envelope(ref: DeviceRef, n: number, at = 1000): NewEnvelope {
+  return {
+    ref,
+    guid: bytes(16, n % 256),
+    type: 2,
+    sourceAccountId: 'src' as AccountId,
+    sourceDeviceId: 1 as DeviceId,
+    destinationDeviceId: 1 as DeviceId,
+    timestamp: at,
+    serverTimestamp: at,
+    content: bytes(20, n % 256),
+  };
+}
+
+const ACCOUNT_A = '00000000-0000-4000-8000-00000000000a';
+const ACCOUNT_B = '00000000-0000-4000-8000-00000000000b';
+
+for (const backend of BACKENDS) {
+  describe(`storage contract: ${backend.name}`, async () => {
+    const env = await backend.open();
+    let s = env.storage;
+    after(() => env.cleanup());
+    const a = await s.accounts.register(registration('+15550100001', ACCOUNT_A));
+    const b = await s.accounts.register(registration('+15550100002', ACCOUNT_B));
+
+    it('registers accounts with device 1 and finds them by id and number', async () => {
+      assert.equal(a.reregistered, false);
+      assert.equal(a.device.deviceId, 1);
+      assert.equal((await s.accounts.byNumber('+15550100001' as PhoneNumber))?.id, ACCOUNT_A);
+      assert.equal((await s.accounts.byId(ACCOUNT_B as AccountId))?.number, '+15550100002');
+      assert.equal((await s.accounts.device(ACCOUNT_A as AccountId, 1 as DeviceId))?.ref, a.device.ref);
+      assert.equal(await s.accounts.device(ACCOUNT_A as AccountId, 2 as DeviceId), undefined);
+      assert.equal(await s.accounts.byNumber('+15550100009' as PhoneNumber), undefined);
+    });
+
+    it('claims one-time keys once each, lowest first, with the Kyber last-resort fallback', async () => {
+      const ref = a.device.ref;
+      assert.deepEqual(await s.keys.setKeys(ref, { preKeys: [key(3), key(2)], kyberPreKeys: [key(50)] }, 10, 2000), { ok: true });
+      assert.deepEqual(await s.keys.status(ref), { preKeys: 2, kyberPreKeys: 1, signedPreKeyUploadedAt: 1000 });
+      const claims = await Promise.all([s.keys.claim([ref]), s.keys.claim([ref]), s.keys.claim([ref])]);
+      assert.deepEqual(claims.map(([c]) => c?.preKey?.id), [2, 3, undefined]);
+      assert.deepEqual(claims.map(([c]) => c?.kyberPreKey?.id), [50, 1000, 1000]);
+      assert.equal(claims[0]?.[0]?.signedPreKey?.id, 1);
+    });
+
+    it('refuses an upload past the stored limit as a whole', async () => {
+      const ref = b.device.ref;
+      assert.deepEqual(await s.keys.setKeys(ref, { preKeys: [key(1), key(2)], kyberPreKeys: [], signedPreKey: key(9) }, 2, 3000), { ok: true });
+      assert.deepEqual(await s.keys.setKeys(ref, { preKeys: [key(3)], kyberPreKeys: [], signedPreKey: key(10) }, 2, 4000), { ok: false, reason: 'too-many-keys' });
+      assert.deepEqual(await s.keys.status(ref), { preKeys: 2, kyberPreKeys: 0, signedPreKeyUploadedAt: 3000 });
+    });
+
+    it('queues envelopes durably, in order, and deletes only from the owning queue', async () => {
+      const ref = b.device.ref;
+      const result = await s.messages.insert([envelope(ref, 1), envelope(ref, 2), envelope(ref, 3)], { maxQueueDepth: 100, now: 1000 });
+      assert.equal(result.kind, 'stored');
+      const seqs = result.kind === 'stored' ? result.envelopes.map((e) => e.seq) : [];
+      assert.ok((seqs[0] ?? 0) < (seqs[1] ?? 0) && (seqs[1] ?? 0) < (seqs[2] ?? 0));
+      // Durable: a fresh handle (after a close and reopen) sees them.
+      s = await env.reopen();
+      const page = await s.messages.page(ref, 0, 10, 0);
+      assert.deepEqual(page.map((e) => e.content[0]), [1, 2, 3]);
+      assert.deepEqual((await s.messages.page(ref, seqs[0] ?? 0, 1, 0)).map((e) => e.seq), [seqs[1]]);
+      await s.messages.remove(a.device.ref, seqs[0] ?? 0);
+      assert.equal(await s.messages.depth(ref), 3, "another device's delete does nothing");
+      await s.messages.remove(ref, seqs[0] ?? 0);
+      assert.equal(await s.messages.depth(ref), 2);
+      assert.equal(await s.messages.totalDepth(), 2);
+    });
+
+    it('enforces the queue limit for the whole send, and idempotency keys', async () => {
+      const current = await s.messages.depth(b.device.ref);
+      const full = await s.messages.insert([envelope(b.device.ref, 4), envelope(b.device.ref, 5)], { maxQueueDepth: current + 1, now: 1000 });
+      assert.equal(full.kind, 'queue-full');
+      assert.equal(await s.messages.depth(b.device.ref), current);
+      const idem = { scope: 'x.1', key: bytes(16, 3) };
+      const first = await s.messages.insert([envelope(b.device.ref, 6)], { maxQueueDepth: 100, idempotency: idem, now: 1000 });
+      const again = await s.messages.insert([envelope(b.device.ref, 7)], { maxQueueDepth: 100, idempotency: idem, now: 1000 });
+      assert.equal(first.kind, 'stored');
+      assert.deepEqual(again, { kind: 'duplicate', stored: 1 });
+      assert.equal(await s.messages.depth(b.device.ref), current + 1);
+    });
+
+    it('expires envelopes and idempotency keys by time', async () => {
+      const ref = b.device.ref;
+      await s.messages.insert([envelope(ref, 8, 50_000)], { maxQueueDepth: 100, now: 50_000 });
+      assert.equal((await s.messages.page(ref, 0, 100, 10_000)).length, 1, 'page skips envelopes before notBefore');
+      const before = await s.messages.depth(ref);
+      const removed = await s.messages.expire(10_000, 10_000);
+      assert.equal(removed, before - 1);
+      assert.equal(await s.messages.depth(ref), 1);
+    });
+
+    it('re-registers atomically: same id, new identity, old devices with keys and queues gone', async () => {
+      const again = await s.accounts.register({ ...registration('+15550100002', 'unused'), identityKey: bytes(33, 6), now: 9000 });
+      assert.equal(again.account.id, ACCOUNT_B);
+      assert.equal(again.reregistered, true);
+      assert.deepEqual(again.removedDevices, [b.device.ref]);
+      assert.ok(again.device.ref > b.device.ref, 'a new device ref');
+      assert.deepEqual([...((await s.accounts.byId(ACCOUNT_B as AccountId))?.identityKey ?? [])], [...bytes(33, 6)]);
+      assert.equal(await s.messages.depth(b.device.ref), 0);
+      assert.deepEqual((await s.keys.status(b.device.ref)).preKeys, 0);
+      const late = await s.messages.insert([envelope(b.device.ref, 9)], { maxQueueDepth: 100, now: 9000 });
+      assert.equal(late.kind, 'device-gone', 'an insert for a deleted device stores nothing');
+    });
+
+    it('checks verification codes: ok consumes, wrong counts, max attempts and expiry delete', async () => {
+      const n = '+15550100005' as PhoneNumber;
+      await s.verification.put({ number: n, codeHash: bytes(32, 1), expiresAt: 100, attempts: 0 });
+      assert.equal(await s.verification.check(n, bytes(32, 2), 50, 3), 'wrong');
+      assert.equal(await s.verification.check(n, bytes(32, 1), 50, 3), 'ok');
+      assert.equal(await s.verification.check(n, bytes(32, 1), 50, 3), 'none', 'consumed');
+      await s.verification.put({ number: n, codeHash: bytes(32, 1), expiresAt: 100, attempts: 0 });
+      for (let i = 0; i < 3; i++) assert.equal(await s.verification.check(n, bytes(32, 2), 50, 3), 'wrong');
+      assert.equal(await s.verification.check(n, bytes(32, 1), 50, 3), 'none', 'gone after 3 wrong attempts');
+      await s.verification.put({ number: n, codeHash: bytes(32, 1), expiresAt: 100, attempts: 0 });
+      assert.equal(await s.verification.check(n, bytes(32, 1), 100, 3), 'none', 'expired');
+    });
+
+    it('stores presence settings and the latest last-seen time', async () => {
+      const id = ACCOUNT_A as AccountId;
+      assert.deepEqual(await s.presence.get(id), { visibility: 'everyone', allowed: new Set(), lastSeen: 0 });
+      await s.presence.setSettings(id, 'allowed', [ACCOUNT_B as AccountId, ACCOUNT_B as AccountId]);
+      await s.presence.setLastSeen(id, 500);
+      await s.presence.setLastSeen(id, 400);
+      assert.deepEqual(await s.presence.get(id), { visibility: 'allowed', allowed: new Set([ACCOUNT_B]), lastSeen: 500 });
+    });
+  });
+}
