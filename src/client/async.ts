@@ -28,6 +28,19 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * Waits for `promise` at most `ms`: resolves with its value, or with undefined once `ms` passed (the timer
+ * is cleared either way, so it never keeps a process alive). A rejection of `promise` propagates.
+ */
+export async function waitAtMost<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([promise, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Runs tasks one at a time, in the order they were queued (a mutex with a FIFO). */
 export class SerialQueue {
   #tail: Promise<unknown> = Promise.resolve();

@@ -38,6 +38,8 @@ export interface IdentityChangeNotice {
   readonly previousKey: Uint8Array;
   readonly newKey: Uint8Array;
   readonly status: VerificationStatus;
+  /** When the change was recorded, ms. */
+  readonly changedAt: number;
 }
 
 /** The protocol stores of one transaction, and the identity changes they recorded. */
@@ -70,7 +72,7 @@ export async function saveIdentityKey(tx: StoreTx, accountId: AccountId, key: Ui
   if (bytesEqual(old.identityKey, key)) return undefined;
   const status = statusAfterChange(old.status);
   await tx.identities.put({ ...old, identityKey: key, status, changedAt: now });
-  return { accountId, previousKey: old.identityKey, newKey: key, status };
+  return { accountId, previousKey: old.identityKey, newKey: key, status, changedAt: now };
 }
 
 class TxIdentityKeyStore implements IdentityKeyStore {

@@ -1,0 +1,174 @@
+/**
+ * `parley daemon`: keeps the profile connected and offers JSON-RPC 2.0 (one JSON object per line) on stdio and
+ * on a unix socket in the profile folder (`parley.sock`, or `--socket PATH`), for bots and integrations.
+ *
+ * Methods: `send` {to, text, quote?, viewOnce?}, `receive` {timeout?} (the events that arrived since the last
+ * call, waiting up to `timeout` seconds for one), `contacts`, `safetyNumber` {to}; and `markRead`
+ * {conversation}, `markVerified` {to}, `typing` {to, started?}, `messages` {conversation, limit?}.
+ * Every incoming event is also sent to every connected peer as a `message` notification whose params are
+ * the object `parley receive --json` prints.
+ */
+import { chmodSync, existsSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { waitAtMost } from '../../client/async.js';
+import type { Client } from '../../client/client.js';
+import type { MessageId } from '../../client/ids.js';
+import { describeError, type Io } from '../io.js';
+import { openClient, openStore } from '../profile.js';
+import { subscribeEvents, type EventLine } from '../events.js';
+import { MAX_LINE_BYTES, RpcError, RpcErrorCode, RpcServer, booleanParam, notification, numberParam, stringParam, type RpcMethod } from '../daemon/jsonrpc.js';
+
+/** The socket file in the profile folder. */
+export const SOCKET_FILE = 'parley.sock';
+/** Events kept for `receive` calls at most (older ones are dropped first). */
+const MAX_BUFFERED_EVENTS = 10_000;
+
+/** The daemon's methods over a client. */
+export function daemonMethods(client: Client, buffer: EventBuffer): Record<string, RpcMethod> {
+  return {
+    send: async (p) => {
+      const quoteId = p.quote === undefined ? undefined : stringParam(p, 'quote');
+      const quote = quoteId === undefined ? undefined : await client.message(quoteId as MessageId);
+      const m = await client.sendText(stringParam(p, 'to'), stringParam(p, 'text'), { quote, viewOnce: booleanParam(p, 'viewOnce') ?? false });
+      return { id: m.id, timestamp: m.timestamp, status: m.status, toAccountId: m.conversationId };
+    },
+    receive: async (p) => buffer.take(numberParam(p, 'timeout') ?? 0),
+    contacts: async () =>
+      (await client.contacts()).map((c) => ({
+        accountId: c.accountId,
+        number: c.number ?? null,
+        numberVerified: c.numberVerified,
+        identity: c.identityStatus ?? null,
+        expireTimer: c.expireTimer,
+      })),
+    safetyNumber: async (p) => {
+      const sn = await client.safetyNumber(stringParam(p, 'to'));
+      return { accountId: sn.accountId, safetyNumber: sn.digits, formatted: sn.formatted, status: sn.status, scannable: Buffer.from(sn.scannable).toString('base64') };
+    },
+    markRead: async (p) => ({ read: (await client.markRead(stringParam(p, 'conversation'))).map((m) => m.id) }),
+    markVerified: async (p) => ({ status: (await client.markVerified(stringParam(p, 'to'))).status }),
+    typing: async (p) => {
+      await client.sendTyping(stringParam(p, 'to'), booleanParam(p, 'started') ?? true);
+      return {};
+    },
+    messages: async (p) => {
+      const limit = numberParam(p, 'limit');
+      return (await client.messages(stringParam(p, 'conversation'), limit === undefined ? {} : { limit })).map((m) => ({
+        id: m.id,
+        direction: m.direction,
+        timestamp: m.timestamp,
+        type: m.kind,
+        body: m.body,
+        status: m.status,
+      }));
+    },
+  };
+}
+
+/** Events waiting for a `receive` call. */
+export class EventBuffer {
+  #events: EventLine[] = [];
+  #waiters: Array<() => void> = [];
+
+  push(line: EventLine): void {
+    this.#events.push(line);
+    if (this.#events.length > MAX_BUFFERED_EVENTS) this.#events.shift();
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  /** The buffered events (waiting up to `timeoutS` seconds for one when there is none). */
+  async take(timeoutS: number): Promise<EventLine[]> {
+    if (this.#events.length === 0 && timeoutS > 0) {
+      await waitAtMost(new Promise<void>((r) => this.#waiters.push(r)), timeoutS * 1000);
+    }
+    const out = this.#events;
+    this.#events = [];
+    return out;
+  }
+}
+
+function toRpcError(err: unknown): RpcError {
+  const { message, code } = describeError(err);
+  return new RpcError(RpcErrorCode.ApplicationError, message, code === undefined ? undefined : { code });
+}
+
+/** Serves newline-delimited JSON-RPC on a pair of streams; returns a function that sends a line to the peer. */
+function serveStream(rpc: RpcServer, input: NodeJS.ReadableStream, write: (line: string) => void, onEnd: () => void): void {
+  const rl = createInterface({ input, terminal: false, crlfDelay: Infinity });
+  rl.on('line', (line) => {
+    if (line.length > MAX_LINE_BYTES) {
+      write(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: RpcErrorCode.InvalidRequest, message: 'request too large' } }));
+      return;
+    }
+    void rpc.handleLine(line).then((res) => {
+      if (res !== undefined) write(res);
+    });
+  });
+  rl.on('close', onEnd);
+}
+
+export async function daemonCommand(args: { profile: string; socket: string | undefined; stdio: boolean }, io: Io): Promise<number> {
+  const store = openStore(args.profile);
+  const client = await openClient(store).catch(async (err: unknown) => {
+    await store.close();
+    throw err;
+  });
+  const buffer = new EventBuffer();
+  const rpc = new RpcServer(daemonMethods(client, buffer), toRpcError);
+  const peers = new Set<(line: string) => void>();
+  const stopEvents = subscribeEvents(client, (line) => {
+    buffer.push(line);
+    const n = notification('message', line);
+    for (const send of peers) send(n);
+  });
+
+  let finish: () => void = () => undefined;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  const socketPath = args.socket ?? path.join(args.profile, SOCKET_FILE);
+  if (existsSync(socketPath)) rmSync(socketPath);
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    const send = (line: string): void => {
+      if (!socket.destroyed) socket.write(`${line}\n`);
+    };
+    peers.add(send);
+    socket.on('error', () => undefined);
+    serveStream(rpc, socket, send, () => {
+      peers.delete(send);
+      sockets.delete(socket);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  chmodSync(socketPath, 0o600);
+
+  if (args.stdio) {
+    const send = (line: string): void => {
+      io.stdout.write(`${line}\n`);
+    };
+    peers.add(send);
+    serveStream(rpc, io.stdin, send, finish);
+  }
+  process.once('SIGINT', finish);
+  process.once('SIGTERM', finish);
+  io.stderr.write(`parley daemon: listening on ${socketPath}${args.stdio ? ' and stdio' : ''}\n`);
+  client.connect();
+
+  await finished;
+  stopEvents();
+  for (const s of sockets) s.destroy();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (existsSync(socketPath)) rmSync(socketPath);
+  await waitAtMost(client.whenIdle(), 5_000);
+  await client.close();
+  await store.close();
+  return 0;
+}

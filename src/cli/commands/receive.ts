@@ -1,0 +1,57 @@
+/**
+ * `parley receive [--timeout SECONDS] [--until-empty]`: connects, prints every event that arrives (messages,
+ * receipts, typing, ...), acknowledges them (after they are stored), and exits after the timeout or, with
+ * `--until-empty`, once the server has delivered everything queued. Delivery receipts and read receipts
+ * queued meanwhile are sent before exiting.
+ */
+import { waitAtMost } from '../../client/async.js';
+import type { MessageId } from '../../client/ids.js';
+import { ConnectionState } from '../../client/transport/websocket.js';
+import { humanLine, subscribeEvents } from '../events.js';
+import type { Printer } from '../io.js';
+import { openClient, openStore } from '../profile.js';
+
+/** How long `--until-empty` waits at most when no `--timeout` is given, s. */
+const UNTIL_EMPTY_LIMIT_S = 120;
+/** The default `--timeout` without `--until-empty`, s (as signal-cli's). */
+const DEFAULT_TIMEOUT_S = 5;
+
+export async function receiveCommand(
+  args: { timeout: number | undefined; untilEmpty: boolean; markRead: boolean; profile: string },
+  out: Printer,
+): Promise<number> {
+  const store = openStore(args.profile);
+  const client = await openClient(store).catch(async (err: unknown) => {
+    await store.close();
+    throw err;
+  });
+  let connected = false;
+  try {
+    const seconds = args.timeout ?? (args.untilEmpty ? UNTIL_EMPTY_LIMIT_S : DEFAULT_TIMEOUT_S);
+    const stop = subscribeEvents(client, (line) => {
+      out.result(line, humanLine(line));
+      if (line.type === 'text' && line.viewOnce === true) void client.markViewed(line.id as MessageId).catch(() => undefined);
+    });
+    client.on('state', (s) => {
+      if (s.state === ConnectionState.Connected) connected = true;
+    });
+    const empty = new Promise<void>((resolve) => client.on('queueEmpty', () => resolve()));
+    await client.purgeExpired();
+    client.connect();
+    await waitAtMost(args.untilEmpty ? empty : new Promise<never>(() => undefined), seconds * 1000);
+    if (args.markRead) {
+      for (const c of await client.contacts()) await client.markRead(c.accountId);
+    }
+    // Receipts and retry requests queued by what arrived.
+    await waitAtMost(client.whenIdle(), 10_000);
+    stop();
+    if (!connected) {
+      out.note('Could not connect to the server.');
+      return 1;
+    }
+    return 0;
+  } finally {
+    await client.close();
+    await store.close();
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * `parley send <phone> <text>`: sends a text message and exits 0 once the server accepted it for every
+ * device of the recipient. Also: `typing`, `react`, `edit`, `delete`, `timer` (the other things one sends).
+ */
+import { waitAtMost } from '../../client/async.js';
+import type { Client } from '../../client/client.js';
+import type { MessageId } from '../../client/ids.js';
+import type { Printer } from '../io.js';
+import { openClient, openStore } from '../profile.js';
+
+/** Runs `fn` with a client on the profile, then lets the outbox finish (bounded) and closes. */
+export async function withClient<T>(profile: string, fn: (client: Client) => Promise<T>, settleMs = 5_000): Promise<T> {
+  const store = openStore(profile);
+  try {
+    const client = await openClient(store, { maintainKeys: false });
+    try {
+      client.resumeOutbox();
+      const result = await fn(client);
+      await waitAtMost(client.whenIdle(), settleMs);
+      return result;
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+export async function sendCommand(
+  args: { phone: string; text: string; quote: string | undefined; viewOnce: boolean; profile: string },
+  out: Printer,
+): Promise<number> {
+  return withClient(args.profile, async (client) => {
+    const quote = args.quote === undefined ? undefined : await client.message(args.quote as MessageId);
+    if (args.quote !== undefined && !quote) throw new RangeError(`no message ${args.quote} in this profile`);
+    const m = await client.sendText(args.phone, args.text, { quote, viewOnce: args.viewOnce });
+    out.result({ id: m.id, to: args.phone, toAccountId: m.conversationId, timestamp: m.timestamp, status: m.status }, `Sent to ${args.phone} (${m.id}).`);
+    return 0;
+  });
+}
+
+export async function typingCommand(args: { phone: string; stop: boolean; profile: string }, out: Printer): Promise<number> {
+  return withClient(args.profile, async (client) => {
+    await client.sendTyping(args.phone, !args.stop);
+    out.result({ to: args.phone, started: !args.stop }, `Typing ${args.stop ? 'stopped' : 'started'}.`);
+    return 0;
+  });
+}
+
+export async function reactCommand(args: { id: string; emoji: string; remove: boolean; profile: string }, out: Printer): Promise<number> {
+  return withClient(args.profile, async (client) => {
+    await client.react(args.id as MessageId, args.emoji, { remove: args.remove });
+    out.result({ targetId: args.id, emoji: args.emoji, remove: args.remove }, 'Reaction sent.');
+    return 0;
+  });
+}
+
+export async function editCommand(args: { id: string; text: string; profile: string }, out: Printer): Promise<number> {
+  return withClient(args.profile, async (client) => {
+    await client.edit(args.id as MessageId, args.text);
+    out.result({ targetId: args.id }, 'Edit sent.');
+    return 0;
+  });
+}
+
+export async function deleteCommand(args: { id: string; profile: string }, out: Printer): Promise<number> {
+  return withClient(args.profile, async (client) => {
+    await client.deleteForEveryone(args.id as MessageId);
+    out.result({ targetId: args.id }, 'Deleted for everyone.');
+    return 0;
+  });
+}
+
+export async function timerCommand(args: { phone: string; seconds: number; profile: string }, out: Printer): Promise<number> {
+  return withClient(args.profile, async (client) => {
+    const m = await client.setExpireTimer(args.phone, args.seconds);
+    out.result({ id: m.id, to: args.phone, expireTimer: args.seconds }, `Disappearing messages: ${args.seconds === 0 ? 'off' : `${args.seconds} s`}.`);
+    return 0;
+  });
+}

@@ -1,0 +1,35 @@
+/**
+ * The local profile: a folder (default `~/.parley`, or `--profile DIR`, or `PARLEY_PROFILE`) holding the
+ * SQLite database with this device's keys, sessions, contacts and messages. Several accounts live on one
+ * machine as several profiles.
+ */
+import { homedir } from 'node:os';
+import path from 'node:path';
+import WebSocket from 'ws';
+import { Client, type ClientOptions } from '../client/client.js';
+import type { WebSocketConstructor } from '../client/transport/websocket.js';
+import { NodeCryptoProvider } from '../node/crypto-provider.js';
+import { SqliteClientStore } from './store/sqlite-store.js';
+
+/** The profile folder: the flag, else `PARLEY_PROFILE`, else `~/.parley`. */
+export function profileDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(flag ?? env.PARLEY_PROFILE ?? path.join(homedir(), '.parley'));
+}
+
+/** The crypto provider of the terminal client. */
+export const crypto = new NodeCryptoProvider();
+
+/** Opens the profile's store (creating the folder and database when new). */
+export function openStore(dir: string): SqliteClientStore {
+  return SqliteClientStore.open(dir);
+}
+
+/** A Client over the profile's store, with Node's WebSocket (`ws`) and fetch. */
+export async function openClient(store: SqliteClientStore, options: Partial<ClientOptions> = {}): Promise<Client> {
+  return Client.open({
+    store,
+    crypto,
+    WebSocket: WebSocket satisfies WebSocketConstructor,
+    ...options,
+  });
+}
