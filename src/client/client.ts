@@ -123,7 +123,7 @@ export class Client {
     });
     this.#api = new ServiceApi(new RoutedRequester(this.#ws, http));
     const api = (): ServiceApi => this.#api;
-    const onIdentityChanged = (n: IdentityChangeNotice): void => drop(this.#emitIdentityChange(n));
+    const onIdentityChanged = (n: IdentityChangeNotice): void => drop(this.#post.run(() => this.#emitIdentityChange(n)));
     const onMessageStatus = (message: MessageRecord): void => this.#events.emit('messageStatus', { message });
     this.#sessions = new SessionManager({ crypto: options.crypto, store: options.store, api, now, onIdentityChanged });
     this.#sender = new MessageSender({ crypto: options.crypto, store: options.store, api, sessions: this.#sessions, now, policy: options.send, onIdentityChanged, onMessageStatus });

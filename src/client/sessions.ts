@@ -68,6 +68,8 @@ export interface SessionManagerOptions {
 
 export class SessionManager {
   readonly #o: SessionManagerOptions;
+  /** Session set-up under way per account: concurrent sends to one account share one bundle fetch. */
+  readonly #ensuring = new Map<AccountId, Promise<void>>();
 
   constructor(options: SessionManagerOptions) {
     this.#o = options;
@@ -78,6 +80,21 @@ export class SessionManager {
    * devices, `/*`, when none is known yet).
    */
   async ensureSessions(accountId: AccountId, options?: RequestOptions): Promise<void> {
+    for (;;) {
+      const running = this.#ensuring.get(accountId);
+      if (!running) break;
+      await running.catch(() => undefined);
+    }
+    const work = this.#ensure(accountId, options);
+    this.#ensuring.set(accountId, work);
+    try {
+      await work;
+    } finally {
+      if (this.#ensuring.get(accountId) === work) this.#ensuring.delete(accountId);
+    }
+  }
+
+  async #ensure(accountId: AccountId, options?: RequestOptions): Promise<void> {
     const now = this.#o.now();
     const { devices, missing } = await this.#o.store.transaction(async (tx) => {
       const devices = await tx.sessions.devices(accountId);

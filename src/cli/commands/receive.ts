@@ -33,7 +33,9 @@ export async function receiveCommand(
       if (line.type === 'text' && line.viewOnce === true) void client.markViewed(line.id as MessageId).catch(() => undefined);
     });
     client.on('state', (s) => {
-      if (s.state === ConnectionState.Connected) connected = true;
+      if (s.state !== ConnectionState.Connected) return;
+      if (!connected) out.io.stderr.write('parley receive: connected\n');
+      connected = true;
     });
     const empty = new Promise<void>((resolve) => client.on('queueEmpty', () => resolve()));
     await client.purgeExpired();

@@ -5,14 +5,23 @@
 import { waitAtMost } from '../../client/async.js';
 import type { Client } from '../../client/client.js';
 import type { MessageId } from '../../client/ids.js';
+import { humanLine, subscribeEvents } from '../events.js';
 import type { Printer } from '../io.js';
 import { openClient, openStore } from '../profile.js';
 
-/** Runs `fn` with a client on the profile, then lets the outbox finish (bounded) and closes. */
-export async function withClient<T>(profile: string, fn: (client: Client) => Promise<T>, settleMs = 5_000): Promise<T> {
+/**
+ * Runs `fn` with a client on the profile, then lets the outbox finish (bounded) and closes. A safety-number
+ * change noticed meanwhile (sending to a peer that registered again) is printed like `receive` prints it.
+ */
+export async function withClient<T>(profile: string, fn: (client: Client) => Promise<T>, settleMs = 5_000, out?: Printer): Promise<T> {
   const store = openStore(profile);
   try {
     const client = await openClient(store, { maintainKeys: false });
+    if (out) {
+      subscribeEvents(client, (line, event) => {
+        if (event === 'identityChanged') out.result(line, humanLine(line));
+      });
+    }
     try {
       client.resumeOutbox();
       const result = await fn(client);
@@ -36,7 +45,7 @@ export async function sendCommand(
     const m = await client.sendText(args.phone, args.text, { quote, viewOnce: args.viewOnce });
     out.result({ id: m.id, to: args.phone, toAccountId: m.conversationId, timestamp: m.timestamp, status: m.status }, `Sent to ${args.phone} (${m.id}).`);
     return 0;
-  });
+  }, 5_000, out);
 }
 
 export async function typingCommand(args: { phone: string; stop: boolean; profile: string }, out: Printer): Promise<number> {
