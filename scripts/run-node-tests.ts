@@ -1,6 +1,7 @@
-// `npm run test:unit`: node --test over test/unit/**/*.test.ts and test/interop/*.test.ts with the spec
-// reporter. Node 20's --test does not expand globs, and a shell glob breaks when test/interop is empty,
-// so the files are listed here. Arguments, if any, replace the list: `npm run test:unit -- <files>`.
+// `npm run test:unit`: node --test over test/unit/**/*.test.ts, test/interop/*.test.ts and
+// test/integration/*.test.ts with the spec reporter. Node 20's --test does not expand globs, and a shell
+// glob breaks when test/interop is empty, so the files are listed here. Arguments, if any, replace the
+// list: `npm run test:unit -- <files>`.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -20,7 +21,7 @@ function testFiles(dir: string, recursive: boolean): string[] {
 }
 
 const args = process.argv.slice(2);
-const files = args.length > 0 ? args : [...testFiles('test/unit', true), ...testFiles('test/interop', false)];
+const files = args.length > 0 ? args : [...testFiles('test/unit', true), ...testFiles('test/interop', false), ...testFiles('test/integration', false)];
 if (files.length === 0) {
   console.error('run-node-tests: no test files found');
   process.exit(1);
