@@ -27,13 +27,15 @@ const layerImport = (layers) => `^(\\./)?(\\.\\./)+(${layers.join('|')})(/.*)?$`
  * dev-only-package ban included.
  *
  * @param {string} folder e.g. 'src/protocol', for the messages
- * @param {{ nodeBuiltins: boolean, layers: string[], globals: string[], why: string }} options
+ * @param {{ nodeBuiltins: boolean, layers: string[], globals: string[], why: string, extra?: Array<{ regex: string, message: string }> }} options
  *   nodeBuiltins: whether Node built-in modules may be imported; layers: src/ sibling folders that may
- *   not be imported; globals: runtime globals that may not be used; why: the reason, for the messages.
+ *   not be imported; globals: runtime globals that may not be used; why: the reason, for the messages;
+ *   extra: further forbidden import patterns.
  */
-function layering(folder, { nodeBuiltins, layers, globals, why }) {
+function layering(folder, { nodeBuiltins, layers, globals, why, extra = [] }) {
   const patterns = [
     { regex: DEV_ONLY_PACKAGE, message: 'libsignal and crystals-kyber are dev-only test oracles: use them in test/ only.' },
+    ...extra,
   ];
   if (!nodeBuiltins) {
     patterns.push({ regex: NODE_BUILTIN, message: `${folder} must not import Node built-ins: ${why}` });
@@ -121,4 +123,17 @@ export default defineConfig(
   layering('src/server', { nodeBuiltins: true, layers: ['client', 'web', 'cli'], globals: [], why: '' }),
   layering('src/node', { nodeBuiltins: true, layers: ['client', 'server', 'web', 'cli'], globals: [], why: '' }),
   layering('src/web', { nodeBuiltins: false, layers: ['server', 'cli', 'node'], globals: ['Buffer', 'process'], why: BROWSER }),
+  // The terminal client runs the server for `parley serve` through its entry point only (src/server/main.ts).
+  layering('src/cli', {
+    nodeBuiltins: true,
+    layers: ['web'],
+    globals: [],
+    why: '',
+    extra: [
+      {
+        regex: '^(\\./)?(\\.\\./)+server/(?!main\\.js$).+$',
+        message: 'src/cli may import the server only through its entry point, src/server/main.js (startServer, parseServerArgs).',
+      },
+    ],
+  }),
 );

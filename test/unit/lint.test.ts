@@ -150,12 +150,19 @@ const CASES: Record<string, FolderCase> = {
   },
   'src/cli': {
     file: 'src/cli/__lint_fixture__.ts',
-    forbidden: DEV_ONLY,
+    forbidden: [
+      ...DEV_ONLY,
+      ...layerImports('web'),
+      [`import { createApp } from '../server/app.js';`, 'no-restricted-imports'],
+      [`import { ServerError } from '../../server/errors.js';`, 'no-restricted-imports'],
+    ],
     allowed: [
       ...ALWAYS_ALLOWED,
       `import { readFile } from 'node:fs/promises';`,
-      `import { startServer } from '../server/app.js';`,
+      `import { startServer } from '../server/main.js';`,
+      `import { parseServerArgs } from '../../server/main.js';`,
       `import { Client } from '../client/client.js';`,
+      `import { NodeCryptoProvider } from '../node/crypto-provider.js';`,
       `export const env = process.env;`,
     ],
   },
