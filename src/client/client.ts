@@ -25,7 +25,7 @@ import { KeyManager, type KeyPolicy, type MaintenanceReport } from './keys.js';
 import { Outbox } from './outbox.js';
 import { Outgoing, TimestampClock, type TextOptions } from './outgoing.js';
 import { requireAccount, type IdentityChangeNotice } from './protocol-stores.js';
-import { MessageReceiver, type ReceivedBatch, type ReceivedItem } from './receiver.js';
+import { MessageReceiver, RESEND_WINDOW_MS, type ReceivedBatch, type ReceivedItem } from './receiver.js';
 import { MessageSender, type SendPolicy } from './sender.js';
 import { SessionManager } from './sessions.js';
 import type { AccountRecord, ClientStore, ContactRecord, IdentityRecord, MessageRecord } from './store/types.js';
@@ -59,7 +59,12 @@ export interface ClientOptions {
   readonly readReceipts?: boolean | undefined;
   /** Check keys (replenish, rotate) on connecting and after PreKey messages (default true). */
   readonly maintainKeys?: boolean | undefined;
+  /** How often disappearing messages are looked for while connected, ms (default 30,000; 0 = only on demand). */
+  readonly expiryCheckMs?: number | undefined;
 }
+
+/** The server keeps envelopes 30 days: guids of processed ones are remembered a day longer. */
+const PROCESSED_GUID_TTL_MS = 31 * 24 * 3600_000;
 
 /** Uses the socket when it is up, HTTP otherwise. */
 class RoutedRequester implements Requester {
@@ -90,6 +95,7 @@ export class Client {
   /** Post-commit processing of received batches, in order (number confirmation, events). */
   readonly #post = new SerialQueue();
   #keyTimer: ReturnType<typeof setTimeout> | undefined;
+  #expiryTimer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
 
   private constructor(options: ClientOptions, account: AccountRecord) {
@@ -119,6 +125,7 @@ export class Client {
       if (change.state === ConnectionState.Connected) {
         this.#outbox.retryFailedSoon();
         this.#scheduleKeyMaintenance(0);
+        drop(this.#post.run(() => this.#housekeeping()), (error) => this.#events.emit('error', { context: 'housekeeping', error }));
       }
     });
     this.#api = new ServiceApi(new RoutedRequester(this.#ws, http));
@@ -192,6 +199,10 @@ export class Client {
     this.#ensureOpen();
     this.#ws.connect();
     this.#outbox.kick();
+    const every = this.#o.expiryCheckMs ?? 30_000;
+    if (every > 0 && this.#expiryTimer === undefined) {
+      this.#expiryTimer = setInterval(() => drop(this.purgeExpired(), (error) => this.#events.emit('error', { context: 'expiry', error })), every);
+    }
   }
 
   /** Resolves once connected (or rejects on timeout / abort / close). */
@@ -221,6 +232,7 @@ export class Client {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#keyTimer);
+    clearInterval(this.#expiryTimer);
     this.#ws.close();
     this.#outbox.stop();
     await this.#receiver.whenIdle();
@@ -287,14 +299,16 @@ export class Client {
     return this.#outgoing.setExpireTimer(await this.resolve(to, { signal }), seconds, signal);
   }
 
-  /** Deletes messages whose disappearing timer ran out; resolves with how many. */
+  /** Deletes messages whose disappearing timer ran out (an `expired` event names them); resolves with how many. */
   async purgeExpired(): Promise<number> {
     const now = this.#clock.now();
-    return this.#o.store.transaction(async (tx) => {
+    const ids = await this.#o.store.transaction(async (tx) => {
       const expired = await tx.messages.expired(now);
       for (const m of expired) await tx.messages.remove(m.id);
-      return expired.length;
+      return expired.map((m) => m.id);
     });
+    if (ids.length > 0) this.#events.emit('expired', { ids });
+    return ids.length;
   }
 
   // ---- reading -------------------------------------------------------------------------------------------
@@ -372,6 +386,16 @@ export class Client {
       return { status: 200 };
     }
     return { status: 404 };
+  }
+
+  /** Forgets what is no longer needed: old envelope guids, sent outbox entries past the resend window, expired messages. */
+  async #housekeeping(): Promise<void> {
+    const now = this.#clock.now();
+    await this.#o.store.transaction(async (tx) => {
+      await tx.envelopes.prune(now - PROCESSED_GUID_TTL_MS);
+      await tx.outbox.prune(now - RESEND_WINDOW_MS);
+    });
+    await this.purgeExpired();
   }
 
   #scheduleKeyMaintenance(delayMs: number): void {

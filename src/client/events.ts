@@ -88,6 +88,11 @@ export interface MessageStatusEvent {
   readonly message: MessageRecord;
 }
 
+/** Messages whose disappearing timer ran out were deleted. */
+export interface ExpiredEvent {
+  readonly ids: readonly MessageId[];
+}
+
 /** A background failure worth logging (it never carries plaintext). */
 export interface ErrorEvent {
   readonly context: string;
@@ -107,6 +112,7 @@ export interface ClientEvents {
   decryptionFailed: DecryptionFailedEvent;
   identityChanged: IdentityChangedEvent;
   messageStatus: MessageStatusEvent;
+  expired: ExpiredEvent;
   /** The server delivered everything that was queued for this device while it was offline. */
   queueEmpty: Record<string, never>;
   error: ErrorEvent;

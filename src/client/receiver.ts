@@ -95,6 +95,22 @@ const RECEIPT_KIND: Readonly<Record<number, ReceiptKind>> = {
 };
 const RECEIPT_STATUS = { delivery: 'delivered', read: 'read', viewed: 'viewed' } as const;
 
+/**
+ * Failures that mean the session with the sending device is unusable: it is archived, so that the retry
+ * request (and what follows) runs over a new session. Undecodable bytes do not count: they say nothing about
+ * the session, and archiving on them would let anyone who can inject envelopes reset sessions.
+ */
+const SESSION_ERRORS: ReadonlySet<string> = new Set<string>([
+  ProtocolErrorCode.BadMac,
+  ProtocolErrorCode.NoSession,
+  ProtocolErrorCode.InvalidPreKeyId,
+  ProtocolErrorCode.InvalidSignedPreKeyId,
+  ProtocolErrorCode.InvalidKyberPreKeyId,
+  ProtocolErrorCode.InvalidRecord,
+  ProtocolErrorCode.TooFarInFuture,
+  ProtocolErrorCode.SessionExpired,
+]);
+
 interface Pending {
   readonly bytes: Uint8Array;
   readonly done: Deferred<void>;
@@ -375,7 +391,7 @@ export class MessageReceiver {
         error: code,
       });
     }
-    if (ProtocolError.is(err)) await archiveSession(tx, origin.source, origin.deviceId);
+    if (SESSION_ERRORS.has(code)) await archiveSession(tx, origin.source, origin.deviceId);
     await this.#noteContact(tx, origin.source, '', state.now);
     const retryRequested = await enqueueRetryRequest(tx, {
       recipientId: origin.source,

@@ -106,7 +106,9 @@ describe('content kinds (fake server)', () => {
       assert.equal((await alice.message(sent.id))?.expiresAt, now + 60_000);
       await bob.markRead(ALICE);
       now += 61_000;
+      const expired = nextEvent(bob, 'expired');
       assert.equal(await bob.purgeExpired(), 1);
+      assert.deepEqual((await expired).ids, [m.id]);
       assert.equal(await bob.message(m.id), undefined);
       assert.equal(await alice.purgeExpired(), 1);
       // Bob's replies carry the timer too.

@@ -114,6 +114,39 @@ describe('receive pipeline (fake server)', () => {
     }
   });
 
+  it('forgets sent outbox entries after the resend window, and old envelope guids, on connecting', async () => {
+    const fake = new FakeServer();
+    let now = Date.now();
+    const aliceStore = await registerOn(fake, ALICE);
+    const alice = await Client.open(testOptions(fake, aliceStore, { now: () => now }));
+    alice.connect();
+    const bob = await connectedClient(fake, BOB);
+    const toAlice: string[] = [];
+    fake.hooks.push = (e) => {
+      if (e.destinationDeviceId === 1 && e.sourceAccountId === bob.accountId) toAlice.push(Buffer.from(e.guid).toString('hex'));
+      return undefined;
+    };
+    try {
+      const receipt = nextEvent(alice, 'receipt');
+      const sent = await alice.sendText(BOB, 'kept a day for resends');
+      await receipt; // Bob's delivery receipt: an envelope Alice processed
+      const guid = toAlice[0] ?? assert.fail('no envelope to Alice');
+      const state = (): Promise<{ outbox: boolean; guid: boolean }> =>
+        aliceStore.transaction(async (tx) => ({ outbox: (await tx.outbox.findMessage(bob.accountId, sent.timestamp)) !== undefined, guid: await tx.envelopes.has(guid) }));
+      assert.deepEqual(await state(), { outbox: true, guid: true });
+      now += 2 * 24 * 3600_000;
+      fake.disconnectAll();
+      await eventually(async () => !(await state()).outbox, 5_000, 'the outbox entry to be pruned');
+      assert.equal((await state()).guid, true, 'guids are kept longer than the server keeps envelopes');
+      now += 30 * 24 * 3600_000;
+      fake.disconnectAll();
+      await eventually(async () => !(await state()).guid, 5_000, 'the guid to be forgotten');
+    } finally {
+      await alice.close();
+      await bob.close();
+    }
+  });
+
   it('keeps the order of a large backlog processed in batches', async () => {
     const fake = new FakeServer();
     const alice = await connectedClient(fake, ALICE);
