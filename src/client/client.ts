@@ -243,6 +243,9 @@ export class Client {
 
   /** The account of a phone number (or an account id passed through). */
   async resolve(to: string, options?: RequestOptions): Promise<AccountId> {
+    if (to === this.#account.number || to === this.#account.accountId) {
+      throw new ClientError(ClientErrorCode.InvalidArgument, 'that is this account: notes to self need linked devices (a later milestone)');
+    }
     if (isE164(to)) return this.#contacts.resolve(to, options);
     const contact = await this.#o.store.transaction((tx) => tx.contacts.get(to as AccountId));
     if (contact) return contact.accountId;

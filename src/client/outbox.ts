@@ -182,8 +182,9 @@ export class Outbox {
   async #drain(): Promise<void> {
     try {
       const now = this.#o.now();
-      const pending = await this.#o.store.transaction((tx) => tx.outbox.pending());
       const concurrency = this.#o.concurrency ?? 4;
+      // Enough to find `concurrency` entries that are neither in flight nor waiting after a failure.
+      const pending = await this.#o.store.transaction((tx) => tx.outbox.pending(this.#inFlight.size + this.#notBefore.size + concurrency + 8));
       let wakeAt = Infinity;
       for (const entry of pending) {
         if (this.#stopped || this.#inFlight.size >= concurrency) break;

@@ -444,7 +444,10 @@ export class SqliteClientStore implements ClientStore {
         remove: async (id) => {
           c().run(sql`DELETE FROM outbox WHERE id = ${id}`);
         },
-        pending: async () => c().all<OutboxRow>(sql`SELECT * FROM outbox WHERE state = 'pending' ORDER BY created_at, id`).map(outboxFromRow),
+        pending: async (limit) =>
+          c()
+            .all<OutboxRow>(sql`SELECT * FROM outbox WHERE state = 'pending' ORDER BY created_at, id LIMIT ${limit ?? -1}`)
+            .map(outboxFromRow),
         findMessage: async (recipientId, timestamp) => {
           const r = c().get<OutboxRow>(sql`SELECT * FROM outbox WHERE kind = 'message' AND recipient_id = ${recipientId} AND timestamp = ${timestamp}`);
           return r && outboxFromRow(r);

@@ -228,10 +228,11 @@ export class InMemoryClientStore implements ClientStore {
         },
         put: async (e) => this.#outbox.set(e.id, copyOutbox(e)),
         remove: async (id) => this.#outbox.delete(id),
-        pending: async () =>
+        pending: async (limit) =>
           [...this.#outbox.values()]
             .filter((e) => e.state === 'pending')
             .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id))
+            .slice(0, limit)
             .map(copyOutbox),
         findMessage: async (recipientId, timestamp) => {
           for (const e of this.#outbox.values()) {

@@ -233,8 +233,8 @@ export interface OutboxStore {
   get(id: string): Promise<OutboxEntry | undefined>;
   put(entry: OutboxEntry): Promise<void>;
   remove(id: string): Promise<void>;
-  /** Entries in state `pending`, oldest first. */
-  pending(): Promise<OutboxEntry[]>;
+  /** Entries in state `pending`, oldest first (the first `limit` when given). */
+  pending(limit?: number): Promise<OutboxEntry[]>;
   /** The `message` entry that sent `timestamp` to `recipientId`. */
   findMessage(recipientId: AccountId, timestamp: number): Promise<OutboxEntry | undefined>;
   /** Removes entries that are no longer pending and were created before `before`. */

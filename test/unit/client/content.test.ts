@@ -150,6 +150,7 @@ describe('content kinds (fake server)', () => {
       await assert.rejects(alice.sendText(BOB, 'x'.repeat(70_000)), (e: unknown) => ClientError.is(e, ClientErrorCode.InvalidArgument));
       await assert.rejects(alice.sendText('not a number', 'hi'), (e: unknown) => ClientError.is(e, ClientErrorCode.InvalidArgument));
       await assert.rejects(alice.sendText('+15559999999', 'hi'), (e: unknown) => ClientError.is(e, ClientErrorCode.UnknownRecipient));
+      await assert.rejects(alice.sendText(ALICE, 'to myself'), (e: unknown) => ClientError.is(e, ClientErrorCode.InvalidArgument));
     } finally {
       await alice.close();
     }

@@ -228,6 +228,7 @@ export function storeContract(name: string, make: () => Promise<{ store: ClientS
           await tx.outbox.put(outbox('o1', { createdAt: 100, kind: 'receipt' }));
           await tx.outbox.put(outbox('o3', { createdAt: 50, state: 'sent', timestamp: 33 }));
           assert.deepEqual((await tx.outbox.pending()).map((e) => e.id), ['o1', 'o2']);
+          assert.deepEqual((await tx.outbox.pending(1)).map((e) => e.id), ['o1']);
           assert.deepEqual((await tx.outbox.get('o2'))?.request, new Uint8Array([7, 7]));
           assert.equal((await tx.outbox.findMessage(B, 33))?.id, 'o3');
           assert.equal(await tx.outbox.findMessage(A, 33), undefined);
