@@ -1,13 +1,14 @@
 // Crash safety end to end: a client (the SDK over a CLI profile, in a child process) sends 10,000 messages
 // while the server is killed with SIGKILL and restarted on the same data folder. Every message the server
 // acknowledged reaches the recipient's application (`parley receive --json`) exactly once, and nothing
-// arrives twice.
+// arrives twice. Then the other half: the receiving client is killed with SIGKILL mid-way through its
+// queue; what it stored before the kill is not delivered again, and nothing is lost.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cliOk, NUMBERS, startServer, tempDir, type CliServer } from '../support/cli.ts';
+import { cliOk, NUMBERS, startCli, startServer, tempDir, type CliServer } from '../support/cli.ts';
 
 const TOTAL = 10_000;
 const KILL_AFTER_ACKS = 3_000;
@@ -88,5 +89,30 @@ describe('crash safety through the client', () => {
     assert.equal(acked.size, TOTAL);
     assert.equal(seen.size, TOTAL);
     t.diagnostic(`acknowledged ${acked.size}, delivered ${seen.size} (server killed after ${KILL_AFTER_ACKS} acks)`);
+  });
+
+  it('stores every message exactly once when the receiving client is killed mid-way and started again', { timeout: 60_000 }, async () => {
+    assert.ok(server, 'the server of the first test is running');
+    const count = 2_000;
+    const sender = spawn(process.execPath, ['--import', 'tsx', SENDER, pa, NUMBERS.bob.number, String(count), String(WINDOW), 'second'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    sender.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    assert.equal(await new Promise((resolve) => sender.once('exit', resolve)), 0);
+    assert.equal((out.match(/^ack /gm) ?? []).length, count);
+
+    const first = startCli(['receive', '--until-empty', '--json', '--profile', pb]);
+    await first.waitFor(/"body":"second message 5\d\d"/, 30_000);
+    first.child.kill('SIGKILL');
+    const printed = (await first.done()).lines.filter((l) => l.type === 'text').length;
+    assert.ok(printed > 0 && printed < count, `killed after ${printed} messages`);
+
+    const second = await cliOk(['receive', '--until-empty', '--json', '--profile', pb], { timeoutMs: 30_000 });
+    const stored = await cliOk(['messages', NUMBERS.alice.number, '--json', '--profile', pb], { timeoutMs: 30_000 });
+    const bodies = stored.lines.map((l) => String(l.body)).filter((b) => b.startsWith('second message '));
+    assert.equal(bodies.length, count, 'every message stored once');
+    assert.equal(new Set(bodies).size, count);
+    // The second run shows only what the first had not stored: at most the batch in flight at the kill again.
+    const again = second.lines.filter((l) => l.type === 'text').length;
+    assert.ok(again <= count - printed + 256, `second run showed ${again} after ${printed}`);
   });
 });

@@ -1,11 +1,11 @@
 // A sender for the crash test, run as a child process: opens a CLI profile with the SDK and sends COUNT
 // numbered messages with up to WINDOW in flight, printing "ack <i>" once the server accepted message i
 // (and "fail <i> <code>" if it gave up). It keeps retrying through a server crash and restart.
-// Usage: node --import tsx test/support/cli-crash-sender.ts <profile> <to> <count> <window>
+// Usage: node --import tsx test/support/cli-crash-sender.ts <profile> <to> <count> <window> [label]
 import { openClient, openStore } from '../../src/cli/profile.ts';
 import { ClientError } from '../../src/client/errors.ts';
 
-const [profile, to, countText, windowText] = process.argv.slice(2);
+const [profile, to, countText, windowText, label = 'crash-test'] = process.argv.slice(2);
 const count = Number(countText);
 const window = Number(windowText);
 
@@ -30,7 +30,7 @@ await new Promise<void>((resolve) => {
   const pump = (): void => {
     while (next < count && next - settled < window) {
       const i = next++;
-      client.sendText(to as string, `crash-test message ${i}`).then(
+      client.sendText(to as string, `${label} message ${i}`).then(
         () => lines.push(`ack ${i}\n`),
         (err: unknown) => lines.push(`fail ${i} ${ClientError.is(err) ? err.code : String(err)}\n`),
       ).finally(() => {
