@@ -157,6 +157,10 @@ export async function daemonCommand(args: { profile: string; socket: string | un
     peers.add(send);
     serveStream(rpc, io.stdin, send, finish);
   }
+  client.on('error', ({ context, error }) => {
+    const { message, code } = describeError(error);
+    io.stderr.write(`parley daemon: ${context}: ${message}${code ? ` [${code}]` : ''}\n`);
+  });
   process.once('SIGINT', finish);
   process.once('SIGTERM', finish);
   io.stderr.write(`parley daemon: listening on ${socketPath}${args.stdio ? ' and stdio' : ''}\n`);

@@ -8,7 +8,7 @@ import { waitAtMost } from '../../client/async.js';
 import type { MessageId } from '../../client/ids.js';
 import { ConnectionState } from '../../client/transport/websocket.js';
 import { humanLine, subscribeEvents } from '../events.js';
-import type { Printer } from '../io.js';
+import { describeError, type Printer } from '../io.js';
 import { openClient, openStore } from '../profile.js';
 
 /** How long `--until-empty` waits at most when no `--timeout` is given, s. */
@@ -38,6 +38,11 @@ export async function receiveCommand(
       connected = true;
     });
     const empty = new Promise<void>((resolve) => client.on('queueEmpty', () => resolve()));
+    // Background failures (a receipt that could not be sent yet, ...): codes only, never content.
+    client.on('error', ({ context, error }) => {
+      const { message, code } = describeError(error);
+      out.io.stderr.write(`parley receive: ${context}: ${message}${code ? ` [${code}]` : ''}\n`);
+    });
     await client.purgeExpired();
     client.connect();
     await waitAtMost(args.untilEmpty ? empty : new Promise<never>(() => undefined), seconds * 1000);
