@@ -140,6 +140,10 @@ describe('parley CLI end to end', () => {
     const before = (await cliOk(as(profiles.a, 'safety-number', B.number))).lines[0]?.safetyNumber;
     const again = await cliOk(['register', B.number, '--server', server.url, '--code', B.code, '--profile', profiles.b2, '--json']);
     assert.equal(again.lines[0]?.reregistered, true);
+    // The old phone's credentials are void now.
+    const old = await runCli(as(profiles.b, 'receive', '--timeout', '10'));
+    assert.equal(old.code, 1);
+    assert.match(old.stderr, /CLIENT_UNAUTHORIZED/);
 
     // Alice sends to the re-registered number: the send repairs the session and reports the change.
     const t = text('to the new phone');

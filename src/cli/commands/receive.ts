@@ -6,7 +6,8 @@
  */
 import { waitAtMost } from '../../client/async.js';
 import type { MessageId } from '../../client/ids.js';
-import { ConnectionState } from '../../client/transport/websocket.js';
+import { ClientError, ClientErrorCode } from '../../client/errors.js';
+import { ConnectionReason, ConnectionState } from '../../client/transport/websocket.js';
 import { humanLine, subscribeEvents } from '../events.js';
 import { describeError, type Printer } from '../io.js';
 import { openClient, openStore } from '../profile.js';
@@ -32,7 +33,14 @@ export async function receiveCommand(
       out.result(line, humanLine(line));
       if (line.type === 'text' && line.viewOnce === true) void client.markViewed(line.id as MessageId).catch(() => undefined);
     });
+    let refused = false;
+    let stopWaiting: () => void = () => undefined;
+    const stopped = new Promise<void>((resolve) => (stopWaiting = resolve));
     client.on('state', (s) => {
+      if (s.state === ConnectionState.Closed && s.reason === ConnectionReason.Unauthorized) {
+        refused = true;
+        stopWaiting();
+      }
       if (s.state !== ConnectionState.Connected) return;
       if (!connected) out.io.stderr.write('parley receive: connected\n');
       connected = true;
@@ -45,7 +53,10 @@ export async function receiveCommand(
     });
     await client.purgeExpired();
     client.connect();
-    await waitAtMost(args.untilEmpty ? empty : new Promise<never>(() => undefined), seconds * 1000);
+    await waitAtMost(Promise.race([stopped, args.untilEmpty ? empty : new Promise<never>(() => undefined)]), seconds * 1000);
+    if (refused) {
+      throw new ClientError(ClientErrorCode.Unauthorized, 'the server refused this device\'s credentials: the number was registered again elsewhere; register this profile again');
+    }
     if (args.markRead) {
       for (const c of await client.contacts()) await client.markRead(c.accountId);
     }
