@@ -35,6 +35,7 @@ export class NodeCryptoProvider implements CryptoProvider {
   readonly #privateKeys = new WeakMap<Uint8Array, KeyObject>();
   readonly #publicKeys = new WeakMap<Uint8Array, KeyObject>();
   readonly #ed25519Keys = new WeakMap<Uint8Array, KeyObject>();
+  readonly #ed25519PublicKeys = new WeakMap<Uint8Array, KeyObject>();
 
   randomBytes(length: number): Uint8Array {
     const out = new Uint8Array(length);
@@ -97,7 +98,11 @@ export class NodeCryptoProvider implements CryptoProvider {
 
   ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
     try {
-      const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64url(publicKey) }, format: 'jwk' });
+      let key = this.#ed25519PublicKeys.get(publicKey);
+      if (!key) {
+        key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64url(publicKey) }, format: 'jwk' });
+        this.#ed25519PublicKeys.set(publicKey, key);
+      }
       return Promise.resolve(verify(null, message, key, signature));
     } catch {
       return Promise.resolve(false);

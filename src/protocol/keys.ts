@@ -32,8 +32,10 @@ export class PublicKey {
   readonly serialized: Uint8Array;
   /** The 32-byte u-coordinate (a view into {@link serialized}, stable for provider key caches). */
   readonly raw: Uint8Array;
-  /** The Edwards y of this key, computed on the first signature check (an identity key checks several). */
+  /** The Edwards y of this key, computed on first use (an identity key checks several signatures). */
   #edwardsY: Uint8Array | null | undefined;
+  /** The Edwards public keys (y with sign bit 0, then 1); stable arrays, so providers can cache key handles. */
+  #edwardsPublic: [Uint8Array, Uint8Array] | undefined;
 
   private constructor(serialized: Uint8Array) {
     this.serialized = serialized;
@@ -55,6 +57,18 @@ export class PublicKey {
   static fromRaw(raw: Uint8Array): PublicKey {
     if (raw.length !== 32) throw new ProtocolError(ProtocolErrorCode.InvalidKey, 'raw X25519 key must be 32 bytes');
     return new PublicKey(concatBytes(new Uint8Array([DJB_KEY_TYPE]), raw));
+  }
+
+  /** The Ed25519 public key of this Montgomery key with the given sign bit, or null for u = -1. */
+  #edwardsPublicKey(signBit: number): Uint8Array | null {
+    if (this.#edwardsPublic === undefined) {
+      this.#edwardsY ??= montgomeryToEdwardsY(this.raw);
+      if (this.#edwardsY === null) return null;
+      const withSign = this.#edwardsY.slice();
+      withSign[31] = (withSign[31] as number) | 0x80;
+      this.#edwardsPublic = [this.#edwardsY, withSign];
+    }
+    return this.#edwardsPublic[signBit] as Uint8Array;
   }
 
   /**
@@ -84,17 +98,16 @@ export class PublicKey {
    */
   async verifySignature(crypto: CryptoProvider, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
     if (signature.length !== SIGNATURE_LENGTH) return false;
-    this.#edwardsY ??= montgomeryToEdwardsY(this.raw);
-    if (this.#edwardsY === null) return false;
-    const edPublic = this.#edwardsY.slice();
-    const signBit = (signature[63] as number) & 0x80;
-    edPublic[31] = (edPublic[31] as number) | signBit;
+    const signBit = ((signature[63] as number) & 0x80) >> 7;
+    const edPublic = this.#edwardsPublicKey(signBit);
+    if (edPublic === null) return false;
     const sig = signature.slice();
     sig[63] = (sig[63] as number) & 0x7f;
-    // libsignal refuses an s with any of the top three bits set before checking the equation.
+    // libsignal refuses an s with any of the top three bits set before checking the equation...
     if (((sig[63]) & 0xe0) !== 0) return false;
-    // ... and then reduces s modulo the group order, where RFC 8032 verifiers refuse s >= L.
-    sig.set(numberToBytesLE(Fn.create(bytesToNumberLE(sig.subarray(32))), 32), 32);
+    // ... and then reduces s modulo the group order, where RFC 8032 verifiers refuse s >= L. Below 2^252
+    // (always, for honest signers) s is already reduced.
+    if ((sig[63]) >= 0x10) sig.set(numberToBytesLE(Fn.create(bytesToNumberLE(sig.subarray(32))), 32), 32);
     return crypto.ed25519Verify(edPublic, message, sig);
   }
 }
