@@ -1,27 +1,33 @@
 /** The SQLite backend: every store on one database in the data folder. */
 import type { Storage } from '../stores.js';
 import { SqliteAccountStore } from './account-store.js';
+import type { Checkpointer } from './checkpointer.js';
 import { openDatabase } from './database.js';
 import { GroupCommitWriter } from './group-commit.js';
 import { SqliteKeyStore } from './key-store.js';
 import { SqliteMessageStore } from './message-store.js';
 import { SqlitePresenceStore } from './presence-store.js';
 import { SqliteVerificationStore } from './verification-store.js';
+import { WalSync } from './wal-sync.js';
 
 /** The SQLite {@link Storage}, plus the path of its file (tests inspect it). */
 export interface SqliteStorage extends Storage {
   readonly file: string;
   readonly writer: GroupCommitWriter;
+  readonly checkpointer: Checkpointer;
 }
 
 /** Opens (creating and migrating when needed) the database in `dataDir`. */
 export function openSqliteStorage(dataDir: string): SqliteStorage {
   const connections = openDatabase(dataDir);
-  const writer = new GroupCommitWriter(connections.writer);
+  const walSync = new WalSync(connections.file);
+  const checkpointer = connections.checkpointer;
+  const writer = new GroupCommitWriter(connections.writer, walSync, { run: () => checkpointer.now(), intervalMs: 500 });
   const messages = new SqliteMessageStore(connections.reader, writer);
   return {
     file: connections.file,
     writer,
+    checkpointer: connections.checkpointer,
     accounts: new SqliteAccountStore(connections.reader, writer, (refs) => messages.forgetDevices(refs)),
     keys: new SqliteKeyStore(connections.reader, writer),
     messages,
@@ -29,7 +35,8 @@ export function openSqliteStorage(dataDir: string): SqliteStorage {
     presence: new SqlitePresenceStore(connections.reader, writer),
     async close(): Promise<void> {
       await writer.close();
-      connections.close();
+      await walSync.close();
+      await connections.close();
     },
   };
 }
