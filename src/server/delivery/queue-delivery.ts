@@ -9,8 +9,6 @@
  * guid). The bus is only a hint: whenever the live path cannot keep up (a full backlog) or an event
  * arrives mid-drain, the store is read again from the cursor, so nothing committed is skipped.
  */
-import { create, toBinary } from '@bufbuild/protobuf';
-import { EnvelopeSchema } from '../../protocol/gen/service_pb.js';
 import type { AuthenticatedDevice } from '../auth/authenticator.js';
 import type { DeviceEvent, MessageBus } from '../bus/bus.js';
 import type { ServerConfig } from '../config.js';
@@ -18,11 +16,12 @@ import { drop } from '../drop.js';
 import type { Logger } from '../log.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { MessageStore, NewEnvelope, StoredEnvelope } from '../storage/stores.js';
+import type { EnvelopeFields } from '../ws/frames.js';
 
 /** How the delivery reaches the device: server-initiated requests on its socket. */
 export interface PushChannel {
   /** Sends `PUT /v1/queue/message`; resolves with the device's status, rejects if the socket closes first. */
-  push(envelope: Uint8Array): Promise<number>;
+  push(envelope: EnvelopeFields): Promise<number>;
   /** Sends `PUT /v1/queue/empty`. */
   queueEmpty(): Promise<number>;
 }
@@ -39,22 +38,19 @@ export interface DeliveryDeps {
 /** Envelopes read from the store per page while draining. */
 const PAGE_SIZE = 200;
 
-/** Encodes a queued or ephemeral envelope for a push. */
-export function encodeEnvelope(e: NewEnvelope, ephemeral: boolean): Uint8Array {
-  return toBinary(
-    EnvelopeSchema,
-    create(EnvelopeSchema, {
-      guid: e.guid,
-      type: e.type,
-      sourceAccountId: e.sourceAccountId,
-      sourceDeviceId: e.sourceDeviceId,
-      destinationDeviceId: e.destinationDeviceId,
-      timestamp: BigInt(e.timestamp),
-      serverTimestamp: BigInt(e.serverTimestamp),
-      content: e.content,
-      ephemeral,
-    }),
-  );
+/** The fields of a push for a queued or ephemeral envelope. */
+function pushFields(e: NewEnvelope, ephemeral: boolean): EnvelopeFields {
+  return {
+    guid: e.guid,
+    type: e.type,
+    sourceAccountId: e.sourceAccountId,
+    sourceDeviceId: e.sourceDeviceId,
+    destinationDeviceId: e.destinationDeviceId,
+    timestamp: e.timestamp,
+    serverTimestamp: e.serverTimestamp,
+    content: e.content,
+    ephemeral,
+  };
 }
 
 /** Pushes one device's queue, in order, over one socket. */
@@ -178,7 +174,7 @@ export class QueueDelivery {
   #send(envelope: NewEnvelope, seq: number, ephemeral: boolean): void {
     this.#inFlight++;
     const { messages, metrics } = this.#deps;
-    this.#channel.push(encodeEnvelope(envelope, ephemeral)).then(
+    this.#channel.push(pushFields(envelope, ephemeral)).then(
       (status) => {
         this.#inFlight--;
         if (status === 200) {

@@ -5,7 +5,6 @@
  * After the commit each envelope is published on the bus for the socket of its device. Ephemeral
  * envelopes skip the store: they are published to connected devices and dropped otherwise.
  */
-import { randomBytes } from 'node:crypto';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { MismatchedDevicesSchema, StaleDevicesSchema, type SendMessageRequest } from '../../protocol/gen/service_pb.js';
 import type { AuthenticatedDevice } from '../auth/authenticator.js';
@@ -14,6 +13,7 @@ import type { ServerConfig } from '../config.js';
 import { badRequest, notFound, ServerError, ServerErrorCode } from '../errors.js';
 import { parseDeviceId, type AccountId, type DeviceId } from '../ids.js';
 import type { ServerMetrics } from '../metrics.js';
+import { RandomPool } from '../random-pool.js';
 import { RateLimiter } from '../rate-limiter.js';
 import type { AccountStore, DeviceRecord, MessageStore, NewEnvelope } from '../storage/stores.js';
 
@@ -29,6 +29,7 @@ export class MessageService {
   readonly #config: ServerConfig;
   readonly #metrics: ServerMetrics;
   readonly #limiter: RateLimiter;
+  readonly #random = new RandomPool();
 
   constructor(accounts: AccountStore, messages: MessageStore, bus: MessageBus, config: ServerConfig, metrics: ServerMetrics) {
     this.#accounts = accounts;
@@ -51,7 +52,7 @@ export class MessageService {
     const now = this.#config.clock.now();
     const envelopes: NewEnvelope[] = request.messages.map((m) => ({
       ref: (devices.get(m.destinationDeviceId as DeviceId) as DeviceRecord).ref,
-      guid: new Uint8Array(randomBytes(16)),
+      guid: this.#random.take(16),
       type: m.type,
       sourceAccountId: sender.accountId,
       sourceDeviceId: sender.deviceId,

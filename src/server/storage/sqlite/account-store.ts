@@ -33,11 +33,21 @@ const toDevice = (row: DeviceRow): DeviceRecord => ({
   passwordHash: row.password_hash,
 });
 
-/** {@link AccountStore} on SQLite. */
+/** Most accounts whose record and devices are cached; past it the cache starts over. */
+const MAX_CACHED = 100_000;
+
+/**
+ * {@link AccountStore} on SQLite. Accounts and their device lists are cached in memory: every send and
+ * every authentication reads them, and this store is the only writer of those rows (`register` drops
+ * the entry of the account it changes, inside its write job, so no read can see the old rows after the
+ * commit). A store shared by several processes (PostgreSQL) would need to invalidate through the bus.
+ */
 export class SqliteAccountStore implements AccountStore {
   readonly #reader: SqlHandle;
   readonly #writer: GroupCommitWriter;
   readonly #onDevicesRemoved: (refs: readonly DeviceRef[]) => void;
+  #accounts = new Map<AccountId, AccountRecord | null>();
+  #devices = new Map<AccountId, readonly DeviceRecord[]>();
 
   /** `onDevicesRemoved` runs inside the write job that deleted devices (the message store drops caches). */
   constructor(reader: SqlHandle, writer: GroupCommitWriter, onDevicesRemoved: (refs: readonly DeviceRef[]) => void = () => undefined) {
@@ -47,8 +57,14 @@ export class SqliteAccountStore implements AccountStore {
   }
 
   async byId(id: AccountId): Promise<AccountRecord | undefined> {
-    const row = this.#reader.get<AccountRow>(sql`SELECT id, number, identity_key, registered_at FROM accounts WHERE id = ${id}`);
-    return row === undefined ? undefined : toAccount(row);
+    let account = this.#accounts.get(id);
+    if (account === undefined) {
+      const row = this.#reader.get<AccountRow>(sql`SELECT id, number, identity_key, registered_at FROM accounts WHERE id = ${id}`);
+      account = row === undefined ? null : toAccount(row);
+      if (this.#accounts.size >= MAX_CACHED) this.#accounts = new Map();
+      this.#accounts.set(id, account);
+    }
+    return account ?? undefined;
   }
 
   async byNumber(number: PhoneNumber): Promise<AccountRecord | undefined> {
@@ -56,22 +72,33 @@ export class SqliteAccountStore implements AccountStore {
     return row === undefined ? undefined : toAccount(row);
   }
 
+  #deviceList(id: AccountId): readonly DeviceRecord[] {
+    let devices = this.#devices.get(id);
+    if (devices === undefined) {
+      devices = this.#reader
+        .all<DeviceRow>(sql`SELECT ref, account_id, device_id, registration_id, password_hash FROM devices WHERE account_id = ${id} ORDER BY device_id`)
+        .map(toDevice);
+      if (this.#devices.size >= MAX_CACHED) this.#devices = new Map();
+      this.#devices.set(id, devices);
+    }
+    return devices;
+  }
+
   async devices(id: AccountId): Promise<DeviceRecord[]> {
-    return this.#reader
-      .all<DeviceRow>(sql`SELECT ref, account_id, device_id, registration_id, password_hash FROM devices WHERE account_id = ${id} ORDER BY device_id`)
-      .map(toDevice);
+    return [...this.#deviceList(id)];
   }
 
   async device(id: AccountId, deviceId: DeviceId): Promise<DeviceRecord | undefined> {
-    const row = this.#reader.get<DeviceRow>(
-      sql`SELECT ref, account_id, device_id, registration_id, password_hash FROM devices WHERE account_id = ${id} AND device_id = ${deviceId}`,
-    );
-    return row === undefined ? undefined : toDevice(row);
+    return this.#deviceList(id).find((d) => d.deviceId === deviceId);
   }
 
   register(r: NewRegistration): Promise<RegistrationResult> {
     return this.#writer.enqueue((db) => {
       const existing = db.get<{ id: string }>(sql`SELECT id FROM accounts WHERE number = ${r.number}`);
+      // Drop the cached rows now: the commit that follows is synchronous with this job, so no read
+      // can refill the cache with the old rows in between.
+      this.#accounts.delete((existing?.id ?? r.newAccountId) as AccountId);
+      this.#devices.delete((existing?.id ?? r.newAccountId) as AccountId);
       let accountId: string;
       let removed: DeviceRef[] = [];
       if (existing === undefined) {
