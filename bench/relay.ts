@@ -1,0 +1,295 @@
+// `npm run bench:relay`: the relay under load, over real WebSockets on loopback, with durable storage
+// (SQLite WAL with group commit: a send is acknowledged only after an fdatasync of the WAL that follows
+// the commit of its envelope).
+// The server runs in a child process; the simulated devices run here (and, for the idle-connection
+// phase, in two more children). Phases, each bounded in time:
+//   1. sustained delivered messages/s: pairs of devices, senders keep a window of sends in flight;
+//   2. end-to-end latency p50/p95/p99 at half that rate, paced (open loop);
+//   3. offline-queue drain rate: queues filled while recipients are offline, then drained;
+//   4. server RSS per idle authenticated connection (up to 19,900: the per-process file limit here is a
+//      hard 20,000, and the server needs a few descriptors of its own).
+// Flags: --quick (short phases, 2,000 idle connections), --pairs N, --size BYTES, --seconds S, --idle N,
+// --rate R (skip phase 1 and measure latency at R msg/s). Variables: PARLEY_BENCH_PROFILE=DIR
+// (CPU profile of the server), PARLEY_BENCH_TRACE_GC=1 (the server's GC trace).
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { BenchDevice, sendTemplate } from './relay-wire.ts';
+import type { BenchCredentials } from './relay-server.ts';
+
+const args = process.argv.slice(2);
+const flag = (name: string, fallback: number): number => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const quick = args.includes('--quick');
+const PAIRS = flag('--pairs', 40);
+const SIZE = flag('--size', 320);
+const SECONDS = flag('--seconds', quick ? 3 : 8);
+const IDLE = Math.min(flag('--idle', quick ? 2000 : 19_900), 19_900);
+/** --rate R skips phase 1 and measures latency at R msg/s (for profiling one phase). */
+const FIXED_RATE = flag('--rate', 0);
+const WINDOW = 48;
+const DRAIN_PER_DEVICE = quick ? 2000 : 10_000;
+const DRAIN_DEVICES = 5;
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+
+interface Stats {
+  rss: number;
+  heapUsed: number;
+  connections: number;
+  commits: number;
+  jobs: number;
+  syncMsTotal: number;
+  syncMsMax: number;
+  walBytes: number;
+  queued: number;
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
+}
+
+/** A server child with an IPC control channel. */
+class ServerChild {
+  readonly child: ChildProcess;
+  readonly dataDir = mkdtempSync(path.join(tmpdir(), 'parley-bench-'));
+  url = '';
+
+  constructor() {
+    const options = {
+      port: 0,
+      host: '127.0.0.1',
+      dataDir: this.dataDir,
+      heartbeatIntervalMs: 0,
+      rateLimits: { messagesPerSender: { capacity: 1e9, windowMs: 1000 }, requestsPerConnection: { capacity: 1e9, windowMs: 1000 } },
+      limits: { maxQueueDepth: 20_000 },
+    };
+    // PARLEY_BENCH_PROFILE=DIR writes a CPU profile of the server to DIR.
+    const profile = process.env.PARLEY_BENCH_PROFILE;
+    const execArgv = ['--import', 'tsx', '--expose-gc', ...(profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`]), ...(process.env.PARLEY_BENCH_TRACE_GC === '1' ? ['--trace-gc'] : [])];
+    this.child = fork(path.join(HERE, 'relay-server.ts'), [JSON.stringify(options)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  }
+
+  #next<T>(event: string): Promise<T> {
+    return new Promise((resolve) => {
+      const on = (m: { event: string }): void => {
+        if (m.event !== event) return;
+        this.child.off('message', on);
+        resolve(m as T);
+      };
+      this.child.on('message', on);
+    });
+  }
+
+  async start(): Promise<void> {
+    this.url = (await this.#next<{ url: string }>('ready')).url;
+  }
+
+  get wsUrl(): string {
+    return `${this.url.replace(/^http/, 'ws')}/v1/websocket`;
+  }
+
+  async provision(count: number): Promise<BenchCredentials[]> {
+    const reply = this.#next<{ credentials: BenchCredentials[] }>('provisioned');
+    this.child.send({ cmd: 'provision', count });
+    return (await reply).credentials;
+  }
+
+  async stats(): Promise<Stats> {
+    const reply = this.#next<Stats>('stats');
+    this.child.send({ cmd: 'stats' });
+    return reply;
+  }
+
+  async stop(): Promise<void> {
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.send({ cmd: 'stop' });
+    await exited;
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+
+async function connectPairs(server: ServerChild, pairs: number): Promise<{ senders: BenchDevice[]; receivers: BenchDevice[]; creds: BenchCredentials[] }> {
+  const creds = await server.provision(pairs * 2);
+  const receivers = await Promise.all(creds.slice(pairs).map((c) => BenchDevice.connect(server.wsUrl, c)));
+  const senders = await Promise.all(creds.slice(0, pairs).map((c) => BenchDevice.connect(server.wsUrl, c)));
+  return { senders, receivers, creds };
+}
+
+/** Phase 1: closed loop, WINDOW sends in flight per sender; delivered/s counted at the receivers. */
+async function throughput(server: ServerChild, senders: BenchDevice[], receivers: BenchDevice[], creds: BenchCredentials[]): Promise<number> {
+  let delivered = 0;
+  let counting = false;
+  for (const r of receivers) r.onEnvelope = () => void (counting && delivered++);
+  let running = true;
+  const loops = senders.map(async (sender, i) => {
+    const { path: p, body } = sendTemplate(creds[PAIRS + i] as BenchCredentials, SIZE);
+    const lane = async (): Promise<void> => {
+      while (running) {
+        const status = await sender.send(p, body);
+        if (status !== 200) throw new Error(`send refused: ${status}`);
+      }
+    };
+    await Promise.all(Array.from({ length: WINDOW }, lane));
+  });
+  const before = await server.stats();
+  await sleep(1500); // warm-up
+  counting = true;
+  const started = performance.now();
+  await sleep(SECONDS * 1000);
+  counting = false;
+  const elapsed = (performance.now() - started) / 1000;
+  running = false;
+  await Promise.all(loops);
+  await sleep(500);
+  const after = await server.stats();
+  const rate = delivered / elapsed;
+  console.log(`  delivered: ${fmt(rate)} msg/s sustained over ${fmt(elapsed, 1)} s (${PAIRS} sender/recipient pairs, ${SIZE}-byte envelopes, ${WINDOW} sends in flight per sender)`);
+  const commits = after.commits - before.commits;
+  console.log(
+    `  group commit: ${fmt(commits)} transactions, ${fmt((after.jobs - before.jobs) / commits)} writes each on average (inserts and acked deletes), one WAL fsync each (mean ${fmt((after.syncMsTotal - before.syncMsTotal) / commits, 1)} ms, max ${fmt(after.syncMsMax, 1)} ms); WAL ${fmt(after.walBytes / 1048576, 1)} MiB at the end`,
+  );
+  return rate;
+}
+
+/** Phase 2: open loop at `rate` msg/s; latency from send to push, measured with one clock (this process). */
+async function latency(server: ServerChild, senders: BenchDevice[], receivers: BenchDevice[], creds: BenchCredentials[], rate: number): Promise<void> {
+  const samples: number[] = [];
+  await server.stats(); // resets the server's event-loop delay histogram
+  const ownDelay = monitorEventLoopDelay({ resolution: 5 });
+  ownDelay.enable();
+  const templates = senders.map((_, i) => sendTemplate(creds[PAIRS + i] as BenchCredentials, SIZE));
+  for (const r of receivers) {
+    r.onEnvelope = (content) => {
+      const view = new DataView(content.buffer, content.byteOffset, content.byteLength);
+      samples.push(performance.now() - view.getFloat64(0));
+    };
+  }
+  const started = performance.now();
+  let sent = 0;
+  let next = 0;
+  const pending: Array<Promise<number>> = [];
+  while (performance.now() - started < SECONDS * 1000) {
+    const due = Math.floor(((performance.now() - started) / 1000) * rate);
+    while (sent < due) {
+      const i = next++ % senders.length;
+      const t = templates[i] as ReturnType<typeof sendTemplate>;
+      const body = t.body.slice();
+      new DataView(body.buffer, body.byteOffset + t.stampAt, 8).setFloat64(0, performance.now());
+      pending.push((senders[i] as BenchDevice).send(t.path, body));
+      sent++;
+    }
+    await sleep(1);
+  }
+  await Promise.all(pending);
+  ownDelay.disable();
+  const serverStats = await server.stats();
+  await sleep(500);
+  samples.sort((a, b) => a - b);
+  console.log(
+    `  event-loop delay p99/max: server ${fmt(serverStats.loopDelayP99Ms, 1)}/${fmt(serverStats.loopDelayMaxMs, 1)} ms, load generator ${fmt(ownDelay.percentile(99) / 1e6, 1)}/${fmt(ownDelay.max / 1e6, 1)} ms`,
+  );
+  console.log(
+    `  at ${fmt(rate)} msg/s: ${fmt(samples.length)} delivered, latency p50 ${fmt(percentile(samples, 50), 2)} ms, p95 ${fmt(percentile(samples, 95), 2)} ms, p99 ${fmt(percentile(samples, 99), 2)} ms`,
+  );
+}
+
+/** Phase 3: fill DRAIN_DEVICES queues while their devices are offline, then time the drain. */
+async function drain(server: ServerChild): Promise<void> {
+  const creds = await server.provision(DRAIN_DEVICES * 2);
+  const senders = await Promise.all(creds.slice(0, DRAIN_DEVICES).map((c) => BenchDevice.connect(server.wsUrl, c)));
+  await Promise.all(
+    senders.map(async (sender, i) => {
+      const { path: p, body } = sendTemplate(creds[DRAIN_DEVICES + i] as BenchCredentials, SIZE);
+      let left = DRAIN_PER_DEVICE;
+      const lane = async (): Promise<void> => {
+        while (left-- > 0) {
+          const status = await sender.send(p, body);
+          if (status !== 200) throw new Error(`send refused: ${status}`);
+        }
+      };
+      await Promise.all(Array.from({ length: WINDOW }, lane));
+    }),
+  );
+  const total = DRAIN_PER_DEVICE * DRAIN_DEVICES;
+  const queued = (await server.stats()).queued;
+  let received = 0;
+  const started = performance.now();
+  const receivers = await Promise.all(
+    creds.slice(DRAIN_DEVICES).map((c) => BenchDevice.connect(server.wsUrl, c, () => void received++)),
+  );
+  while (received < total || !receivers.every((r) => r.queueEmpty)) {
+    if (performance.now() - started > 120_000) throw new Error('drain did not finish in 120 s');
+    await sleep(5);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  console.log(`  ${fmt(queued)} queued envelopes on ${DRAIN_DEVICES} devices drained in ${fmt(seconds, 2)} s: ${fmt(total / seconds)} msg/s (push, ack, delete)`);
+  await Promise.all([...senders, ...receivers].map((d) => d.close()));
+}
+
+/** Phase 4: RSS of the server per idle authenticated connection. */
+async function idle(): Promise<void> {
+  const server = new ServerChild();
+  await server.start();
+  const creds = await server.provision(IDLE);
+  await sleep(500);
+  const base = await server.stats();
+  const halves = [creds.slice(0, Math.floor(IDLE / 2)), creds.slice(Math.floor(IDLE / 2))];
+  const children: ChildProcess[] = [];
+  let connected = 0;
+  for (const half of halves) {
+    const child = fork(path.join(HERE, 'relay-clients.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    children.push(child);
+    const done = new Promise<{ count: number; failed: number }>((resolve) => child.once('message', resolve as (m: unknown) => void));
+    child.send({ cmd: 'connect', wsUrl: server.wsUrl, credentials: half });
+    const result = await done;
+    connected += result.count;
+    if (result.failed > 0) console.log(`  (${result.failed} connections failed: descriptor limit)`);
+    await sleep(1000);
+    const s = await server.stats();
+    console.log(
+      `  ${fmt(s.connections)} idle authenticated connections: server RSS ${fmt(s.rss / 1048576, 1)} MiB, ${fmt((s.rss - base.rss) / s.connections / 1024, 2)} KiB per connection (JS heap ${fmt((s.heapUsed - base.heapUsed) / s.connections / 1024, 2)} KiB of it)`,
+    );
+  }
+  for (const child of children) {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.send({ cmd: 'close' });
+    await exited;
+  }
+  await server.stop();
+  if (connected < IDLE) console.log(`  note: ${fmt(connected)} of ${fmt(IDLE)} connections were established`);
+}
+
+async function main(): Promise<void> {
+  console.log(`bench:relay${quick ? ' (quick)' : ''}: Node ${process.version}, loopback; durable: every send acknowledged after an fdatasync of the SQLite WAL (group commit)`);
+  const server = new ServerChild();
+  await server.start();
+  try {
+    const { senders, receivers, creds } = await connectPairs(server, PAIRS);
+    let rate = FIXED_RATE * 2;
+    if (FIXED_RATE === 0) {
+      console.log('1. sustained throughput');
+      rate = await throughput(server, senders, receivers, creds);
+    }
+    console.log('2. end-to-end latency at half the sustained rate');
+    await latency(server, senders, receivers, creds, rate / 2);
+    await Promise.all([...senders, ...receivers].map((d) => d.close()));
+    console.log('3. offline-queue drain');
+    await drain(server);
+  } finally {
+    await server.stop();
+  }
+  console.log('4. memory per idle authenticated connection');
+  await idle();
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
