@@ -50,6 +50,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     await app.close();
     throw err;
   }
+  // After listen, socket-level errors (for example running out of descriptors) are logged, never fatal.
+  server.on('error', (err) => app.logger.warn({ err }, 'HTTP server error'));
   const port = (server.address() as AddressInfo).port;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host}:${port}`;

@@ -29,6 +29,8 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Arra
     });
     req.on('end', () => resolve(new Uint8Array(Buffer.concat(chunks, size))));
     req.on('error', reject);
+    // A client that disconnects mid-body: settle (a no-op after 'end') so nothing waits forever.
+    req.on('close', () => reject(new ServerError(ServerErrorCode.BadRequest, 'connection closed before the body was complete')));
   });
 }
 
