@@ -254,7 +254,7 @@ async function idle(): Promise<void> {
     await sleep(1000);
     const s = await server.stats();
     console.log(
-      `  ${fmt(s.connections)} idle authenticated connections: server RSS ${fmt(s.rss / 1048576, 1)} MiB, ${fmt((s.rss - base.rss) / s.connections / 1024, 2)} KiB per connection (JS heap ${fmt((s.heapUsed - base.heapUsed) / s.connections / 1024, 2)} KiB of it)`,
+      `  ${fmt(s.connections)} idle authenticated connections: server RSS ${fmt(s.rss / 1048576, 1)} MiB, ${fmt((s.rss - base.rss) / s.connections / 1024, 2)} KiB per connection (the JS heap grew ${fmt((s.heapUsed - base.heapUsed) / s.connections / 1024, 2)} KiB per connection; kernel socket buffers are not in RSS)`,
     );
   }
   for (const child of children) {
