@@ -29,7 +29,7 @@ import {
   type ProtocolStores,
 } from '../../src/protocol/index.ts';
 
-/** A prekey bundle in plain bytes, as a server relays it (same shape as parties.ts's BundleBytes). */
+/** A prekey bundle in plain bytes, as a server relays it. */
 export interface BundleBytes {
   registrationId: number;
   deviceId: number;

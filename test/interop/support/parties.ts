@@ -30,26 +30,9 @@ import {
 
 export const crypto = new NodeCryptoProvider();
 
-/** A prekey bundle in plain bytes, the form a server would relay. */
-export interface BundleBytes {
-  registrationId: number;
-  deviceId: number;
-  preKeyId?: number;
-  preKey?: Uint8Array;
-  signedPreKeyId: number;
-  signedPreKey: Uint8Array;
-  signedPreKeySignature: Uint8Array;
-  kyberPreKeyId: number;
-  kyberPreKey: Uint8Array;
-  kyberPreKeySignature: Uint8Array;
-  identityKey: Uint8Array;
-}
-
-/** An encrypted message as an envelope carries it. */
-export interface Wire {
-  type: number;
-  body: Uint8Array;
-}
+// The bundle and message shapes are the pure test support's (it also runs in the browser).
+export type { BundleBytes, Wire } from '../../support/parley-peer.ts';
+import type { BundleBytes, Wire } from '../../support/parley-peer.ts';
 
 export interface Party {
   readonly kind: 'libsignal' | 'parley';
