@@ -6,14 +6,13 @@ import {
   createPrivateKey,
   createPublicKey,
   diffieHellman,
-  generateKeyPairSync,
   hkdfSync,
   randomFillSync,
   sign,
   verify,
   type KeyObject,
 } from 'node:crypto';
-import type { CryptoProvider } from '../protocol/crypto.js';
+import { clampX25519, type CryptoProvider } from '../protocol/crypto.js';
 
 const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
@@ -23,6 +22,22 @@ const view = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.by
 const bytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 const b64url = (b: Uint8Array): string => view(b).toString('base64url');
 const fromB64url = (s: string | undefined): Uint8Array => bytes(Buffer.from(s ?? '', 'base64url'));
+
+const PLACEHOLDER_X = b64url(new Uint8Array(32));
+
+/**
+ * Imports a raw X25519 private key. Node's JWK import takes `x` but derives the public key from `d` itself
+ * (OpenSSL's raw private-key import), so when the caller does not know the public key a placeholder is
+ * given and the real one is read back from the key object. JWK import is about ten times cheaper than
+ * PKCS#8 here (OpenSSL 3's DER decoders); PKCS#8 remains the fallback should a Node release check `x`.
+ */
+function importX25519PrivateKey(raw: Uint8Array, publicKey?: Uint8Array): KeyObject {
+  try {
+    return createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64url(raw), x: publicKey ? b64url(publicKey) : PLACEHOLDER_X }, format: 'jwk' });
+  } catch {
+    return createPrivateKey({ key: Buffer.concat([PKCS8_X25519_PREFIX, view(raw)]), format: 'der', type: 'pkcs8' });
+  }
+}
 
 /**
  * The Node {@link CryptoProvider}: `node:crypto`'s synchronous calls wrapped in settled promises (an
@@ -74,12 +89,12 @@ export class NodeCryptoProvider implements CryptoProvider {
   }
 
   x25519GenerateKeyPair(): Promise<{ privateKey: Uint8Array; publicKey: Uint8Array }> {
-    const pair = generateKeyPairSync('x25519');
-    const jwk = pair.privateKey.export({ format: 'jwk' });
-    const privateKey = fromB64url(jwk.d);
-    const publicKey = fromB64url(jwk.x);
-    this.#privateKeys.set(privateKey, pair.privateKey);
-    this.#publicKeys.set(publicKey, pair.publicKey);
+    // Not generateKeyPairSync: on Node 20 its job objects can deadlock the thread when the garbage
+    // collector destroys them (seen here under load). A random clamped scalar imported once is as fast.
+    const privateKey = clampX25519(this.randomBytes(32));
+    const key = this.#privateKey(privateKey);
+    const publicKey = fromB64url(key.export({ format: 'jwk' }).x);
+    this.#publicKeys.set(publicKey, createPublicKey(key));
     return Promise.resolve({ privateKey, publicKey });
   }
 
@@ -125,10 +140,7 @@ export class NodeCryptoProvider implements CryptoProvider {
   #privateKey(raw: Uint8Array, publicKey?: Uint8Array): KeyObject {
     let key = this.#privateKeys.get(raw);
     if (!key) {
-      // With the public key at hand the JWK import is cheap; without it, PKCS#8 (which derives it).
-      key = publicKey
-        ? createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64url(raw), x: b64url(publicKey) }, format: 'jwk' })
-        : createPrivateKey({ key: Buffer.concat([PKCS8_X25519_PREFIX, view(raw)]), format: 'der', type: 'pkcs8' });
+      key = importX25519PrivateKey(raw, publicKey);
       this.#privateKeys.set(raw, key);
     }
     return key;
