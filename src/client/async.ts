@@ -1,4 +1,4 @@
-/** Small async helpers: deliberate fire-and-forget, abortable sleep, a serial queue. */
+/** Small async helpers: deliberate fire-and-forget, abortable sleep and deadlines, a serial queue. */
 import { abortError } from './errors.js';
 
 /**
@@ -9,22 +9,54 @@ export function drop(promise: Promise<unknown>, onError?: (err: unknown) => void
   promise.catch((err: unknown) => onError?.(err));
 }
 
+/**
+ * Settles as `promise` does, unless `ms` pass first (then rejects with `onTimeout()`) or `signal` aborts
+ * first (then rejects with the abort error). The timer and the abort listener are removed either way.
+ */
+export function withDeadline<T>(promise: Promise<T>, ms: number, signal: AbortSignal | undefined, onTimeout: () => Error): Promise<T> {
+  return raceTimer(promise, ms, signal, (_resolve, reject) => reject(onTimeout()));
+}
+
 /** Resolves after `ms`; rejects with the abort error when `signal` aborts first. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
+  return raceTimer(new Promise<void>(() => undefined), ms, signal, (resolve) => resolve());
+}
+
+/** `promise` raced against a timer (whose expiry `onTimer` settles) and an abort signal. */
+function raceTimer<T>(
+  promise: Promise<T>,
+  ms: number,
+  signal: AbortSignal | undefined,
+  onTimer: (resolve: (value: T) => void, reject: (err: Error) => void) => void,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
     if (signal?.aborted) {
       reject(abortError(signal));
       return;
     }
-    const onAbort = (): void => {
+    const cleanup = (): void => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const onAbort = (): void => {
+      cleanup();
       reject(abortError(signal as AbortSignal));
     };
     const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
+      cleanup();
+      onTimer(resolve, reject);
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        cleanup();
+        resolve(value);
+      },
+      (err: unknown) => {
+        cleanup();
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
   });
 }
 

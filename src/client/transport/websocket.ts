@@ -7,7 +7,7 @@
  */
 import { ClientError, ClientErrorCode, abortError } from '../errors.js';
 import { Emitter } from '../emitter.js';
-import { deferred, drop, type Deferred } from '../async.js';
+import { deferred, drop, withDeadline, type Deferred } from '../async.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { decodeFrame, encodeRequestFrame, encodeResponseFrame, MAX_FRAME_BYTES } from './frames.js';
 import { loginOf, type ApiRequest, type ApiResponse, type DeviceCredentials, type RequestOptions, type Requester } from './types.js';
@@ -181,7 +181,7 @@ export class WebSocketTransport implements Requester {
   async waitUntilConnected(options: RequestOptions = {}): Promise<void> {
     if (this.#state === ConnectionState.Connected) return;
     if (this.#state === ConnectionState.Closed) throw this.#closedError();
-    await withDeadline(this.#connected.promise, options.timeoutMs ?? this.#requestTimeoutMs, options.signal, 'not connected in time');
+    await withDeadline(this.#connected.promise, options.timeoutMs ?? this.#requestTimeoutMs, options.signal, () => new ClientError(ClientErrorCode.Timeout, 'not connected in time'));
   }
 
   /** Stops: closes the socket, fails pending requests with `CLIENT_CLOSED`, never reconnects. */
@@ -426,35 +426,4 @@ function closeQuietly(socket: WebSocketLike, code: number): void {
   } catch {
     // already closed
   }
-}
-
-/** `promise`, or a rejection on timeout (`CLIENT_TIMEOUT`) or abort. */
-export function withDeadline<T>(promise: Promise<T>, timeoutMs: number, signal: AbortSignal | undefined, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(abortError(signal));
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(abortError(signal as AbortSignal));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      reject(new ClientError(ClientErrorCode.Timeout, what));
-    }, timeoutMs);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
-  });
 }
