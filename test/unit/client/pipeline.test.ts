@@ -135,12 +135,15 @@ describe('receive pipeline (fake server)', () => {
         aliceStore.transaction(async (tx) => ({ outbox: (await tx.outbox.findMessage(bob.accountId, sent.timestamp)) !== undefined, guid: await tx.envelopes.has(guid) }));
       assert.deepEqual(await state(), { outbox: true, guid: true });
       now += 2 * 24 * 3600_000;
+      // Drop Alice's socket only once the fake holds it, or the drop misses it and nothing reconnects.
+      await eventually(() => fake.connections(alice.accountId) > 0, 5_000, 'Alice to be connected');
       fake.disconnectAll();
-      await eventually(async () => !(await state()).outbox, 5_000, 'the outbox entry to be pruned');
+      await eventually(async () => !(await state()).outbox, 15_000, 'the outbox entry to be pruned');
       assert.equal((await state()).guid, true, 'guids are kept longer than the server keeps envelopes');
       now += 30 * 24 * 3600_000;
+      await eventually(() => fake.connections(alice.accountId) > 0, 5_000, 'Alice to reconnect');
       fake.disconnectAll();
-      await eventually(async () => !(await state()).guid, 5_000, 'the guid to be forgotten');
+      await eventually(async () => !(await state()).guid, 15_000, 'the guid to be forgotten');
     } finally {
       await alice.close();
       await bob.close();
