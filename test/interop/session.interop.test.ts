@@ -20,6 +20,7 @@ import { runConversation } from '../support/conversation.ts';
 import { chooseSeed, Prng } from '../support/prng.ts';
 import { runScript, SCENARIOS } from '../support/scenarios.ts';
 import { errorKind, LibsignalParty, ParleyParty, type BundleBytes, type Party, type Wire } from './support/parties.ts';
+import { flip } from '../support/tamper.ts';
 
 const SEED = chooseSeed(process.env);
 console.log(`# session interop seed ${SEED} (PARLEY_TEST_SEED=${SEED} reproduces this run)`);
@@ -52,11 +53,6 @@ async function outcome(operation: () => Promise<unknown>, seen?: (err: unknown) 
   }
 }
 
-function flip(bytes: Uint8Array, index: number): Uint8Array {
-  const out = bytes.slice();
-  out[index] = (out[index] as number) ^ 0x01;
-  return out;
-}
 
 describe('session set-up across implementations', () => {
   for (const [initiator, responder] of MIXED) {

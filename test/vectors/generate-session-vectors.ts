@@ -29,6 +29,7 @@ import {
 } from '../../src/protocol/index.ts';
 import { LibsignalParty } from '../interop/support/parties.ts';
 import { katRandomness, readKyber1024Kat } from '../support/kyber-kat.ts';
+import { bigIntToLe, leToBigInt } from '../support/tamper.ts';
 
 const crypto = new NodeCryptoProvider();
 const here = new URL('.', import.meta.url);
@@ -39,20 +40,6 @@ const MADE_AT = Date.UTC(2025, 0, 1);
 const u8 = (b: Uint8Array): Uint8Array<ArrayBuffer> => new Uint8Array(b);
 const L = 2n ** 252n + 27742317777372353535851937790883648493n;
 
-function leToBigInt(bytes: Uint8Array): bigint {
-  let n = 0n;
-  for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i] as number);
-  return n;
-}
-
-function bigIntToLe(n: bigint, length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  for (let i = 0; i < length; i++) {
-    out[i] = Number(n & 0xffn);
-    n >>= 8n;
-  }
-  return out;
-}
 
 // ---- XEdDSA and X25519 from libsignal
 

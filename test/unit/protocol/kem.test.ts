@@ -20,15 +20,11 @@ import kat from '../../vectors/kyber1024-kat.json' with { type: 'json' };
 import { expectCodeSync } from '../../support/expect.ts';
 import { withRandomBytes } from '../../support/fixed-random.ts';
 import { provider } from '../../support/provider.ts';
+import { flip } from '../../support/tamper.ts';
 
 const Code = ProtocolErrorCode;
 const typed = (type: number, hex: string): Uint8Array => concatBytes(new Uint8Array([type]), fromHex(hex));
 
-function flip(bytes: Uint8Array, index: number): Uint8Array {
-  const out = bytes.slice();
-  out[index] = (out[index] as number) ^ 0x01;
-  return out;
-}
 
 describe('round-3 Kyber1024 known-answer tests (NIST PQCkemKAT_3168.rsp)', () => {
   assert.ok(kat.entries.length >= 5);

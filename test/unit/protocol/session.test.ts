@@ -37,6 +37,7 @@ import { expectCode } from '../../support/expect.ts';
 import { ParleyPeer, T0, type Wire } from '../../support/parley-peer.ts';
 import { Prng } from '../../support/prng.ts';
 import { provider } from '../../support/provider.ts';
+import { flip, torsionTweaked } from '../../support/tamper.ts';
 import { runScript, SCENARIOS } from '../../support/scenarios.ts';
 
 const Code = ProtocolErrorCode;
@@ -85,13 +86,6 @@ async function expectRefused(receiver: ParleyPeer, sender: string, wire: Wire, c
   return err;
 }
 
-function flipByte(bytes: Uint8Array, index: number, mask = 0x01): Uint8Array {
-  const out = bytes.slice();
-  const i = index < 0 ? out.length + index : index;
-  out[i] = (out[i] as number) ^ mask;
-  return out;
-}
-
 function withFirstByte(bytes: Uint8Array, byte: number): Uint8Array {
   const out = bytes.slice();
   out[0] = byte;
@@ -115,38 +109,6 @@ function rewrapPreKey(wire: Wire, changes: { message?: SignalMessage; baseKey?: 
   return { type: CiphertextMessageType.PreKey, body: rewrapped.serialized };
 }
 
-const P = 2n ** 255n - 19n;
-function leToBigInt(bytes: Uint8Array): bigint {
-  let n = 0n;
-  for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i] as number);
-  return n;
-}
-function bigIntToLe(n: bigint): Uint8Array {
-  const out = new Uint8Array(32);
-  for (let i = 0; i < 32; i++) {
-    out[i] = Number(n & 0xffn);
-    n >>= 8n;
-  }
-  return out;
-}
-function modPow(base: bigint, exponent: bigint): bigint {
-  let result = 1n;
-  base %= P;
-  for (; exponent > 0n; exponent >>= 1n) {
-    if (exponent & 1n) result = (result * base) % P;
-    base = (base * base) % P;
-  }
-  return result;
-}
-
-/**
- * The same X25519 key moved by the curve's point of order 2 ((0, 0) on the Montgomery curve maps u to 1/u):
- * a clamped scalar (a multiple of 8) gives the same shared secret with it, but it is a different encoding.
- * libsignal refuses such a base key ("incoming base key is invalid": not torsion-free).
- */
-function torsionTweaked(key: PublicKey): PublicKey {
-  return PublicKey.fromRaw(bigIntToLe(modPow(leToBigInt(key.raw), P - 2n)));
-}
 
 /** Moves `peer`'s sending chain for `to` forward by `steps` real chain steps (as if it had sent that many). */
 async function advanceSendingChain(peer: ParleyPeer, to: string, steps: number): Promise<void> {
@@ -210,10 +172,10 @@ describe('1:1 session set-up (Parley <-> Parley)', () => {
     const { alice, bob } = await peers();
     const good = await bob.bundle();
     for (const [what, bundle] of [
-      ['signed prekey signature', { ...good, signedPreKeySignature: flipByte(good.signedPreKeySignature, 5) }],
-      ['Kyber prekey signature', { ...good, kyberPreKeySignature: flipByte(good.kyberPreKeySignature, 40) }],
-      ['signed prekey', { ...good, signedPreKey: flipByte(good.signedPreKey, 9) }],
-      ['Kyber prekey', { ...good, kyberPreKey: flipByte(good.kyberPreKey, 100) }],
+      ['signed prekey signature', { ...good, signedPreKeySignature: flip(good.signedPreKeySignature, 5) }],
+      ['Kyber prekey signature', { ...good, kyberPreKeySignature: flip(good.kyberPreKeySignature, 40) }],
+      ['signed prekey', { ...good, signedPreKey: flip(good.signedPreKey, 9) }],
+      ['Kyber prekey', { ...good, kyberPreKey: flip(good.kyberPreKey, 100) }],
       ['identity key', { ...good, identityKey: (await KeyPair.generate(provider)).publicKey.serialized }],
     ] as const) {
       await expectCode(alice.processBundle('bob', bundle), Code.InvalidSignature, `bundle with a tampered ${what}`);
@@ -288,9 +250,9 @@ describe('refusals: exact error codes, the record unchanged, the session still w
     const wire = await alice.encrypt('bob', utf8('genuine'));
     const m = SignalMessage.deserialize(wire.body);
     const tampered: [string, Uint8Array][] = [
-      ['last MAC byte', flipByte(wire.body, -1)],
-      ['first MAC byte', flipByte(wire.body, -8)],
-      ['ciphertext byte', flipByte(wire.body, wire.body.length - 8 - 3)],
+      ['last MAC byte', flip(wire.body, -1)],
+      ['first MAC byte', flip(wire.body, -8)],
+      ['ciphertext byte', flip(wire.body, wire.body.length - 8 - 3)],
       ['version low nibble (covered by the MAC)', withFirstByte(wire.body, 0x43)],
     ];
     for (const [what, body] of tampered) await expectRefused(bob, 'alice', { type: 2, body }, Code.BadMac, what);
@@ -316,7 +278,7 @@ describe('refusals: exact error codes, the record unchanged, the session still w
     await alice.processBundle('bob', bundle);
     const wire = await alice.encrypt('bob', utf8('first'));
     const inner = PreKeySignalMessage.deserialize(wire.body).message;
-    const bad = rewrapPreKey(wire, { message: SignalMessage.deserialize(flipByte(inner.serialized, -1)) });
+    const bad = rewrapPreKey(wire, { message: SignalMessage.deserialize(flip(inner.serialized, -1)) });
     await expectRefused(bob, 'alice', bad, Code.BadMac, 'PreKey message with a bad inner MAC');
     assert.equal(await bob.record('alice'), null);
     await bob.stores.preKeys.getPreKey(bundle.preKeyId as number);
@@ -573,7 +535,7 @@ describe('refusals: exact error codes, the record unchanged, the session still w
     await roundTrip(alice, bob, 'skips the held one');
     const wire = await alice.encrypt('bob', utf8('target'));
     const cases: [string, Wire, ProtocolErrorCode][] = [
-      ['bad MAC', { type: 2, body: flipByte(wire.body, -2) }, Code.BadMac],
+      ['bad MAC', { type: 2, body: flip(wire.body, -2) }, Code.BadMac],
       ['garbage', { type: 2, body: new Uint8Array(50).fill(0x44) }, Code.InvalidMessage],
       ['wrong type', { type: 3, body: wire.body }, Code.InvalidMessage],
       ['legacy', { type: 2, body: withFirstByte(wire.body, 0x22) }, Code.LegacyVersion],
