@@ -16,6 +16,7 @@ import { waitAtMost } from '../../client/async.js';
 import type { Client } from '../../client/client.js';
 import type { MessageId } from '../../client/ids.js';
 import { describeError, type Io } from '../io.js';
+import { messageLine } from './info.js';
 import { openClient, openStore } from '../profile.js';
 import { subscribeEvents, type EventLine } from '../events.js';
 import { MAX_LINE_BYTES, RpcError, RpcErrorCode, RpcServer, booleanParam, notification, numberParam, stringParam, type RpcMethod } from '../daemon/jsonrpc.js';
@@ -55,14 +56,7 @@ export function daemonMethods(client: Client, buffer: EventBuffer): Record<strin
     },
     messages: async (p) => {
       const limit = numberParam(p, 'limit');
-      return (await client.messages(stringParam(p, 'conversation'), limit === undefined ? {} : { limit })).map((m) => ({
-        id: m.id,
-        direction: m.direction,
-        timestamp: m.timestamp,
-        type: m.kind,
-        body: m.body,
-        status: m.status,
-      }));
+      return (await client.messages(stringParam(p, 'conversation'), limit === undefined ? {} : { limit })).map(messageLine);
     },
   };
 }

@@ -41,7 +41,8 @@ export async function verifyCommand(args: { phone: string; safetyNumber: string 
   }, 0);
 }
 
-function messageLine(m: MessageRecord): Record<string, unknown> {
+/** A stored message as the JSON interfaces show it (`parley messages --json` and the daemon's `messages`). */
+export function messageLine(m: MessageRecord): Record<string, unknown> {
   return {
     id: m.id,
     direction: m.direction,
