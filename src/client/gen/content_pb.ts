@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file content.proto.
  */
 export const file_content: GenFile = /*@__PURE__*/
-  fileDesc("Cg1jb250ZW50LnByb3RvEg5wYXJsZXkuY29udGVudCI8CgVRdW90ZRIKCgJpZBgBIAEoBBIZChFhdXRob3JfYWNjb3VudF9pZBgCIAEoCRIMCgR0ZXh0GAMgASgJIocBCgtEYXRhTWVzc2FnZRIMCgRib2R5GAEgASgJEiQKBXF1b3RlGAIgASgLMhUucGFybGV5LmNvbnRlbnQuUXVvdGUSFAoMZXhwaXJlX3RpbWVyGAMgASgNEhEKCXZpZXdfb25jZRgEIAEoCBIbChNleHBpcmVfdGltZXJfdXBkYXRlGAUgASgIImUKCFJlYWN0aW9uEg0KBWVtb2ppGAEgASgJEg4KBnJlbW92ZRgCIAEoCBIgChh0YXJnZXRfYXV0aG9yX2FjY291bnRfaWQYAyABKAkSGAoQdGFyZ2V0X3RpbWVzdGFtcBgEIAEoBCJLCgRFZGl0EhgKEHRhcmdldF90aW1lc3RhbXAYASABKAQSKQoEZGF0YRgCIAEoCzIbLnBhcmxleS5jb250ZW50LkRhdGFNZXNzYWdlIiIKBkRlbGV0ZRIYChB0YXJnZXRfdGltZXN0YW1wGAEgASgEInUKB1JlY2VpcHQSKgoEdHlwZRgBIAEoDjIcLnBhcmxleS5jb250ZW50LlJlY2VpcHQuVHlwZRISCgp0aW1lc3RhbXBzGAIgAygEIioKBFR5cGUSDAoIREVMSVZFUlkQABIICgRSRUFEEAESCgoGVklFV0VEEAIibgoGVHlwaW5nEi0KBmFjdGlvbhgBIAEoDjIdLnBhcmxleS5jb250ZW50LlR5cGluZy5BY3Rpb24SEQoJdGltZXN0YW1wGAIgASgEIiIKBkFjdGlvbhILCgdTVEFSVEVEEAASCwoHU1RPUFBFRBABIjoKDFJldHJ5UmVxdWVzdBIRCgl0aW1lc3RhbXAYASABKAQSFwoPY2lwaGVydGV4dF90eXBlGAIgASgNIvwCCgdDb250ZW50Eg8KB3ZlcnNpb24YDyABKA0SEQoJdGltZXN0YW1wGA4gASgEEhUKDXNlbmRlcl9udW1iZXIYDSABKAkSKwoEZGF0YRgBIAEoCzIbLnBhcmxleS5jb250ZW50LkRhdGFNZXNzYWdlSAASLAoIcmVhY3Rpb24YAiABKAsyGC5wYXJsZXkuY29udGVudC5SZWFjdGlvbkgAEiQKBGVkaXQYAyABKAsyFC5wYXJsZXkuY29udGVudC5FZGl0SAASKAoGZGVsZXRlGAQgASgLMhYucGFybGV5LmNvbnRlbnQuRGVsZXRlSAASKgoHcmVjZWlwdBgFIAEoCzIXLnBhcmxleS5jb250ZW50LlJlY2VpcHRIABIoCgZ0eXBpbmcYBiABKAsyFi5wYXJsZXkuY29udGVudC5UeXBpbmdIABItCgVyZXRyeRgHIAEoCzIcLnBhcmxleS5jb250ZW50LlJldHJ5UmVxdWVzdEgAQgYKBGJvZHliBnByb3RvMw");
+  fileDesc("Cg1jb250ZW50LnByb3RvEg5wYXJsZXkuY29udGVudCI8CgVRdW90ZRIKCgJpZBgBIAEoBBIZChFhdXRob3JfYWNjb3VudF9pZBgCIAEoCRIMCgR0ZXh0GAMgASgJIocBCgtEYXRhTWVzc2FnZRIMCgRib2R5GAEgASgJEiQKBXF1b3RlGAIgASgLMhUucGFybGV5LmNvbnRlbnQuUXVvdGUSFAoMZXhwaXJlX3RpbWVyGAMgASgNEhEKCXZpZXdfb25jZRgEIAEoCBIbChNleHBpcmVfdGltZXJfdXBkYXRlGAUgASgIImUKCFJlYWN0aW9uEg0KBWVtb2ppGAEgASgJEg4KBnJlbW92ZRgCIAEoCBIgChh0YXJnZXRfYXV0aG9yX2FjY291bnRfaWQYAyABKAkSGAoQdGFyZ2V0X3RpbWVzdGFtcBgEIAEoBCJLCgRFZGl0EhgKEHRhcmdldF90aW1lc3RhbXAYASABKAQSKQoEZGF0YRgCIAEoCzIbLnBhcmxleS5jb250ZW50LkRhdGFNZXNzYWdlIiIKBkRlbGV0ZRIYChB0YXJnZXRfdGltZXN0YW1wGAEgASgEInUKB1JlY2VpcHQSKgoEdHlwZRgBIAEoDjIcLnBhcmxleS5jb250ZW50LlJlY2VpcHQuVHlwZRISCgp0aW1lc3RhbXBzGAIgAygEIioKBFR5cGUSDAoIREVMSVZFUlkQABIICgRSRUFEEAESCgoGVklFV0VEEAIibgoGVHlwaW5nEi0KBmFjdGlvbhgBIAEoDjIdLnBhcmxleS5jb250ZW50LlR5cGluZy5BY3Rpb24SEQoJdGltZXN0YW1wGAIgASgEIiIKBkFjdGlvbhILCgdTVEFSVEVEEAASCwoHU1RPUFBFRBABIkwKDFJldHJ5UmVxdWVzdBIRCgl0aW1lc3RhbXAYASABKAQSFwoPY2lwaGVydGV4dF90eXBlGAIgASgNEhAKCGdyb3VwX2lkGAMgASgJImUKFVNlbmRlcktleURpc3RyaWJ1dGlvbhIQCghncm91cF9pZBgBIAEoCRISCgptYXN0ZXJfa2V5GAIgASgMEhQKDGRpc3RyaWJ1dGlvbhgDIAEoDBIQCghyZXZpc2lvbhgEIAEoDSJhCg9Hcm91cEF0dHJpYnV0ZXMSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIOCgZhdmF0YXIYAyABKAwSGwoTYXZhdGFyX2NvbnRlbnRfdHlwZRgEIAEoCSLYAwoHQ29udGVudBIPCgd2ZXJzaW9uGA8gASgNEhEKCXRpbWVzdGFtcBgOIAEoBBIVCg1zZW5kZXJfbnVtYmVyGA0gASgJEisKBGRhdGEYASABKAsyGy5wYXJsZXkuY29udGVudC5EYXRhTWVzc2FnZUgAEiwKCHJlYWN0aW9uGAIgASgLMhgucGFybGV5LmNvbnRlbnQuUmVhY3Rpb25IABIkCgRlZGl0GAMgASgLMhQucGFybGV5LmNvbnRlbnQuRWRpdEgAEigKBmRlbGV0ZRgEIAEoCzIWLnBhcmxleS5jb250ZW50LkRlbGV0ZUgAEioKB3JlY2VpcHQYBSABKAsyFy5wYXJsZXkuY29udGVudC5SZWNlaXB0SAASKAoGdHlwaW5nGAYgASgLMhYucGFybGV5LmNvbnRlbnQuVHlwaW5nSAASLQoFcmV0cnkYByABKAsyHC5wYXJsZXkuY29udGVudC5SZXRyeVJlcXVlc3RIABJIChdzZW5kZXJfa2V5X2Rpc3RyaWJ1dGlvbhgIIAEoCzIlLnBhcmxleS5jb250ZW50LlNlbmRlcktleURpc3RyaWJ1dGlvbkgAEhAKCGdyb3VwX2lkGAwgASgJQgYKBGJvZHliBnByb3RvMw");
 
 /**
  * @generated from message parley.content.Quote
@@ -264,6 +264,14 @@ export type RetryRequest = Message<"parley.content.RetryRequest"> & {
    * @generated from field: uint32 ciphertext_type = 2;
    */
   ciphertextType: number;
+
+  /**
+   * For a group message that could not be decrypted: its group (the sender then sends its sender key
+   * again and resends the message over the 1:1 session).
+   *
+   * @generated from field: string group_id = 3;
+   */
+  groupId: string;
 };
 
 /**
@@ -272,6 +280,83 @@ export type RetryRequest = Message<"parley.content.RetryRequest"> & {
  */
 export const RetryRequestSchema: GenMessage<RetryRequest> = /*@__PURE__*/
   messageDesc(file_content, 7);
+
+/**
+ * A member's sender key for a group (over the 1:1 session, to every member device that lacks it), with
+ * the group's master key so that a new member can read the group's encrypted attributes.
+ *
+ * @generated from message parley.content.SenderKeyDistribution
+ */
+export type SenderKeyDistribution = Message<"parley.content.SenderKeyDistribution"> & {
+  /**
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * 32 bytes
+   *
+   * @generated from field: bytes master_key = 2;
+   */
+  masterKey: Uint8Array;
+
+  /**
+   * a serialized SenderKeyDistributionMessage
+   *
+   * @generated from field: bytes distribution = 3;
+   */
+  distribution: Uint8Array;
+
+  /**
+   * the group revision the sender knew
+   *
+   * @generated from field: uint32 revision = 4;
+   */
+  revision: number;
+};
+
+/**
+ * Describes the message parley.content.SenderKeyDistribution.
+ * Use `create(SenderKeyDistributionSchema)` to create a new message.
+ */
+export const SenderKeyDistributionSchema: GenMessage<SenderKeyDistribution> = /*@__PURE__*/
+  messageDesc(file_content, 8);
+
+/**
+ * The encrypted attributes of a group (GroupState.attributes holds them encrypted under the master key).
+ *
+ * @generated from message parley.content.GroupAttributes
+ */
+export type GroupAttributes = Message<"parley.content.GroupAttributes"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string description = 2;
+   */
+  description: string;
+
+  /**
+   * a small image, at most 48 KiB
+   *
+   * @generated from field: bytes avatar = 3;
+   */
+  avatar: Uint8Array;
+
+  /**
+   * @generated from field: string avatar_content_type = 4;
+   */
+  avatarContentType: string;
+};
+
+/**
+ * Describes the message parley.content.GroupAttributes.
+ * Use `create(GroupAttributesSchema)` to create a new message.
+ */
+export const GroupAttributesSchema: GenMessage<GroupAttributes> = /*@__PURE__*/
+  messageDesc(file_content, 9);
 
 /**
  * @generated from message parley.content.Content
@@ -343,7 +428,22 @@ export type Content = Message<"parley.content.Content"> & {
      */
     value: RetryRequest;
     case: "retry";
+  } | {
+    /**
+     * @generated from field: parley.content.SenderKeyDistribution sender_key_distribution = 8;
+     */
+    value: SenderKeyDistribution;
+    case: "senderKeyDistribution";
   } | { case: undefined; value?: undefined };
+
+  /**
+   * Set when the content belongs to a group chat (group id: 32 lowercase hex digits). Group content comes
+   * as a SenderKey message fanned out by the server, or, when resent after a RetryRequest, over the 1:1
+   * session; either way the receiver files it under the group only when the sender is a member.
+   *
+   * @generated from field: string group_id = 12;
+   */
+  groupId: string;
 };
 
 /**
@@ -351,5 +451,5 @@ export type Content = Message<"parley.content.Content"> & {
  * Use `create(ContentSchema)` to create a new message.
  */
 export const ContentSchema: GenMessage<Content> = /*@__PURE__*/
-  messageDesc(file_content, 8);
+  messageDesc(file_content, 10);
 

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file service.proto.
  */
 export const file_service: GenFile = /*@__PURE__*/
-  fileDesc("Cg1zZXJ2aWNlLnByb3RvEg5wYXJsZXkuc2VydmljZSIpChdWZXJpZmljYXRpb25Db2RlUmVxdWVzdBIOCgZudW1iZXIYASABKAkiNgoYVmVyaWZpY2F0aW9uQ29kZVJlc3BvbnNlEhoKEmV4cGlyZXNfaW5fc2Vjb25kcxgBIAEoDSJBCgxTaWduZWRQcmVLZXkSCgoCaWQYASABKA0SEgoKcHVibGljX2tleRgCIAEoDBIRCglzaWduYXR1cmUYAyABKAwiQAoLS3liZXJQcmVLZXkSCgoCaWQYASABKA0SEgoKcHVibGljX2tleRgCIAEoDBIRCglzaWduYXR1cmUYAyABKAwiKAoGUHJlS2V5EgoKAmlkGAEgASgNEhIKCnB1YmxpY19rZXkYAiABKAwi6QEKD1JlZ2lzdGVyUmVxdWVzdBIOCgZudW1iZXIYASABKAkSDAoEY29kZRgCIAEoCRIXCg9yZWdpc3RyYXRpb25faWQYAyABKA0SFAoMaWRlbnRpdHlfa2V5GAQgASgMEjQKDnNpZ25lZF9wcmVfa2V5GAUgASgLMhwucGFybGV5LnNlcnZpY2UuU2lnbmVkUHJlS2V5Ej4KGWt5YmVyX2xhc3RfcmVzb3J0X3ByZV9rZXkYBiABKAsyGy5wYXJsZXkuc2VydmljZS5LeWJlclByZUtleRITCgtkZXZpY2VfbmFtZRgHIAEoDCJhChBSZWdpc3RlclJlc3BvbnNlEhIKCmFjY291bnRfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgNEhAKCHBhc3N3b3JkGAMgASgJEhQKDHJlcmVnaXN0ZXJlZBgEIAEoCCIkCg5Mb29rdXBSZXNwb25zZRISCgphY2NvdW50X2lkGAEgASgJIkcKDldob0FtSVJlc3BvbnNlEhIKCmFjY291bnRfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgNEg4KBm51bWJlchgDIAEoCSLlAQoOU2V0S2V5c1JlcXVlc3QSKAoIcHJlX2tleXMYASADKAsyFi5wYXJsZXkuc2VydmljZS5QcmVLZXkSMwoOa3liZXJfcHJlX2tleXMYAiADKAsyGy5wYXJsZXkuc2VydmljZS5LeWJlclByZUtleRI0Cg5zaWduZWRfcHJlX2tleRgDIAEoCzIcLnBhcmxleS5zZXJ2aWNlLlNpZ25lZFByZUtleRI+ChlreWJlcl9sYXN0X3Jlc29ydF9wcmVfa2V5GAQgASgLMhsucGFybGV5LnNlcnZpY2UuS3liZXJQcmVLZXkiawoRS2V5U3RhdHVzUmVzcG9uc2USFQoNcHJlX2tleV9jb3VudBgBIAEoDRIbChNreWJlcl9wcmVfa2V5X2NvdW50GAIgASgNEiIKGnNpZ25lZF9wcmVfa2V5X3VwbG9hZGVkX2F0GAMgASgEIs0BCgxEZXZpY2VCdW5kbGUSEQoJZGV2aWNlX2lkGAEgASgNEhcKD3JlZ2lzdHJhdGlvbl9pZBgCIAEoDRI0Cg5zaWduZWRfcHJlX2tleRgDIAEoCzIcLnBhcmxleS5zZXJ2aWNlLlNpZ25lZFByZUtleRInCgdwcmVfa2V5GAQgASgLMhYucGFybGV5LnNlcnZpY2UuUHJlS2V5EjIKDWt5YmVyX3ByZV9rZXkYBSABKAsyGy5wYXJsZXkuc2VydmljZS5LeWJlclByZUtleSJVCg5QcmVLZXlSZXNwb25zZRIUCgxpZGVudGl0eV9rZXkYASABKAwSLQoHZGV2aWNlcxgCIAMoCzIcLnBhcmxleS5zZXJ2aWNlLkRldmljZUJ1bmRsZSJ0Cg9PdXRnb2luZ01lc3NhZ2USHQoVZGVzdGluYXRpb25fZGV2aWNlX2lkGAEgASgNEiMKG2Rlc3RpbmF0aW9uX3JlZ2lzdHJhdGlvbl9pZBgCIAEoDRIMCgR0eXBlGAMgASgNEg8KB2NvbnRlbnQYBCABKAwihgEKElNlbmRNZXNzYWdlUmVxdWVzdBIxCghtZXNzYWdlcxgBIAMoCzIfLnBhcmxleS5zZXJ2aWNlLk91dGdvaW5nTWVzc2FnZRIRCgl0aW1lc3RhbXAYAiABKAQSEQoJZXBoZW1lcmFsGAMgASgIEhcKD2lkZW1wb3RlbmN5X2tleRgEIAEoDCIlChNTZW5kTWVzc2FnZVJlc3BvbnNlEg4KBnN0b3JlZBgBIAEoDSJDChFNaXNtYXRjaGVkRGV2aWNlcxIXCg9taXNzaW5nX2RldmljZXMYASADKA0SFQoNZXh0cmFfZGV2aWNlcxgCIAMoDSIlCgxTdGFsZURldmljZXMSFQoNc3RhbGVfZGV2aWNlcxgBIAMoDSLLAQoIRW52ZWxvcGUSDAoEZ3VpZBgBIAEoDBIMCgR0eXBlGAIgASgNEhkKEXNvdXJjZV9hY2NvdW50X2lkGAMgASgJEhgKEHNvdXJjZV9kZXZpY2VfaWQYBCABKA0SHQoVZGVzdGluYXRpb25fZGV2aWNlX2lkGAUgASgNEhEKCXRpbWVzdGFtcBgGIAEoBBIYChBzZXJ2ZXJfdGltZXN0YW1wGAcgASgEEg8KB2NvbnRlbnQYCCABKAwSEQoJZXBoZW1lcmFsGAkgASgIIqUBChBQcmVzZW5jZVNldHRpbmdzEj8KCnZpc2liaWxpdHkYASABKA4yKy5wYXJsZXkuc2VydmljZS5QcmVzZW5jZVNldHRpbmdzLlZpc2liaWxpdHkSGwoTYWxsb3dlZF9hY2NvdW50X2lkcxgCIAMoCSIzCgpWaXNpYmlsaXR5EgwKCEVWRVJZT05FEAASCgoGTk9CT0RZEAESCwoHQUxMT1dFRBACIkYKEFByZXNlbmNlUmVzcG9uc2USDgoGb25saW5lGAEgASgIEhEKCWxhc3Rfc2VlbhgCIAEoBBIPCgd2aXNpYmxlGAMgASgIYgZwcm90bzM");
+  fileDesc("Cg1zZXJ2aWNlLnByb3RvEg5wYXJsZXkuc2VydmljZSIpChdWZXJpZmljYXRpb25Db2RlUmVxdWVzdBIOCgZudW1iZXIYASABKAkiNgoYVmVyaWZpY2F0aW9uQ29kZVJlc3BvbnNlEhoKEmV4cGlyZXNfaW5fc2Vjb25kcxgBIAEoDSJBCgxTaWduZWRQcmVLZXkSCgoCaWQYASABKA0SEgoKcHVibGljX2tleRgCIAEoDBIRCglzaWduYXR1cmUYAyABKAwiQAoLS3liZXJQcmVLZXkSCgoCaWQYASABKA0SEgoKcHVibGljX2tleRgCIAEoDBIRCglzaWduYXR1cmUYAyABKAwiKAoGUHJlS2V5EgoKAmlkGAEgASgNEhIKCnB1YmxpY19rZXkYAiABKAwi6QEKD1JlZ2lzdGVyUmVxdWVzdBIOCgZudW1iZXIYASABKAkSDAoEY29kZRgCIAEoCRIXCg9yZWdpc3RyYXRpb25faWQYAyABKA0SFAoMaWRlbnRpdHlfa2V5GAQgASgMEjQKDnNpZ25lZF9wcmVfa2V5GAUgASgLMhwucGFybGV5LnNlcnZpY2UuU2lnbmVkUHJlS2V5Ej4KGWt5YmVyX2xhc3RfcmVzb3J0X3ByZV9rZXkYBiABKAsyGy5wYXJsZXkuc2VydmljZS5LeWJlclByZUtleRITCgtkZXZpY2VfbmFtZRgHIAEoDCJhChBSZWdpc3RlclJlc3BvbnNlEhIKCmFjY291bnRfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgNEhAKCHBhc3N3b3JkGAMgASgJEhQKDHJlcmVnaXN0ZXJlZBgEIAEoCCIkCg5Mb29rdXBSZXNwb25zZRISCgphY2NvdW50X2lkGAEgASgJIkcKDldob0FtSVJlc3BvbnNlEhIKCmFjY291bnRfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgNEg4KBm51bWJlchgDIAEoCSLlAQoOU2V0S2V5c1JlcXVlc3QSKAoIcHJlX2tleXMYASADKAsyFi5wYXJsZXkuc2VydmljZS5QcmVLZXkSMwoOa3liZXJfcHJlX2tleXMYAiADKAsyGy5wYXJsZXkuc2VydmljZS5LeWJlclByZUtleRI0Cg5zaWduZWRfcHJlX2tleRgDIAEoCzIcLnBhcmxleS5zZXJ2aWNlLlNpZ25lZFByZUtleRI+ChlreWJlcl9sYXN0X3Jlc29ydF9wcmVfa2V5GAQgASgLMhsucGFybGV5LnNlcnZpY2UuS3liZXJQcmVLZXkiawoRS2V5U3RhdHVzUmVzcG9uc2USFQoNcHJlX2tleV9jb3VudBgBIAEoDRIbChNreWJlcl9wcmVfa2V5X2NvdW50GAIgASgNEiIKGnNpZ25lZF9wcmVfa2V5X3VwbG9hZGVkX2F0GAMgASgEIs0BCgxEZXZpY2VCdW5kbGUSEQoJZGV2aWNlX2lkGAEgASgNEhcKD3JlZ2lzdHJhdGlvbl9pZBgCIAEoDRI0Cg5zaWduZWRfcHJlX2tleRgDIAEoCzIcLnBhcmxleS5zZXJ2aWNlLlNpZ25lZFByZUtleRInCgdwcmVfa2V5GAQgASgLMhYucGFybGV5LnNlcnZpY2UuUHJlS2V5EjIKDWt5YmVyX3ByZV9rZXkYBSABKAsyGy5wYXJsZXkuc2VydmljZS5LeWJlclByZUtleSJVCg5QcmVLZXlSZXNwb25zZRIUCgxpZGVudGl0eV9rZXkYASABKAwSLQoHZGV2aWNlcxgCIAMoCzIcLnBhcmxleS5zZXJ2aWNlLkRldmljZUJ1bmRsZSJ0Cg9PdXRnb2luZ01lc3NhZ2USHQoVZGVzdGluYXRpb25fZGV2aWNlX2lkGAEgASgNEiMKG2Rlc3RpbmF0aW9uX3JlZ2lzdHJhdGlvbl9pZBgCIAEoDRIMCgR0eXBlGAMgASgNEg8KB2NvbnRlbnQYBCABKAwihgEKElNlbmRNZXNzYWdlUmVxdWVzdBIxCghtZXNzYWdlcxgBIAMoCzIfLnBhcmxleS5zZXJ2aWNlLk91dGdvaW5nTWVzc2FnZRIRCgl0aW1lc3RhbXAYAiABKAQSEQoJZXBoZW1lcmFsGAMgASgIEhcKD2lkZW1wb3RlbmN5X2tleRgEIAEoDCIlChNTZW5kTWVzc2FnZVJlc3BvbnNlEg4KBnN0b3JlZBgBIAEoDSJDChFNaXNtYXRjaGVkRGV2aWNlcxIXCg9taXNzaW5nX2RldmljZXMYASADKA0SFQoNZXh0cmFfZGV2aWNlcxgCIAMoDSIlCgxTdGFsZURldmljZXMSFQoNc3RhbGVfZGV2aWNlcxgBIAMoDSLdAQoIRW52ZWxvcGUSDAoEZ3VpZBgBIAEoDBIMCgR0eXBlGAIgASgNEhkKEXNvdXJjZV9hY2NvdW50X2lkGAMgASgJEhgKEHNvdXJjZV9kZXZpY2VfaWQYBCABKA0SHQoVZGVzdGluYXRpb25fZGV2aWNlX2lkGAUgASgNEhEKCXRpbWVzdGFtcBgGIAEoBBIYChBzZXJ2ZXJfdGltZXN0YW1wGAcgASgEEg8KB2NvbnRlbnQYCCABKAwSEQoJZXBoZW1lcmFsGAkgASgIEhAKCGdyb3VwX2lkGAogASgJIqUBChBQcmVzZW5jZVNldHRpbmdzEj8KCnZpc2liaWxpdHkYASABKA4yKy5wYXJsZXkuc2VydmljZS5QcmVzZW5jZVNldHRpbmdzLlZpc2liaWxpdHkSGwoTYWxsb3dlZF9hY2NvdW50X2lkcxgCIAMoCSIzCgpWaXNpYmlsaXR5EgwKCEVWRVJZT05FEAASCgoGTk9CT0RZEAESCwoHQUxMT1dFRBACIkYKEFByZXNlbmNlUmVzcG9uc2USDgoGb25saW5lGAEgASgIEhEKCWxhc3Rfc2VlbhgCIAEoBBIPCgd2aXNpYmxlGAMgASgIIl0KDUdyb3VwU2V0dGluZ3MSHQoVYWRtaW5zX21hbmFnZV9tZW1iZXJzGAEgASgIEhgKEGFkbWluc19lZGl0X2luZm8YAiABKAgSEwoLYWRtaW5zX3NlbmQYAyABKAgiXAoLR3JvdXBNZW1iZXISEgoKYWNjb3VudF9pZBgBIAEoCRINCgVhZG1pbhgCIAEoCBIRCglqb2luZWRfYXQYAyABKAQSFwoPam9pbmVkX3JldmlzaW9uGAQgASgNIvABCgpHcm91cFN0YXRlEhAKCGdyb3VwX2lkGAEgASgJEhAKCHJldmlzaW9uGAIgASgNEiwKB21lbWJlcnMYAyADKAsyGy5wYXJsZXkuc2VydmljZS5Hcm91cE1lbWJlchIvCghzZXR0aW5ncxgEIAEoCzIdLnBhcmxleS5zZXJ2aWNlLkdyb3VwU2V0dGluZ3MSEgoKYXR0cmlidXRlcxgFIAEoDBIbChNpbnZpdGVfbGlua19lbmFibGVkGAYgASgIEhIKCmNyZWF0ZWRfYXQYByABKAQSGgoSY3JlYXRvcl9hY2NvdW50X2lkGAggASgJInUKEkNyZWF0ZUdyb3VwUmVxdWVzdBIaChJtZW1iZXJfYWNjb3VudF9pZHMYASADKAkSEgoKYXR0cmlidXRlcxgCIAEoDBIvCghzZXR0aW5ncxgDIAEoCzIdLnBhcmxleS5zZXJ2aWNlLkdyb3VwU2V0dGluZ3MihwIKEkdyb3VwQ2hhbmdlUmVxdWVzdBITCgthZGRfbWVtYmVycxgBIAMoCRIWCg5yZW1vdmVfbWVtYmVycxgCIAMoCRIPCgdwcm9tb3RlGAMgAygJEg4KBmRlbW90ZRgEIAMoCRIXCgphdHRyaWJ1dGVzGAUgASgMSACIAQESNAoIc2V0dGluZ3MYBiABKAsyHS5wYXJsZXkuc2VydmljZS5Hcm91cFNldHRpbmdzSAGIAQESHAoUaW52aXRlX2xpbmtfcGFzc3dvcmQYByABKAwSGgoScmV2b2tlX2ludml0ZV9saW5rGAggASgIQg0KC19hdHRyaWJ1dGVzQgsKCV9zZXR0aW5ncyIwChBKb2luR3JvdXBSZXF1ZXN0EhwKFGludml0ZV9saW5rX3Bhc3N3b3JkGAEgASgMIk0KC0dyb3VwRGV2aWNlEhIKCmFjY291bnRfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgNEhcKD3JlZ2lzdHJhdGlvbl9pZBgDIAEoDSJOCgxHcm91cERldmljZXMSLAoHZGV2aWNlcxgBIAMoCzIbLnBhcmxleS5zZXJ2aWNlLkdyb3VwRGV2aWNlEhAKCHJldmlzaW9uGAIgASgNIoEBChdTZW5kR3JvdXBNZXNzYWdlUmVxdWVzdBIPCgdjb250ZW50GAEgASgMEhEKCXRpbWVzdGFtcBgCIAEoBBIRCgllcGhlbWVyYWwYAyABKAgSFwoPaWRlbXBvdGVuY3lfa2V5GAQgASgMEhYKDmRldmljZXNfZGlnZXN0GAUgASgMIsMCCgtHcm91cFVwZGF0ZRIQCghncm91cF9pZBgBIAEoCRIQCghyZXZpc2lvbhgCIAEoDRIYChBhY3Rvcl9hY2NvdW50X2lkGAMgASgJEg8KB2NyZWF0ZWQYBCABKAgSDQoFYWRkZWQYBSADKAkSDwoHcmVtb3ZlZBgGIAMoCRIQCghwcm9tb3RlZBgHIAMoCRIPCgdkZW1vdGVkGAggAygJEhoKEmF0dHJpYnV0ZXNfY2hhbmdlZBgJIAEoCBIYChBzZXR0aW5nc19jaGFuZ2VkGAogASgIEhsKE2ludml0ZV9saW5rX2NoYW5nZWQYCyABKAgSFgoOam9pbmVkX2J5X2xpbmsYDCABKAgSDAoEbGVmdBgNIAEoCBIpCgVzdGF0ZRgOIAEoCzIaLnBhcmxleS5zZXJ2aWNlLkdyb3VwU3RhdGViBnByb3RvMw");
 
 /**
  * POST /v1/verification/request (unauthenticated)
@@ -603,6 +603,14 @@ export type Envelope = Message<"parley.service.Envelope"> & {
    * @generated from field: bool ephemeral = 9;
    */
   ephemeral: boolean;
+
+  /**
+   * Set on envelopes of a group (type 7 SenderKey messages fanned out by PUT /v1/groups/{id}/messages, and
+   * type 9 group updates): the group's id, so that a receiver that cannot decrypt still knows the chat.
+   *
+   * @generated from field: string group_id = 10;
+   */
+  groupId: string;
 };
 
 /**
@@ -696,4 +704,443 @@ export type PresenceResponse = Message<"parley.service.PresenceResponse"> & {
  */
 export const PresenceResponseSchema: GenMessage<PresenceResponse> = /*@__PURE__*/
   messageDesc(file_service, 20);
+
+/**
+ * @generated from message parley.service.GroupSettings
+ */
+export type GroupSettings = Message<"parley.service.GroupSettings"> & {
+  /**
+   * When true (the default at creation), only admins add, remove, promote and demote members; when false,
+   * every member may add members, remove non-admins and promote (removing or demoting an admin always
+   * takes an admin).
+   *
+   * @generated from field: bool admins_manage_members = 1;
+   */
+  adminsManageMembers: boolean;
+
+  /**
+   * Only admins change the encrypted attributes (name, description, avatar).
+   *
+   * @generated from field: bool admins_edit_info = 2;
+   */
+  adminsEditInfo: boolean;
+
+  /**
+   * Only admins send messages (an announcement group).
+   *
+   * @generated from field: bool admins_send = 3;
+   */
+  adminsSend: boolean;
+};
+
+/**
+ * Describes the message parley.service.GroupSettings.
+ * Use `create(GroupSettingsSchema)` to create a new message.
+ */
+export const GroupSettingsSchema: GenMessage<GroupSettings> = /*@__PURE__*/
+  messageDesc(file_service, 21);
+
+/**
+ * @generated from message parley.service.GroupMember
+ */
+export type GroupMember = Message<"parley.service.GroupMember"> & {
+  /**
+   * @generated from field: string account_id = 1;
+   */
+  accountId: string;
+
+  /**
+   * @generated from field: bool admin = 2;
+   */
+  admin: boolean;
+
+  /**
+   * ms since the epoch
+   *
+   * @generated from field: uint64 joined_at = 3;
+   */
+  joinedAt: bigint;
+
+  /**
+   * the revision that added this member
+   *
+   * @generated from field: uint32 joined_revision = 4;
+   */
+  joinedRevision: number;
+};
+
+/**
+ * Describes the message parley.service.GroupMember.
+ * Use `create(GroupMemberSchema)` to create a new message.
+ */
+export const GroupMemberSchema: GenMessage<GroupMember> = /*@__PURE__*/
+  messageDesc(file_service, 22);
+
+/**
+ * @generated from message parley.service.GroupState
+ */
+export type GroupState = Message<"parley.service.GroupState"> & {
+  /**
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * 0 at creation; every accepted change adds 1.
+   *
+   * @generated from field: uint32 revision = 2;
+   */
+  revision: number;
+
+  /**
+   * @generated from field: repeated parley.service.GroupMember members = 3;
+   */
+  members: GroupMember[];
+
+  /**
+   * @generated from field: parley.service.GroupSettings settings = 4;
+   */
+  settings?: GroupSettings | undefined;
+
+  /**
+   * Client-encrypted attributes (name, description, avatar): at most 64 KiB, opaque to the server.
+   *
+   * @generated from field: bytes attributes = 5;
+   */
+  attributes: Uint8Array;
+
+  /**
+   * @generated from field: bool invite_link_enabled = 6;
+   */
+  inviteLinkEnabled: boolean;
+
+  /**
+   * @generated from field: uint64 created_at = 7;
+   */
+  createdAt: bigint;
+
+  /**
+   * @generated from field: string creator_account_id = 8;
+   */
+  creatorAccountId: string;
+};
+
+/**
+ * Describes the message parley.service.GroupState.
+ * Use `create(GroupStateSchema)` to create a new message.
+ */
+export const GroupStateSchema: GenMessage<GroupState> = /*@__PURE__*/
+  messageDesc(file_service, 23);
+
+/**
+ * PUT /v1/groups/{group_id}: creates the group with the caller as its only admin. A repeat by the creator
+ * while the group is still at revision 0 answers with the state (so a lost response can be retried);
+ * anything else on an existing id is 409 SERVER_CONFLICT. At most 1,024 members, the creator included.
+ *
+ * @generated from message parley.service.CreateGroupRequest
+ */
+export type CreateGroupRequest = Message<"parley.service.CreateGroupRequest"> & {
+  /**
+   * the others (the creator is added as admin)
+   *
+   * @generated from field: repeated string member_account_ids = 1;
+   */
+  memberAccountIds: string[];
+
+  /**
+   * @generated from field: bytes attributes = 2;
+   */
+  attributes: Uint8Array;
+
+  /**
+   * @generated from field: parley.service.GroupSettings settings = 3;
+   */
+  settings?: GroupSettings | undefined;
+};
+
+/**
+ * Describes the message parley.service.CreateGroupRequest.
+ * Use `create(CreateGroupRequestSchema)` to create a new message.
+ */
+export const CreateGroupRequestSchema: GenMessage<CreateGroupRequest> = /*@__PURE__*/
+  messageDesc(file_service, 24);
+
+/**
+ * POST /v1/groups/{group_id}/changes: one atomic change; 403 SERVER_FORBIDDEN when the caller may not
+ * make it (nothing is applied), 413 SERVER_GROUP_FULL past 1,024 members. Adding a member already in the
+ * group, or removing one who is not, is ignored. Answers with the new state.
+ *
+ * @generated from message parley.service.GroupChangeRequest
+ */
+export type GroupChangeRequest = Message<"parley.service.GroupChangeRequest"> & {
+  /**
+   * @generated from field: repeated string add_members = 1;
+   */
+  addMembers: string[];
+
+  /**
+   * @generated from field: repeated string remove_members = 2;
+   */
+  removeMembers: string[];
+
+  /**
+   * @generated from field: repeated string promote = 3;
+   */
+  promote: string[];
+
+  /**
+   * @generated from field: repeated string demote = 4;
+   */
+  demote: string[];
+
+  /**
+   * New encrypted attributes; absent leaves them.
+   *
+   * @generated from field: optional bytes attributes = 5;
+   */
+  attributes?: Uint8Array | undefined;
+
+  /**
+   * @generated from field: optional parley.service.GroupSettings settings = 6;
+   */
+  settings?: GroupSettings | undefined;
+
+  /**
+   * A new invite link password (16 random bytes; the server keeps its SHA-256 and the old link stops
+   * working). Admins only.
+   *
+   * @generated from field: bytes invite_link_password = 7;
+   */
+  inviteLinkPassword: Uint8Array;
+
+  /**
+   * Turns the invite link off. Admins only.
+   *
+   * @generated from field: bool revoke_invite_link = 8;
+   */
+  revokeInviteLink: boolean;
+};
+
+/**
+ * Describes the message parley.service.GroupChangeRequest.
+ * Use `create(GroupChangeRequestSchema)` to create a new message.
+ */
+export const GroupChangeRequestSchema: GenMessage<GroupChangeRequest> = /*@__PURE__*/
+  messageDesc(file_service, 25);
+
+/**
+ * POST /v1/groups/{group_id}/join: joins through an invite link (the link carries the group id, this
+ * password and the master key; the server sees only the first two). 403 when the link was revoked or is
+ * wrong; joining again as a member is answered with the state.
+ *
+ * @generated from message parley.service.JoinGroupRequest
+ */
+export type JoinGroupRequest = Message<"parley.service.JoinGroupRequest"> & {
+  /**
+   * @generated from field: bytes invite_link_password = 1;
+   */
+  inviteLinkPassword: Uint8Array;
+};
+
+/**
+ * Describes the message parley.service.JoinGroupRequest.
+ * Use `create(JoinGroupRequestSchema)` to create a new message.
+ */
+export const JoinGroupRequestSchema: GenMessage<JoinGroupRequest> = /*@__PURE__*/
+  messageDesc(file_service, 26);
+
+/**
+ * One device of a member, as the sender of a group message must address it.
+ *
+ * @generated from message parley.service.GroupDevice
+ */
+export type GroupDevice = Message<"parley.service.GroupDevice"> & {
+  /**
+   * @generated from field: string account_id = 1;
+   */
+  accountId: string;
+
+  /**
+   * @generated from field: uint32 device_id = 2;
+   */
+  deviceId: number;
+
+  /**
+   * @generated from field: uint32 registration_id = 3;
+   */
+  registrationId: number;
+};
+
+/**
+ * Describes the message parley.service.GroupDevice.
+ * Use `create(GroupDeviceSchema)` to create a new message.
+ */
+export const GroupDeviceSchema: GenMessage<GroupDevice> = /*@__PURE__*/
+  messageDesc(file_service, 27);
+
+/**
+ * GET /v1/groups/{group_id}/devices: every device of every member except the caller's own device, sorted by
+ * account id (string order) then device id. Also the body of a 409 from PUT /v1/groups/{group_id}/messages.
+ *
+ * @generated from message parley.service.GroupDevices
+ */
+export type GroupDevices = Message<"parley.service.GroupDevices"> & {
+  /**
+   * @generated from field: repeated parley.service.GroupDevice devices = 1;
+   */
+  devices: GroupDevice[];
+
+  /**
+   * @generated from field: uint32 revision = 2;
+   */
+  revision: number;
+};
+
+/**
+ * Describes the message parley.service.GroupDevices.
+ * Use `create(GroupDevicesSchema)` to create a new message.
+ */
+export const GroupDevicesSchema: GenMessage<GroupDevices> = /*@__PURE__*/
+  messageDesc(file_service, 28);
+
+/**
+ * PUT /v1/groups/{group_id}/messages: one SenderKeyMessage, stored once and queued for every device of
+ * every member except the sending device (the sender's own other devices included). Members only (403);
+ * in an admins_send group, admins only (403 SERVER_FORBIDDEN).
+ *
+ * @generated from message parley.service.SendGroupMessageRequest
+ */
+export type SendGroupMessageRequest = Message<"parley.service.SendGroupMessageRequest"> & {
+  /**
+   * The serialized SenderKeyMessage (envelope type 7); at most 256 KiB.
+   *
+   * @generated from field: bytes content = 1;
+   */
+  content: Uint8Array;
+
+  /**
+   * @generated from field: uint64 timestamp = 2;
+   */
+  timestamp: bigint;
+
+  /**
+   * Typing and the like: pushed to connected member devices, never stored.
+   *
+   * @generated from field: bool ephemeral = 3;
+   */
+  ephemeral: boolean;
+
+  /**
+   * 16 random bytes; a repeat within 24 hours stores nothing new (as for 1:1 sends).
+   *
+   * @generated from field: bytes idempotency_key = 4;
+   */
+  idempotencyKey: Uint8Array;
+
+  /**
+   * SHA-256 of the devices the sender has given its sender key to: the UTF-8 lines
+   * "<account_id>.<device_id>.<registration_id>\n" of GroupDevices' order, concatenated. When it differs
+   * from the server's, nothing is stored: 409 SERVER_MISMATCHED_DEVICES with GroupDevices as the body.
+   *
+   * @generated from field: bytes devices_digest = 5;
+   */
+  devicesDigest: Uint8Array;
+};
+
+/**
+ * Describes the message parley.service.SendGroupMessageRequest.
+ * Use `create(SendGroupMessageRequestSchema)` to create a new message.
+ */
+export const SendGroupMessageRequestSchema: GenMessage<SendGroupMessageRequest> = /*@__PURE__*/
+  messageDesc(file_service, 29);
+
+/**
+ * The content of a type 9 envelope: one accepted change, as the server applied it.
+ *
+ * @generated from message parley.service.GroupUpdate
+ */
+export type GroupUpdate = Message<"parley.service.GroupUpdate"> & {
+  /**
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * @generated from field: uint32 revision = 2;
+   */
+  revision: number;
+
+  /**
+   * @generated from field: string actor_account_id = 3;
+   */
+  actorAccountId: string;
+
+  /**
+   * @generated from field: bool created = 4;
+   */
+  created: boolean;
+
+  /**
+   * @generated from field: repeated string added = 5;
+   */
+  added: string[];
+
+  /**
+   * @generated from field: repeated string removed = 6;
+   */
+  removed: string[];
+
+  /**
+   * @generated from field: repeated string promoted = 7;
+   */
+  promoted: string[];
+
+  /**
+   * @generated from field: repeated string demoted = 8;
+   */
+  demoted: string[];
+
+  /**
+   * @generated from field: bool attributes_changed = 9;
+   */
+  attributesChanged: boolean;
+
+  /**
+   * @generated from field: bool settings_changed = 10;
+   */
+  settingsChanged: boolean;
+
+  /**
+   * @generated from field: bool invite_link_changed = 11;
+   */
+  inviteLinkChanged: boolean;
+
+  /**
+   * The actor joined through the invite link.
+   *
+   * @generated from field: bool joined_by_link = 12;
+   */
+  joinedByLink: boolean;
+
+  /**
+   * The actor left.
+   *
+   * @generated from field: bool left = 13;
+   */
+  left: boolean;
+
+  /**
+   * The state after the change; absent in the copies for removed members (they only learn they were removed).
+   *
+   * @generated from field: parley.service.GroupState state = 14;
+   */
+  state?: GroupState | undefined;
+};
+
+/**
+ * Describes the message parley.service.GroupUpdate.
+ * Use `create(GroupUpdateSchema)` to create a new message.
+ */
+export const GroupUpdateSchema: GenMessage<GroupUpdate> = /*@__PURE__*/
+  messageDesc(file_service, 30);
 
