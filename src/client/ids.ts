@@ -12,6 +12,10 @@ export type Brand<T, B extends string> = T & { readonly [brand]: B };
 export type AccountId = Brand<string, 'AccountId'>;
 /** A phone number in E.164 form: `+` and 8 to 15 digits, the first not 0. */
 export type E164 = Brand<string, 'E164'>;
+/** A group chat's id: 32 lowercase hex digits (16 random bytes chosen by the group's creator). */
+export type GroupId = Brand<string, 'GroupId'>;
+/** A conversation: the peer's account (1:1 chat) or a group. */
+export type ConversationId = AccountId | GroupId;
 /** A stored message's id: `<sender account id>:<sender timestamp>`, unique per message. */
 export type MessageId = Brand<string, 'MessageId'>;
 
@@ -37,6 +41,19 @@ export function isAccountId(s: string): s is AccountId {
 /** Validates an account id as the server issues them (`CLIENT_BAD_RESPONSE` otherwise: it comes from the server). */
 export function asAccountId(s: string): AccountId {
   if (!isAccountId(s)) throw new ClientError(ClientErrorCode.BadResponse, 'the server sent an account id that is not a UUID');
+  return s;
+}
+
+const GROUP_ID_RE = /^[0-9a-f]{32}$/;
+
+/** Whether `s` is a group id. */
+export function isGroupId(s: string): s is GroupId {
+  return GROUP_ID_RE.test(s);
+}
+
+/** Validates a group id (`CLIENT_INVALID_ARGUMENT` otherwise). */
+export function asGroupId(s: string): GroupId {
+  if (!isGroupId(s)) throw new ClientError(ClientErrorCode.InvalidArgument, 'not a group id (32 lowercase hex digits)');
   return s;
 }
 

@@ -10,7 +10,7 @@
  * Implementations: {@link InMemoryClientStore} here, `SqliteClientStore` for Node in src/cli, and a browser
  * store with the web app.
  */
-import type { AccountId, E164, MessageId } from '../ids.js';
+import type { AccountId, ConversationId, E164, GroupId, MessageId } from '../ids.js';
 
 /** Version of the record shapes below; stored with persisted data from day one. */
 export const STORE_FORMAT_VERSION = 1;
@@ -77,7 +77,9 @@ export type MessageKind =
   /** A change of the disappearing-message timer. */
   | 'timer'
   /** A message that could not be decrypted (a placeholder; a resend replaces it). */
-  | 'undecryptable';
+  | 'undecryptable'
+  /** A group system message: who created, added, removed, promoted, left, what changed (`groupUpdate`). */
+  | 'group-update';
 
 export interface QuoteRecord {
   readonly timestamp: number;
@@ -91,12 +93,40 @@ export interface ReactionRecord {
   readonly timestamp: number;
 }
 
-/** A message of a 1:1 conversation, incoming or outgoing. */
+/** One member's receipt for an outgoing group message (the newest kind that member sent). */
+export interface MemberReceiptRecord {
+  readonly accountId: AccountId;
+  readonly status: 'delivered' | 'read' | 'viewed';
+  /** When it arrived here, ms. */
+  readonly at: number;
+}
+
+/** What a group system message says happened (from the server's GroupUpdate and the decrypted attributes). */
+export interface GroupUpdateRecord {
+  readonly revision: number;
+  /** Who made the change. */
+  readonly actorId: AccountId;
+  readonly created: boolean;
+  readonly added: readonly AccountId[];
+  readonly removed: readonly AccountId[];
+  readonly promoted: readonly AccountId[];
+  readonly demoted: readonly AccountId[];
+  /** The new name, when the change renamed the group. */
+  readonly name: string | undefined;
+  readonly descriptionChanged: boolean;
+  readonly avatarChanged: boolean;
+  readonly settingsChanged: boolean;
+  readonly inviteLinkChanged: boolean;
+  readonly joinedByLink: boolean;
+  readonly left: boolean;
+}
+
+/** A message of a conversation (1:1 or group), incoming or outgoing. */
 export interface MessageRecord {
-  /** `<sender>:<timestamp>`. */
+  /** `<sender>:<timestamp>` (for group system messages: `<actor>:g<revision>:<group id>`). */
   readonly id: MessageId;
-  /** The peer's account (the conversation). */
-  readonly conversationId: AccountId;
+  /** The peer's account (1:1) or the group. */
+  readonly conversationId: ConversationId;
   readonly senderId: AccountId;
   readonly direction: 'incoming' | 'outgoing';
   /** The sender's timestamp, ms (the message's id in receipts, reactions, edits and deletes). */
@@ -121,10 +151,59 @@ export interface MessageRecord {
   readonly status: MessageStatus;
   /** For `undecryptable`: the error code. */
   readonly error: string | undefined;
+  /** Outgoing group messages: each member's delivery / read / viewed receipt ("read by 3 of 5"); empty otherwise. */
+  readonly receipts: readonly MemberReceiptRecord[];
+  /** For `group-update`: what changed. */
+  readonly groupUpdate: GroupUpdateRecord | undefined;
+}
+
+export interface GroupMemberRecord {
+  readonly accountId: AccountId;
+  readonly admin: boolean;
+  readonly joinedAt: number;
+  readonly joinedRevision: number;
+}
+
+export interface GroupSettingsRecord {
+  /** Only admins add, remove, promote and demote (otherwise every member may add, remove non-admins and promote). */
+  readonly adminsManageMembers: boolean;
+  /** Only admins change name, description and avatar. */
+  readonly adminsEditInfo: boolean;
+  /** Only admins send. */
+  readonly adminsSend: boolean;
+}
+
+/** A group as this device knows it: the server's state (members, settings, revision) and the decrypted attributes. */
+export interface GroupRecord {
+  readonly id: GroupId;
+  /** The group's master key (32 bytes): decrypts the attributes; undefined until a member sent it to us. */
+  readonly masterKey: Uint8Array | undefined;
+  /** The newest server revision applied here. */
+  readonly revision: number;
+  readonly name: string;
+  readonly description: string;
+  readonly avatar: Uint8Array | undefined;
+  readonly avatarContentType: string | undefined;
+  readonly members: readonly GroupMemberRecord[];
+  readonly settings: GroupSettingsRecord;
+  readonly creatorId: AccountId;
+  readonly inviteLinkEnabled: boolean;
+  /** The invite link's password, when this device made the current link. */
+  readonly inviteLinkPassword: Uint8Array | undefined;
+  /** Disappearing-message timer of the group, seconds (0 = off). */
+  readonly expireTimer: number;
+  /** False once we left or were removed: the history stays, sending is refused. */
+  readonly active: boolean;
+  /** Our current sender key's distribution id (a UUID); undefined before the first send and after a rotation. */
+  readonly distributionId: string | undefined;
+  /** The devices that hold our current sender key, as `<account id>.<device id>.<registration id>`. */
+  readonly senderKeySharedWith: readonly string[];
+  readonly createdAt: number;
+  readonly updatedAt: number;
 }
 
 /** What the outbox sends. */
-export type OutboxKind = 'message' | 'receipt' | 'retry-request';
+export type OutboxKind = 'message' | 'receipt' | 'retry-request' | 'sender-key';
 
 /**
  * Something to send to one account, kept until the server accepted it, and (for messages) for a day after,
@@ -133,7 +212,8 @@ export type OutboxKind = 'message' | 'receipt' | 'retry-request';
 export interface OutboxEntry {
   readonly id: string;
   readonly kind: OutboxKind;
-  readonly recipientId: AccountId;
+  /** The account it goes to, or a group (then it is sent once, encrypted with our sender key, and fanned out). */
+  readonly recipientId: ConversationId;
   /** The sender timestamp the content carries. */
   readonly timestamp: number;
   /** The serialized `Content` (plaintext: it never leaves the device unencrypted). */
@@ -224,7 +304,7 @@ export interface MessageStore {
   put(message: MessageRecord): Promise<void>;
   remove(id: MessageId): Promise<void>;
   /** A conversation's messages, oldest first; the newest `limit` when given. */
-  list(conversationId: AccountId, options?: { limit?: number }): Promise<MessageRecord[]>;
+  list(conversationId: ConversationId, options?: { limit?: number }): Promise<MessageRecord[]>;
   /** Messages whose `expiresAt` is at or before `now`. */
   expired(now: number): Promise<MessageRecord[]>;
 }
@@ -235,10 +315,31 @@ export interface OutboxStore {
   remove(id: string): Promise<void>;
   /** Entries in state `pending`, oldest first (the first `limit` when given). */
   pending(limit?: number): Promise<OutboxEntry[]>;
-  /** The `message` entry that sent `timestamp` to `recipientId`. */
-  findMessage(recipientId: AccountId, timestamp: number): Promise<OutboxEntry | undefined>;
+  /** The `message` entry that sent `timestamp` to `recipientId` (an account or a group). */
+  findMessage(recipientId: ConversationId, timestamp: number): Promise<OutboxEntry | undefined>;
   /** Removes entries that are no longer pending and were created before `before`. */
   prune(before: number): Promise<void>;
+}
+
+export interface GroupStore {
+  get(id: GroupId): Promise<GroupRecord | undefined>;
+  put(group: GroupRecord): Promise<void>;
+  /** Every group, by name then id. */
+  list(): Promise<GroupRecord[]>;
+}
+
+/** A sender key (serialized SenderKeyRecord) of one sender device and distribution id, and the group it is for. */
+export interface StoredSenderKey {
+  readonly groupId: GroupId;
+  readonly record: Uint8Array;
+}
+
+/** Sender keys: ours (sender = this device) and those members distributed to us. */
+export interface SenderKeyRecordStore {
+  get(sender: AccountId, deviceId: number, distributionId: string): Promise<StoredSenderKey | undefined>;
+  put(sender: AccountId, deviceId: number, distributionId: string, key: StoredSenderKey): Promise<void>;
+  /** Removes the group's sender keys: all of them, or only those of `sender`'s devices. */
+  removeGroup(groupId: GroupId, sender?: AccountId): Promise<void>;
 }
 
 /** Envelope guids already processed (dedupe of redelivered envelopes). */
@@ -262,6 +363,8 @@ export interface StoreTx {
   readonly messages: MessageStore;
   readonly outbox: OutboxStore;
   readonly envelopes: ProcessedEnvelopeStore;
+  readonly groups: GroupStore;
+  readonly senderKeys: SenderKeyRecordStore;
   /** Runs `fn` so that, when it rejects, only its own writes roll back (then the rejection propagates). */
   savepoint<T>(fn: () => Promise<T>): Promise<T>;
 }
