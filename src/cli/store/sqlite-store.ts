@@ -11,19 +11,23 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SerialQueue } from '../../client/async.js';
 import { ClientError, ClientErrorCode } from '../../client/errors.js';
-import type { AccountId, E164, MessageId } from '../../client/ids.js';
+import type { AccountId, ConversationId, E164, GroupId, MessageId } from '../../client/ids.js';
 import {
   STORE_FORMAT_VERSION,
   type AccountRecord,
   type ClientStore,
   type ContactRecord,
+  type GroupRecord,
+  type GroupUpdateRecord,
   type IdentityRecord,
   type JsonValue,
+  type MemberReceiptRecord,
   type MessageRecord,
   type OutboxEntry,
   type StoreTx,
   type VerificationStatus,
 } from '../../client/store/types.js';
+import { decodeRecord, encodeRecord } from './json-codec.js';
 import { migrate } from './migrations/index.js';
 import { Queries, sql } from './sql.js';
 
@@ -60,13 +64,15 @@ interface MessageRow {
   expires_at: number | null;
   status: string;
   error: string | null;
+  receipts: string;
+  group_update: string | null;
 }
 
 function messageFromRow(r: MessageRow): MessageRecord {
   try {
     return {
       id: r.id as MessageId,
-      conversationId: r.conversation_id as AccountId,
+      conversationId: r.conversation_id as ConversationId,
       senderId: r.sender_id as AccountId,
       direction: r.direction as MessageRecord['direction'],
       timestamp: r.timestamp,
@@ -83,6 +89,8 @@ function messageFromRow(r: MessageRow): MessageRecord {
       expiresAt: opt(r.expires_at),
       status: r.status as MessageRecord['status'],
       error: opt(r.error),
+      receipts: JSON.parse(r.receipts) as MemberReceiptRecord[],
+      groupUpdate: r.group_update === null ? undefined : decodeRecord<GroupUpdateRecord>(r.group_update),
     };
   } catch (cause) {
     throw corrupt('message', cause);
@@ -109,7 +117,7 @@ function outboxFromRow(r: OutboxRow): OutboxEntry {
   return {
     id: r.id,
     kind: r.kind as OutboxEntry['kind'],
-    recipientId: r.recipient_id as AccountId,
+    recipientId: r.recipient_id as ConversationId,
     timestamp: r.timestamp,
     content: bytes(r.content),
     state: r.state as OutboxEntry['state'],
@@ -141,6 +149,15 @@ function contactFromRow(r: ContactRow): ContactRecord {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
+}
+
+function groupFromRow(r: { format: number; data: string }): GroupRecord {
+  if (r.format !== STORE_FORMAT_VERSION) throw new ClientError(ClientErrorCode.StoreCorrupt, `group record format ${r.format} is unknown`);
+  try {
+    return decodeRecord<GroupRecord>(r.data);
+  } catch (cause) {
+    throw corrupt('group', cause);
+  }
 }
 
 /** The account document as stored (JSON; bytes in base64). */
@@ -411,10 +428,11 @@ export class SqliteClientStore implements ClientStore {
         },
         put: async (m) => {
           c().run(sql`INSERT OR REPLACE INTO messages (id, conversation_id, sender_id, direction, timestamp, server_timestamp, received_at, kind, body,
-                        quote, reactions, edited_at, deleted, view_once, expire_timer, expires_at, status, error)
+                        quote, reactions, edited_at, deleted, view_once, expire_timer, expires_at, status, error, receipts, group_update)
                       VALUES (${m.id}, ${m.conversationId}, ${m.senderId}, ${m.direction}, ${m.timestamp}, ${m.serverTimestamp ?? null}, ${m.receivedAt},
                         ${m.kind}, ${m.body}, ${m.quote ? JSON.stringify(m.quote) : null}, ${JSON.stringify(m.reactions)}, ${m.editedAt ?? null},
-                        ${int(m.deleted)}, ${int(m.viewOnce)}, ${m.expireTimer}, ${m.expiresAt ?? null}, ${m.status}, ${m.error ?? null})`);
+                        ${int(m.deleted)}, ${int(m.viewOnce)}, ${m.expireTimer}, ${m.expiresAt ?? null}, ${m.status}, ${m.error ?? null},
+                        ${JSON.stringify(m.receipts)}, ${m.groupUpdate === undefined ? null : encodeRecord(m.groupUpdate)})`);
         },
         remove: async (id) => {
           c().run(sql`DELETE FROM messages WHERE id = ${id}`);
@@ -463,6 +481,34 @@ export class SqliteClientStore implements ClientStore {
         },
         prune: async (before) => {
           c().run(sql`DELETE FROM processed_envelopes WHERE processed_at < ${before}`);
+        },
+      },
+      groups: {
+        get: async (id) => {
+          const r = c().get<{ format: number; data: string }>(sql`SELECT format, data FROM groups WHERE id = ${id}`);
+          return r && groupFromRow(r);
+        },
+        put: async (g) => {
+          c().run(sql`INSERT INTO groups (id, name, format, data) VALUES (${g.id}, ${g.name}, ${STORE_FORMAT_VERSION}, ${encodeRecord(g)})
+                      ON CONFLICT (id) DO UPDATE SET name = excluded.name, format = excluded.format, data = excluded.data`);
+        },
+        list: async () => c().all<{ format: number; data: string }>(sql`SELECT format, data FROM groups ORDER BY name, id`).map(groupFromRow),
+      },
+      senderKeys: {
+        get: async (sender, deviceId, distributionId) => {
+          const r = c().get<{ group_id: string; record: Buffer }>(
+            sql`SELECT group_id, record FROM sender_keys WHERE sender = ${sender} AND device = ${deviceId} AND distribution_id = ${distributionId}`,
+          );
+          return r && { groupId: r.group_id as GroupId, record: bytes(r.record) };
+        },
+        put: async (sender, deviceId, distributionId, key) => {
+          c().run(sql`INSERT INTO sender_keys (sender, device, distribution_id, group_id, record)
+                      VALUES (${sender}, ${deviceId}, ${distributionId}, ${key.groupId}, ${key.record})
+                      ON CONFLICT (sender, device, distribution_id) DO UPDATE SET group_id = excluded.group_id, record = excluded.record`);
+        },
+        removeGroup: async (groupId, sender) => {
+          if (sender === undefined) c().run(sql`DELETE FROM sender_keys WHERE group_id = ${groupId}`);
+          else c().run(sql`DELETE FROM sender_keys WHERE group_id = ${groupId} AND sender = ${sender}`);
         },
       },
       savepoint: async <T>(fn: () => Promise<T>): Promise<T> => {

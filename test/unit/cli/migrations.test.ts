@@ -24,8 +24,23 @@ describe('profile database migrations', () => {
     for (const t of ['account', 'settings', 'identities', 'pre_keys', 'signed_pre_keys', 'kyber_pre_keys', 'sessions', 'contacts', 'messages', 'outbox', 'processed_envelopes', 'schema_migrations']) {
       assert.ok(tables(db).includes(t), `table ${t}`);
     }
-    assert.deepEqual(migrate(q, 2), [], 'a second run applies nothing');
+    assert.deepEqual(migrate(q, 2, MIGRATIONS, 1), [], 'a second run applies nothing');
     assert.deepEqual(appliedVersions(q), [1]);
+    db.close();
+  });
+
+  it('002-groups adds groups, sender keys and the message columns to a schema-1 database', () => {
+    const db = new Database(':memory:');
+    const q = new Queries(db);
+    migrate(q, 1, MIGRATIONS, 1);
+    assert.deepEqual(migrate(q, 2, MIGRATIONS, 2), [2]);
+    for (const t of ['groups', 'sender_keys']) assert.ok(tables(db).includes(t), `table ${t}`);
+    const columns = (db.prepare(`SELECT name, dflt_value FROM pragma_table_info('messages')`).all() as Array<{ name: string; dflt_value: string | null }>);
+    assert.equal(columns.find((c) => c.name === 'receipts')?.dflt_value, `'[]'`);
+    assert.ok(columns.some((c) => c.name === 'group_update'));
+    assert.deepEqual(migrate(q, 3), MIGRATIONS.slice(2).map((m) => m.version), 'a later run applies only what is newer');
+    assert.deepEqual(migrate(q, 4), []);
+    assert.deepEqual(appliedVersions(q), MIGRATIONS.map((m) => m.version));
     db.close();
   });
 
