@@ -33,6 +33,10 @@ export interface RateLimits {
   messagesPerSender: RateLimit;
   /** Requests of any kind on one WebSocket connection (flood control). */
   requestsPerConnection: RateLimit;
+  /** Group creations, changes and leaves by one account. */
+  groupChangesPerAccount: RateLimit;
+  /** Invite-link joins by one account (each one is a guess at a link's password). */
+  groupJoinsPerAccount: RateLimit;
 }
 
 /** Size and count limits; each has a safe default. */
@@ -53,6 +57,10 @@ export interface ServerLimits {
   pushWindow: number;
   /** Requests rejected in a row for flooding before the connection is closed. */
   floodCloseAfter: number;
+  /** Most members of a group, its creator included. */
+  maxGroupMembers: number;
+  /** Largest encrypted group attributes (name, description, avatar), in bytes. */
+  maxGroupAttributesBytes: number;
 }
 
 /** How verification codes reach the user. */
@@ -125,6 +133,8 @@ export const DEFAULT_RATE_LIMITS: Readonly<RateLimits> = {
   keyFetchPerAccount: { capacity: 200, windowMs: MINUTE },
   messagesPerSender: { capacity: 1000, windowMs: 1000 },
   requestsPerConnection: { capacity: 2000, windowMs: 1000 },
+  groupChangesPerAccount: { capacity: 120, windowMs: MINUTE },
+  groupJoinsPerAccount: { capacity: 10, windowMs: MINUTE },
 };
 
 /** Default limits. */
@@ -137,6 +147,8 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
   maxPresenceAllowed: 5000,
   pushWindow: 256,
   floodCloseAfter: 100,
+  maxGroupMembers: 1024,
+  maxGroupAttributesBytes: 64 * 1024,
 };
 
 /** Parses `"+15550100001=111111,+15550100002=222222"`; a code is 6 digits. */

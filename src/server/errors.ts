@@ -17,16 +17,22 @@ export const ServerErrorCode = {
   InvalidKey: 'SERVER_INVALID_KEY',
   /** More one-time keys than one upload or the directory holds. */
   TooManyKeys: 'SERVER_TOO_MANY_KEYS',
-  /** The account, device or number does not exist. */
+  /** The caller is authenticated but may not do this (not a member, not an admin, a wrong invite link). */
+  Forbidden: 'SERVER_FORBIDDEN',
+  /** The account, device, number or group does not exist. */
   NotFound: 'SERVER_NOT_FOUND',
   /** No route has this verb and path. */
   UnknownPath: 'SERVER_UNKNOWN_PATH',
+  /** The request contradicts the current state (a group id taken by another group, a group left without admin). */
+  Conflict: 'SERVER_CONFLICT',
   /** The recipient's device set differs from the one the sender addressed. */
   MismatchedDevices: 'SERVER_MISMATCHED_DEVICES',
   /** Some addressed devices re-registered (their registration id changed). */
   StaleDevices: 'SERVER_STALE_DEVICES',
   /** A body, frame or envelope above its size limit. */
   PayloadTooLarge: 'SERVER_PAYLOAD_TOO_LARGE',
+  /** A group would exceed its member limit. */
+  GroupFull: 'SERVER_GROUP_FULL',
   /** Too many requests for this number, address, account or connection. */
   RateLimited: 'SERVER_RATE_LIMITED',
   /** A WebSocket frame that is not a binary `Frame` message. */
@@ -49,11 +55,14 @@ export const STATUS_OF: Readonly<Record<ServerErrorCode, number>> = {
   SERVER_INVALID_CODE: 403,
   SERVER_INVALID_KEY: 400,
   SERVER_TOO_MANY_KEYS: 400,
+  SERVER_FORBIDDEN: 403,
   SERVER_NOT_FOUND: 404,
   SERVER_UNKNOWN_PATH: 404,
+  SERVER_CONFLICT: 409,
   SERVER_MISMATCHED_DEVICES: 409,
   SERVER_STALE_DEVICES: 410,
   SERVER_PAYLOAD_TOO_LARGE: 413,
+  SERVER_GROUP_FULL: 413,
   SERVER_RATE_LIMITED: 429,
   SERVER_MALFORMED_FRAME: 400,
   SERVER_QUEUE_FULL: 507,
@@ -109,4 +118,9 @@ export function badRequest(message: string, cause?: unknown): ServerError {
 /** Shorthand for a 404 SERVER_NOT_FOUND. */
 export function notFound(what: string): ServerError {
   return new ServerError(ServerErrorCode.NotFound, `${what} not found`);
+}
+
+/** Shorthand for a 403 SERVER_FORBIDDEN. */
+export function forbidden(message: string): ServerError {
+  return new ServerError(ServerErrorCode.Forbidden, message);
 }

@@ -10,10 +10,13 @@ export type AccountId = string & { readonly __brand: 'AccountId' };
 export type DeviceId = number & { readonly __brand: 'DeviceId' };
 /** The server's internal id of one device registration; never reused, so queues cannot outlive it. */
 export type DeviceRef = number & { readonly __brand: 'DeviceRef' };
+/** A group's id: 32 lowercase hex digits (16 random bytes chosen by the creator). */
+export type GroupId = string & { readonly __brand: 'GroupId' };
 /** A phone number in E.164 form. */
 export type PhoneNumber = string & { readonly __brand: 'PhoneNumber' };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const GROUP_ID = /^[0-9a-f]{32}$/;
 const E164 = /^\+[1-9][0-9]{6,14}$/;
 /** The highest device id accepted on the wire (Signal uses 1..127; leave room). */
 export const MAX_DEVICE_ID = 0x7fff_ffff;
@@ -28,6 +31,13 @@ export function parseAccountId(value: string): AccountId {
 /** True when `value` looks like an account id. */
 export function isAccountId(value: string): boolean {
   return UUID.test(value.toLowerCase());
+}
+
+/** Parses a group id (case-insensitive, 32 hex digits). */
+export function parseGroupId(value: string): GroupId {
+  const lower = value.toLowerCase();
+  if (!GROUP_ID.test(lower)) throw badRequest('malformed group id');
+  return lower as GroupId;
 }
 
 /** Parses a device id: a decimal integer in 1..MAX_DEVICE_ID. */

@@ -50,6 +50,7 @@ function pushFields(e: NewEnvelope, ephemeral: boolean): EnvelopeFields {
     serverTimestamp: e.serverTimestamp,
     content: e.content,
     ephemeral,
+    groupId: e.groupId ?? '',
   };
 }
 

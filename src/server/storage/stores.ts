@@ -4,7 +4,7 @@
  * plain data; bytes are `Uint8Array`. Nothing here holds plaintext: envelope content is ciphertext the
  * server cannot read.
  */
-import type { AccountId, DeviceId, DeviceRef, PhoneNumber } from '../ids.js';
+import type { AccountId, DeviceId, DeviceRef, GroupId, PhoneNumber } from '../ids.js';
 
 /** A registered account. */
 export interface AccountRecord {
@@ -130,6 +130,26 @@ export interface NewEnvelope {
   /** When the server accepted it (ms). */
   readonly serverTimestamp: number;
   readonly content: Uint8Array;
+  /** Set on the envelopes of a group (group messages and updates). */
+  readonly groupId?: GroupId;
+}
+
+/** An envelope whose content is stored once and queued for several devices (a fan-out). */
+export interface FanOutEnvelope {
+  readonly type: number;
+  readonly sourceAccountId: AccountId;
+  readonly sourceDeviceId: DeviceId;
+  readonly timestamp: number;
+  readonly serverTimestamp: number;
+  readonly content: Uint8Array;
+  readonly groupId?: GroupId;
+}
+
+/** One destination of a fan-out, with the guid of its copy. */
+export interface FanOutRecipient {
+  readonly ref: DeviceRef;
+  readonly deviceId: DeviceId;
+  readonly guid: Uint8Array;
 }
 
 /** A queued envelope: `seq` orders a device's queue (increasing in acceptance order, never reused). */
@@ -142,6 +162,13 @@ export interface IdempotencyKey {
   /** `<account_id>.<device_id>` of the sender. */
   readonly scope: string;
   readonly key: Uint8Array;
+}
+
+/** Options of an insert. */
+export interface InsertOptions {
+  readonly maxQueueDepth: number;
+  readonly idempotency?: IdempotencyKey;
+  readonly now: number;
 }
 
 /** Result of {@link MessageStore.insert}. */
@@ -160,7 +187,13 @@ export interface MessageStore {
    * Queues the envelopes of one send, all or none. Resolves only once they are durable (on disk,
    * fsync'd): the sender's acknowledgement waits for this.
    */
-  insert(envelopes: readonly NewEnvelope[], options: { maxQueueDepth: number; idempotency?: IdempotencyKey; now: number }): Promise<InsertResult>;
+  insert(envelopes: readonly NewEnvelope[], options: InsertOptions): Promise<InsertResult>;
+  /**
+   * Queues one envelope for every recipient, all or none, storing its content once (however many queues
+   * reference it; it is deleted with the last queue row that does). Same durability, limits and
+   * idempotency as {@link insert}; each queue keeps its own order, and an ack deletes only its own row.
+   */
+  insertFanOut(envelope: FanOutEnvelope, recipients: readonly FanOutRecipient[], options: InsertOptions): Promise<InsertResult>;
   /** Up to `limit` envelopes of a device after `afterSeq`, in order, skipping those before `notBefore`. */
   page(ref: DeviceRef, afterSeq: number, limit: number, notBefore: number): Promise<StoredEnvelope[]>;
   /** Deletes an acknowledged envelope (only from `ref`'s queue). Durability of a delete is not awaited. */
@@ -171,6 +204,94 @@ export interface MessageStore {
   totalDepth(): Promise<number>;
   /** Deletes envelopes accepted before `before` and idempotency keys created before `keysBefore`. */
   expire(before: number, keysBefore: number): Promise<number>;
+}
+
+/** Who may do what in a group. */
+export interface GroupSettingsRecord {
+  readonly adminsManageMembers: boolean;
+  readonly adminsEditInfo: boolean;
+  readonly adminsSend: boolean;
+}
+
+/** One member of a group. */
+export interface GroupMemberRecord {
+  readonly accountId: AccountId;
+  readonly admin: boolean;
+  /** When the member joined (ms). */
+  readonly joinedAt: number;
+  /** The revision that added the member. */
+  readonly joinedRevision: number;
+}
+
+/** A group as the server keeps it. Members are in account id order. */
+export interface GroupRecord {
+  readonly id: GroupId;
+  readonly revision: number;
+  readonly settings: GroupSettingsRecord;
+  /** Client-encrypted, opaque. */
+  readonly attributes: Uint8Array;
+  /** SHA-256 of the invite link's password; undefined when the link is off. */
+  readonly inviteHash: Uint8Array | undefined;
+  readonly createdAt: number;
+  readonly creator: AccountId;
+  readonly members: readonly GroupMemberRecord[];
+}
+
+/** One device of a group member. */
+export interface GroupDeviceRecord {
+  readonly ref: DeviceRef;
+  readonly accountId: AccountId;
+  readonly deviceId: DeviceId;
+  readonly registrationId: number;
+}
+
+/** An envelope the server writes for some accounts of a group (a type 9 update); one guid per copy. */
+export interface GroupNotice {
+  /** Every device of these accounts gets a copy. */
+  readonly accounts: readonly AccountId[];
+  readonly envelope: FanOutEnvelope;
+}
+
+/**
+ * What a change decided on the current state: nothing to write, or the next state (undefined deletes the
+ * group) and the notices to queue with it. `result` is handed back to the caller.
+ */
+export type GroupDecision<R> =
+  | { readonly kind: 'unchanged'; readonly result: R }
+  | { readonly kind: 'write'; readonly next: GroupRecord | undefined; readonly notices: readonly GroupNotice[]; readonly result: R };
+
+/** A group message to queue, with the checks that must hold in the same transaction. */
+export interface GroupSend {
+  readonly groupId: GroupId;
+  /** The sending device: every other device of every member gets a copy. */
+  readonly senderRef: DeviceRef;
+  readonly envelope: FanOutEnvelope;
+  readonly options: InsertOptions;
+  /** Throws to refuse (membership, roles) before anything else is looked at. */
+  authorize(group: GroupRecord): void;
+  /** Throws to refuse once the recipients are known (after the idempotency check): the devices digest. */
+  verify(recipients: readonly GroupDeviceRecord[]): void;
+}
+
+/** Result of {@link GroupStore.send}. */
+export type GroupSendResult = InsertResult | { readonly kind: 'not-found' };
+
+/** Groups and their members. */
+export interface GroupStore {
+  get(id: GroupId): Promise<GroupRecord | undefined>;
+  /** The ids of the groups an account is a member of. */
+  groupsOf(account: AccountId): Promise<GroupId[]>;
+  /** Every device of every member, by account id (string order) then device id. */
+  devices(id: GroupId): Promise<GroupDeviceRecord[]>;
+  /**
+   * Reads the group (undefined when it does not exist), lets `decide` compute the change (it may throw to
+   * refuse: nothing is written), then writes the next state and queues the notices for every device of
+   * their accounts, all in one transaction and durable before it resolves. Notices are exempt from the
+   * queue depth limit (a full queue must not block a group's administration).
+   */
+  apply<R>(id: GroupId, decide: (current: GroupRecord | undefined) => GroupDecision<R>): Promise<{ readonly result: R; readonly envelopes: readonly StoredEnvelope[] }>;
+  /** Checks and queues a group message (stored once) in one transaction, as {@link MessageStore.insertFanOut}. */
+  send(send: GroupSend): Promise<GroupSendResult>;
 }
 
 /** A pending verification code. */
@@ -222,6 +343,7 @@ export interface Storage {
   readonly messages: MessageStore;
   readonly verification: VerificationStore;
   readonly presence: PresenceStore;
+  readonly groups: GroupStore;
   /** Waits for pending writes, then closes. */
   close(): Promise<void>;
 }

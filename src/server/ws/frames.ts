@@ -128,6 +128,8 @@ export interface EnvelopeFields {
   readonly serverTimestamp: number;
   readonly content: Uint8Array;
   readonly ephemeral: boolean;
+  /** The group of a group envelope, or ''. */
+  readonly groupId: string;
 }
 
 const QUEUE_MESSAGE_PATH = utf8('/v1/queue/message');
@@ -136,10 +138,11 @@ const PUT = utf8('PUT');
 /**
  * `Frame { request = 1 { id, verb "PUT", path "/v1/queue/message", body = Envelope { guid = 1, type = 2,
  * source_account_id = 3, source_device_id = 4, destination_device_id = 5, timestamp = 6,
- * server_timestamp = 7, content = 8, ephemeral = 9 } } }`, built in one buffer.
+ * server_timestamp = 7, content = 8, ephemeral = 9, group_id = 10 } } }`, built in one buffer.
  */
 export function encodePushFrame(id: number, e: EnvelopeFields): Buffer {
   const source = utf8(e.sourceAccountId);
+  const group = utf8(e.groupId);
   const envelope =
     bytesFieldSize(e.guid) +
     uintFieldSize(e.type) +
@@ -149,7 +152,8 @@ export function encodePushFrame(id: number, e: EnvelopeFields): Buffer {
     uintFieldSize(e.timestamp) +
     uintFieldSize(e.serverTimestamp) +
     bytesFieldSize(e.content) +
-    (e.ephemeral ? 2 : 0);
+    (e.ephemeral ? 2 : 0) +
+    bytesFieldSize(group);
   const envelopeField = envelope === 0 ? 0 : 1 + uintSize(envelope) + envelope;
   const inner = uintFieldSize(id) + bytesFieldSize(PUT) + bytesFieldSize(QUEUE_MESSAGE_PATH) + envelopeField;
   const w = new Writer(1 + uintSize(inner) + inner);
@@ -168,6 +172,7 @@ export function encodePushFrame(id: number, e: EnvelopeFields): Buffer {
     w.uint(7, e.serverTimestamp);
     w.bytes(8, e.content);
     if (e.ephemeral) w.uint(9, 1);
+    w.bytes(10, group);
   }
   return w.buf;
 }

@@ -55,6 +55,7 @@ describe(`hand-written frame encoders (seed ${seed})`, () => {
         serverTimestamp: pickInt([0, Date.UTC(2026, 0, 1), Number.MAX_SAFE_INTEGER], 2 ** 45),
         content: rng.bytes(pickInt([0, 127, 128, 262_144], 2000)),
         ephemeral: rng.chance(0.5),
+        groupId: rng.chance(0.5) ? '' : '0123456789abcdef0123456789abcdef',
       };
       const id = pickInt([0, 1, 128, 2 ** 31], 2 ** 33);
       const body = toBinary(

@@ -78,17 +78,51 @@ describe('migration 5: presence', () => {
   });
 });
 
+describe('migration 6: groups', () => {
+  it('creates groups and members (indexed by account); members go with their group', () => {
+    const { db, names } = added(6);
+    assert.deepEqual(names.sort(), ['group_members', 'group_members_by_account', 'groups']);
+    db.run(sql`INSERT INTO accounts (id, number, identity_key, created_at, registered_at) VALUES (${'a'}, ${'+1'}, ${new Uint8Array(33)}, ${1}, ${1})`);
+    db.run(sql`INSERT INTO groups (id, revision, settings, attributes, invite_hash, created_at, creator) VALUES (${'g'}, ${0}, ${1}, ${new Uint8Array()}, ${null}, ${1}, ${'a'})`);
+    db.run(sql`INSERT INTO group_members (group_id, account_id, admin, joined_at, joined_revision) VALUES (${'g'}, ${'a'}, ${1}, ${1}, ${0})`);
+    assert.throws(() => db.run(sql`INSERT INTO group_members (group_id, account_id, admin, joined_at, joined_revision) VALUES (${'g'}, ${'nobody'}, ${0}, ${1}, ${0})`), /FOREIGN KEY/);
+    db.run(sql`DELETE FROM groups WHERE id = ${'g'}`);
+    assert.equal(db.get<{ n: number }>(sql`SELECT COUNT(*) AS n FROM group_members`)?.n, 0);
+  });
+});
+
+describe('migration 7: payloads', () => {
+  it('stores fan-out content once and deletes it with its last queue row, however that row goes', () => {
+    const { db, names } = added(7);
+    assert.deepEqual(names, ['payloads']);
+    db.run(sql`INSERT INTO accounts (id, number, identity_key, created_at, registered_at) VALUES (${'a'}, ${'+1'}, ${new Uint8Array(33)}, ${1}, ${1})`);
+    for (const id of [1, 2]) {
+      db.run(sql`INSERT INTO devices (account_id, device_id, registration_id, password_hash, name, created_at) VALUES (${'a'}, ${id}, ${1}, ${new Uint8Array(32)}, ${new Uint8Array()}, ${1})`);
+    }
+    db.run(sql`INSERT INTO payloads (id, refs, content) VALUES (${7}, ${2}, ${new Uint8Array(10)})`);
+    for (const ref of [1, 2]) {
+      db.run(sql`INSERT INTO messages (device_ref, guid, type, source_account_id, source_device_id, destination_device_id, timestamp, server_timestamp, content, payload_id, group_id)
+                 VALUES (${ref}, ${new Uint8Array(16)}, ${7}, ${'a'}, ${1}, ${ref}, ${1}, ${1}, ${new Uint8Array()}, ${7}, ${'g'})`);
+    }
+    const refs = () => db.get<{ refs: number }>(sql`SELECT refs FROM payloads WHERE id = ${7}`)?.refs;
+    db.run(sql`DELETE FROM messages WHERE device_ref = ${1}`);
+    assert.equal(refs(), 1);
+    db.run(sql`DELETE FROM devices WHERE ref = ${2}`);
+    assert.equal(refs(), undefined, 'the cascade of a device deletion releases the payload too');
+  });
+});
+
 describe('migration runner', () => {
   it('covers every migration with a test above', () => {
-    assert.equal(latestVersion(), 5, 'a new migration needs its own describe block in this file');
+    assert.equal(latestVersion(), 7, 'a new migration needs its own describe block in this file');
   });
 
   it('applies everything once and records each version', () => {
     const db = memoryDb();
-    assert.deepEqual(migrate(db), [1, 2, 3, 4, 5]);
+    assert.deepEqual(migrate(db), [1, 2, 3, 4, 5, 6, 7]);
     assert.deepEqual(migrate(db), [], 'a second run applies nothing');
     const rows = db.all<{ version: number; name: string }>(sql`SELECT version, name FROM schema_migrations ORDER BY version`);
-    assert.deepEqual(rows.map((r) => `${r.version}:${r.name}`), ['1:accounts', '2:keys', '3:messages', '4:verification', '5:presence']);
+    assert.deepEqual(rows.map((r) => `${r.version}:${r.name}`), ['1:accounts', '2:keys', '3:messages', '4:verification', '5:presence', '6:groups', '7:payloads']);
   });
 
   it('refuses a database newer than the server', () => {

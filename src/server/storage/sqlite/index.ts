@@ -4,6 +4,7 @@ import { SqliteAccountStore } from './account-store.js';
 import type { Checkpointer } from './checkpointer.js';
 import { openDatabase } from './database.js';
 import { GroupCommitWriter } from './group-commit.js';
+import { SqliteGroupStore } from './group-store.js';
 import { SqliteKeyStore } from './key-store.js';
 import { SqliteMessageStore } from './message-store.js';
 import { SqlitePresenceStore } from './presence-store.js';
@@ -33,6 +34,7 @@ export function openSqliteStorage(dataDir: string): SqliteStorage {
     messages,
     verification: new SqliteVerificationStore(writer),
     presence: new SqlitePresenceStore(connections.reader, writer),
+    groups: new SqliteGroupStore(connections.reader, writer, messages),
     async close(): Promise<void> {
       await writer.close();
       await walSync.close();

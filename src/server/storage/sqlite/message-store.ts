@@ -1,5 +1,5 @@
-import type { AccountId, DeviceId, DeviceRef } from '../../ids.js';
-import type { IdempotencyKey, InsertResult, MessageStore, NewEnvelope, StoredEnvelope } from '../stores.js';
+import type { AccountId, DeviceId, DeviceRef, GroupId } from '../../ids.js';
+import type { FanOutEnvelope, FanOutRecipient, IdempotencyKey, InsertOptions, InsertResult, MessageStore, NewEnvelope, StoredEnvelope } from '../stores.js';
 import type { GroupCommitWriter } from './group-commit.js';
 import { sql, type SqlHandle } from './sql.js';
 
@@ -14,6 +14,7 @@ interface EnvelopeRow {
   timestamp: number;
   server_timestamp: number;
   content: Uint8Array;
+  group_id: string | null;
 }
 
 const toEnvelope = (row: EnvelopeRow): StoredEnvelope => ({
@@ -27,10 +28,24 @@ const toEnvelope = (row: EnvelopeRow): StoredEnvelope => ({
   timestamp: row.timestamp,
   serverTimestamp: row.server_timestamp,
   content: row.content,
+  ...(row.group_id === null ? {} : { groupId: row.group_id as GroupId }),
 });
 
-/** Thrown inside a write job to roll its savepoint back; never leaves this module. */
-class DeviceGone extends Error {}
+const NO_CONTENT = new Uint8Array(0);
+
+/** Thrown inside a write job to roll its savepoint back; never leaves the SQLite backend. */
+export class DeviceGone extends Error {}
+
+/** The answer to a send whose idempotency key was seen, or undefined. */
+export function idempotencySeen(db: SqlHandle, idempotency: IdempotencyKey): InsertResult | undefined {
+  const seen = db.get<{ stored: number }>(sql`SELECT stored FROM idempotency_keys WHERE scope = ${idempotency.scope} AND key = ${idempotency.key}`);
+  return seen === undefined ? undefined : { kind: 'duplicate', stored: seen.stored };
+}
+
+/** Records a send's idempotency key with how many envelopes it stored. */
+export function recordIdempotency(db: SqlHandle, idempotency: IdempotencyKey, stored: number, now: number): void {
+  db.run(sql`INSERT INTO idempotency_keys (scope, key, stored, created_at) VALUES (${idempotency.scope}, ${idempotency.key}, ${stored}, ${now})`);
+}
 
 /** Most devices whose queue depth is cached; past it the cache starts over (depths are recounted). */
 const MAX_CACHED_DEPTHS = 100_000;
@@ -60,40 +75,50 @@ export class SqliteMessageStore implements MessageStore {
     return depth;
   }
 
-  async insert(envelopes: readonly NewEnvelope[], options: { maxQueueDepth: number; idempotency?: IdempotencyKey; now: number }): Promise<InsertResult> {
-    const { idempotency, maxQueueDepth, now } = options;
+  async insert(envelopes: readonly NewEnvelope[], options: InsertOptions): Promise<InsertResult> {
+    return this.#write(options, (db) => {
+      const adding = new Map<DeviceRef, number>();
+      for (const e of envelopes) adding.set(e.ref, (adding.get(e.ref) ?? 0) + 1);
+      if (!this.#fits(db, adding, options.maxQueueDepth)) return undefined;
+      const stored = envelopes.map((e) => ({ ...e, seq: this.#insertRow(db, e, e.content, null) }));
+      this.#added(db, adding);
+      return stored;
+    });
+  }
+
+  async insertFanOut(envelope: FanOutEnvelope, recipients: readonly FanOutRecipient[], options: InsertOptions): Promise<InsertResult> {
+    return this.#write(options, (db) => this.fanOutInJob(db, envelope, recipients, options.maxQueueDepth));
+  }
+
+  /**
+   * Inside a write job: queues `envelope` for every recipient with its content stored once. Returns the
+   * stored envelopes, or undefined (nothing written) when a queue would pass `maxQueueDepth` (undefined:
+   * no limit). Throws {@link DeviceGone} for a recipient device that no longer exists.
+   */
+  fanOutInJob(db: SqlHandle, envelope: FanOutEnvelope, recipients: readonly FanOutRecipient[], maxQueueDepth: number | undefined): StoredEnvelope[] | undefined {
+    if (recipients.length === 0) return [];
+    const adding = new Map<DeviceRef, number>();
+    for (const r of recipients) adding.set(r.ref, (adding.get(r.ref) ?? 0) + 1);
+    if (maxQueueDepth !== undefined && !this.#fits(db, adding, maxQueueDepth)) return undefined;
+    const payload = Number(db.run(sql`INSERT INTO payloads (refs, content) VALUES (${recipients.length}, ${envelope.content})`).lastInsertRowid);
+    const stored = recipients.map((r): StoredEnvelope => {
+      const e: NewEnvelope = { ...envelope, ref: r.ref, guid: r.guid, destinationDeviceId: r.deviceId };
+      return { ...e, seq: this.#insertRow(db, e, NO_CONTENT, payload) };
+    });
+    this.#added(db, adding);
+    return stored;
+  }
+
+  /** Runs an insert job with the idempotency check and record around it; `job` returns undefined when a queue is full. */
+  async #write(options: InsertOptions, job: (db: SqlHandle) => StoredEnvelope[] | undefined): Promise<InsertResult> {
+    const { idempotency, now } = options;
     try {
       return await this.#writer.enqueue((db): InsertResult => {
-        if (idempotency !== undefined) {
-          const seen = db.get<{ stored: number }>(sql`SELECT stored FROM idempotency_keys WHERE scope = ${idempotency.scope} AND key = ${idempotency.key}`);
-          if (seen !== undefined) return { kind: 'duplicate', stored: seen.stored };
-        }
-        const adding = new Map<DeviceRef, number>();
-        for (const e of envelopes) adding.set(e.ref, (adding.get(e.ref) ?? 0) + 1);
-        for (const [ref, n] of adding) {
-          if (this.#depthOf(db, ref) + n > maxQueueDepth) return { kind: 'queue-full' };
-        }
-        const stored: StoredEnvelope[] = [];
-        for (const e of envelopes) {
-          let seq: number;
-          try {
-            seq = Number(
-              db.run(sql`
-                INSERT INTO messages (device_ref, guid, type, source_account_id, source_device_id, destination_device_id, timestamp, server_timestamp, content)
-                VALUES (${e.ref}, ${e.guid}, ${e.type}, ${e.sourceAccountId}, ${e.sourceDeviceId}, ${e.destinationDeviceId}, ${e.timestamp}, ${e.serverTimestamp}, ${e.content})`)
-                .lastInsertRowid,
-            );
-          } catch (err) {
-            if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_FOREIGNKEY') throw new DeviceGone();
-            throw err;
-          }
-          stored.push({ ...e, seq });
-        }
-        if (idempotency !== undefined) {
-          db.run(sql`INSERT INTO idempotency_keys (scope, key, stored, created_at) VALUES (${idempotency.scope}, ${idempotency.key}, ${stored.length}, ${now})`);
-        }
-        // Only once every statement of the job succeeded (a throw above rolls the savepoint back).
-        for (const [ref, n] of adding) this.#depths.set(ref, this.#depthOf(db, ref) + n);
+        const seen = idempotency === undefined ? undefined : idempotencySeen(db, idempotency);
+        if (seen !== undefined) return seen;
+        const stored = job(db);
+        if (stored === undefined) return { kind: 'queue-full' };
+        if (idempotency !== undefined) recordIdempotency(db, idempotency, stored.length, now);
         return { kind: 'stored', envelopes: stored };
       });
     } catch (err) {
@@ -104,6 +129,39 @@ export class SqliteMessageStore implements MessageStore {
     }
   }
 
+  /** True when every queue can take its additional envelopes. */
+  #fits(db: SqlHandle, adding: ReadonlyMap<DeviceRef, number>, maxQueueDepth: number): boolean {
+    for (const [ref, n] of adding) {
+      if (this.#depthOf(db, ref) + n > maxQueueDepth) return false;
+    }
+    return true;
+  }
+
+  /** Updates cached depths; call only once every statement of the job succeeded (a throw rolls back). */
+  #added(db: SqlHandle, adding: ReadonlyMap<DeviceRef, number>): void {
+    for (const [ref, n] of adding) this.#depths.set(ref, this.#depthOf(db, ref) + n);
+  }
+
+  /** Inserts one queue row (content inline, or empty with a payload reference); returns its seq. */
+  #insertRow(db: SqlHandle, e: NewEnvelope, content: Uint8Array, payload: number | null): number {
+    try {
+      return Number(
+        db.run(sql`
+          INSERT INTO messages (device_ref, guid, type, source_account_id, source_device_id, destination_device_id, timestamp, server_timestamp, content, payload_id, group_id)
+          VALUES (${e.ref}, ${e.guid}, ${e.type}, ${e.sourceAccountId}, ${e.sourceDeviceId}, ${e.destinationDeviceId}, ${e.timestamp}, ${e.serverTimestamp}, ${content}, ${payload}, ${e.groupId ?? null})`)
+          .lastInsertRowid,
+      );
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_FOREIGNKEY') throw new DeviceGone();
+      throw err;
+    }
+  }
+
+  /** Forgets every cached depth (after a write job that may not have committed). */
+  forgetDepths(): void {
+    this.#depths = new Map();
+  }
+
   /** Forgets cached depths of deleted devices (their rows went with them, by cascade). */
   forgetDevices(refs: readonly DeviceRef[]): void {
     for (const ref of refs) this.#depths.delete(ref);
@@ -112,7 +170,8 @@ export class SqliteMessageStore implements MessageStore {
   async page(ref: DeviceRef, afterSeq: number, limit: number, notBefore: number): Promise<StoredEnvelope[]> {
     return this.#reader
       .all<EnvelopeRow>(sql`
-        SELECT seq, device_ref, guid, type, source_account_id, source_device_id, destination_device_id, timestamp, server_timestamp, content
+        SELECT seq, device_ref, guid, type, source_account_id, source_device_id, destination_device_id, timestamp, server_timestamp, group_id,
+          CASE WHEN payload_id IS NULL THEN content ELSE (SELECT p.content FROM payloads p WHERE p.id = payload_id) END AS content
         FROM messages
         WHERE device_ref = ${ref} AND seq > ${afterSeq} AND server_timestamp >= ${notBefore}
         ORDER BY seq LIMIT ${limit}`)
@@ -139,6 +198,8 @@ export class SqliteMessageStore implements MessageStore {
     return this.#writer.enqueue((db) => {
       const { changes } = db.run(sql`DELETE FROM messages WHERE server_timestamp < ${before}`);
       db.run(sql`DELETE FROM idempotency_keys WHERE created_at < ${keysBefore}`);
+      // The trigger deletes a payload with its last queue row; this only catches what it could not have.
+      db.run(sql`DELETE FROM payloads WHERE refs <= 0`);
       if (changes > 0) this.#depths = new Map();
       return changes;
     });
