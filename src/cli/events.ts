@@ -5,7 +5,10 @@
  */
 import type { Client } from '../client/client.js';
 import type { ClientEvents, Sender } from '../client/events.js';
-import { messageId } from '../client/ids.js';
+import type { GroupView } from '../client/groups/state.js';
+import { isGroupId, messageId, type GroupId } from '../client/ids.js';
+import type { MessageRecord } from '../client/store/types.js';
+import { describeGroupUpdate, namesFor, type NameOf } from './groups.js';
 
 /** One printed event. */
 export interface EventLine {
@@ -18,7 +21,7 @@ export interface EventLine {
   readonly fromVerified: boolean;
   /** The sender's timestamp, ms. */
   readonly timestamp: number;
-  /** text, timer, reaction, edit, delete, receipt, typing, undecryptable, identity-changed. */
+  /** text, timer, reaction, edit, delete, receipt, typing, undecryptable, identity-changed, group-update. */
   readonly type: string;
   /** The text (for a reaction the emoji; empty when there is none). */
   readonly body: string;
@@ -37,13 +40,31 @@ function base(from: Sender, timestamp: number, type: string, body: string): Even
   };
 }
 
-/** Calls `onLine` for every incoming event of `client`; returns a function that stops. */
-export function subscribeEvents(client: Client, onLine: (line: EventLine, event: keyof ClientEvents) => void): () => void {
+/** Stops a subscription; resolves once the lines of events that arrived before were delivered. */
+export type StopEvents = () => Promise<void>;
+
+/**
+ * Calls `onLine` for every incoming event of `client`, in the order the events came (a group update's line
+ * needs the members' numbers from the store first; the lines after it wait for it). Returns a function that
+ * stops.
+ */
+export function subscribeEvents(client: Client, deliver: (line: EventLine, event: keyof ClientEvents) => void): StopEvents {
+  let chain: Promise<void> = Promise.resolve();
+  let stopped = false;
+  /** Queues a line; `make` must not reject (the group-update builder falls back to account ids). */
+  const later = (make: () => Promise<EventLine>, event: keyof ClientEvents): void => {
+    chain = chain.then(async () => {
+      const line = await make();
+      if (!stopped) deliver(line, event);
+    });
+  };
+  const onLine = (line: EventLine, event: keyof ClientEvents): void => later(async () => line, event);
   const offs = [
     client.on('message', ({ from, message: m }) =>
       onLine(
         {
           ...base(from, m.timestamp, 'text', m.body),
+          groupId: isGroupId(m.conversationId) ? m.conversationId : null,
           serverTimestamp: m.serverTimestamp ?? null,
           quote: m.quote ? { id: messageId(m.quote.authorId, m.quote.timestamp), timestamp: m.quote.timestamp, text: m.quote.text } : null,
           viewOnce: m.viewOnce,
@@ -78,11 +99,53 @@ export function subscribeEvents(client: Client, onLine: (line: EventLine, event:
         'identityChanged',
       ),
     ),
+    client.on('groupUpdate', ({ groupId, message: m }) => later(() => groupUpdateLine(client, groupId, m), 'groupUpdate')),
   ];
-  return () => {
+  return async () => {
     for (const off of offs) off();
+    await chain;
+    stopped = true;
   };
 }
+
+/** The line of a group system message: `body` says what happened in words, `update` has the details. */
+async function groupUpdateLine(client: Client, groupId: GroupId, m: MessageRecord): Promise<EventLine> {
+  let nameOf: NameOf = (id) => id;
+  let contact: { number: string | undefined; numberVerified: boolean } | undefined;
+  let group: GroupView | undefined;
+  try {
+    group = await client.group(groupId);
+    nameOf = await namesFor(client, group);
+    contact = (await client.contacts()).find((c) => c.accountId === m.senderId);
+  } catch {
+    // the store is closing: account ids instead of numbers
+  }
+  const u = m.groupUpdate;
+  return {
+    id: m.id,
+    from: contact?.number ?? null,
+    fromAccountId: m.senderId,
+    fromVerified: contact?.numberVerified ?? false,
+    timestamp: m.timestamp,
+    type: 'group-update',
+    body: u ? describeGroupUpdate(u, nameOf) : '',
+    groupId,
+    groupName: group?.name ?? null,
+    revision: u?.revision ?? null,
+    update: u
+      ? {
+          ...u,
+          name: u.name ?? null,
+          added: u.added.map((id) => ({ accountId: id, number: numberOf(nameOf(id)) })),
+          removed: u.removed.map((id) => ({ accountId: id, number: numberOf(nameOf(id)) })),
+          promoted: u.promoted.map((id) => ({ accountId: id, number: numberOf(nameOf(id)) })),
+          demoted: u.demoted.map((id) => ({ accountId: id, number: numberOf(nameOf(id)) })),
+        }
+      : null,
+  };
+}
+
+const numberOf = (name: string): string | null => (name.startsWith('+') ? name : null);
 
 /** A readable rendering of an event line. */
 export function humanLine(l: EventLine): string {
@@ -90,7 +153,7 @@ export function humanLine(l: EventLine): string {
   const when = new Date(l.timestamp).toISOString();
   switch (l.type) {
     case 'text':
-      return `${when} ${who}: ${l.body}${l.viewOnce ? ' (view once)' : ''}`;
+      return `${when} ${typeof l.groupId === 'string' ? `[group ${l.groupId}] ` : ''}${who}: ${l.body}${l.viewOnce ? ' (view once)' : ''}`;
     case 'timer':
       return `${when} ${who} set disappearing messages to ${String(l.expireTimer)} s`;
     case 'reaction':
@@ -105,6 +168,8 @@ export function humanLine(l: EventLine): string {
       return `${when} ${who} ${l.started ? 'is typing' : 'stopped typing'}`;
     case 'undecryptable':
       return `${when} ${who}: a message could not be decrypted (${String(l.code)}); asked the sender to send it again`;
+    case 'group-update':
+      return `${when} [group ${String(l.groupName ?? l.groupId)}] ${l.body}`;
     case 'identity-changed':
       return `${when} the safety number with ${who} changed${l.status === 'verification-required' ? ': verify it before sending again' : ''}`;
     default:

@@ -8,6 +8,18 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { contactsCommand, messagesCommand, readCommand, safetyNumberCommand, verifyCommand } from './commands/info.js';
 import { daemonCommand } from './commands/daemon.js';
+import {
+  groupCreateCommand,
+  groupInfoCommand,
+  groupJoinCommand,
+  groupLeaveCommand,
+  groupLinkCommand,
+  groupListCommand,
+  groupMembersCommand,
+  groupSetCommand,
+  onOffArg,
+  type MemberChange,
+} from './commands/group.js';
 import { receiveCommand } from './commands/receive.js';
 import { registerCommand } from './commands/register.js';
 import { deleteCommand, editCommand, reactCommand, sendCommand, timerCommand, typingCommand } from './commands/send.js';
@@ -26,6 +38,14 @@ function seconds(value: string): number {
   return n;
 }
 
+function onOff(value: string): boolean {
+  try {
+    return onOffArg(value);
+  } catch {
+    throw new InvalidArgumentError('expected on or off');
+  }
+}
+
 function count(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive whole number');
@@ -33,7 +53,7 @@ function count(value: string): number {
 }
 
 /** Builds the program; `run` receives each command's work and returns its exit status. */
-function program(io: Io, run: (work: () => Promise<number>) => void): Command {
+function program(io: Io, run: (work: () => Promise<number>) => void, named: (command: string) => void = () => undefined): Command {
   const root = new Command('parley')
     .description('Parley: end-to-end encrypted messaging (Signal Protocol). Server and terminal client.')
     .option('--profile <dir>', 'profile folder (keys, sessions, messages) [env PARLEY_PROFILE, default ~/.parley]')
@@ -51,7 +71,15 @@ function program(io: Io, run: (work: () => Promise<number>) => void): Command {
       .option('--json', 'one JSON object per line on stdout');
   const common = (cmd: Command): { profile: string; out: Printer } => {
     const o = cmd.optsWithGlobals<Common>();
+    named(cmd.parent && cmd.parent !== root ? `${cmd.parent.name()} ${cmd.name()}` : cmd.name());
     return { profile: profileDir(o.profile), out: new Printer(io, o.json === true) };
+  };
+  /** The conversation of a command that takes `[phone]` or `--group <id>` (exactly one; a usage error otherwise). */
+  const target = (cmd: Command, phone: string | undefined, group: string | undefined): string => {
+    if (phone !== undefined && group !== undefined) cmd.error('error: give a phone number or --group, not both', { exitCode: 2 });
+    const conversation = phone ?? group;
+    if (conversation === undefined) cmd.error('error: missing required argument \'phone\' (or --group <groupId>)', { exitCode: 2 });
+    return conversation;
   };
 
   root
@@ -71,14 +99,21 @@ function program(io: Io, run: (work: () => Promise<number>) => void): Command {
       run(() => registerCommand({ phone, server: o.server, code: o.code, profile }, io, out));
     });
 
-  client('send', 'send a text message; exits 0 once the server accepted it for every device')
-    .argument('<phone>', 'recipient')
-    .argument('<text>', 'message text')
+  client('send', 'send a text message to a contact or a group; exits 0 once the server accepted it for every device')
+    .usage('[options] <phone> <text>  |  --group <groupId> <text>')
+    .argument('<phone>', 'recipient: a phone number, or a group id (or give --group and only the text)')
+    .argument('[text]', 'message text')
+    .option('--group <groupId>', 'send to this group')
     .option('--quote <id>', 'reply to this message id')
     .option('--view-once', 'the recipient can see it once')
-    .action((phone: string, text: string, o: { quote?: string; viewOnce?: boolean }, cmd: Command) => {
+    .action((first: string, second: string | undefined, o: { group?: string; quote?: string; viewOnce?: boolean }, cmd: Command) => {
       const { profile, out } = common(cmd);
-      run(() => sendCommand({ phone, text, quote: o.quote, viewOnce: o.viewOnce === true, profile }, out));
+      if ((o.group === undefined) === (second === undefined)) {
+        cmd.error(o.group === undefined ? 'error: missing required argument \'text\'' : 'error: with --group, give only the text', { exitCode: 2 });
+      }
+      const to = o.group ?? first;
+      const text = second ?? first;
+      run(() => sendCommand({ to, group: o.group !== undefined, text, quote: o.quote, viewOnce: o.viewOnce === true, profile }, out));
     });
 
   client('receive', 'print incoming messages and events, acknowledging them')
@@ -111,27 +146,33 @@ function program(io: Io, run: (work: () => Promise<number>) => void): Command {
       run(() => verifyCommand({ phone, safetyNumber: o.safetyNumber, unverify: o.unverify === true, profile }, out));
     });
 
-  client('messages', 'show the stored conversation with a contact')
-    .argument('<phone>')
+  client('messages', 'show the stored conversation with a contact or a group (with per-member receipts)')
+    .argument('[phone]', 'a phone number or a group id')
+    .option('--group <groupId>', 'the group\'s conversation')
     .option('--limit <n>', 'only the newest n', count)
-    .action((phone: string, o: { limit?: number }, cmd: Command) => {
+    .action((phone: string | undefined, o: { group?: string; limit?: number }, cmd: Command) => {
       const { profile, out } = common(cmd);
-      run(() => messagesCommand({ phone, limit: o.limit, profile }, out));
+      const conversation = target(cmd, phone, o.group);
+      run(() => messagesCommand({ phone: conversation, limit: o.limit, profile }, out));
     });
 
   client('read', 'mark a conversation read (sends read receipts)')
-    .argument('<phone>')
-    .action((phone: string, _o: unknown, cmd: Command) => {
+    .argument('[phone]', 'a phone number or a group id')
+    .option('--group <groupId>', 'the group\'s conversation')
+    .action((phone: string | undefined, o: { group?: string }, cmd: Command) => {
       const { profile, out } = common(cmd);
-      run(() => readCommand({ phone, profile }, out));
+      const conversation = target(cmd, phone, o.group);
+      run(() => readCommand({ phone: conversation, profile }, out));
     });
 
   client('typing', 'send a typing indicator (never stored by the server)')
-    .argument('<phone>')
+    .argument('[phone]', 'a phone number or a group id')
+    .option('--group <groupId>', 'to this group')
     .option('--stop', 'stopped typing')
-    .action((phone: string, o: { stop?: boolean }, cmd: Command) => {
+    .action((phone: string | undefined, o: { group?: string; stop?: boolean }, cmd: Command) => {
       const { profile, out } = common(cmd);
-      run(() => typingCommand({ phone, stop: o.stop === true, profile }, out));
+      const conversation = target(cmd, phone, o.group);
+      run(() => typingCommand({ phone: conversation, stop: o.stop === true, profile }, out));
     });
 
   client('react', 'react to a message')
@@ -159,11 +200,112 @@ function program(io: Io, run: (work: () => Promise<number>) => void): Command {
     });
 
   client('timer', 'set the disappearing-message timer of a conversation (0 = off)')
-    .argument('<phone>')
-    .argument('<seconds>', 'seconds', seconds)
-    .action((phone: string, secs: number, _o: unknown, cmd: Command) => {
+    .usage('[options] <phone> <seconds>  |  --group <groupId> <seconds>')
+    .argument('<phone>', 'a phone number or a group id (or give --group and only the seconds)')
+    .argument('[seconds]', 'seconds')
+    .option('--group <groupId>', 'the group\'s timer')
+    .action((first: string, second: string | undefined, o: { group?: string }, cmd: Command) => {
       const { profile, out } = common(cmd);
-      run(() => timerCommand({ phone, seconds: Math.floor(secs), profile }, out));
+      if ((o.group === undefined) === (second === undefined)) {
+        cmd.error(o.group === undefined ? 'error: missing required argument \'seconds\'' : 'error: with --group, give only the seconds', { exitCode: 2 });
+      }
+      let secs = 0;
+      try {
+        secs = seconds(second ?? first);
+      } catch (err) {
+        cmd.error(`error: ${(err as Error).message}`, { exitCode: 2 });
+      }
+      run(() => timerCommand({ phone: o.group ?? first, seconds: Math.floor(secs), profile }, out));
+    });
+
+  const group = root.command('group').description('groups: create, members and admins, settings, invite links, info').showHelpAfterError();
+  /** A group subcommand: --profile and --json on it as well. */
+  const groupCmd = (name: string, description: string): Command =>
+    group
+      .command(name)
+      .description(description)
+      .option('--profile <dir>', 'profile folder [env PARLEY_PROFILE, default ~/.parley]')
+      .option('--json', 'one JSON object per line on stdout');
+
+  groupCmd('create', 'create a group with you as its admin; prints its id')
+    .argument('<name>', 'the group\'s name')
+    .argument('<phone...>', 'members: phone numbers (or account ids)')
+    .option('--description <text>', 'the group\'s description')
+    .action((name: string, members: string[], o: { description?: string }, cmd: Command) => {
+      const { profile, out } = common(cmd);
+      run(() => groupCreateCommand({ name, members, description: o.description, profile }, out));
+    });
+
+  const memberChange = (change: MemberChange, description: string): void => {
+    groupCmd(change, description)
+      .argument('<groupId>')
+      .argument('<phone...>', 'phone numbers (or account ids)')
+      .action((groupId: string, members: string[], _o: unknown, cmd: Command) => {
+        const { profile, out } = common(cmd);
+        run(() => groupMembersCommand({ change, groupId, members, profile }, out));
+      });
+  };
+  memberChange('add', 'add members');
+  memberChange('remove', 'remove members (they cannot read what is sent afterwards)');
+  memberChange('promote', 'make members admins');
+  memberChange('demote', 'take admin rights away');
+
+  groupCmd('leave', 'leave a group (the history stays here)')
+    .argument('<groupId>')
+    .action((groupId: string, _o: unknown, cmd: Command) => {
+      const { profile, out } = common(cmd);
+      run(() => groupLeaveCommand({ groupId, profile }, out));
+    });
+
+  groupCmd('info', 'show a group: name, description, members and admins, settings, your role, the invite link')
+    .argument('<groupId>')
+    .option('--refresh', 'fetch the current state from the server first')
+    .action((groupId: string, o: { refresh?: boolean }, cmd: Command) => {
+      const { profile, out } = common(cmd);
+      run(() => groupInfoCommand({ groupId, refresh: o.refresh === true, profile }, out));
+    });
+
+  groupCmd('list', 'list the groups of this profile').action((_o: unknown, cmd: Command) => {
+    const { profile, out } = common(cmd);
+    run(() => groupListCommand({ profile }, out));
+  });
+
+  groupCmd('set', 'change the name, description or settings')
+    .argument('<groupId>')
+    .option('--name <name>', 'a new name')
+    .option('--description <text>', 'a new description')
+    .option('--admins-only-send <on|off>', 'only admins send (an announcement group)', onOff)
+    .option('--admins-only-edit <on|off>', 'only admins change name, description and avatar', onOff)
+    .option('--admins-only-manage <on|off>', 'only admins add, remove, promote and demote members', onOff)
+    .action(
+      (
+        groupId: string,
+        o: { name?: string; description?: string; adminsOnlySend?: boolean; adminsOnlyEdit?: boolean; adminsOnlyManage?: boolean },
+        cmd: Command,
+      ) => {
+        const { profile, out } = common(cmd);
+        run(() =>
+          groupSetCommand(
+            { groupId, name: o.name, description: o.description, adminsSend: o.adminsOnlySend, adminsEdit: o.adminsOnlyEdit, adminsManage: o.adminsOnlyManage, profile },
+            out,
+          ),
+        );
+      },
+    );
+
+  groupCmd('link', 'print a new invite link (the previous one stops working), or revoke it')
+    .argument('<groupId>')
+    .option('--revoke', 'turn the invite link off')
+    .action((groupId: string, o: { revoke?: boolean }, cmd: Command) => {
+      const { profile, out } = common(cmd);
+      run(() => groupLinkCommand({ groupId, revoke: o.revoke === true, profile }, out));
+    });
+
+  groupCmd('join', 'join a group through an invite link')
+    .argument('<link>')
+    .action((link: string, _o: unknown, cmd: Command) => {
+      const { profile, out } = common(cmd);
+      run(() => groupJoinCommand({ link, profile }, out));
     });
 
   client('daemon', 'JSON-RPC 2.0 on stdio and a unix socket, with notifications for incoming messages')
@@ -180,9 +322,16 @@ function program(io: Io, run: (work: () => Promise<number>) => void): Command {
 /** Runs the command line `argv` (without node and the script); resolves with the exit status. */
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   let work: (() => Promise<number>) | undefined;
-  const root = program(io, (w) => {
-    work = w;
-  });
+  let command = '';
+  const root = program(
+    io,
+    (w) => {
+      work = w;
+    },
+    (name) => {
+      command = name;
+    },
+  );
   try {
     root.parse([...argv], { from: 'user' });
   } catch (err) {
@@ -197,7 +346,6 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     return await work();
   } catch (err) {
     const { message, code } = describeError(err);
-    const command = argv.find((a) => !a.startsWith('-')) ?? '';
     io.stderr.write(`parley ${command}: ${message}${code ? ` [${code}]` : ''}\n`);
     return 1;
   }

@@ -2,9 +2,14 @@
  * `parley daemon`: keeps the profile connected and offers JSON-RPC 2.0 (one JSON object per line) on stdio and
  * on a unix socket in the profile folder (`parley.sock`, or `--socket PATH`), for bots and integrations.
  *
- * Methods: `send` {to, text, quote?, viewOnce?}, `receive` {timeout?} (the events that arrived since the last
- * call, waiting up to `timeout` seconds for one), `contacts`, `safetyNumber` {to}; and `markRead`
- * {conversation}, `markVerified` {to}, `typing` {to, started?}, `messages` {conversation, limit?}.
+ * Methods: `send` {to | groupId, text, quote?, viewOnce?}, `receive` {timeout?} (the events that arrived since
+ * the last call, waiting up to `timeout` seconds for one), `contacts`, `safetyNumber` {to}; and `markRead`
+ * {conversation}, `markVerified` {to}, `typing` {to, started?}, `messages` {conversation, limit?} (a
+ * conversation is a phone number, an account id or a group id). Groups: `groupCreate` {name, members,
+ * description?}, `groupAdd` / `groupRemove` / `groupPromote` / `groupDemote` {groupId, members},
+ * `groupLeave` {groupId}, `groupInfo` {groupId, refresh?}, `groupList`, `groupUpdate` {groupId, name?,
+ * description?, adminsSend?, adminsEdit?, adminsManage?}, `groupLink` {groupId, revoke?} and `groupJoin`
+ * {link}; each answers with the group as `parley group info --json` prints it.
  * Every incoming event is also sent to every connected peer as a `message` notification whose params are
  * the object `parley receive --json` prints.
  */
@@ -14,12 +19,27 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { waitAtMost } from '../../client/async.js';
 import type { Client } from '../../client/client.js';
+import { ClientError, ClientErrorCode } from '../../client/errors.js';
 import type { MessageId } from '../../client/ids.js';
+import { explainGroupErrors, groupIdArg, groupJson } from '../groups.js';
 import { describeError, type Io } from '../io.js';
-import { messageLine } from './info.js';
+import { changeMembers, checkMemberCount, updateGroup } from './group.js';
+import { groupContext, messageLine } from './info.js';
 import { openClient, openStore } from '../profile.js';
 import { subscribeEvents, type EventLine } from '../events.js';
-import { MAX_LINE_BYTES, RpcError, RpcErrorCode, RpcServer, booleanParam, notification, numberParam, stringParam, type RpcMethod } from '../daemon/jsonrpc.js';
+import {
+  MAX_LINE_BYTES,
+  RpcError,
+  RpcErrorCode,
+  RpcServer,
+  booleanParam,
+  notification,
+  numberParam,
+  optionalStringParam,
+  stringArrayParam,
+  stringParam,
+  type RpcMethod,
+} from '../daemon/jsonrpc.js';
 
 /** The socket file in the profile folder. */
 export const SOCKET_FILE = 'parley.sock';
@@ -30,9 +50,18 @@ const MAX_BUFFERED_EVENTS = 10_000;
 export function daemonMethods(client: Client, buffer: EventBuffer): Record<string, RpcMethod> {
   return {
     send: async (p) => {
-      const quoteId = p.quote === undefined ? undefined : stringParam(p, 'quote');
+      const quoteId = optionalStringParam(p, 'quote');
       const quote = quoteId === undefined ? undefined : await client.message(quoteId as MessageId);
-      const m = await client.sendText(stringParam(p, 'to'), stringParam(p, 'text'), { quote, viewOnce: booleanParam(p, 'viewOnce') ?? false });
+      const group = optionalStringParam(p, 'groupId');
+      if ((group === undefined) === (p.to === undefined)) throw new RpcError(RpcErrorCode.InvalidParams, 'give exactly one of "to" and "groupId"');
+      const text = stringParam(p, 'text');
+      const options = { quote, viewOnce: booleanParam(p, 'viewOnce') ?? false };
+      if (group !== undefined) {
+        const id = groupIdArg(group);
+        const m = await explainGroupErrors('send', () => client.sendText(id, text, options));
+        return { id: m.id, timestamp: m.timestamp, status: m.status, groupId: id };
+      }
+      const m = await client.sendText(stringParam(p, 'to'), text, options);
       return { id: m.id, timestamp: m.timestamp, status: m.status, toAccountId: m.conversationId };
     },
     receive: async (p) => buffer.take(numberParam(p, 'timeout') ?? 0),
@@ -56,7 +85,55 @@ export function daemonMethods(client: Client, buffer: EventBuffer): Record<strin
     },
     messages: async (p) => {
       const limit = numberParam(p, 'limit');
-      return (await client.messages(stringParam(p, 'conversation'), limit === undefined ? {} : { limit })).map(messageLine);
+      const conversation = stringParam(p, 'conversation');
+      const ctx = await groupContext(client, conversation);
+      return (await client.messages(ctx ? ctx.group.id : conversation, limit === undefined ? {} : { limit })).map((m) => messageLine(m, ctx));
+    },
+    groupCreate: async (p) => {
+      const description = optionalStringParam(p, 'description');
+      const name = stringParam(p, 'name');
+      const members = stringArrayParam(p, 'members');
+      checkMemberCount(members, 1);
+      return groupJson(await explainGroupErrors('create groups', () => client.createGroup(name, members, description === undefined ? {} : { description })));
+    },
+    groupAdd: async (p) => groupJson(await changeMembers(client, 'add', stringParam(p, 'groupId'), stringArrayParam(p, 'members'))),
+    groupRemove: async (p) => groupJson(await changeMembers(client, 'remove', stringParam(p, 'groupId'), stringArrayParam(p, 'members'))),
+    groupPromote: async (p) => groupJson(await changeMembers(client, 'promote', stringParam(p, 'groupId'), stringArrayParam(p, 'members'))),
+    groupDemote: async (p) => groupJson(await changeMembers(client, 'demote', stringParam(p, 'groupId'), stringArrayParam(p, 'members'))),
+    groupLeave: async (p) => {
+      const id = groupIdArg(stringParam(p, 'groupId'));
+      await explainGroupErrors('leave', () => client.leaveGroup(id));
+      return { groupId: id, left: true };
+    },
+    groupInfo: async (p) => {
+      const id = groupIdArg(stringParam(p, 'groupId'));
+      const g = await explainGroupErrors('see the group', async () => ((booleanParam(p, 'refresh') ?? false) ? client.refreshGroup(id) : client.group(id)));
+      if (!g) throw new ClientError(ClientErrorCode.UnknownGroup, 'unknown group: this profile is not in a group with that id');
+      return groupJson(g);
+    },
+    groupList: async () => (await client.groups()).map(groupJson),
+    groupUpdate: async (p) =>
+      groupJson(
+        await updateGroup(client, {
+          groupId: stringParam(p, 'groupId'),
+          name: optionalStringParam(p, 'name'),
+          description: optionalStringParam(p, 'description'),
+          adminsSend: booleanParam(p, 'adminsSend'),
+          adminsEdit: booleanParam(p, 'adminsEdit'),
+          adminsManage: booleanParam(p, 'adminsManage'),
+        }),
+      ),
+    groupLink: async (p) => {
+      const id = groupIdArg(stringParam(p, 'groupId'));
+      if (booleanParam(p, 'revoke') ?? false) {
+        await explainGroupErrors('manage invite links', () => client.revokeInviteLink(id));
+        return { groupId: id, inviteLinkEnabled: false, link: null };
+      }
+      return { groupId: id, inviteLinkEnabled: true, link: await explainGroupErrors('manage invite links', () => client.createInviteLink(id)) };
+    },
+    groupJoin: async (p) => {
+      const link = stringParam(p, 'link');
+      return groupJson(await explainGroupErrors('join', () => client.joinGroup(link.trim())));
     },
   };
 }
@@ -161,7 +238,7 @@ export async function daemonCommand(args: { profile: string; socket: string | un
   client.connect();
 
   await finished;
-  stopEvents();
+  await stopEvents();
   for (const s of sockets) s.destroy();
   await new Promise<void>((resolve) => server.close(() => resolve()));
   if (existsSync(socketPath)) rmSync(socketPath);

@@ -59,10 +59,11 @@ export async function receiveCommand(
     }
     if (args.markRead) {
       for (const c of await client.contacts()) await client.markRead(c.accountId);
+      for (const g of await client.groups()) if (g.active) await client.markRead(g.id);
     }
     // Receipts and retry requests queued by what arrived.
     await waitAtMost(client.whenIdle(), 10_000);
-    stop();
+    await stop();
     if (!connected) {
       out.note('Could not connect to the server.');
       return 1;

@@ -5,6 +5,8 @@
 import { waitAtMost } from '../../client/async.js';
 import type { Client } from '../../client/client.js';
 import type { MessageId } from '../../client/ids.js';
+import type { MessageRecord } from '../../client/store/types.js';
+import { explainGroupErrors, groupIdArg, isGroupArg } from '../groups.js';
 import { humanLine, subscribeEvents } from '../events.js';
 import type { Printer } from '../io.js';
 import { openClient, openStore } from '../profile.js';
@@ -17,17 +19,18 @@ export async function withClient<T>(profile: string, fn: (client: Client) => Pro
   const store = openStore(profile);
   try {
     const client = await openClient(store, { maintainKeys: false });
-    if (out) {
-      subscribeEvents(client, (line, event) => {
-        if (event === 'identityChanged') out.result(line, humanLine(line));
-      });
-    }
+    const stop = out
+      ? subscribeEvents(client, (line, event) => {
+          if (event === 'identityChanged') out.result(line, humanLine(line));
+        })
+      : undefined;
     try {
       client.resumeOutbox();
       const result = await fn(client);
       await waitAtMost(client.whenIdle(), settleMs);
       return result;
     } finally {
+      await stop?.();
       await client.close();
     }
   } finally {
@@ -36,14 +39,22 @@ export async function withClient<T>(profile: string, fn: (client: Client) => Pro
 }
 
 export async function sendCommand(
-  args: { phone: string; text: string; quote: string | undefined; viewOnce: boolean; profile: string },
+  args: { to: string; group: boolean; text: string; quote: string | undefined; viewOnce: boolean; profile: string },
   out: Printer,
 ): Promise<number> {
+  const group = args.group || isGroupArg(args.to);
+  const to = group ? groupIdArg(args.to) : args.to;
   return withClient(args.profile, async (client) => {
     const quote = args.quote === undefined ? undefined : await client.message(args.quote as MessageId);
     if (args.quote !== undefined && !quote) throw new RangeError(`no message ${args.quote} in this profile`);
-    const m = await client.sendText(args.phone, args.text, { quote, viewOnce: args.viewOnce });
-    out.result({ id: m.id, to: args.phone, toAccountId: m.conversationId, timestamp: m.timestamp, status: m.status }, `Sent to ${args.phone} (${m.id}).`);
+    const send = (): Promise<MessageRecord> => client.sendText(to, args.text, { quote, viewOnce: args.viewOnce });
+    const m = group ? await explainGroupErrors('send', send) : await send();
+    out.result(
+      group
+        ? { id: m.id, to, groupId: to, timestamp: m.timestamp, status: m.status }
+        : { id: m.id, to, toAccountId: m.conversationId, timestamp: m.timestamp, status: m.status },
+      `Sent to ${group ? `group ${to}` : to} (${m.id}).`,
+    );
     return 0;
   }, 5_000, out);
 }

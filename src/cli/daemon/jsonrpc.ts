@@ -120,3 +120,17 @@ export function booleanParam(params: RpcParams, name: string): boolean | undefin
   if (typeof v !== 'boolean') throw new RpcError(RpcErrorCode.InvalidParams, `param "${name}" must be a boolean`);
   return v;
 }
+
+/** Reads an optional string parameter. */
+export function optionalStringParam(params: RpcParams, name: string): string | undefined {
+  return params[name] === undefined ? undefined : stringParam(params, name);
+}
+
+/** Reads a non-empty array of strings. */
+export function stringArrayParam(params: RpcParams, name: string): string[] {
+  const v = params[name];
+  if (!Array.isArray(v) || v.length === 0 || !v.every((x): x is string => typeof x === 'string')) {
+    throw new RpcError(RpcErrorCode.InvalidParams, `param "${name}" must be a non-empty array of strings`);
+  }
+  return v;
+}
