@@ -12,6 +12,7 @@ import { ServerMetrics } from './metrics.js';
 import { RateLimiter } from './rate-limiter.js';
 import { buildRoutes } from './routes/index.js';
 import { AccountService } from './services/accounts.js';
+import { GroupService } from './services/groups.js';
 import { KeyDirectory } from './services/key-directory.js';
 import { LogVerificationSender } from './services/log-verification-sender.js';
 import { MessageService } from './services/messages.js';
@@ -75,6 +76,7 @@ export function createApp(config: ServerConfig): App {
     keys: new KeyDirectory(storage.accounts, storage.keys, config),
     messages: new MessageService(storage.accounts, storage.messages, bus, config, metrics),
     presence,
+    groups: new GroupService({ accounts: storage.accounts, groups: storage.groups, bus, config, metrics, logger }),
     metrics,
     accepting: () => accepting,
   });

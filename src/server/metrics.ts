@@ -13,6 +13,9 @@ export class ServerMetrics {
   readonly ephemeralDelivered: Counter;
   readonly requestDuration: Histogram<'route' | 'transport' | 'status'>;
   readonly queueDepth: Gauge;
+  readonly groupMessages: Counter;
+  readonly groupFanOut: Histogram;
+  readonly groupChanges: Counter<'kind'>;
 
   /** `queueDepth` is read from the store at scrape time. */
   constructor(queueDepth: () => Promise<number>) {
@@ -28,6 +31,14 @@ export class ServerMetrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     });
+    this.groupMessages = new Counter({ name: 'parley_group_messages_total', help: 'Group messages stored (each once, however many devices it is queued for)', registers });
+    this.groupFanOut = new Histogram({
+      name: 'parley_group_fanout_devices',
+      help: 'Devices a stored group message was queued for',
+      buckets: [1, 4, 16, 64, 256, 1024, 4096],
+      registers,
+    });
+    this.groupChanges = new Counter({ name: 'parley_group_changes_total', help: 'Accepted group creates, changes, joins and leaves', labelNames: ['kind'], registers });
     this.queueDepth = new Gauge({
       name: 'parley_queue_depth',
       help: 'Envelopes waiting in device queues',

@@ -2,11 +2,13 @@
 import type { Route } from '../http/route.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { AccountService } from '../services/accounts.js';
+import type { GroupService } from '../services/groups.js';
 import type { KeyDirectory } from '../services/key-directory.js';
 import type { MessageService } from '../services/messages.js';
 import type { PresenceService } from '../services/presence.js';
 import type { RegistrationService } from '../services/registration.js';
 import { accountRoutes } from './accounts.js';
+import { groupRoutes } from './groups.js';
 import { keyRoutes } from './keys.js';
 import { messageRoutes } from './messages.js';
 import { presenceRoutes } from './presence.js';
@@ -20,6 +22,7 @@ export interface RouteServices {
   readonly keys: KeyDirectory;
   readonly messages: MessageService;
   readonly presence: PresenceService;
+  readonly groups: GroupService;
   readonly metrics: ServerMetrics;
   readonly accepting: () => boolean;
 }
@@ -33,5 +36,6 @@ export function buildRoutes(s: RouteServices): Route[] {
     ...keyRoutes(s.keys),
     ...messageRoutes(s.messages),
     ...presenceRoutes(s.presence),
+    ...groupRoutes(s.groups),
   ];
 }

@@ -17,9 +17,31 @@ import { RandomPool } from '../random-pool.js';
 import { RateLimiter } from '../rate-limiter.js';
 import type { AccountStore, DeviceRecord, MessageStore, NewEnvelope } from '../storage/stores.js';
 
-/** Ciphertext types an envelope may carry: Whisper, PreKey, SenderKey, Plaintext. */
+/** Ciphertext types an envelope may carry: Whisper, PreKey, SenderKey, Plaintext (never 9, group updates: the server writes those). */
 const ENVELOPE_TYPES: ReadonlySet<number> = new Set([2, 3, 7, 8]);
 const IDEMPOTENCY_KEY_BYTES = 16;
+
+/** A sender's timestamp (ms, positive, a safe integer), or 400. */
+export function parseTimestamp(timestamp: bigint): number {
+  if (timestamp <= 0n || timestamp > BigInt(Number.MAX_SAFE_INTEGER)) throw badRequest('timestamp out of range');
+  return Number(timestamp);
+}
+
+/** An idempotency key is absent (empty) or 16 bytes; 400 otherwise. */
+export function checkIdempotencyKey(key: Uint8Array): void {
+  if (key.length !== 0 && key.length !== IDEMPOTENCY_KEY_BYTES) throw badRequest(`idempotency key must be ${IDEMPOTENCY_KEY_BYTES} bytes`);
+}
+
+/** Envelope content is non-empty (400) and at most `maxBytes` (413). */
+export function checkContent(content: Uint8Array, maxBytes: number): void {
+  if (content.length === 0) throw badRequest('empty envelope content');
+  if (content.length > maxBytes) throw new ServerError(ServerErrorCode.PayloadTooLarge, `envelope content above ${maxBytes} bytes`);
+}
+
+/** 507: a destination queue is full. */
+export function queueFull(): ServerError {
+  return new ServerError(ServerErrorCode.QueueFull, "the recipient's queue is full", { retryAfterMs: 60_000 });
+}
 
 /** Accepts sends and queues their envelopes. */
 export class MessageService {
@@ -73,7 +95,7 @@ export class MessageService {
       case 'duplicate':
         return result.stored;
       case 'queue-full':
-        throw new ServerError(ServerErrorCode.QueueFull, "the recipient's queue is full", { retryAfterMs: 60_000 });
+        throw queueFull();
       case 'device-gone':
         throw new ServerError(ServerErrorCode.StaleDevices, 'devices re-registered', {
           detail: toBinary(StaleDevicesSchema, create(StaleDevicesSchema, { staleDevices: request.messages.map((m) => m.destinationDeviceId) })),
@@ -88,22 +110,17 @@ export class MessageService {
 
   /** Checks shapes and sizes; returns the timestamp as a number. */
   #validate(request: SendMessageRequest): number {
-    if (request.timestamp <= 0n || request.timestamp > BigInt(Number.MAX_SAFE_INTEGER)) throw badRequest('timestamp out of range');
-    if (request.idempotencyKey.length !== 0 && request.idempotencyKey.length !== IDEMPOTENCY_KEY_BYTES) {
-      throw badRequest(`idempotency key must be ${IDEMPOTENCY_KEY_BYTES} bytes`);
-    }
+    const timestamp = parseTimestamp(request.timestamp);
+    checkIdempotencyKey(request.idempotencyKey);
     const seen = new Set<number>();
     for (const m of request.messages) {
       parseDeviceId(m.destinationDeviceId);
       if (seen.has(m.destinationDeviceId)) throw badRequest('two envelopes for one device');
       seen.add(m.destinationDeviceId);
       if (!ENVELOPE_TYPES.has(m.type)) throw badRequest('unknown envelope type');
-      if (m.content.length === 0) throw badRequest('empty envelope content');
-      if (m.content.length > this.#config.limits.maxEnvelopeBytes) {
-        throw new ServerError(ServerErrorCode.PayloadTooLarge, `envelope content above ${this.#config.limits.maxEnvelopeBytes} bytes`);
-      }
+      checkContent(m.content, this.#config.limits.maxEnvelopeBytes);
     }
-    return Number(request.timestamp);
+    return timestamp;
   }
 
   /** 409 when the addressed devices are not exactly the recipient's; 410 for changed registration ids. */
