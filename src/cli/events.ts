@@ -73,16 +73,18 @@ export function subscribeEvents(client: Client, deliver: (line: EventLine, event
         'message',
       ),
     ),
-    client.on('timer', ({ from, expireTimer, timestamp }) => onLine({ ...base(from, timestamp, 'timer', ''), expireTimer }, 'timer')),
-    client.on('reaction', ({ from, targetId, emoji, remove, timestamp }) => onLine({ ...base(from, timestamp, 'reaction', emoji), targetId, remove }, 'reaction')),
-    client.on('edit', ({ from, targetId, body, timestamp }) => onLine({ ...base(from, timestamp, 'edit', body), targetId }, 'edit')),
-    client.on('delete', ({ from, targetId, timestamp }) => onLine({ ...base(from, timestamp, 'delete', ''), targetId }, 'delete')),
+    client.on('timer', ({ from, groupId, expireTimer, timestamp }) => onLine({ ...base(from, timestamp, 'timer', ''), groupId: groupId ?? null, expireTimer }, 'timer')),
+    client.on('reaction', ({ from, groupId, targetId, emoji, remove, timestamp }) =>
+      onLine({ ...base(from, timestamp, 'reaction', emoji), groupId: groupId ?? null, targetId, remove }, 'reaction'),
+    ),
+    client.on('edit', ({ from, groupId, targetId, body, timestamp }) => onLine({ ...base(from, timestamp, 'edit', body), groupId: groupId ?? null, targetId }, 'edit')),
+    client.on('delete', ({ from, groupId, targetId, timestamp }) => onLine({ ...base(from, timestamp, 'delete', ''), groupId: groupId ?? null, targetId }, 'delete')),
     client.on('receipt', ({ from, kind, timestamps, timestamp, updated }) =>
       onLine({ ...base(from, timestamp, 'receipt', ''), receipt: kind, timestamps, messages: updated.map((m) => ({ id: m.id, status: m.status })) }, 'receipt'),
     ),
-    client.on('typing', ({ from, started, timestamp }) => onLine({ ...base(from, timestamp, 'typing', ''), started }, 'typing')),
-    client.on('decryptionFailed', ({ from, timestamp, code, retryRequested }) =>
-      onLine({ ...base(from, timestamp, 'undecryptable', ''), code, retryRequested }, 'decryptionFailed'),
+    client.on('typing', ({ from, groupId, started, timestamp }) => onLine({ ...base(from, timestamp, 'typing', ''), groupId: groupId ?? null, started }, 'typing')),
+    client.on('decryptionFailed', ({ from, groupId, timestamp, code, retryRequested }) =>
+      onLine({ ...base(from, timestamp, 'undecryptable', ''), groupId: groupId ?? null, code, retryRequested }, 'decryptionFailed'),
     ),
     client.on('identityChanged', ({ accountId, number, status, changedAt }) =>
       onLine(
@@ -150,10 +152,10 @@ const numberOf = (name: string): string | null => (name.startsWith('+') ? name :
 /** A readable rendering of an event line. */
 export function humanLine(l: EventLine): string {
   const who = l.from ?? l.fromAccountId;
-  const when = new Date(l.timestamp).toISOString();
+  const when = `${new Date(l.timestamp).toISOString()}${typeof l.groupId === 'string' && l.type !== 'group-update' ? ` [group ${l.groupId}]` : ''}`;
   switch (l.type) {
     case 'text':
-      return `${when} ${typeof l.groupId === 'string' ? `[group ${l.groupId}] ` : ''}${who}: ${l.body}${l.viewOnce ? ' (view once)' : ''}`;
+      return `${when} ${who}: ${l.body}${l.viewOnce ? ' (view once)' : ''}`;
     case 'timer':
       return `${when} ${who} set disappearing messages to ${String(l.expireTimer)} s`;
     case 'reaction':

@@ -72,6 +72,7 @@ export async function groupMembersCommand(
   args: { change: MemberChange; groupId: string; members: readonly string[]; profile: string },
   out: Printer,
 ): Promise<number> {
+  groupIdArg(args.groupId);
   return withClient(args.profile, async (client) => {
     const g = await changeMembers(client, args.change, args.groupId, args.members);
     printGroup(out, g, `${CHANGE_VERB[args.change].done} ${args.members.join(', ')}.`);
@@ -152,6 +153,7 @@ export async function updateGroup(client: Client, a: Omit<GroupSetArgs, 'profile
 }
 
 export async function groupSetCommand(args: GroupSetArgs, out: Printer): Promise<number> {
+  groupIdArg(args.groupId);
   return withClient(args.profile, async (client) => {
     printGroup(out, await updateGroup(client, args), 'Group updated.');
     return 0;

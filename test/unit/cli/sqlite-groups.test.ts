@@ -35,6 +35,7 @@ function group(id: GroupId, fields: Partial<GroupRecord> = {}): GroupRecord {
     description: 'weekend plans',
     avatar: new Uint8Array([0xff, 0xd8, 0xff, 0x00, 0x01]),
     avatarContentType: 'image/jpeg',
+    encryptedAttributes: new Uint8Array([1, 2, 3, 4]),
     members: [
       { accountId: A, admin: true, joinedAt: 1000, joinedRevision: 0 },
       { accountId: B, admin: false, joinedAt: 2000, joinedRevision: 2 },
@@ -163,6 +164,7 @@ describe('SqliteClientStore: groups', () => {
         masterKey: undefined,
         avatar: undefined,
         avatarContentType: undefined,
+        encryptedAttributes: undefined,
         inviteLinkPassword: undefined,
         distributionId: undefined,
         senderKeySharedWith: [],
