@@ -4,6 +4,12 @@
  */
 import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
 import {
+  CreateGroupRequestSchema,
+  GroupChangeRequestSchema,
+  GroupDevicesSchema,
+  GroupStateSchema,
+  JoinGroupRequestSchema,
+  SendGroupMessageRequestSchema,
   KeyStatusResponseSchema,
   LookupResponseSchema,
   MismatchedDevicesSchema,
@@ -19,6 +25,8 @@ import {
   VerificationCodeRequestSchema,
   VerificationCodeResponseSchema,
   WhoAmIResponseSchema,
+  type GroupDevices,
+  type GroupState,
   type KeyStatusResponse,
   type PreKeyResponse,
   type PresenceResponse,
@@ -26,7 +34,7 @@ import {
   type WhoAmIResponse,
 } from '../protocol/gen/service_pb.js';
 import { ClientError, ClientErrorCode } from './errors.js';
-import { asAccountId, type AccountId, type E164 } from './ids.js';
+import { asAccountId, type AccountId, type E164, type GroupId } from './ids.js';
 import type { ApiResponse, RequestOptions, Requester } from './transport/types.js';
 
 /** The outcome of PUT /v1/messages: stored, or the device set to repair (409, 410). */
@@ -60,6 +68,21 @@ function encode<D extends DescMessage>(schema: D, init: MessageInitShape<D>): Ui
 }
 
 const ok = (status: number): boolean => status >= 200 && status < 300;
+
+/** The outcome of PUT /v1/groups/{id}/messages: stored, or (409) the devices the sender key must reach. */
+export type GroupSendOutcome = { readonly kind: 'ok'; readonly stored: number } | { readonly kind: 'mismatched'; readonly devices: GroupDevices };
+
+/**
+ * The error of a group route: 403 `CLIENT_FORBIDDEN` (with `forbidden` as its message, e.g. "only admins can
+ * add members"), 404 `CLIENT_UNKNOWN_GROUP`, 413 `CLIENT_GROUP_FULL`, otherwise as {@link responseError}.
+ */
+export function groupError(res: ApiResponse, what: string, forbidden?: string): ClientError {
+  const options = { status: res.status, serverCode: res.code || undefined };
+  if (res.status === 403) return new ClientError(ClientErrorCode.Forbidden, forbidden ?? `${what}: not allowed in this group`, options);
+  if (res.status === 404) return new ClientError(ClientErrorCode.UnknownGroup, `${what}: no such group on the server`, options);
+  if (res.status === 413 && res.code === 'SERVER_GROUP_FULL') return new ClientError(ClientErrorCode.GroupFull, `${what}: a group has at most 1,024 members`, options);
+  return responseError(res, what);
+}
 
 /** The API, route by route. */
 export class ServiceApi {
@@ -131,6 +154,61 @@ export class ServiceApi {
     throw responseError(res, 'send');
   }
 
+  async #group(verb: string, path: string, body: Uint8Array | undefined, what: string, options?: RequestOptions & { forbidden?: string }): Promise<Uint8Array> {
+    const res = await this.#requester.request({ verb, path, body }, options);
+    if (!ok(res.status)) throw groupError(res, what, options?.forbidden);
+    return res.body;
+  }
+
+  /** PUT /v1/groups/{id}: creates a group with the caller as its only admin; resolves with its state. */
+  async createGroup(groupId: GroupId, init: MessageInitShape<typeof CreateGroupRequestSchema>, options?: RequestOptions): Promise<GroupState> {
+    const body = await this.#group('PUT', `/v1/groups/${groupId}`, encode(CreateGroupRequestSchema, init), 'create group', options);
+    return decode(GroupStateSchema, body, 'create group');
+  }
+
+  /** GET /v1/groups/{id}: the group's current state (members only). */
+  async getGroup(groupId: GroupId, options?: RequestOptions): Promise<GroupState> {
+    return decode(GroupStateSchema, await this.#group('GET', `/v1/groups/${groupId}`, undefined, 'group state', options), 'group state');
+  }
+
+  /** POST /v1/groups/{id}/changes: one atomic change; resolves with the new state. */
+  async changeGroup(
+    groupId: GroupId,
+    init: MessageInitShape<typeof GroupChangeRequestSchema>,
+    options?: RequestOptions & { forbidden?: string },
+  ): Promise<GroupState> {
+    const body = await this.#group('POST', `/v1/groups/${groupId}/changes`, encode(GroupChangeRequestSchema, init), 'group change', options);
+    return decode(GroupStateSchema, body, 'group change');
+  }
+
+  /** POST /v1/groups/{id}/join: joins through an invite link's password; a refused link is `CLIENT_BAD_INVITE_LINK`. */
+  async joinGroup(groupId: GroupId, password: Uint8Array, options?: RequestOptions): Promise<GroupState> {
+    const res = await this.#requester.request({ verb: 'POST', path: `/v1/groups/${groupId}/join`, body: encode(JoinGroupRequestSchema, { inviteLinkPassword: password }) }, options);
+    if (res.status === 403 || res.status === 404) {
+      throw new ClientError(ClientErrorCode.BadInviteLink, 'the invite link was revoked, replaced or is wrong', { status: res.status, serverCode: res.code || undefined });
+    }
+    if (!ok(res.status)) throw groupError(res, 'join group');
+    return decode(GroupStateSchema, res.body, 'join group');
+  }
+
+  /** POST /v1/groups/{id}/leave. */
+  async leaveGroup(groupId: GroupId, options?: RequestOptions): Promise<void> {
+    await this.#group('POST', `/v1/groups/${groupId}/leave`, undefined, 'leave group', options);
+  }
+
+  /** GET /v1/groups/{id}/devices: every device of every member except this one. */
+  async groupDevices(groupId: GroupId, options?: RequestOptions): Promise<GroupDevices> {
+    return decode(GroupDevicesSchema, await this.#group('GET', `/v1/groups/${groupId}/devices`, undefined, 'group devices', options), 'group devices');
+  }
+
+  /** PUT /v1/groups/{id}/messages with an already serialized SendGroupMessageRequest (a retry sends the same bytes). */
+  async sendGroupMessage(groupId: GroupId, requestBody: Uint8Array, options?: RequestOptions & { forbidden?: string }): Promise<GroupSendOutcome> {
+    const res = await this.#requester.request({ verb: 'PUT', path: `/v1/groups/${groupId}/messages`, body: requestBody }, options);
+    if (ok(res.status)) return { kind: 'ok', stored: decode(SendMessageResponseSchema, res.body, 'group send').stored };
+    if (res.status === 409) return { kind: 'mismatched', devices: decode(GroupDevicesSchema, res.body, 'group send (409)') };
+    throw groupError(res, 'group send', options?.forbidden);
+  }
+
   /** PUT /v1/presence/settings. */
   async setPresenceSettings(init: MessageInitShape<typeof PresenceSettingsSchema>, options?: RequestOptions): Promise<void> {
     await this.#call('PUT', '/v1/presence/settings', encode(PresenceSettingsSchema, init), 'presence settings', options);
@@ -140,6 +218,11 @@ export class ServiceApi {
   async presence(accountId: AccountId, options?: RequestOptions): Promise<PresenceResponse> {
     return decode(PresenceResponseSchema, await this.#call('GET', `/v1/presence/${accountId}`, undefined, 'presence', options), 'presence');
   }
+}
+
+/** Serializes a SendGroupMessageRequest. */
+export function encodeSendGroupMessageRequest(init: MessageInitShape<typeof SendGroupMessageRequestSchema>): Uint8Array {
+  return encode(SendGroupMessageRequestSchema, init);
 }
 
 /** Serializes a SendMessageRequest (kept as bytes in the outbox, so that a retry repeats it exactly). */

@@ -19,16 +19,19 @@ import { ContactDirectory, type ContactView } from './contacts.js';
 import { Emitter } from './emitter.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import type { ClientEvents, Sender } from './events.js';
-import { isE164, type AccountId, type E164, type MessageId } from './ids.js';
+import { GroupManager, type GroupChange, type GroupOptions } from './groups/manager.js';
+import { GroupSender } from './groups/sender.js';
+import type { GroupView } from './groups/state.js';
+import { isE164, isGroupId, type AccountId, type ConversationId, type E164, type GroupId, type MessageId } from './ids.js';
 import { safetyNumber, setVerificationStatus, type SafetyNumber } from './identity.js';
 import { KeyManager, type KeyPolicy, type MaintenanceReport } from './keys.js';
 import { Outbox } from './outbox.js';
 import { Outgoing, TimestampClock, type TextOptions } from './outgoing.js';
 import { requireAccount, type IdentityChangeNotice } from './protocol-stores.js';
 import { MessageReceiver, RESEND_WINDOW_MS, type ReceivedBatch, type ReceivedItem } from './receiver.js';
-import { MessageSender, type SendPolicy } from './sender.js';
+import { DEFAULT_SEND_POLICY, MessageSender, type SendPolicy } from './sender.js';
 import { SessionManager } from './sessions.js';
-import type { AccountRecord, ClientStore, ContactRecord, IdentityRecord, MessageRecord } from './store/types.js';
+import type { AccountRecord, ClientStore, ContactRecord, GroupSettingsRecord, IdentityRecord, MessageRecord } from './store/types.js';
 import type { BackoffOptions } from './transport/backoff.js';
 import { HttpTransport, type FetchLike } from './transport/http.js';
 import type { ApiRequest, ApiResponse, RequestOptions, Requester } from './transport/types.js';
@@ -87,6 +90,8 @@ export class Client {
   readonly #clock: TimestampClock;
   readonly #sessions: SessionManager;
   readonly #sender: MessageSender;
+  readonly #groupSender: GroupSender;
+  readonly #groups: GroupManager;
   readonly #outbox: Outbox;
   readonly #receiver: MessageReceiver;
   readonly #outgoing: Outgoing;
@@ -133,7 +138,29 @@ export class Client {
     const onIdentityChanged = (n: IdentityChangeNotice): void => drop(this.#post.run(() => this.#emitIdentityChange(n)));
     const onMessageStatus = (message: MessageRecord): void => this.#events.emit('messageStatus', { message });
     this.#sessions = new SessionManager({ crypto: options.crypto, store: options.store, api, now, onIdentityChanged });
-    this.#sender = new MessageSender({ crypto: options.crypto, store: options.store, api, sessions: this.#sessions, now, policy: options.send, onIdentityChanged, onMessageStatus });
+    this.#sender = new MessageSender({
+      crypto: options.crypto,
+      store: options.store,
+      api,
+      sessions: this.#sessions,
+      now,
+      policy: options.send,
+      onIdentityChanged,
+      onMessageStatus,
+      deliverGroup: (id, o) => this.#groupSender.deliver(id, o),
+    });
+    this.#groupSender = new GroupSender({
+      crypto: options.crypto,
+      store: options.store,
+      api,
+      sessions: this.#sessions,
+      now,
+      nextTimestamp: () => this.#clock.next(),
+      policy: { ...DEFAULT_SEND_POLICY, ...options.send },
+      deliverPairwise: (id, signal) => this.#outbox.deliver(id, signal),
+      finish: (entry, state, error) => this.#sender.finish(entry, state, error),
+      onIdentityChanged,
+    });
     this.#outbox = new Outbox({
       store: options.store,
       sender: this.#sender,
@@ -153,8 +180,17 @@ export class Client {
       deliveryReceipts: options.deliveryReceipts,
       onBatch: (batch) => drop(this.#post.run(() => this.#afterBatch(batch)), (error) => this.#events.emit('error', { context: 'receive', error })),
     });
-    this.#outgoing = new Outgoing({ store: options.store, outbox: this.#outbox, sender: this.#sender, clock: this.#clock });
+    this.#outgoing = new Outgoing({ store: options.store, outbox: this.#outbox, sender: this.#sender, groups: this.#groupSender, clock: this.#clock });
     this.#contacts = new ContactDirectory({ store: options.store, api, now });
+    this.#groups = new GroupManager({
+      crypto: options.crypto,
+      store: options.store,
+      api,
+      contacts: this.#contacts,
+      groups: this.#groupSender,
+      now,
+      onError: (error) => this.#events.emit('error', { context: 'groups', error }),
+    });
     this.#keys = new KeyManager({ crypto: options.crypto, store: options.store, api, now, policy: options.keys });
   }
 
@@ -252,11 +288,20 @@ export class Client {
     throw new ClientError(ClientErrorCode.InvalidArgument, 'recipient must be an E.164 phone number or a known account id');
   }
 
-  /** Sends a text message; resolves once the server accepted it for every device of the recipient. */
+  /** A conversation: a group id as it is, else the account of a number or known account id. */
+  async #conversation(to: string, options?: RequestOptions): Promise<ConversationId> {
+    if (isGroupId(to)) return to;
+    return this.resolve(to, options);
+  }
+
+  /**
+   * Sends a text message to a contact or a group; resolves once the server accepted it for every device of the
+   * recipient (for a group: once, for every member device, encrypted with our sender key).
+   */
   async sendText(to: string, text: string, options: TextOptions = {}): Promise<MessageRecord> {
     this.#ensureOpen();
     checkText(text);
-    return this.#outgoing.sendText(await this.resolve(to, { signal: options.signal }), text, options);
+    return this.#outgoing.sendText(await this.#conversation(to, { signal: options.signal }), text, options);
   }
 
   /** Reacts to a stored message (or removes the reaction). */
@@ -280,7 +325,7 @@ export class Client {
   /** Marks a conversation's unread messages (or the given ones) read and sends a read receipt. */
   async markRead(conversation: string, ids?: readonly MessageId[]): Promise<MessageRecord[]> {
     this.#ensureOpen();
-    const conversationId = await this.resolve(conversation);
+    const conversationId = await this.#conversation(conversation);
     return this.#outgoing.markRead(conversationId, { ids, sendReceipt: this.#o.readReceipts !== false });
   }
 
@@ -293,13 +338,13 @@ export class Client {
   /** Sends a typing indicator (ephemeral). */
   async sendTyping(to: string, started = true, options?: RequestOptions): Promise<void> {
     this.#ensureOpen();
-    await this.#outgoing.sendTyping(await this.resolve(to, options), started, options);
+    await this.#outgoing.sendTyping(await this.#conversation(to, options), started, options);
   }
 
   /** Sets a conversation's disappearing-message timer, seconds (0 = off). */
   async setExpireTimer(to: string, seconds: number, signal?: AbortSignal): Promise<MessageRecord> {
     this.#ensureOpen();
-    return this.#outgoing.setExpireTimer(await this.resolve(to, { signal }), seconds, signal);
+    return this.#outgoing.setExpireTimer(await this.#conversation(to, { signal }), seconds, signal);
   }
 
   /** Deletes messages whose disappearing timer ran out (an `expired` event names them); resolves with how many. */
@@ -318,7 +363,7 @@ export class Client {
 
   /** A conversation's messages, oldest first (the newest `limit` when given). */
   async messages(conversation: string, options: { limit?: number } = {}): Promise<MessageRecord[]> {
-    const conversationId = await this.resolve(conversation);
+    const conversationId = await this.#conversation(conversation);
     return this.#o.store.transaction((tx) => tx.messages.list(conversationId, options));
   }
 
@@ -330,6 +375,91 @@ export class Client {
   /** All contacts, with their identity status. */
   contacts(): Promise<ContactView[]> {
     return this.#contacts.list();
+  }
+
+  // ---- groups --------------------------------------------------------------------------------------------
+
+  /**
+   * Creates a group with this account as its only admin and `members` (E.164 numbers or account ids) as
+   * members; our sender key and the group's master key go to every member device.
+   */
+  createGroup(
+    name: string,
+    members: readonly string[],
+    options?: { description?: string; settings?: Partial<GroupSettingsRecord>; signal?: AbortSignal },
+  ): Promise<GroupView> {
+    this.#ensureOpen();
+    return this.#groups.create(name, members, options);
+  }
+
+  /** Adds members (`CLIENT_FORBIDDEN` when only admins may and we are not one; `CLIENT_GROUP_FULL` past 1,024). */
+  addMembers(groupId: string, members: readonly string[], options?: GroupOptions): Promise<GroupView> {
+    this.#ensureOpen();
+    return this.#groups.addMembers(groupId, members, options);
+  }
+
+  /** Removes members; every remaining member replaces its sender key, so they cannot read what follows. */
+  removeMembers(groupId: string, members: readonly string[], options?: GroupOptions): Promise<GroupView> {
+    this.#ensureOpen();
+    return this.#groups.removeMembers(groupId, members, options);
+  }
+
+  /** Makes members admins. */
+  promote(groupId: string, members: readonly string[], options?: GroupOptions): Promise<GroupView> {
+    this.#ensureOpen();
+    return this.#groups.promote(groupId, members, options);
+  }
+
+  /** Makes admins plain members. */
+  demote(groupId: string, members: readonly string[], options?: GroupOptions): Promise<GroupView> {
+    this.#ensureOpen();
+    return this.#groups.demote(groupId, members, options);
+  }
+
+  /** Changes the group's name, description, avatar (null removes it) and/or settings. */
+  updateGroup(groupId: string, change: GroupChange, options?: GroupOptions): Promise<GroupView> {
+    this.#ensureOpen();
+    return this.#groups.update(groupId, change, options);
+  }
+
+  /** Leaves the group (its history stays here). */
+  leaveGroup(groupId: string, options?: GroupOptions): Promise<void> {
+    this.#ensureOpen();
+    return this.#groups.leave(groupId, options);
+  }
+
+  /** Creates an invite link (`parley://join#...`; it carries the master key: share it only with people to invite). */
+  createInviteLink(groupId: string, options?: GroupOptions): Promise<string> {
+    this.#ensureOpen();
+    return this.#groups.createInviteLink(groupId, options);
+  }
+
+  /** Turns the group's invite link off. */
+  revokeInviteLink(groupId: string, options?: GroupOptions): Promise<void> {
+    this.#ensureOpen();
+    return this.#groups.revokeInviteLink(groupId, options);
+  }
+
+  /** Joins a group through an invite link. */
+  joinGroup(link: string, options?: GroupOptions): Promise<GroupView> {
+    this.#ensureOpen();
+    return this.#groups.join(link, options);
+  }
+
+  /** A group this device knows, or undefined. */
+  group(groupId: string): Promise<GroupView | undefined> {
+    return this.#groups.view(groupId);
+  }
+
+  /** Every group this device knows (also those it left), by name. */
+  groups(): Promise<GroupView[]> {
+    return this.#groups.list();
+  }
+
+  /** Fetches a group's state from the server. */
+  refreshGroup(groupId: string, options?: GroupOptions): Promise<GroupView> {
+    this.#ensureOpen();
+    return this.#groups.refresh(groupId, options);
   }
 
   // ---- identity ------------------------------------------------------------------------------------------
@@ -422,6 +552,10 @@ export class Client {
   async #afterBatch(batch: ReceivedBatch): Promise<void> {
     if (batch.outboxChanged) this.#outbox.kick();
     if (batch.usedPreKeys) this.#scheduleKeyMaintenance(1_000);
+    for (const id of batch.refreshGroups) {
+      // In the background: a group known only by a sender key so far, or one we may be behind on.
+      drop(this.#groups.refresh(id), (error) => this.#events.emit('error', { context: 'groups', error }));
+    }
     const senders = new Map<AccountId, ContactRecord | undefined>();
     for (const item of batch.items) {
       if (item.kind === 'ignored' || senders.has(item.source)) continue;
@@ -447,31 +581,35 @@ export class Client {
 
   #emitItem(from: Sender, item: Exclude<ReceivedItem, { kind: 'ignored' }>): void {
     const e = this.#events;
+    const groupId: GroupId | undefined = item.groupId;
     switch (item.kind) {
+      case 'group-update':
+        e.emit('groupUpdate', { groupId: item.groupId, message: item.message, group: item.group });
+        break;
       case 'message':
         e.emit('message', { from, message: item.message });
         break;
       case 'timer':
-        e.emit('timer', { from, expireTimer: item.expireTimer, timestamp: item.timestamp });
+        e.emit('timer', { from, groupId, expireTimer: item.expireTimer, timestamp: item.timestamp });
         break;
       case 'reaction':
-        e.emit('reaction', { from, targetId: item.targetId, emoji: item.emoji, remove: item.remove, timestamp: item.timestamp, message: item.message });
+        e.emit('reaction', { from, groupId, targetId: item.targetId, emoji: item.emoji, remove: item.remove, timestamp: item.timestamp, message: item.message });
         break;
       case 'edit':
-        e.emit('edit', { from, targetId: item.targetId, timestamp: item.timestamp, body: item.body, message: item.message });
+        e.emit('edit', { from, groupId, targetId: item.targetId, timestamp: item.timestamp, body: item.body, message: item.message });
         break;
       case 'delete':
-        e.emit('delete', { from, targetId: item.targetId, timestamp: item.timestamp });
+        e.emit('delete', { from, groupId, targetId: item.targetId, timestamp: item.timestamp });
         break;
       case 'receipt':
         e.emit('receipt', { from, kind: item.receipt, timestamp: item.timestamp, timestamps: item.timestamps, updated: item.updated });
         for (const message of item.updated) e.emit('messageStatus', { message });
         break;
       case 'typing':
-        e.emit('typing', { from, started: item.started, timestamp: item.timestamp });
+        e.emit('typing', { from, groupId, started: item.started, timestamp: item.timestamp });
         break;
       case 'undecryptable':
-        e.emit('decryptionFailed', { from, timestamp: item.timestamp, code: item.code, retryRequested: item.retryRequested });
+        e.emit('decryptionFailed', { from, groupId, timestamp: item.timestamp, code: item.code, retryRequested: item.retryRequested });
         break;
       case 'retry-request':
         break; // handled in the pipeline (the resend is queued); nothing for the user to see

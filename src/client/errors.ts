@@ -34,6 +34,18 @@ export const ClientErrorCode = {
   Closed: 'CLIENT_CLOSED',
   /** Stored client data that does not decode, or a store written by a newer release. */
   StoreCorrupt: 'CLIENT_STORE_CORRUPT',
+  /** The group is not known here (or the server has no such group). */
+  UnknownGroup: 'CLIENT_UNKNOWN_GROUP',
+  /** This account is not (or no longer) a member of the group. */
+  NotGroupMember: 'CLIENT_NOT_GROUP_MEMBER',
+  /** The group would exceed 1,024 members. */
+  GroupFull: 'CLIENT_GROUP_FULL',
+  /** The group's settings do not allow this member to do that (only admins may); the server's 403. */
+  Forbidden: 'CLIENT_FORBIDDEN',
+  /** An invite link that does not parse, or that the server refused (revoked or wrong). */
+  BadInviteLink: 'CLIENT_BAD_INVITE_LINK',
+  /** Encrypted group attributes that fail authentication under the master key (tampered, or the wrong key). */
+  BadGroupAttributes: 'CLIENT_BAD_GROUP_ATTRIBUTES',
 } as const;
 
 /** One of the codes of {@link ClientErrorCode}. */

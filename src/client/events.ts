@@ -1,7 +1,7 @@
 /** The typed events a {@link Client} emits. */
-import type { AccountId, E164, MessageId } from './ids.js';
+import type { AccountId, E164, GroupId, MessageId } from './ids.js';
 import type { IdentityChangeNotice } from './protocol-stores.js';
-import type { MessageRecord, VerificationStatus } from './store/types.js';
+import type { GroupRecord, MessageRecord, VerificationStatus } from './store/types.js';
 import type { StateChange } from './transport/websocket.js';
 
 /** Who sent something: the account and device, and the phone number once the server's directory confirmed it. */
@@ -20,6 +20,8 @@ export interface MessageEvent {
 
 export interface ReactionEvent {
   readonly from: Sender;
+  /** The group it happened in (undefined in a 1:1 conversation). */
+  readonly groupId: GroupId | undefined;
   readonly targetId: MessageId;
   readonly emoji: string;
   readonly remove: boolean;
@@ -30,6 +32,8 @@ export interface ReactionEvent {
 
 export interface EditEvent {
   readonly from: Sender;
+  /** The group it happened in (undefined in a 1:1 conversation). */
+  readonly groupId: GroupId | undefined;
   readonly targetId: MessageId;
   readonly timestamp: number;
   readonly body: string;
@@ -38,6 +42,8 @@ export interface EditEvent {
 
 export interface DeleteEvent {
   readonly from: Sender;
+  /** The group it happened in (undefined in a 1:1 conversation). */
+  readonly groupId: GroupId | undefined;
   readonly targetId: MessageId;
   readonly timestamp: number;
 }
@@ -56,12 +62,16 @@ export interface ReceiptEvent {
 
 export interface TypingEvent {
   readonly from: Sender;
+  /** The group it happened in (undefined in a 1:1 conversation). */
+  readonly groupId: GroupId | undefined;
   readonly started: boolean;
   readonly timestamp: number;
 }
 
 export interface TimerEvent {
   readonly from: Sender;
+  /** The group it happened in (undefined in a 1:1 conversation). */
+  readonly groupId: GroupId | undefined;
   readonly expireTimer: number;
   readonly timestamp: number;
 }
@@ -69,11 +79,21 @@ export interface TimerEvent {
 /** A message that could not be decrypted: the user sees it, and the sender was asked to send it again. */
 export interface DecryptionFailedEvent {
   readonly from: Sender;
+  /** The group it happened in (undefined in a 1:1 conversation). */
+  readonly groupId: GroupId | undefined;
   readonly timestamp: number;
   /** The error code (`PROTOCOL_*` or `CLIENT_*`). */
   readonly code: string;
   /** Whether a RetryRequest was queued for the sender. */
   readonly retryRequested: boolean;
+}
+
+/** A group changed (created, members added or removed, promoted, name changed, ...): its system message and new state. */
+export interface GroupUpdateEvent {
+  readonly groupId: GroupId;
+  /** The `group-update` system message (its `groupUpdate` says what changed). */
+  readonly message: MessageRecord;
+  readonly group: GroupRecord;
 }
 
 /** A peer's identity key changed (a re-registration, or someone in the middle: compare safety numbers). */
@@ -110,6 +130,7 @@ export interface ClientEvents {
   typing: TypingEvent;
   timer: TimerEvent;
   decryptionFailed: DecryptionFailedEvent;
+  groupUpdate: GroupUpdateEvent;
   identityChanged: IdentityChangedEvent;
   messageStatus: MessageStatusEvent;
   expired: ExpiredEvent;

@@ -9,7 +9,23 @@ export { Client, type ClientOptions } from './client.js';
 export { register, requestVerificationCode, type RegistrationOptions, type RegistrationResult } from './registration.js';
 export { ClientError, ClientErrorCode } from './errors.js';
 export type * from './events.js';
-export { asE164, isE164, isAccountId, messageId, type AccountId, type E164, type MessageId } from './ids.js';
+export {
+  asE164,
+  asGroupId,
+  isE164,
+  isAccountId,
+  isGroupId,
+  messageId,
+  type AccountId,
+  type ConversationId,
+  type E164,
+  type GroupId,
+  type MessageId,
+} from './ids.js';
+export type { GroupView } from './groups/state.js';
+export type { GroupChange, GroupOptions } from './groups/manager.js';
+export { groupReceiptCounts, type GroupReceiptCounts } from './groups/receipts.js';
+export { MAX_AVATAR_BYTES, MAX_GROUP_MEMBERS, parseInviteLink, type InviteLink } from './groups/crypto.js';
 export { formatSafetyNumber, type SafetyNumber } from './identity.js';
 export type { ContactView } from './contacts.js';
 export { DEFAULT_KEY_POLICY, type KeyPolicy, type MaintenanceReport } from './keys.js';

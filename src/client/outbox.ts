@@ -10,12 +10,12 @@
  */
 import { drop } from './async.js';
 import { MAX_RECEIPT_TIMESTAMPS, ReceiptType, deserializeContent, makeContent, serializeContent } from './content.js';
-import type { AccountId, MessageId } from './ids.js';
+import type { AccountId, ConversationId, GroupId, MessageId } from './ids.js';
 import type { MessageSender } from './sender.js';
 import type { ClientStore, OutboxEntry, StoreTx } from './store/types.js';
 
 /** A new pending entry. */
-function newEntry(fields: Pick<OutboxEntry, 'id' | 'kind' | 'recipientId' | 'timestamp' | 'content'> & { messageId?: MessageId | undefined; now: number }): OutboxEntry {
+export function newOutboxEntry(fields: Pick<OutboxEntry, 'id' | 'kind' | 'recipientId' | 'timestamp' | 'content'> & { messageId?: MessageId | undefined; now: number }): OutboxEntry {
   return {
     id: fields.id,
     kind: fields.kind,
@@ -36,9 +36,9 @@ function newEntry(fields: Pick<OutboxEntry, 'id' | 'kind' | 'recipientId' | 'tim
 /** Queues a message (in the transaction that stores it). */
 export async function enqueueMessage(
   tx: StoreTx,
-  fields: { recipientId: AccountId; timestamp: number; content: Uint8Array; messageId: MessageId | undefined; now: number },
+  fields: { recipientId: ConversationId; timestamp: number; content: Uint8Array; messageId: MessageId | undefined; now: number },
 ): Promise<OutboxEntry> {
-  const entry = newEntry({ id: `message:${fields.recipientId}:${fields.timestamp}`, kind: 'message', ...fields });
+  const entry = newOutboxEntry({ id: `message:${fields.recipientId}:${fields.timestamp}`, kind: 'message', ...fields });
   await tx.outbox.put(entry);
   return entry;
 }
@@ -63,23 +63,33 @@ export async function enqueueReceipt(tx: StoreTx, recipientId: AccountId, type: 
     rest = rest.filter((t) => !adding.includes(t) && !have.has(t));
     content.body.value.timestamps.push(...adding.map(BigInt));
     const bytes = serializeContent(content);
-    await tx.outbox.put(existing ? { ...existing, content: bytes } : newEntry({ id, kind: 'receipt', recipientId, timestamp: Number(content.timestamp), content: bytes, now }));
+    await tx.outbox.put(existing ? { ...existing, content: bytes } : newOutboxEntry({ id, kind: 'receipt', recipientId, timestamp: Number(content.timestamp), content: bytes, now }));
   }
 }
 
 /** Queues a RetryRequest for a message from `recipientId`'s device that could not be decrypted (once per message). */
 export async function enqueueRetryRequest(
   tx: StoreTx,
-  fields: { recipientId: AccountId; deviceId: number; failedTimestamp: number; ciphertextType: number; timestamp: number; now: number; senderNumber: string },
+  fields: {
+    recipientId: AccountId;
+    deviceId: number;
+    failedTimestamp: number;
+    ciphertextType: number;
+    timestamp: number;
+    now: number;
+    senderNumber: string;
+    /** For a group message: its group. */
+    groupId?: GroupId | undefined;
+  },
 ): Promise<boolean> {
   const id = `retry:${fields.recipientId}:${fields.deviceId}:${fields.failedTimestamp}`;
   if (await tx.outbox.get(id)) return false;
   const content = makeContent({
     timestamp: BigInt(fields.timestamp),
     senderNumber: fields.senderNumber,
-    body: { case: 'retry', value: { timestamp: BigInt(fields.failedTimestamp), ciphertextType: fields.ciphertextType } },
+    body: { case: 'retry', value: { timestamp: BigInt(fields.failedTimestamp), ciphertextType: fields.ciphertextType, groupId: fields.groupId ?? '' } },
   });
-  await tx.outbox.put(newEntry({ id, kind: 'retry-request', recipientId: fields.recipientId, timestamp: fields.timestamp, content: serializeContent(content), now: fields.now }));
+  await tx.outbox.put(newOutboxEntry({ id, kind: 'retry-request', recipientId: fields.recipientId, timestamp: fields.timestamp, content: serializeContent(content), now: fields.now }));
   return true;
 }
 

@@ -8,7 +8,9 @@ import type { MessageInitShape } from '@bufbuild/protobuf';
 import { ReceiptType, TypingAction, checkBody, checkText, makeContent, serializeContent } from './content.js';
 import type { ContentSchema } from './gen/content_pb.js';
 import { ClientError, ClientErrorCode } from './errors.js';
-import { messageId, type AccountId, type MessageId } from './ids.js';
+import { isGroupId, messageId, type AccountId, type ConversationId, type MessageId } from './ids.js';
+import type { GroupSender } from './groups/sender.js';
+import { requireActiveGroup } from './groups/state.js';
 import { enqueueMessage, enqueueReceipt, type Outbox } from './outbox.js';
 import { requireAccount } from './protocol-stores.js';
 import type { MessageSender } from './sender.js';
@@ -42,8 +44,28 @@ export interface OutgoingOptions {
   readonly store: ClientStore;
   readonly outbox: Outbox;
   readonly sender: MessageSender;
+  readonly groups: GroupSender;
   readonly clock: TimestampClock;
 }
+
+/** The conversation's disappearing timer and where to store a change of it (a contact or a group). */
+interface Conversation {
+  readonly expireTimer: number;
+  setTimer(seconds: number): Promise<void>;
+}
+
+/** The conversation `to` (a contact, created when new; or a group we are an active member of). */
+async function conversationOf(tx: StoreTx, to: ConversationId, self: AccountId, now: number): Promise<Conversation> {
+  if (isGroupId(to)) {
+    const group = await requireActiveGroup(tx, to, self);
+    return { expireTimer: group.expireTimer, setTimer: (s) => tx.groups.put({ ...group, expireTimer: s, updatedAt: now }) };
+  }
+  const contact = await contactOf(tx, to, now);
+  return { expireTimer: contact.expireTimer, setTimer: (s) => tx.contacts.put({ ...contact, expireTimer: s, updatedAt: now }) };
+}
+
+/** The group id a content carries ('' for 1:1). */
+const groupIdOf = (to: ConversationId): string => (isGroupId(to) ? to : '');
 
 async function contactOf(tx: StoreTx, accountId: AccountId, now: number): Promise<ContactRecord> {
   const c = await tx.contacts.get(accountId);
@@ -61,7 +83,7 @@ export class Outgoing {
   }
 
   /** Sends a text message; resolves with the stored message once the server accepted it for every device. */
-  async sendText(to: AccountId, text: string, options: TextOptions = {}): Promise<MessageRecord> {
+  async sendText(to: ConversationId, text: string, options: TextOptions = {}): Promise<MessageRecord> {
     checkText(text);
     const quote: QuoteRecord | undefined = options.quote && {
       timestamp: options.quote.timestamp,
@@ -83,7 +105,7 @@ export class Outgoing {
   }
 
   /** Sets the conversation's disappearing-message timer (seconds, 0 = off) and tells the peer. */
-  async setExpireTimer(to: AccountId, seconds: number, signal?: AbortSignal): Promise<MessageRecord> {
+  async setExpireTimer(to: ConversationId, seconds: number, signal?: AbortSignal): Promise<MessageRecord> {
     if (!Number.isInteger(seconds) || seconds < 0 || seconds > 0xffffffff) throw new ClientError(ClientErrorCode.InvalidArgument, 'timer must be whole seconds');
     return this.#sendMessage(to, signal, () => ({
       record: { kind: 'timer', body: '', quote: undefined, viewOnce: false, expireTimer: seconds },
@@ -127,7 +149,7 @@ export class Outgoing {
    * Marks incoming messages of a conversation read (all unread ones, or those given), starts their
    * disappearing timers, and queues a read receipt when `sendReceipt`. Resolves with the messages changed.
    */
-  async markRead(conversationId: AccountId, options: { ids?: readonly MessageId[]; sendReceipt: boolean }): Promise<MessageRecord[]> {
+  async markRead(conversationId: ConversationId, options: { ids?: readonly MessageId[]; sendReceipt: boolean }): Promise<MessageRecord[]> {
     const now = this.#o.clock.now();
     const changed = await this.#o.store.transaction(async (tx) => {
       const account = await requireAccount(tx);
@@ -142,7 +164,13 @@ export class Outgoing {
         changed.push(next);
       }
       if (options.sendReceipt && changed.length > 0) {
-        await enqueueReceipt(tx, conversationId, ReceiptType.READ, changed.map((m) => m.timestamp), this.#o.clock.next(), now, account.number);
+        // Read receipts go to each sender, over the 1:1 sessions (in a group, to each author of what was read).
+        const bySender = new Map<AccountId, number[]>();
+        for (const m of changed) bySender.set(m.senderId, [...(bySender.get(m.senderId) ?? []), m.timestamp]);
+        for (const [sender, timestamps] of bySender) {
+          if (sender === account.accountId) continue;
+          await enqueueReceipt(tx, sender, ReceiptType.READ, timestamps, this.#o.clock.next(), now, account.number);
+        }
       }
       return changed;
     });
@@ -162,7 +190,7 @@ export class Outgoing {
       if (!m || m.direction !== 'incoming') throw new ClientError(ClientErrorCode.InvalidArgument, 'no such incoming message');
       if (!m.viewOnce || m.status === 'viewed') return m;
       await tx.messages.put({ ...m, body: '', quote: undefined, status: advanceStatus(m.status, 'viewed') });
-      if (sendReceipt) await enqueueReceipt(tx, m.conversationId, ReceiptType.VIEWED, [m.timestamp], this.#o.clock.next(), now, account.number);
+      if (sendReceipt) await enqueueReceipt(tx, m.senderId, ReceiptType.VIEWED, [m.timestamp], this.#o.clock.next(), now, account.number);
       return m;
     });
     this.#o.outbox.kick();
@@ -170,22 +198,24 @@ export class Outgoing {
   }
 
   /** Sends a typing indicator (ephemeral: delivered only if the peer is online, never stored). */
-  async sendTyping(to: AccountId, started: boolean, options?: RequestOptions): Promise<void> {
+  async sendTyping(to: ConversationId, started: boolean, options?: RequestOptions): Promise<void> {
     const timestamp = this.#o.clock.next();
     const number = (await this.#o.store.transaction((tx) => requireAccount(tx))).number;
     const content = makeContent({
       timestamp: BigInt(timestamp),
       senderNumber: number,
+      groupId: groupIdOf(to),
       body: { case: 'typing', value: { action: started ? TypingAction.STARTED : TypingAction.STOPPED, timestamp: BigInt(timestamp) } },
     });
-    await this.#o.sender.sendEphemeral(to, serializeContent(content), timestamp, options);
+    if (isGroupId(to)) await this.#o.groups.sendEphemeral(to, serializeContent(content), timestamp, options);
+    else await this.#o.sender.sendEphemeral(to, serializeContent(content), timestamp, options);
   }
 
   /** Stores a new outgoing message and its outbox entry, then delivers it. */
   async #sendMessage(
-    to: AccountId,
+    to: ConversationId,
     signal: AbortSignal | undefined,
-    build: (contact: ContactRecord) => {
+    build: (conversation: Conversation) => {
       record: Pick<MessageRecord, 'kind' | 'body' | 'quote' | 'viewOnce' | 'expireTimer'>;
       body: ContentBody;
       contactTimer?: number;
@@ -195,9 +225,9 @@ export class Outgoing {
     const now = this.#o.clock.now();
     const { entryId, id } = await this.#o.store.transaction(async (tx) => {
       const account = await requireAccount(tx);
-      const contact = await contactOf(tx, to, now);
-      const built = build(contact);
-      if (built.contactTimer !== undefined) await tx.contacts.put({ ...contact, expireTimer: built.contactTimer, updatedAt: now });
+      const conversation = await conversationOf(tx, to, account.accountId, now);
+      const built = build(conversation);
+      if (built.contactTimer !== undefined) await conversation.setTimer(built.contactTimer);
       const id = messageId(account.accountId, timestamp);
       await tx.messages.put({
         id,
@@ -214,8 +244,10 @@ export class Outgoing {
         expiresAt: undefined,
         status: 'pending',
         error: undefined,
+        receipts: [],
+        groupUpdate: undefined,
       });
-      const content = makeContent({ timestamp: BigInt(timestamp), senderNumber: account.number, body: built.body });
+      const content = makeContent({ timestamp: BigInt(timestamp), senderNumber: account.number, groupId: groupIdOf(to), body: built.body });
       const entry = await enqueueMessage(tx, { recipientId: to, timestamp, content: serializeContent(content), messageId: id, now });
       return { entryId: entry.id, id };
     });
@@ -226,7 +258,7 @@ export class Outgoing {
 
   /** Sends a control message (reaction, edit, delete) after applying it locally, in one transaction. */
   async #sendControl(
-    to: AccountId,
+    to: ConversationId,
     signal: AbortSignal | undefined,
     apply: (tx: StoreTx, self: AccountId, timestamp: number) => Promise<ContentBody>,
   ): Promise<void> {
@@ -234,8 +266,9 @@ export class Outgoing {
     const now = this.#o.clock.now();
     const entryId = await this.#o.store.transaction(async (tx) => {
       const account = await requireAccount(tx);
+      if (isGroupId(to)) await requireActiveGroup(tx, to, account.accountId);
       const body = await apply(tx, account.accountId, timestamp);
-      const content = makeContent({ timestamp: BigInt(timestamp), senderNumber: account.number, body });
+      const content = makeContent({ timestamp: BigInt(timestamp), senderNumber: account.number, groupId: groupIdOf(to), body });
       return (await enqueueMessage(tx, { recipientId: to, timestamp, content: serializeContent(content), messageId: undefined, now })).id;
     });
     await this.#o.outbox.deliver(entryId, signal);

@@ -13,14 +13,17 @@
  * receipts, retry requests, resends) are outbox entries written in the same transaction.
  */
 import { fromBinary } from '@bufbuild/protobuf';
-import { EnvelopeSchema, type Envelope } from '../protocol/gen/service_pb.js';
+import { EnvelopeSchema, GroupUpdateSchema, type Envelope, type GroupUpdate } from '../protocol/gen/service_pb.js';
 import {
   CiphertextMessageType,
   PreKeySignalMessage,
   ProtocolAddress,
   ProtocolError,
   ProtocolErrorCode,
+  SenderKeyDistributionMessage,
   SignalMessage,
+  groupDecrypt,
+  processSenderKeyDistributionMessage,
   signalDecrypt,
   signalDecryptPreKey,
   toHex,
@@ -30,18 +33,35 @@ import { deferred, SerialQueue, type Deferred } from './async.js';
 import { ReceiptType, TypingAction, decodeContent, type Content } from './content.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import type { ReceiptKind } from './events.js';
-import { isAccountId, isE164, messageId, type AccountId, type MessageId } from './ids.js';
-import { enqueueReceipt, enqueueRetryRequest } from './outbox.js';
+import { groupMessageStatus, upsertMemberReceipt } from './groups/receipts.js';
+import { enqueueSenderKey } from './groups/sender.js';
+import {
+  adoptMasterKey,
+  applyGroupState,
+  isMember,
+  placeholderGroup,
+  recordGroupUpdate,
+  rotated,
+  senderKeyStore,
+  updateRecordOf,
+} from './groups/state.js';
+import { isAccountId, isE164, isGroupId, messageId, type AccountId, type ConversationId, type GroupId, type MessageId } from './ids.js';
+import { enqueueReceipt, enqueueRetryRequest, newOutboxEntry } from './outbox.js';
 import { protocolStores, requireAccount, type IdentityChangeNotice } from './protocol-stores.js';
 import { archiveSession } from './sessions.js';
 import { errorCode } from './sender.js';
 import { advanceStatus } from './status.js';
-import type { AccountRecord, ClientStore, ContactRecord, MessageRecord, StoreTx } from './store/types.js';
+import type { AccountRecord, ClientStore, ContactRecord, GroupRecord, MessageRecord, StoreTx } from './store/types.js';
+
+/** Envelope type of the server's group updates (content: a serialized GroupUpdate). */
+export const GROUP_UPDATE_ENVELOPE_TYPE = 9;
 
 /** Where an item came from. */
 export interface Origin {
   readonly source: AccountId;
   readonly deviceId: number;
+  /** The group it belongs to (undefined for 1:1). */
+  readonly groupId?: GroupId | undefined;
 }
 
 /** What one envelope turned into (after commit). */
@@ -55,7 +75,8 @@ export type ReceivedItem =
   | (Origin & { readonly kind: 'receipt'; readonly receipt: ReceiptKind; readonly timestamp: number; readonly timestamps: readonly number[]; readonly updated: readonly MessageRecord[] })
   | (Origin & { readonly kind: 'typing'; readonly started: boolean; readonly timestamp: number })
   | (Origin & { readonly kind: 'retry-request'; readonly timestamp: number; readonly resent: boolean })
-  | (Origin & { readonly kind: 'undecryptable'; readonly timestamp: number; readonly code: string; readonly retryRequested: boolean });
+  | (Origin & { readonly kind: 'undecryptable'; readonly timestamp: number; readonly code: string; readonly retryRequested: boolean })
+  | (Origin & { readonly kind: 'group-update'; readonly groupId: GroupId; readonly group: GroupRecord; readonly message: MessageRecord });
 
 /** The committed outcome of one batch. */
 export interface ReceivedBatch {
@@ -65,6 +86,8 @@ export interface ReceivedBatch {
   readonly usedPreKeys: boolean;
   /** Outbox entries were added or re-armed. */
   readonly outboxChanged: boolean;
+  /** Groups whose state should be fetched from the server (known only by a sender key so far, or behind). */
+  readonly refreshGroups: readonly GroupId[];
 }
 
 export interface ReceiverOptions {
@@ -122,6 +145,13 @@ interface BatchState {
   usedPreKeys: boolean;
   outboxChanged: boolean;
   readonly identityChanges: IdentityChangeNotice[];
+  readonly refreshGroups: Set<GroupId>;
+}
+
+/** The group context of a content: undefined for 1:1; otherwise the group and whether the sender is a member. */
+interface GroupContext {
+  readonly groupId: GroupId;
+  readonly group: GroupRecord;
 }
 
 export class MessageReceiver {
@@ -180,10 +210,16 @@ export class MessageReceiver {
   async #process(batch: readonly Pending[]): Promise<ReceivedBatch> {
     const now = this.#o.now();
     return this.#o.store.transaction(async (tx) => {
-      const state: BatchState = { account: await requireAccount(tx), now, usedPreKeys: false, outboxChanged: false, identityChanges: [] };
+      const state: BatchState = { account: await requireAccount(tx), now, usedPreKeys: false, outboxChanged: false, identityChanges: [], refreshGroups: new Set() };
       const items: ReceivedItem[] = [];
       for (const p of batch) items.push(await this.#one(tx, state, p.bytes));
-      return { items, identityChanges: state.identityChanges, usedPreKeys: state.usedPreKeys, outboxChanged: state.outboxChanged };
+      return {
+        items,
+        identityChanges: state.identityChanges,
+        usedPreKeys: state.usedPreKeys,
+        outboxChanged: state.outboxChanged,
+        refreshGroups: [...state.refreshGroups],
+      };
     });
   }
 
@@ -193,6 +229,18 @@ export class MessageReceiver {
       env = fromBinary(EnvelopeSchema, bytes);
     } catch {
       return { kind: 'ignored' }; // not an envelope: acknowledge and drop, it can never be processed
+    }
+    if (env.type === GROUP_UPDATE_ENVELOPE_TYPE) {
+      const guid = env.guid.length > 0 ? toHex(env.guid) : undefined;
+      if (guid !== undefined && (await tx.envelopes.has(guid))) return { kind: 'ignored' };
+      let item: ReceivedItem;
+      try {
+        item = await tx.savepoint(() => this.#groupUpdate(tx, state, env));
+      } catch {
+        item = { kind: 'ignored' }; // a malformed update: nothing to retry (the next one, or a refresh, brings the state)
+      }
+      if (guid !== undefined) await tx.envelopes.add(guid, state.now);
+      return item;
     }
     if (!isAccountId(env.sourceAccountId)) return { kind: 'ignored' };
     const origin: Origin = { source: env.sourceAccountId, deviceId: env.sourceDeviceId };
@@ -218,10 +266,17 @@ export class MessageReceiver {
       state.usedPreKeys = true;
     } else if (env.type === CiphertextMessageType.Whisper) {
       plaintext = await signalDecrypt(this.#o.crypto, SignalMessage.deserialize(env.content), address, stores);
+    } else if (env.type === CiphertextMessageType.SenderKey) {
+      if (!isGroupId(env.groupId)) throw new ClientError(ClientErrorCode.InvalidContent, 'a sender-key envelope without a group');
+      // Only a key the sender distributed for this very group decrypts it (the adapter hides other groups' keys).
+      plaintext = await groupDecrypt(this.#o.crypto, senderKeyStore(tx, env.groupId), address, env.content);
     } else {
       throw new ClientError(ClientErrorCode.InvalidContent, `unsupported envelope type ${env.type}`);
     }
     const content = decodeContent(plaintext);
+    if (env.type === CiphertextMessageType.SenderKey && content.groupId !== env.groupId) {
+      throw new ClientError(ClientErrorCode.InvalidContent, 'a group message whose content names another group');
+    }
     const item = await this.#apply(tx, state, env, origin, content);
     state.identityChanges.push(...stores.identityChanges);
     return item;
@@ -233,17 +288,39 @@ export class MessageReceiver {
     const timestamp = content.timestamp > 0n ? Number(content.timestamp) : Number(env.timestamp);
     const contact = await this.#noteContact(tx, source, content.senderNumber, now);
     const body = content.body;
+    if (body.case === 'senderKeyDistribution') return this.#senderKey(tx, state, origin, body.value);
+    if (body.case === 'receipt' || body.case === 'retry') return this.#applyPairwise(tx, state, env, origin, content, timestamp);
+    // Group content: filed under the group only when the sender is a member (as this device knows the group).
+    let ctx: GroupContext | undefined;
+    if (content.groupId !== '') {
+      if (!isGroupId(content.groupId)) throw new ClientError(ClientErrorCode.InvalidContent, 'content with a malformed group id');
+      const group = await tx.groups.get(content.groupId);
+      if (!group || !isMember(group, source)) {
+        if (group === undefined || group.revision < 0) state.refreshGroups.add(content.groupId);
+        return { kind: 'ignored' };
+      }
+      ctx = { groupId: content.groupId, group };
+      origin = { ...origin, groupId: content.groupId };
+    }
+    const conversationId: ConversationId = ctx ? ctx.groupId : source;
     switch (body.case) {
       case 'data': {
         const data = body.value;
-        if (data.expireTimer !== contact.expireTimer) await tx.contacts.put({ ...contact, expireTimer: data.expireTimer, updatedAt: now });
-        if (data.expireTimerUpdate) return { ...origin, kind: 'timer', expireTimer: data.expireTimer, timestamp };
+        if (ctx) {
+          if (data.expireTimer !== ctx.group.expireTimer) await tx.groups.put({ ...ctx.group, expireTimer: data.expireTimer, updatedAt: now });
+        } else if (data.expireTimer !== contact.expireTimer) {
+          await tx.contacts.put({ ...contact, expireTimer: data.expireTimer, updatedAt: now });
+        }
+        if (data.expireTimerUpdate) {
+          if (ctx) await this.#timerNotice(tx, ctx.groupId, source, timestamp, data.expireTimer, Number(env.serverTimestamp), now);
+          return { ...origin, kind: 'timer', expireTimer: data.expireTimer, timestamp };
+        }
         const id = messageId(source, timestamp);
         const existing = await tx.messages.get(id);
         if (existing && existing.kind !== 'undecryptable') return { kind: 'ignored' }; // the same message again
         const message: MessageRecord = {
           id,
-          conversationId: source,
+          conversationId,
           senderId: source,
           direction: 'incoming',
           timestamp,
@@ -262,6 +339,8 @@ export class MessageReceiver {
           expiresAt: undefined,
           status: 'received',
           error: undefined,
+          receipts: [],
+          groupUpdate: undefined,
         };
         await tx.messages.put(message);
         if (this.#o.deliveryReceipts !== false) {
@@ -275,7 +354,7 @@ export class MessageReceiver {
         const targetId = isAccountId(r.targetAuthorAccountId) ? messageId(r.targetAuthorAccountId, Number(r.targetTimestamp)) : undefined;
         if (!targetId) return { kind: 'ignored' };
         let message = await tx.messages.get(targetId);
-        if (message && message.conversationId === source && !message.deleted) {
+        if (message && message.conversationId === conversationId && !message.deleted) {
           const others = message.reactions.filter((x) => x.authorId !== source);
           message = { ...message, reactions: r.remove ? others : [...others, { authorId: source, emoji: r.emoji, timestamp }] };
           await tx.messages.put(message);
@@ -289,7 +368,7 @@ export class MessageReceiver {
         const targetId = messageId(source, Number(e.targetTimestamp));
         let message = await tx.messages.get(targetId);
         const text = e.data?.body ?? '';
-        if (message && message.direction === 'incoming' && !message.deleted && (message.editedAt ?? 0) < timestamp) {
+        if (message && message.direction === 'incoming' && message.conversationId === conversationId && !message.deleted && (message.editedAt ?? 0) < timestamp) {
           message = { ...message, body: text, editedAt: timestamp };
           await tx.messages.put(message);
         } else {
@@ -300,30 +379,56 @@ export class MessageReceiver {
       case 'delete': {
         const targetId = messageId(source, Number(body.value.targetTimestamp));
         const message = await tx.messages.get(targetId);
-        if (message && message.direction === 'incoming') {
+        if (message && message.direction === 'incoming' && message.conversationId === conversationId) {
           await tx.messages.put({ ...message, body: '', quote: undefined, reactions: [], deleted: true });
         }
         return { ...origin, kind: 'delete', targetId, timestamp };
       }
+      case 'typing':
+        return { ...origin, kind: 'typing', started: body.value.action === TypingAction.STARTED, timestamp };
+      default:
+        throw new ClientError(ClientErrorCode.InvalidContent, 'content has no known body');
+    }
+  }
+
+  /** Receipts and retry requests: always 1:1 (a group's are sent to the one member they concern). */
+  async #applyPairwise(tx: StoreTx, state: BatchState, env: Envelope, origin: Origin, content: Content, timestamp: number): Promise<ReceivedItem> {
+    const { source } = origin;
+    const now = state.now;
+    const body = content.body;
+    switch (body.case) {
       case 'receipt': {
         const kind = RECEIPT_KIND[body.value.type] ?? 'delivery';
         const timestamps = body.value.timestamps.map(Number);
         const updated: MessageRecord[] = [];
+        const groups = new Map<GroupId, GroupRecord | undefined>();
         for (const t of timestamps) {
           const m = await tx.messages.get(messageId(state.account.accountId, t));
-          if (!m || m.conversationId !== source || m.direction !== 'outgoing') continue;
-          const status = advanceStatus(m.status, RECEIPT_STATUS[kind]);
-          if (status === m.status) continue;
-          const next = { ...m, status };
+          if (!m || m.direction !== 'outgoing') continue;
+          let next: MessageRecord;
+          if (isGroupId(m.conversationId)) {
+            // A member's receipt for our group message: kept per member; the status follows the slowest member.
+            if (!groups.has(m.conversationId)) groups.set(m.conversationId, await tx.groups.get(m.conversationId));
+            const group = groups.get(m.conversationId);
+            if (!group || !isMember(group, source)) continue;
+            const receipts = upsertMemberReceipt(m.receipts, source, RECEIPT_STATUS[kind], now);
+            const withReceipts = { ...m, receipts };
+            next = { ...withReceipts, status: groupMessageStatus(withReceipts, group, state.account.accountId) };
+            if (next.status === m.status && receipts.every((r, i) => m.receipts[i]?.status === r.status && m.receipts[i]?.accountId === r.accountId) && receipts.length === m.receipts.length) continue;
+          } else {
+            if (m.conversationId !== source) continue;
+            const status = advanceStatus(m.status, RECEIPT_STATUS[kind]);
+            if (status === m.status) continue;
+            next = { ...m, status };
+          }
           await tx.messages.put(next);
           updated.push(next);
         }
         return { ...origin, kind: 'receipt', receipt: kind, timestamp, timestamps, updated };
       }
-      case 'typing':
-        return { ...origin, kind: 'typing', started: body.value.action === TypingAction.STARTED, timestamp };
       case 'retry': {
         const failed = Number(body.value.timestamp);
+        if (body.value.groupId !== '') return this.#groupRetry(tx, state, origin, body.value.groupId, failed);
         // A request that came in a PreKey message arrived on a session the requester has just started: that
         // session is the reset. Otherwise start one ourselves (the next send fetches a fresh bundle).
         if (env.type !== CiphertextMessageType.PreKey) await archiveSession(tx, source, origin.deviceId);
@@ -339,6 +444,135 @@ export class MessageReceiver {
       default:
         throw new ClientError(ClientErrorCode.InvalidContent, 'content has no known body');
     }
+  }
+
+  /**
+   * A member could not decrypt one of our group messages: it no longer counts as holding our sender key, gets
+   * it again (over the 1:1 session), and gets the message again over the 1:1 session (the content keeps its
+   * group id, so it is filed under the group).
+   */
+  async #groupRetry(tx: StoreTx, state: BatchState, origin: Origin, rawGroupId: string, failed: number): Promise<ReceivedItem> {
+    const { source } = origin;
+    const now = state.now;
+    if (!isGroupId(rawGroupId)) return { kind: 'ignored' };
+    const group = await tx.groups.get(rawGroupId);
+    if (!group?.active || !isMember(group, source)) return { ...origin, kind: 'retry-request', timestamp: failed, resent: false };
+    const entry = await tx.outbox.findMessage(rawGroupId, failed);
+    if (!entry || entry.retriesAnswered >= (this.#o.maxResends ?? 3) || now - entry.createdAt >= RESEND_WINDOW_MS) {
+      return { ...origin, kind: 'retry-request', timestamp: failed, resent: false };
+    }
+    await tx.outbox.put({ ...entry, retriesAnswered: entry.retriesAnswered + 1 });
+    const next: GroupRecord = { ...group, senderKeySharedWith: group.senderKeySharedWith.filter((k) => !k.startsWith(`${source}.`)) };
+    await tx.groups.put(next);
+    if (next.distributionId !== undefined && (await tx.senderKeys.get(state.account.accountId, state.account.deviceId, next.distributionId))) {
+      await enqueueSenderKey(tx, this.#o.crypto, next, state.account, source, { timestamp: this.#o.nextTimestamp(), now });
+    }
+    await tx.outbox.put(
+      newOutboxEntry({
+        id: `resend:${rawGroupId}:${source}:${entry.timestamp}:${entry.retriesAnswered + 1}`,
+        kind: 'message',
+        recipientId: source,
+        timestamp: entry.timestamp,
+        content: entry.content,
+        now,
+      }),
+    );
+    state.outboxChanged = true;
+    return { ...origin, groupId: rawGroupId, kind: 'retry-request', timestamp: failed, resent: true };
+  }
+
+  /**
+   * A member's sender key for a group (over the 1:1 session): stored for that group, with the group's master
+   * key when we lack it. From a non-member it is taken only when we may be behind (its revision is newer than
+   * ours, or we know the group only by id), and the group's state is then fetched.
+   */
+  async #senderKey(
+    tx: StoreTx,
+    state: BatchState,
+    origin: Origin,
+    v: { groupId: string; masterKey: Uint8Array; distribution: Uint8Array; revision: number },
+  ): Promise<ReceivedItem> {
+    if (!isGroupId(v.groupId)) throw new ClientError(ClientErrorCode.InvalidContent, 'a sender key for a malformed group id');
+    const skdm = SenderKeyDistributionMessage.deserialize(v.distribution);
+    let group = await tx.groups.get(v.groupId);
+    if (!group) {
+      group = placeholderGroup(v.groupId, state.now);
+      state.refreshGroups.add(v.groupId);
+    } else if (!isMember(group, origin.source)) {
+      if (group.revision >= v.revision && group.revision >= 0) return { kind: 'ignored' };
+      state.refreshGroups.add(v.groupId);
+    }
+    await processSenderKeyDistributionMessage(this.#o.crypto, new ProtocolAddress(origin.source, origin.deviceId), skdm, senderKeyStore(tx, v.groupId));
+    if (!group.masterKey && v.masterKey.length === 32) group = await adoptMasterKey(this.#o.crypto, group, v.masterKey, state.now);
+    await tx.groups.put(group);
+    return { kind: 'ignored' };
+  }
+
+  /** The system message of a group timer change. */
+  async #timerNotice(tx: StoreTx, groupId: GroupId, source: AccountId, timestamp: number, expireTimer: number, serverTimestamp: number, now: number): Promise<void> {
+    const id = messageId(source, timestamp);
+    if (await tx.messages.get(id)) return;
+    await tx.messages.put({
+      id,
+      conversationId: groupId,
+      senderId: source,
+      direction: 'incoming',
+      timestamp,
+      serverTimestamp,
+      receivedAt: now,
+      kind: 'timer',
+      body: '',
+      quote: undefined,
+      reactions: [],
+      editedAt: undefined,
+      deleted: false,
+      viewOnce: false,
+      expireTimer,
+      expiresAt: undefined,
+      status: 'received',
+      error: undefined,
+      receipts: [],
+      groupUpdate: undefined,
+    });
+  }
+
+  /**
+   * A GroupUpdate from the server (type 9; the authenticated connection vouches for it): applies its state
+   * when newer, and writes the system message once.
+   */
+  async #groupUpdate(tx: StoreTx, state: BatchState, env: Envelope): Promise<ReceivedItem> {
+    const update: GroupUpdate = fromBinary(GroupUpdateSchema, env.content);
+    if (!isGroupId(update.groupId) || (env.groupId !== '' && env.groupId !== update.groupId) || !isAccountId(update.actorAccountId)) return { kind: 'ignored' };
+    const groupId = update.groupId;
+    const actor = update.actorAccountId;
+    const self = state.account.accountId;
+    let group: GroupRecord;
+    if (update.state) {
+      if (update.state.groupId !== groupId) return { kind: 'ignored' };
+      group = (await applyGroupState(tx, this.#o.crypto, self, update.state, { now: state.now })).group;
+    } else {
+      // The copy for removed members: we only learn that we are out.
+      const existing = await tx.groups.get(groupId);
+      if (!existing) return { kind: 'ignored' };
+      const gone = new Set<string>([...update.removed, ...(update.left ? [actor] : [])]);
+      if (!gone.has(self)) return { kind: 'ignored' };
+      group = existing;
+      if (existing.revision < update.revision) {
+        group = rotated({
+          ...existing,
+          revision: update.revision,
+          active: false,
+          members: existing.members.filter((m) => !gone.has(m.accountId)),
+          updatedAt: state.now,
+        });
+        await tx.senderKeys.removeGroup(groupId);
+        await tx.groups.put(group);
+      }
+    }
+    const record = updateRecordOf(update, actor, update.attributesChanged && group.masterKey ? group.name : undefined);
+    const message = await recordGroupUpdate(tx, groupId, self, record, { now: state.now, serverTimestamp: Number(env.serverTimestamp) || undefined });
+    if (!message) return { kind: 'ignored' };
+    return { kind: 'group-update', source: actor, deviceId: env.sourceDeviceId, groupId, group, message };
   }
 
   /** The contact record of `source`, created on first contact; a number the sender claims is kept as unconfirmed. */
@@ -369,10 +603,18 @@ export class MessageReceiver {
     const timestamp = Number(env.timestamp);
     const code = errorCode(err);
     const id = messageId(origin.source, timestamp);
+    // A group message that could not be decrypted: the placeholder goes into the group, and the sender is asked
+    // for its sender key and the message again (the 1:1 session is not at fault).
+    const groupId = env.type === CiphertextMessageType.SenderKey && isGroupId(env.groupId) ? env.groupId : undefined;
+    if (groupId !== undefined) {
+      const group = await tx.groups.get(groupId);
+      if (group && group.revision >= 0 && !isMember(group, origin.source)) return { kind: 'ignored' };
+      if (!group || group.revision < 0) state.refreshGroups.add(groupId);
+    }
     if (!(await tx.messages.get(id))) {
       await tx.messages.put({
         id,
-        conversationId: origin.source,
+        conversationId: groupId ?? origin.source,
         senderId: origin.source,
         direction: 'incoming',
         timestamp,
@@ -389,9 +631,11 @@ export class MessageReceiver {
         expiresAt: undefined,
         status: 'received',
         error: code,
+        receipts: [],
+        groupUpdate: undefined,
       });
     }
-    if (SESSION_ERRORS.has(code)) await archiveSession(tx, origin.source, origin.deviceId);
+    if (groupId === undefined && SESSION_ERRORS.has(code)) await archiveSession(tx, origin.source, origin.deviceId);
     await this.#noteContact(tx, origin.source, '', state.now);
     const retryRequested = await enqueueRetryRequest(tx, {
       recipientId: origin.source,
@@ -401,8 +645,9 @@ export class MessageReceiver {
       timestamp: this.#o.nextTimestamp(),
       now: state.now,
       senderNumber: state.account.number,
+      groupId,
     });
     if (retryRequested) state.outboxChanged = true;
-    return { ...origin, kind: 'undecryptable', timestamp, code, retryRequested };
+    return { ...origin, groupId, kind: 'undecryptable', timestamp, code, retryRequested };
   }
 }

@@ -22,7 +22,7 @@ import { encodeSendMessageRequest, type ServiceApi } from './api.js';
 import { sleep } from './async.js';
 import { encodeContent, deserializeContent } from './content.js';
 import { ClientError, ClientErrorCode } from './errors.js';
-import type { AccountId } from './ids.js';
+import { isGroupId, type AccountId } from './ids.js';
 import { protocolStores, type IdentityChangeNotice } from './protocol-stores.js';
 import { archiveSession, type SessionManager } from './sessions.js';
 import { Backoff, type BackoffOptions } from './transport/backoff.js';
@@ -58,6 +58,8 @@ export interface MessageSenderOptions {
   readonly onIdentityChanged: (notice: IdentityChangeNotice) => void;
   /** Called after an outgoing message's status changed (committed). */
   readonly onMessageStatus: (message: MessageRecord) => void;
+  /** Delivers entries addressed to a group (Sender Keys; see groups/sender.ts). */
+  readonly deliverGroup?: ((id: string, options: { signal?: AbortSignal | undefined }) => Promise<OutboxEntry>) | undefined;
 }
 
 /** 16 random bytes: a request's idempotency key. */
@@ -80,6 +82,11 @@ export class MessageSender {
    * or the signal aborted (the entry stays `pending`, to be resumed later).
    */
   async deliver(id: string, options: { signal?: AbortSignal | undefined } = {}): Promise<OutboxEntry> {
+    const first = await this.#o.store.transaction((tx) => tx.outbox.get(id));
+    if (first && isGroupId(first.recipientId)) {
+      if (!this.#o.deliverGroup) throw new ClientError(ClientErrorCode.InvalidArgument, 'this sender does not send to groups');
+      return this.#o.deliverGroup(id, options);
+    }
     const backoff = new Backoff(this.#policy.backoff);
     const requestOptions: RequestOptions = { signal: options.signal, timeoutMs: this.#policy.requestTimeoutMs };
     let attempts = 0;
@@ -88,18 +95,19 @@ export class MessageSender {
       let entry = await this.#o.store.transaction((tx) => tx.outbox.get(id));
       if (!entry) throw new ClientError(ClientErrorCode.InvalidArgument, 'no such outbox entry');
       if (entry.state !== 'pending') return entry;
+      const recipient = entry.recipientId as AccountId;
       try {
         if (!entry.request) entry = await this.#prepare(entry, requestOptions);
-        const outcome = await this.#o.api().sendMessage(entry.recipientId, entry.request as Uint8Array, requestOptions);
-        if (outcome.kind === 'ok') return await this.#finish(entry, 'sent');
+        const outcome = await this.#o.api().sendMessage(recipient, entry.request as Uint8Array, requestOptions);
+        if (outcome.kind === 'ok') return await this.finish(entry, 'sent');
         if (++repairs > this.#policy.maxRepairs) {
           throw new ClientError(ClientErrorCode.DeviceRepairFailed, 'the recipient\'s devices kept changing');
         }
         if (outcome.kind === 'mismatched') {
-          await this.#o.sessions.removeDevices(entry.recipientId, outcome.extra);
-          await this.#o.sessions.addDevices(entry.recipientId, outcome.missing, requestOptions);
+          await this.#o.sessions.removeDevices(recipient, outcome.extra);
+          await this.#o.sessions.addDevices(recipient, outcome.missing, requestOptions);
         } else {
-          await this.#o.sessions.refreshDevices(entry.recipientId, outcome.stale, requestOptions);
+          await this.#o.sessions.refreshDevices(recipient, outcome.stale, requestOptions);
         }
         await this.#clearRequest(entry.id);
       } catch (err) {
@@ -108,7 +116,7 @@ export class MessageSender {
           await sleep(Math.max(err.retryAfterMs ?? 0, backoff.next()), options.signal);
           continue;
         }
-        if (!retryable && !isAbort(err)) await this.#finish(entry, 'failed', err);
+        if (!retryable && !isAbort(err)) await this.finish(entry, 'failed', err);
         throw err;
       }
     }
@@ -136,14 +144,15 @@ export class MessageSender {
 
   /** Establishes sessions as needed, then encrypts and records the request (one transaction). */
   async #prepare(entry: OutboxEntry, options: RequestOptions): Promise<OutboxEntry> {
-    await this.#o.sessions.ensureSessions(entry.recipientId, options);
+    const recipient = entry.recipientId as AccountId;
+    await this.#o.sessions.ensureSessions(recipient, options);
     const now = this.#o.now();
     const { prepared, notices } = await this.#o.store.transaction(async (tx) => {
       const current = await tx.outbox.get(entry.id);
       if (!current || current.state !== 'pending') throw new ClientError(ClientErrorCode.InvalidArgument, 'outbox entry is gone');
       if (current.request) return { prepared: current, notices: [] };
       const stores = protocolStores(tx, now);
-      const request = await this.#encryptInTx(tx, stores, current.recipientId, current.content, current.timestamp, false, now);
+      const request = await this.#encryptInTx(tx, stores, recipient, current.content, current.timestamp, false, now);
       const prepared: OutboxEntry = { ...current, request, attempts: current.attempts + 1 };
       await tx.outbox.put(prepared);
       return { prepared, notices: stores.identityChanges };
@@ -209,7 +218,7 @@ export class MessageSender {
   }
 
   /** Marks the entry sent (or failed) and advances its message's status, in one transaction. */
-  async #finish(entry: OutboxEntry, state: 'sent' | 'failed', error?: unknown): Promise<OutboxEntry> {
+  async finish(entry: OutboxEntry, state: 'sent' | 'failed', error?: unknown): Promise<OutboxEntry> {
     const now = this.#o.now();
     const { done, message } = await this.#o.store.transaction(async (tx) => {
       const current = (await tx.outbox.get(entry.id)) ?? entry;

@@ -5,15 +5,17 @@
  * behind the store's back.
  */
 import { SerialQueue } from '../async.js';
-import type { AccountId, E164, MessageId } from '../ids.js';
+import type { AccountId, E164, GroupId, MessageId } from '../ids.js';
 import type {
   AccountRecord,
   ClientStore,
   ContactRecord,
+  GroupRecord,
   IdentityRecord,
   JsonValue,
   MessageRecord,
   OutboxEntry,
+  StoredSenderKey,
   StoreTx,
 } from './types.js';
 
@@ -74,7 +76,30 @@ class TxMap<K, V> {
 const copy = (b: Uint8Array): Uint8Array => b.slice();
 const copyAccount = (a: AccountRecord): AccountRecord => ({ ...a, identityPublicKey: copy(a.identityPublicKey), identityPrivateKey: copy(a.identityPrivateKey) });
 const copyIdentity = (r: IdentityRecord): IdentityRecord => ({ ...r, identityKey: copy(r.identityKey) });
-const copyMessage = (m: MessageRecord): MessageRecord => ({ ...m, reactions: m.reactions.map((r) => ({ ...r })), quote: m.quote && { ...m.quote } });
+const copyMessage = (m: MessageRecord): MessageRecord => ({
+  ...m,
+  reactions: m.reactions.map((r) => ({ ...r })),
+  quote: m.quote && { ...m.quote },
+  receipts: m.receipts.map((r) => ({ ...r })),
+  groupUpdate: m.groupUpdate && {
+    ...m.groupUpdate,
+    added: [...m.groupUpdate.added],
+    removed: [...m.groupUpdate.removed],
+    promoted: [...m.groupUpdate.promoted],
+    demoted: [...m.groupUpdate.demoted],
+  },
+});
+const copyGroup = (g: GroupRecord): GroupRecord => ({
+  ...g,
+  masterKey: g.masterKey && copy(g.masterKey),
+  avatar: g.avatar && copy(g.avatar),
+  encryptedAttributes: g.encryptedAttributes && copy(g.encryptedAttributes),
+  inviteLinkPassword: g.inviteLinkPassword && copy(g.inviteLinkPassword),
+  members: g.members.map((m) => ({ ...m })),
+  settings: { ...g.settings },
+  senderKeySharedWith: [...g.senderKeySharedWith],
+});
+const copySenderKey = (k: StoredSenderKey): StoredSenderKey => ({ groupId: k.groupId, record: copy(k.record) });
 const copyOutbox = (e: OutboxEntry): OutboxEntry => ({ ...e, content: copy(e.content), request: e.request && copy(e.request) });
 const copyJson = (v: JsonValue): JsonValue => JSON.parse(JSON.stringify(v)) as JsonValue;
 
@@ -96,6 +121,9 @@ export class InMemoryClientStore implements ClientStore {
   readonly #messages = new TxMap<string, MessageRecord>(this.#logOf);
   readonly #outbox = new TxMap<string, OutboxEntry>(this.#logOf);
   readonly #envelopes = new TxMap<string, number>(this.#logOf);
+  readonly #groups = new TxMap<string, GroupRecord>(this.#logOf);
+  /** Keyed `<distribution id>/<sender>.<device>`. */
+  readonly #senderKeys = new TxMap<string, StoredSenderKey & { readonly sender: AccountId }>(this.#logOf);
 
   readonly #tx: StoreTx = this.#makeTx();
 
@@ -249,6 +277,28 @@ export class InMemoryClientStore implements ClientStore {
         add: async (guid, at) => this.#envelopes.set(guid, at),
         prune: async (before) => {
           for (const [guid, at] of [...this.#envelopes.entries()]) if (at < before) this.#envelopes.delete(guid);
+        },
+      },
+      groups: {
+        get: async (id: GroupId) => {
+          const g = this.#groups.get(id);
+          return g && copyGroup(g);
+        },
+        put: async (g) => this.#groups.set(g.id, copyGroup(g)),
+        list: async () =>
+          [...this.#groups.values()].map(copyGroup).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+      },
+      senderKeys: {
+        get: async (sender, deviceId, distributionId) => {
+          const k = this.#senderKeys.get(`${distributionId}/${sender}.${deviceId}`);
+          return k && copySenderKey(k);
+        },
+        put: async (sender, deviceId, distributionId, key) =>
+          this.#senderKeys.set(`${distributionId}/${sender}.${deviceId}`, { ...copySenderKey(key), sender }),
+        removeGroup: async (groupId, sender) => {
+          for (const [k, v] of [...this.#senderKeys.entries()]) {
+            if (v.groupId === groupId && (sender === undefined || v.sender === sender)) this.#senderKeys.delete(k);
+          }
         },
       },
       savepoint: async <T>(fn: () => Promise<T>): Promise<T> => {

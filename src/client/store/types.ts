@@ -184,6 +184,12 @@ export interface GroupRecord {
   readonly description: string;
   readonly avatar: Uint8Array | undefined;
   readonly avatarContentType: string | undefined;
+  /**
+   * The encrypted attributes as the server holds them (GroupState.attributes; empty when none), kept so that
+   * a master key that arrives later can decrypt them. (Optional so that records written before it existed still
+   * read; stores keep it like every other field.)
+   */
+  readonly encryptedAttributes?: Uint8Array | undefined;
   readonly members: readonly GroupMemberRecord[];
   readonly settings: GroupSettingsRecord;
   readonly creatorId: AccountId;

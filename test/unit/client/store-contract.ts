@@ -2,11 +2,41 @@
 // the in-memory store here, the SQLite store in test/unit/cli/sqlite-store.test.ts.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AccountId, E164, MessageId } from '../../../src/client/ids.ts';
-import type { ClientStore, MessageRecord, OutboxEntry } from '../../../src/client/store/types.ts';
+import type { AccountId, E164, GroupId, MessageId } from '../../../src/client/ids.ts';
+import type { ClientStore, GroupRecord, MessageRecord, OutboxEntry } from '../../../src/client/store/types.ts';
 
 const A = '11111111-1111-4111-8111-111111111111' as AccountId;
 const B = '22222222-2222-4222-8222-222222222222' as AccountId;
+const G1 = '0123456789abcdef0123456789abcdef' as GroupId;
+const G2 = 'fedcba9876543210fedcba9876543210' as GroupId;
+
+function group(id: GroupId, fields: Partial<GroupRecord> = {}): GroupRecord {
+  return {
+    id,
+    masterKey: Uint8Array.from({ length: 32 }, (_, i) => i),
+    revision: 3,
+    name: 'Family 👪',
+    description: 'all of us',
+    avatar: new Uint8Array([0x89, 0x50, 0x4e, 0x47]),
+    avatarContentType: 'image/png',
+    encryptedAttributes: new Uint8Array([1, 9, 9, 9]),
+    members: [
+      { accountId: A, admin: true, joinedAt: 10, joinedRevision: 0 },
+      { accountId: B, admin: false, joinedAt: 20, joinedRevision: 2 },
+    ],
+    settings: { adminsManageMembers: true, adminsEditInfo: false, adminsSend: false },
+    creatorId: A,
+    inviteLinkEnabled: true,
+    inviteLinkPassword: new Uint8Array(16).fill(7),
+    expireTimer: 60,
+    active: true,
+    distributionId: 'd3b07384-d113-4ec6-a7a6-8a2e2b3c5f10',
+    senderKeySharedWith: [`${B}.1.1234`],
+    createdAt: 100,
+    updatedAt: 200,
+    ...fields,
+  };
+}
 
 function message(id: string, fields: Partial<MessageRecord> = {}): MessageRecord {
   return {
@@ -28,6 +58,8 @@ function message(id: string, fields: Partial<MessageRecord> = {}): MessageRecord
     expiresAt: undefined,
     status: 'received',
     error: undefined,
+    receipts: [],
+    groupUpdate: undefined,
     ...fields,
   };
 }
@@ -236,6 +268,173 @@ export function storeContract(name: string, make: () => Promise<{ store: ClientS
           assert.equal(await tx.outbox.get('o3'), undefined);
           assert.ok(await tx.outbox.get('o1'), 'pending entries are never pruned');
         });
+      } finally {
+        await store.close();
+        cleanup?.();
+      }
+    });
+
+    it('stores groups whole (bytes, members, settings, undefined fields), lists them by name then id', async () => {
+      const { store, reopen, cleanup } = await make();
+      try {
+        const full = group(G1);
+        const bare = group(G2, {
+          name: 'Family 👪',
+          masterKey: undefined,
+          avatar: undefined,
+          avatarContentType: undefined,
+          encryptedAttributes: undefined,
+          inviteLinkPassword: undefined,
+          distributionId: undefined,
+          senderKeySharedWith: [],
+          active: false,
+          revision: -1,
+        });
+        const other = group('00000000000000000000000000000000' as GroupId, { name: 'Book club' });
+        await store.transaction(async (tx) => {
+          await tx.groups.put(full);
+          await tx.groups.put(bare);
+          await tx.groups.put(other);
+        });
+        const s = reopen ? await reopen() : store;
+        await s.transaction(async (tx) => {
+          assert.deepEqual(await tx.groups.get(G1), full);
+          assert.deepEqual(await tx.groups.get(G2), bare);
+          assert.equal(await tx.groups.get('ffffffffffffffffffffffffffffffff' as GroupId), undefined);
+          assert.deepEqual((await tx.groups.list()).map((g) => g.id), [other.id, G1, G2]);
+          await tx.groups.put({ ...full, revision: 4, members: [full.members[0] as GroupRecord['members'][number]], senderKeySharedWith: [] });
+          const updated = await tx.groups.get(G1);
+          assert.equal(updated?.revision, 4);
+          assert.deepEqual(updated?.members.map((m) => m.accountId), [A]);
+          assert.deepEqual(updated?.senderKeySharedWith, []);
+        });
+        if (s !== store) await s.close();
+      } finally {
+        await store.close();
+        cleanup?.();
+      }
+    });
+
+    it('rolls back a group written in a failed transaction, and hands out copies', async () => {
+      const { store, cleanup } = await make();
+      try {
+        await store.transaction(async (tx) => tx.groups.put(group(G1)));
+        await assert.rejects(
+          store.transaction(async (tx) => {
+            await tx.groups.put(group(G1, { revision: 9, name: 'changed' }));
+            throw new Error('boom');
+          }),
+          /boom/,
+        );
+        await store.transaction(async (tx) => {
+          const g = await tx.groups.get(G1);
+          assert.equal(g?.revision, 3);
+          assert.equal(g?.name, 'Family 👪');
+          (g?.masterKey as Uint8Array)[0] = 0xff;
+          assert.equal((await tx.groups.get(G1))?.masterKey?.[0], 0);
+        });
+      } finally {
+        await store.close();
+        cleanup?.();
+      }
+    });
+
+    it('keeps sender keys per sender device and distribution id, with their group, removed per group and sender', async () => {
+      const { store, cleanup } = await make();
+      const D1 = 'd3b07384-d113-4ec6-a7a6-8a2e2b3c5f10';
+      const D2 = '6f1ed002-ab56-4b89-a1c4-3f2e5d6c7b8a';
+      try {
+        await store.transaction(async (tx) => {
+          await tx.senderKeys.put(A, 1, D1, { groupId: G1, record: new Uint8Array([1]) });
+          await tx.senderKeys.put(A, 2, D1, { groupId: G1, record: new Uint8Array([2]) });
+          await tx.senderKeys.put(B, 1, D2, { groupId: G1, record: new Uint8Array([3]) });
+          await tx.senderKeys.put(B, 1, D1, { groupId: G2, record: new Uint8Array([4]) });
+          assert.deepEqual(await tx.senderKeys.get(A, 2, D1), { groupId: G1, record: new Uint8Array([2]) });
+          assert.equal(await tx.senderKeys.get(A, 3, D1), undefined);
+          assert.equal(await tx.senderKeys.get(A, 1, D2), undefined);
+          // Storing again replaces the record (and its group).
+          await tx.senderKeys.put(A, 1, D1, { groupId: G1, record: new Uint8Array([5, 5]) });
+          assert.deepEqual((await tx.senderKeys.get(A, 1, D1))?.record, new Uint8Array([5, 5]));
+        });
+        await assert.rejects(
+          store.transaction(async (tx) => {
+            await tx.senderKeys.removeGroup(G1);
+            throw new Error('boom');
+          }),
+          /boom/,
+        );
+        await store.transaction(async (tx) => {
+          assert.ok(await tx.senderKeys.get(A, 1, D1), 'a failed transaction removes nothing');
+          await tx.senderKeys.removeGroup(G1, A);
+          assert.equal(await tx.senderKeys.get(A, 1, D1), undefined);
+          assert.equal(await tx.senderKeys.get(A, 2, D1), undefined);
+          assert.ok(await tx.senderKeys.get(B, 1, D2), 'other senders keep theirs');
+          assert.ok(await tx.senderKeys.get(B, 1, D1), 'other groups keep theirs');
+          await tx.senderKeys.removeGroup(G1);
+          assert.equal(await tx.senderKeys.get(B, 1, D2), undefined);
+          assert.deepEqual(await tx.senderKeys.get(B, 1, D1), { groupId: G2, record: new Uint8Array([4]) });
+        });
+      } finally {
+        await store.close();
+        cleanup?.();
+      }
+    });
+
+    it('stores group messages with per-member receipts and group updates; the outbox finds group entries', async () => {
+      const { store, reopen, cleanup } = await make();
+      try {
+        const sent = message('g1', {
+          conversationId: G1,
+          senderId: A,
+          direction: 'outgoing',
+          status: 'delivered',
+          receipts: [
+            { accountId: B, status: 'read', at: 50 },
+            { accountId: A, status: 'delivered', at: 40 },
+          ],
+        });
+        const update = message(`${A}:g2:${G1}`, {
+          conversationId: G1,
+          senderId: A,
+          kind: 'group-update',
+          body: '',
+          quote: undefined,
+          reactions: [],
+          groupUpdate: {
+            revision: 2,
+            actorId: A,
+            created: false,
+            added: [B],
+            removed: [],
+            promoted: [B],
+            demoted: [],
+            name: 'New name',
+            descriptionChanged: true,
+            avatarChanged: false,
+            settingsChanged: false,
+            inviteLinkChanged: false,
+            joinedByLink: false,
+            left: false,
+          },
+        });
+        await store.transaction(async (tx) => {
+          await tx.messages.put(sent);
+          await tx.messages.put(update);
+          await tx.messages.put(message('m1', { timestamp: 1 }));
+          await tx.outbox.put(outbox('og', { recipientId: G1, timestamp: 77 }));
+          await tx.outbox.put(outbox('sk', { kind: 'sender-key', recipientId: B, timestamp: 77 }));
+        });
+        const s = reopen ? await reopen() : store;
+        await s.transaction(async (tx) => {
+          assert.deepEqual(await tx.messages.get('g1' as MessageId), sent);
+          assert.deepEqual(await tx.messages.get(update.id), update);
+          assert.deepEqual((await tx.messages.list(G1)).map((m) => m.id).sort(), ['g1', update.id].sort());
+          assert.deepEqual((await tx.messages.list(B)).map((m) => m.id), ['m1']);
+          assert.equal((await tx.outbox.findMessage(G1, 77))?.id, 'og');
+          assert.equal(await tx.outbox.findMessage(B, 77), undefined, 'a sender-key entry is not a message');
+          assert.equal((await tx.outbox.get('sk'))?.kind, 'sender-key');
+        });
+        if (s !== store) await s.close();
       } finally {
         await store.close();
         cleanup?.();
