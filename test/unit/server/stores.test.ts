@@ -7,12 +7,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { AccountId, DeviceId, DeviceRef, PhoneNumber } from '../../../src/server/ids.ts';
+import Database from 'better-sqlite3';
+import type { GroupId } from '../../../src/server/ids.ts';
 import { openSqliteStorage } from '../../../src/server/storage/sqlite/index.ts';
-import type { NewEnvelope, NewRegistration, Storage } from '../../../src/server/storage/stores.ts';
+import type { FanOutEnvelope, GroupRecord, NewEnvelope, NewRegistration, Storage } from '../../../src/server/storage/stores.ts';
 
 interface Backend {
   readonly name: string;
-  open(): Promise<{ storage: Storage; reopen(): Promise<Storage>; cleanup(): Promise<void> }>;
+  open(): Promise<{ storage: Storage; reopen(): Promise<Storage>; cleanup(): Promise<void>; payloads(): number }>;
 }
 
 const BACKENDS: Backend[] = [
@@ -31,6 +33,15 @@ const BACKENDS: Backend[] = [
         async cleanup() {
           await storage.close().catch(() => undefined);
           rmSync(dir, { recursive: true, force: true });
+        },
+        // How many fan-out contents are stored (the once-stored payloads), read on a separate connection.
+        payloads() {
+          const db = new Database(path.join(dir, 'parley.sqlite'), { readonly: true, fileMustExist: true });
+          try {
+            return (db.prepare('SELECT COUNT(*) AS n FROM payloads').get() as { n: number }).n;
+          } finally {
+            db.close();
+          }
         },
       };
     },
@@ -68,8 +79,28 @@ function envelope(ref: DeviceRef, n: number, at = 1000): NewEnvelope {
   };
 }
 
+function fanOut(n: number, at = 1000): FanOutEnvelope {
+  return { type: 7, sourceAccountId: 'src' as AccountId, sourceDeviceId: 1 as DeviceId, timestamp: at, serverTimestamp: at, content: bytes(300, n), groupId: GROUP as GroupId };
+}
+
+function group(members: readonly string[], revision = 0): GroupRecord {
+  return {
+    id: GROUP as GroupId,
+    revision,
+    settings: { adminsManageMembers: true, adminsEditInfo: false, adminsSend: false },
+    attributes: bytes(10, revision),
+    inviteHash: undefined,
+    createdAt: 1000,
+    creator: members[0] as AccountId,
+    members: members.map((accountId, i) => ({ accountId: accountId as AccountId, admin: i === 0, joinedAt: 1000, joinedRevision: 0 })),
+  };
+}
+
+const GROUP = '0123456789abcdef0123456789abcdef';
 const ACCOUNT_A = '00000000-0000-4000-8000-00000000000a';
 const ACCOUNT_B = '00000000-0000-4000-8000-00000000000b';
+const ACCOUNT_C = '00000000-0000-4000-8000-00000000000c';
+const ACCOUNT_D = '00000000-0000-4000-8000-00000000000d';
 
 for (const backend of BACKENDS) {
   describe(`storage contract: ${backend.name}`, async () => {
@@ -158,6 +189,100 @@ for (const backend of BACKENDS) {
       assert.deepEqual((await s.keys.status(b.device.ref)).preKeys, 0);
       const late = await s.messages.insert([envelope(b.device.ref, 9)], { maxQueueDepth: 100, now: 9000 });
       assert.equal(late.kind, 'device-gone', 'an insert for a deleted device stores nothing');
+    });
+
+    it('stores fan-out content once; each ack deletes only its own row; the last reference frees it', async () => {
+      const c = await s.accounts.register(registration('+15550100003', ACCOUNT_C));
+      const d = await s.accounts.register(registration('+15550100004', ACCOUNT_D));
+      const recipients = [c, d].map((r, i) => ({ ref: r.device.ref, deviceId: r.device.deviceId, guid: bytes(16, 40 + i) }));
+      const before = env.payloads();
+      const result = await s.messages.insertFanOut(fanOut(11), recipients, { maxQueueDepth: 100, now: 1000 });
+      assert.equal(result.kind, 'stored');
+      const stored = result.kind === 'stored' ? result.envelopes : [];
+      assert.equal(stored.length, 2);
+      assert.equal(env.payloads(), before + 1, 'one payload for two queue rows');
+      const [pageC] = await s.messages.page(c.device.ref, 0, 10, 0);
+      assert.deepEqual([pageC?.content.length, pageC?.content[0], pageC?.groupId, pageC?.guid[0]], [300, 11, GROUP, 40]);
+      await s.messages.remove(c.device.ref, stored[0]?.seq ?? 0);
+      assert.equal(await s.messages.depth(c.device.ref), 0);
+      assert.equal((await s.messages.page(d.device.ref, 0, 10, 0))[0]?.content[0], 11, "the other device's copy is intact");
+      assert.equal(env.payloads(), before + 1);
+      await s.messages.remove(d.device.ref, stored[1]?.seq ?? 0);
+      assert.equal(env.payloads(), before, 'freed with its last queue row');
+    });
+
+    it('fan-out: all or nothing at a full queue, idempotent, freed by expiry and by device deletion', async () => {
+      const c = await s.accounts.byId(ACCOUNT_C as AccountId);
+      assert.ok(c !== undefined);
+      const [dc] = await s.accounts.devices(ACCOUNT_C as AccountId);
+      const [dd] = await s.accounts.devices(ACCOUNT_D as AccountId);
+      assert.ok(dc !== undefined && dd !== undefined);
+      const recipients = [dc, dd].map((r, i) => ({ ref: r.ref, deviceId: r.deviceId, guid: bytes(16, 50 + i) }));
+      const before = env.payloads();
+      await s.messages.insert([envelope(dd.ref, 1)], { maxQueueDepth: 100, now: 1000 });
+      assert.equal((await s.messages.insertFanOut(fanOut(12), recipients, { maxQueueDepth: 1, now: 1000 })).kind, 'queue-full');
+      assert.deepEqual([await s.messages.depth(dc.ref), await s.messages.depth(dd.ref), env.payloads()], [0, 1, before], 'nothing stored');
+      const idem = { scope: 'y.1', key: bytes(16, 9) };
+      assert.equal((await s.messages.insertFanOut(fanOut(13, 2000), recipients, { maxQueueDepth: 100, idempotency: idem, now: 2000 })).kind, 'stored');
+      assert.deepEqual(await s.messages.insertFanOut(fanOut(13, 2000), recipients, { maxQueueDepth: 100, idempotency: idem, now: 2000 }), { kind: 'duplicate', stored: 2 });
+      assert.equal(env.payloads(), before + 1);
+      await s.messages.insertFanOut(fanOut(14, 90_000), recipients, { maxQueueDepth: 100, now: 90_000 });
+      assert.equal(env.payloads(), before + 2);
+      await s.messages.expire(50_000, 0);
+      assert.equal(env.payloads(), before + 1, 'expiry frees the payload of the expired rows');
+      assert.equal((await s.messages.page(dc.ref, 0, 10, 0))[0]?.content[0], 14);
+      await s.accounts.register({ ...registration('+15550100003', 'unused'), now: 95_000 });
+      assert.equal(env.payloads(), before + 1, "the other device still holds it");
+      await s.accounts.register({ ...registration('+15550100004', 'unused'), now: 95_000 });
+      assert.equal(env.payloads(), before, 'deleting the last device that held it frees it');
+    });
+
+    it('groups: apply writes state and notices in one transaction; a refusal writes nothing', async () => {
+      const members = [ACCOUNT_C, ACCOUNT_D].sort();
+      const created = await s.groups.apply(GROUP as GroupId, (current) => {
+        assert.equal(current, undefined);
+        const next = group(members);
+        return { kind: 'write', next, notices: [{ accounts: members as AccountId[], envelope: { ...fanOut(20), type: 9 } }], result: 'ok' };
+      });
+      assert.equal(created.result, 'ok');
+      assert.equal(created.envelopes.length, 2, 'one notice per device of each account');
+      assert.deepEqual((await s.groups.get(GROUP as GroupId))?.members.map((m) => m.accountId), members);
+      assert.deepEqual(await s.groups.groupsOf(ACCOUNT_C as AccountId), [GROUP]);
+      const devices = await s.groups.devices(GROUP as GroupId);
+      assert.deepEqual(devices.map((d) => d.accountId), members, 'sorted by account id');
+      await assert.rejects(
+        s.groups.apply(GROUP as GroupId, () => {
+          throw new Error('refused');
+        }),
+        /refused/,
+      );
+      const removed = await s.groups.apply(GROUP as GroupId, (current) => {
+        assert.equal(current?.revision, 0);
+        return { kind: 'write', next: group([members[0] as string], 1), notices: [], result: undefined };
+      });
+      assert.equal(removed.envelopes.length, 0);
+      assert.deepEqual((await s.groups.get(GROUP as GroupId))?.members.length, 1);
+      assert.deepEqual(await s.groups.groupsOf(members[1] as AccountId), []);
+      const unchanged = await s.groups.apply(GROUP as GroupId, (current) => ({ kind: 'unchanged', result: current?.revision }));
+      assert.equal(unchanged.result, 1);
+    });
+
+    it('groups: send checks, then queues once for every device but the sender; deleting the group drops its members', async () => {
+      const [sender] = (await s.groups.devices(GROUP as GroupId));
+      assert.ok(sender !== undefined);
+      await s.groups.apply(GROUP as GroupId, (current) => ({ kind: 'write', next: group([sender.accountId, ACCOUNT_A], (current?.revision ?? 0) + 1), notices: [], result: 0 }));
+      const send = (verify: () => void) =>
+        s.groups.send({ groupId: GROUP as GroupId, senderRef: sender.ref, envelope: fanOut(30), options: { maxQueueDepth: 100, now: 1000 }, authorize: () => undefined, verify });
+      const before = await s.messages.depth(a.device.ref);
+      await assert.rejects(send(() => { throw new Error('digest'); }), /digest/);
+      assert.equal(await s.messages.depth(a.device.ref), before, 'nothing stored');
+      const sent = await send(() => undefined);
+      assert.deepEqual(sent.kind === 'stored' ? sent.envelopes.map((e) => e.ref) : [], [a.device.ref]);
+      const missing = await s.groups.send({ groupId: 'f'.repeat(32) as GroupId, senderRef: sender.ref, envelope: fanOut(31), options: { maxQueueDepth: 100, now: 1000 }, authorize: () => undefined, verify: () => undefined });
+      assert.equal(missing.kind, 'not-found');
+      await s.groups.apply(GROUP as GroupId, () => ({ kind: 'write', next: undefined, notices: [], result: 0 }));
+      assert.equal(await s.groups.get(GROUP as GroupId), undefined);
+      assert.deepEqual(await s.groups.groupsOf(ACCOUNT_A as AccountId), []);
     });
 
     it('checks verification codes: ok consumes, wrong counts, max attempts and expiry delete', async () => {
