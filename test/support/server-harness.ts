@@ -120,6 +120,7 @@ const COUNT_QUERIES = {
   devices: 'SELECT COUNT(*) AS n FROM devices',
   accounts: 'SELECT COUNT(*) AS n FROM accounts',
   idempotency_keys: 'SELECT COUNT(*) AS n FROM idempotency_keys',
+  payloads: 'SELECT COUNT(*) AS n FROM payloads',
 } as const;
 
 export async function countRows(t: TestServer, table: keyof typeof COUNT_QUERIES): Promise<number> {
