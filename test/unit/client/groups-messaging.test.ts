@@ -123,6 +123,7 @@ describe('groups: messaging (real server)', () => {
     await bob.client.setExpireTimer(groupId, 3600);
     assert.equal((await timer).expireTimer, 3600);
     assert.equal((await carol.client.group(groupId))?.expireTimer, 3600);
+    await eventually(async () => (await alice.client.group(groupId))?.expireTimer === 3600, 5_000, "alice's copy of the timer");
     const next = nextEvent(carol.client, 'message', (e) => e.message.body === 'now disappearing');
     const sent = await alice.client.sendText(groupId, 'now disappearing');
     assert.equal(sent.expireTimer, 3600, "the sender took the group's timer");
