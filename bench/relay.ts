@@ -12,13 +12,18 @@
 // --rate R (skip phase 1 and measure latency at R msg/s). Variables: PARLEY_BENCH_PROFILE=DIR
 // (CPU profile of the server), PARLEY_BENCH_TRACE_GC=1 (the server's GC trace).
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { BenchDevice, sendTemplate } from './relay-wire.ts';
 import type { BenchCredentials } from './relay-server.ts';
+import { ServerChild } from './server-child.ts';
+
+/** The relay's server: no rate limits in the way, queues deep enough for the drain phase. */
+const SERVER_OPTIONS = {
+  rateLimits: { messagesPerSender: { capacity: 1e9, windowMs: 1000 }, requestsPerConnection: { capacity: 1e9, windowMs: 1000 } },
+  limits: { maxQueueDepth: 20_000 },
+};
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: number): number => {
@@ -36,80 +41,6 @@ const WINDOW = 48;
 const DRAIN_PER_DEVICE = quick ? 2000 : 10_000;
 const DRAIN_DEVICES = 5;
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-
-interface Stats {
-  rss: number;
-  heapUsed: number;
-  connections: number;
-  commits: number;
-  jobs: number;
-  syncMsTotal: number;
-  syncMsMax: number;
-  walBytes: number;
-  queued: number;
-  loopDelayP99Ms: number;
-  loopDelayMaxMs: number;
-}
-
-/** A server child with an IPC control channel. */
-class ServerChild {
-  readonly child: ChildProcess;
-  readonly dataDir = mkdtempSync(path.join(tmpdir(), 'parley-bench-'));
-  url = '';
-
-  constructor() {
-    const options = {
-      port: 0,
-      host: '127.0.0.1',
-      dataDir: this.dataDir,
-      heartbeatIntervalMs: 0,
-      rateLimits: { messagesPerSender: { capacity: 1e9, windowMs: 1000 }, requestsPerConnection: { capacity: 1e9, windowMs: 1000 } },
-      limits: { maxQueueDepth: 20_000 },
-    };
-    // PARLEY_BENCH_PROFILE=DIR writes a CPU profile of the server to DIR.
-    const profile = process.env.PARLEY_BENCH_PROFILE;
-    const execArgv = ['--import', 'tsx', '--expose-gc', ...(profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`]), ...(process.env.PARLEY_BENCH_TRACE_GC === '1' ? ['--trace-gc'] : [])];
-    this.child = fork(path.join(HERE, 'relay-server.ts'), [JSON.stringify(options)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  }
-
-  #next<T>(event: string): Promise<T> {
-    return new Promise((resolve) => {
-      const on = (m: { event: string }): void => {
-        if (m.event !== event) return;
-        this.child.off('message', on);
-        resolve(m as T);
-      };
-      this.child.on('message', on);
-    });
-  }
-
-  async start(): Promise<void> {
-    this.url = (await this.#next<{ url: string }>('ready')).url;
-  }
-
-  get wsUrl(): string {
-    return `${this.url.replace(/^http/, 'ws')}/v1/websocket`;
-  }
-
-  async provision(count: number): Promise<BenchCredentials[]> {
-    const reply = this.#next<{ credentials: BenchCredentials[] }>('provisioned');
-    this.child.send({ cmd: 'provision', count });
-    return (await reply).credentials;
-  }
-
-  async stats(): Promise<Stats> {
-    const reply = this.#next<Stats>('stats');
-    this.child.send({ cmd: 'stats' });
-    return reply;
-  }
-
-  async stop(): Promise<void> {
-    const exited = new Promise((resolve) => this.child.once('exit', resolve));
-    this.child.send({ cmd: 'stop' });
-    await exited;
-    rmSync(this.dataDir, { recursive: true, force: true });
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -235,7 +166,7 @@ async function drain(server: ServerChild): Promise<void> {
 
 /** Phase 4: RSS of the server per idle authenticated connection. */
 async function idle(): Promise<void> {
-  const server = new ServerChild();
+  const server = new ServerChild(SERVER_OPTIONS);
   await server.start();
   const creds = await server.provision(IDLE);
   await sleep(500);
@@ -268,7 +199,7 @@ async function idle(): Promise<void> {
 
 async function main(): Promise<void> {
   console.log(`bench:relay${quick ? ' (quick)' : ''}: Node ${process.version}, loopback; durable: every send acknowledged after an fdatasync of the SQLite WAL (group commit)`);
-  const server = new ServerChild();
+  const server = new ServerChild(SERVER_OPTIONS);
   await server.start();
   try {
     const { senders, receivers, creds } = await connectPairs(server, PAIRS);
