@@ -9,8 +9,13 @@ import { ClientError, ClientErrorCode } from '../client/errors.js';
 import { asGroupId, isGroupId, type GroupId } from '../client/ids.js';
 import type { GroupUpdateRecord, MessageRecord } from '../client/store/types.js';
 
-/** The JSON object of a group (`groupId` first: what scripts read after `group create --json`). */
-export function groupJson(g: GroupView): Record<string, unknown> {
+/** A member's number: the one the SDK knows, and this profile's own for itself. */
+function memberNumber(m: GroupView['members'][number], selfNumber: string): string | undefined {
+  return m.number ?? (m.self ? selfNumber : undefined);
+}
+
+/** The JSON object of a group (`groupId` first: what scripts read after `group create --json`); `selfNumber` is this profile's. */
+export function groupJson(g: GroupView, selfNumber: string): Record<string, unknown> {
   const self = g.members.find((m) => m.self);
   return {
     groupId: g.id,
@@ -20,7 +25,7 @@ export function groupJson(g: GroupView): Record<string, unknown> {
     active: g.active,
     role: !g.active || !self ? 'none' : self.admin ? 'admin' : 'member',
     memberCount: g.members.length,
-    members: g.members.map((m) => ({ accountId: m.accountId, number: m.number ?? null, admin: m.admin, self: m.self })),
+    members: g.members.map((m) => ({ accountId: m.accountId, number: memberNumber(m, selfNumber) ?? null, admin: m.admin, self: m.self })),
     settings: { ...g.settings },
     inviteLinkEnabled: g.inviteLinkEnabled,
     expireTimer: g.expireTimer,
@@ -38,14 +43,14 @@ export function groupSummary(g: GroupView): string {
 }
 
 /** Every detail, readable (`parley group info`). */
-export function groupText(g: GroupView): string {
+export function groupText(g: GroupView, selfNumber: string): string {
   const self = g.members.find((m) => m.self);
   const lines = [
     `${g.name || '(no name)'}  (${g.id})`,
     ...(g.description ? [`  ${g.description}`] : []),
     `  revision ${g.revision}; you are ${!g.active || !self ? 'not a member (left or removed)' : self.admin ? 'an admin' : 'a member'}`,
     `  members (${g.members.length}):`,
-    ...g.members.map((m) => `    ${(m.number ?? m.accountId).padEnd(17)}${m.admin ? ' admin' : ''}${m.self ? ' (you)' : ''}`),
+    ...g.members.map((m) => `    ${(memberNumber(m, selfNumber) ?? m.accountId).padEnd(17)}${m.admin ? ' admin' : ''}${m.self ? ' (you)' : ''}`),
     `  only admins manage members: ${onOff(g.settings.adminsManageMembers)}; edit name and description: ${onOff(g.settings.adminsEditInfo)}; send: ${onOff(g.settings.adminsSend)}`,
     `  invite link: ${onOff(g.inviteLinkEnabled)}; disappearing messages: ${g.expireTimer === 0 ? 'off' : `${g.expireTimer} s`}`,
   ];
@@ -76,6 +81,7 @@ export async function namesFor(client: Client, group: GroupView | undefined): Pr
   const names = new Map<string, string>();
   for (const c of await client.contacts()) if (c.number !== undefined) names.set(c.accountId, c.number);
   for (const m of group?.members ?? []) if (m.number !== undefined) names.set(m.accountId, m.number);
+  // Group lines say "you" for this profile (its own number is not a contact).
   names.set(client.accountId, 'you');
   return (id) => names.get(id) ?? id;
 }

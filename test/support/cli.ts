@@ -13,6 +13,10 @@ export const NUMBERS = {
   alice: { number: '+15550100001', code: '111111' },
   bob: { number: '+15550100002', code: '222222' },
   carol: { number: '+15550100003', code: '333333' },
+  dave: { number: '+15550100004', code: '444444' },
+  erin: { number: '+15550100005', code: '555555' },
+  frank: { number: '+15550100006', code: '666666' },
+  grace: { number: '+15550100007', code: '777777' },
 } as const;
 
 export const TEST_NUMBERS_FLAG = Object.values(NUMBERS)

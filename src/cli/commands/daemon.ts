@@ -20,6 +20,7 @@ import { createInterface } from 'node:readline';
 import { waitAtMost } from '../../client/async.js';
 import type { Client } from '../../client/client.js';
 import { ClientError, ClientErrorCode } from '../../client/errors.js';
+import type { GroupView } from '../../client/groups/state.js';
 import type { MessageId } from '../../client/ids.js';
 import { explainGroupErrors, groupIdArg, groupJson } from '../groups.js';
 import { describeError, type Io } from '../io.js';
@@ -48,6 +49,7 @@ const MAX_BUFFERED_EVENTS = 10_000;
 
 /** The daemon's methods over a client. */
 export function daemonMethods(client: Client, buffer: EventBuffer): Record<string, RpcMethod> {
+  const view = (g: GroupView): Record<string, unknown> => groupJson(g, client.number);
   return {
     send: async (p) => {
       const quoteId = optionalStringParam(p, 'quote');
@@ -94,12 +96,12 @@ export function daemonMethods(client: Client, buffer: EventBuffer): Record<strin
       const name = stringParam(p, 'name');
       const members = stringArrayParam(p, 'members');
       checkMemberCount(members, 1);
-      return groupJson(await explainGroupErrors('create groups', () => client.createGroup(name, members, description === undefined ? {} : { description })));
+      return view(await explainGroupErrors('create groups', () => client.createGroup(name, members, description === undefined ? {} : { description })));
     },
-    groupAdd: async (p) => groupJson(await changeMembers(client, 'add', stringParam(p, 'groupId'), stringArrayParam(p, 'members'))),
-    groupRemove: async (p) => groupJson(await changeMembers(client, 'remove', stringParam(p, 'groupId'), stringArrayParam(p, 'members'))),
-    groupPromote: async (p) => groupJson(await changeMembers(client, 'promote', stringParam(p, 'groupId'), stringArrayParam(p, 'members'))),
-    groupDemote: async (p) => groupJson(await changeMembers(client, 'demote', stringParam(p, 'groupId'), stringArrayParam(p, 'members'))),
+    groupAdd: async (p) => view(await changeMembers(client, 'add', stringParam(p, 'groupId'), stringArrayParam(p, 'members'))),
+    groupRemove: async (p) => view(await changeMembers(client, 'remove', stringParam(p, 'groupId'), stringArrayParam(p, 'members'))),
+    groupPromote: async (p) => view(await changeMembers(client, 'promote', stringParam(p, 'groupId'), stringArrayParam(p, 'members'))),
+    groupDemote: async (p) => view(await changeMembers(client, 'demote', stringParam(p, 'groupId'), stringArrayParam(p, 'members'))),
     groupLeave: async (p) => {
       const id = groupIdArg(stringParam(p, 'groupId'));
       await explainGroupErrors('leave', () => client.leaveGroup(id));
@@ -109,11 +111,11 @@ export function daemonMethods(client: Client, buffer: EventBuffer): Record<strin
       const id = groupIdArg(stringParam(p, 'groupId'));
       const g = await explainGroupErrors('see the group', async () => ((booleanParam(p, 'refresh') ?? false) ? client.refreshGroup(id) : client.group(id)));
       if (!g) throw new ClientError(ClientErrorCode.UnknownGroup, 'unknown group: this profile is not in a group with that id');
-      return groupJson(g);
+      return view(g);
     },
-    groupList: async () => (await client.groups()).map(groupJson),
+    groupList: async () => (await client.groups()).map(view),
     groupUpdate: async (p) =>
-      groupJson(
+      view(
         await updateGroup(client, {
           groupId: stringParam(p, 'groupId'),
           name: optionalStringParam(p, 'name'),
@@ -133,7 +135,7 @@ export function daemonMethods(client: Client, buffer: EventBuffer): Record<strin
     },
     groupJoin: async (p) => {
       const link = stringParam(p, 'link');
-      return groupJson(await explainGroupErrors('join', () => client.joinGroup(link.trim())));
+      return view(await explainGroupErrors('join', () => client.joinGroup(link.trim())));
     },
   };
 }

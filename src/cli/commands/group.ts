@@ -16,8 +16,9 @@ import { withClient } from './send.js';
 /** The most members one group has, the creator included (the server's limit). */
 export const MAX_GROUP_MEMBERS = 1024;
 
-function printGroup(out: Printer, g: GroupView, headline?: string): void {
-  out.result(groupJson(g), headline === undefined ? groupText(g) : `${headline}\n${groupText(g)}`);
+function printGroup(client: Client, out: Printer, g: GroupView, headline?: string): void {
+  const text = groupText(g, client.number);
+  out.result(groupJson(g, client.number), headline === undefined ? text : `${headline}\n${text}`);
 }
 
 /** Refuses more members than a group holds before anything is sent. */
@@ -37,7 +38,7 @@ export async function groupCreateCommand(
     const g = await explainGroupErrors('create groups', () =>
       client.createGroup(args.name, args.members, args.description === undefined ? {} : { description: args.description }),
     );
-    out.result(groupJson(g), `Created group ${g.id} "${g.name}" with ${g.members.length} member(s).`);
+    out.result(groupJson(g, client.number), `Created group ${g.id} "${g.name}" with ${g.members.length} member(s).`);
     return 0;
   });
 }
@@ -75,7 +76,7 @@ export async function groupMembersCommand(
   groupIdArg(args.groupId);
   return withClient(args.profile, async (client) => {
     const g = await changeMembers(client, args.change, args.groupId, args.members);
-    printGroup(out, g, `${CHANGE_VERB[args.change].done} ${args.members.join(', ')}.`);
+    printGroup(client, out, g, `${CHANGE_VERB[args.change].done} ${args.members.join(', ')}.`);
     return 0;
   });
 }
@@ -96,7 +97,7 @@ export async function groupInfoCommand(args: { groupId: string; refresh: boolean
     async (client) => {
       const g = await explainGroupErrors('see the group', async () => (args.refresh ? client.refreshGroup(id) : client.group(id)));
       if (!g) throw new ClientError(ClientErrorCode.UnknownGroup, 'unknown group: this profile is not in a group with that id');
-      printGroup(out, g);
+      printGroup(client, out, g);
       return 0;
     },
     0,
@@ -108,7 +109,7 @@ export async function groupListCommand(args: { profile: string }, out: Printer):
     args.profile,
     async (client) => {
       const groups = await client.groups();
-      for (const g of groups) out.result(groupJson(g), groupSummary(g));
+      for (const g of groups) out.result(groupJson(g, client.number), groupSummary(g));
       if (groups.length === 0) out.note('No groups yet.');
       return 0;
     },
@@ -155,7 +156,7 @@ export async function updateGroup(client: Client, a: Omit<GroupSetArgs, 'profile
 export async function groupSetCommand(args: GroupSetArgs, out: Printer): Promise<number> {
   groupIdArg(args.groupId);
   return withClient(args.profile, async (client) => {
-    printGroup(out, await updateGroup(client, args), 'Group updated.');
+    printGroup(client, out, await updateGroup(client, args), 'Group updated.');
     return 0;
   });
 }
@@ -177,7 +178,7 @@ export async function groupLinkCommand(args: { groupId: string; revoke: boolean;
 export async function groupJoinCommand(args: { link: string; profile: string }, out: Printer): Promise<number> {
   return withClient(args.profile, async (client) => {
     const g = await explainGroupErrors('join', () => client.joinGroup(args.link.trim()));
-    printGroup(out, g, `Joined group ${g.id}.`);
+    printGroup(client, out, g, `Joined group ${g.id}.`);
     return 0;
   });
 }
