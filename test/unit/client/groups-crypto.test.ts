@@ -153,7 +153,7 @@ describe('group receipts', () => {
 
 describe('applying group states', () => {
   const id = 'cd'.repeat(16) as GroupId;
-  const state = (revision: number, members: AccountId[], attributes = new Uint8Array(0)) =>
+  const state = (revision: number, members: AccountId[], attributes: Uint8Array = new Uint8Array(0)) =>
     create(GroupStateSchema, {
       groupId: id,
       revision,
