@@ -125,6 +125,8 @@ export function onOffArg(value: string): boolean {
   throw new RangeError(`expected on or off, not "${value}"`);
 }
 
+const NOTHING_TO_CHANGE = 'nothing to change: give a name, a description or a setting';
+
 export interface GroupSetArgs {
   readonly groupId: string;
   readonly name: string | undefined;
@@ -148,13 +150,16 @@ export async function updateGroup(client: Client, a: Omit<GroupSetArgs, 'profile
     ...(Object.keys(settings).length === 0 ? {} : { settings }),
   };
   if (Object.keys(changes).length === 0) {
-    throw new ClientError(ClientErrorCode.InvalidArgument, 'nothing to change: give --name, --description or a setting');
+    throw new ClientError(ClientErrorCode.InvalidArgument, NOTHING_TO_CHANGE);
   }
   return explainGroupErrors(changes.settings ? 'change the settings' : 'change the name and description', () => client.updateGroup(id, changes));
 }
 
 export async function groupSetCommand(args: GroupSetArgs, out: Printer): Promise<number> {
   groupIdArg(args.groupId);
+  if ([args.name, args.description, args.adminsSend, args.adminsEdit, args.adminsManage].every((v) => v === undefined)) {
+    throw new ClientError(ClientErrorCode.InvalidArgument, NOTHING_TO_CHANGE);
+  }
   return withClient(args.profile, async (client) => {
     printGroup(client, out, await updateGroup(client, args), 'Group updated.');
     return 0;
