@@ -118,8 +118,8 @@ describe('server privacy', () => {
       }
     }
 
-    // 2. What is still queued is exactly the ciphertext that was sent, and the other columns hold only
-    // ids, types and times.
+    // 2. What is still queued is exactly the ciphertext that was sent (1:1 envelopes keep it inline: no
+    // payload, no group), and the other columns hold only ids, types and times.
     const db = new Database(t.server.app.storage.file, { readonly: true, fileMustExist: true });
     const rows = db.prepare('SELECT * FROM messages ORDER BY seq').all() as Array<Record<string, unknown>>;
     db.close();
@@ -127,7 +127,8 @@ describe('server privacy', () => {
     assert.equal(rows.length, stillQueued);
     rows.forEach((row, i) => {
       assert.deepEqual(Buffer.from(row.content as Uint8Array), Buffer.from((expected[i] as { ciphertext: Uint8Array }).ciphertext));
-      assert.deepEqual(Object.keys(row).sort(), ['content', 'destination_device_id', 'device_ref', 'guid', 'seq', 'server_timestamp', 'source_account_id', 'source_device_id', 'timestamp', 'type']);
+      assert.deepEqual(Object.keys(row).sort(), ['content', 'destination_device_id', 'device_ref', 'group_id', 'guid', 'payload_id', 'seq', 'server_timestamp', 'source_account_id', 'source_device_id', 'timestamp', 'type']);
+      assert.deepEqual([row.payload_id, row.group_id], [null, null]);
       assert.equal((row.guid as Uint8Array).length, 16);
       assert.equal(row.source_account_id, bob.accountId);
     });
