@@ -498,7 +498,8 @@ export class MessageReceiver {
     if (!group) {
       group = placeholderGroup(v.groupId, state.now);
       state.refreshGroups.add(v.groupId);
-    } else if (!isMember(group, origin.source)) {
+    } else if (!isMember(group, origin.source) || (!group.active && group.revision >= 0)) {
+      // From a non-member, or for a group we left: taken only when we may be behind (a newer revision).
       if (group.revision >= v.revision && group.revision >= 0) return { kind: 'ignored' };
       state.refreshGroups.add(v.groupId);
     }
@@ -547,6 +548,7 @@ export class MessageReceiver {
     const actor = update.actorAccountId;
     const self = state.account.accountId;
     let group: GroupRecord;
+    const previous = await tx.groups.get(groupId);
     if (update.state) {
       if (update.state.groupId !== groupId) return { kind: 'ignored' };
       group = (await applyGroupState(tx, this.#o.crypto, self, update.state, { now: state.now })).group;
@@ -569,7 +571,7 @@ export class MessageReceiver {
         await tx.groups.put(group);
       }
     }
-    const record = updateRecordOf(update, actor, update.attributesChanged && group.masterKey ? group.name : undefined);
+    const record = updateRecordOf(update, actor, previous, group);
     const message = await recordGroupUpdate(tx, groupId, self, record, { now: state.now, serverTimestamp: Number(env.serverTimestamp) || undefined });
     if (!message) return { kind: 'ignored' };
     return { kind: 'group-update', source: actor, deviceId: env.sourceDeviceId, groupId, group, message };

@@ -195,9 +195,18 @@ export function groupUpdateMessageId(actor: AccountId, revision: number, groupId
   return `${actor}:g${revision}:${groupId}` as MessageId;
 }
 
-/** The record of what a server GroupUpdate says (the new name once decrypted). */
-export function updateRecordOf(update: GroupUpdate, actor: AccountId, name: string | undefined): GroupUpdateRecord {
+/**
+ * The record of what a server GroupUpdate says. Which attributes changed is read from the decrypted attributes
+ * before and after (the server cannot tell: they are encrypted); without the master key, an attribute change
+ * is reported as a description and avatar change with no name.
+ */
+export function updateRecordOf(update: GroupUpdate, actor: AccountId, before: GroupRecord | undefined, after: GroupRecord): GroupUpdateRecord {
   const ids = (xs: readonly string[]): AccountId[] => xs.filter(isAccountId);
+  // Comparable only when the record was not at this revision already (our own change was applied on the spot).
+  const known = after.masterKey !== undefined && before !== undefined && before.revision >= 0 && before.revision < update.revision && before.masterKey !== undefined;
+  const changed = update.attributesChanged;
+  const sameAvatar = (a: Uint8Array | undefined, b: Uint8Array | undefined): boolean =>
+    a === undefined || b === undefined ? a === b : a.length === b.length && a.every((x, i) => x === b[i]);
   return {
     revision: update.revision,
     actorId: actor,
@@ -206,9 +215,9 @@ export function updateRecordOf(update: GroupUpdate, actor: AccountId, name: stri
     removed: ids(update.removed),
     promoted: ids(update.promoted),
     demoted: ids(update.demoted),
-    name,
-    descriptionChanged: update.attributesChanged,
-    avatarChanged: update.attributesChanged,
+    name: changed && after.masterKey !== undefined && (!known || before.name !== after.name) ? after.name : undefined,
+    descriptionChanged: changed && (!known || before.description !== after.description),
+    avatarChanged: changed && (!known || !sameAvatar(before.avatar, after.avatar)),
     settingsChanged: update.settingsChanged,
     inviteLinkChanged: update.inviteLinkChanged,
     joinedByLink: update.joinedByLink,

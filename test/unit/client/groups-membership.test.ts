@@ -152,8 +152,24 @@ describe('groups: membership (real server)', () => {
     await settle(live());
     const renamed = nextEvent(carol.client, 'groupUpdate', (e) => e.message.groupUpdate?.name === 'Busier');
     await bob.client.updateGroup(g.id, { name: 'Busier', description: 'renamed by bob' });
-    await renamed;
+    const carolSaw = await renamed;
+    assert.equal(carolSaw.message.groupUpdate?.descriptionChanged, true);
+    assert.equal(carolSaw.message.groupUpdate?.avatarChanged, false);
     assert.equal((await carol.client.group(g.id))?.description, 'renamed by bob');
+    await settle(live());
+    const bobSystem = (await bob.client.messages(g.id)).find((x) => x.groupUpdate?.revision === carolSaw.message.groupUpdate?.revision);
+    assert.equal(bobSystem?.groupUpdate?.name, 'Busier', "the actor's own system message names the change too");
+    const avatar = Uint8Array.from({ length: 2048 }, (_, i) => i % 251);
+    const pictured = nextEvent(carol.client, 'groupUpdate', (e) => e.message.groupUpdate?.avatarChanged === true);
+    await alice.client.updateGroup(g.id, { avatar: { bytes: avatar, contentType: 'image/png' } });
+    const withAvatar = await pictured;
+    assert.deepEqual(withAvatar.group.avatar, avatar);
+    assert.equal(withAvatar.group.avatarContentType, 'image/png');
+    assert.equal(withAvatar.message.groupUpdate?.name, undefined, 'the name did not change');
+    await assert.rejects(
+      alice.client.updateGroup(g.id, { avatar: { bytes: new Uint8Array(48 * 1024 + 1), contentType: 'image/png' } }),
+      (err: unknown) => ClientError.is(err, ClientErrorCode.InvalidArgument),
+    );
 
     await Promise.all([
       alice.client.addMembers(g.id, [dave.number]),
