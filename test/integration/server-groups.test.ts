@@ -283,6 +283,19 @@ describe('server groups', () => {
     assert.ok(final.members.some((m) => m.accountId === dave.accountId));
   });
 
+  it('keeps a re-registered account a member; its new device replaces the old one in GroupDevices', async () => {
+    const id = newGroupId();
+    state(await createGroup(alice, id, [erin.accountId]));
+    const before = await devicesOf(alice, id);
+    const again = await register(t.url, '+15550100005', '555555', (erin.registrationId % 16000) + 1);
+    assert.equal(again.accountId, erin.accountId);
+    const after = await devicesOf(alice, id);
+    assert.deepEqual(after.devices.map((d) => [d.accountId, d.deviceId, d.registrationId]), [[erin.accountId, 1, again.registrationId]]);
+    refused(await sendGroup(alice, id, fakeCiphertext(64), { digest: digestOf(before) }), 409, 'SERVER_MISMATCHED_DEVICES');
+    assert.equal(state(await call(again, 'GET', `/v1/groups/${id}`)).members.length, 2);
+    erin = again;
+  });
+
   it('refuses type 9 from clients on the 1:1 path', async () => {
     const r = await http(t.url, 'PUT', `/v1/messages/${bob.accountId}`, { auth: alice, body: sendBody([{ deviceId: 1, registrationId: bob.registrationId, content: fakeCiphertext(20), type: 9 }]) });
     refused(r, 400, 'SERVER_BAD_REQUEST');
