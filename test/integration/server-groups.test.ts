@@ -253,6 +253,9 @@ describe('server groups', () => {
     const daveGot = await drain(dave, id);
     assert.deepEqual(daveGot.map((e) => e.type), [9], 'only the update telling dave he was removed');
     refused(await sendGroup(dave, id, fakeCiphertext(64), { digest: new Uint8Array(32) }), 403, 'SERVER_FORBIDDEN');
+    const metrics = new TextDecoder().decode((await http(t.url, 'GET', '/metrics')).body);
+    assert.match(metrics, /^parley_group_messages_total [1-9]/m);
+    assert.match(metrics, /^parley_group_fanout_devices_bucket\{le="4"\} [1-9]/m);
   });
 
   it('refuses non-admins in an admins_send group, pushes ephemeral sends without storing them', async () => {
