@@ -117,6 +117,8 @@ describe('server groups', () => {
     refused(await createGroup(bob, id, []), 409, 'SERVER_CONFLICT');
     refused(await createGroup(alice, newGroupId(), [randomUUID()]), 404, 'SERVER_NOT_FOUND');
     refused(await createGroup(alice, newGroupId(), ['nobody']), 400, 'SERVER_BAD_REQUEST');
+    const tooLarge = create(CreateGroupRequestSchema, { memberAccountIds: [bob.accountId], attributes: new Uint8Array(64 * 1024 + 1) });
+    refused(await call(alice, 'PUT', `/v1/groups/${newGroupId()}`, CreateGroupRequestSchema, tooLarge), 413, 'SERVER_PAYLOAD_TOO_LARGE');
     // Over the WebSocket, the same router answers.
     const ws = await connect(dave);
     const response = await ws.request('GET', `/v1/groups/${id}`);
@@ -302,6 +304,25 @@ describe('server groups', () => {
   it('refuses type 9 from clients on the 1:1 path', async () => {
     const r = await http(t.url, 'PUT', `/v1/messages/${bob.accountId}`, { auth: alice, body: sendBody([{ deviceId: 1, registrationId: bob.registrationId, content: fakeCiphertext(20), type: 9 }]) });
     refused(r, 400, 'SERVER_BAD_REQUEST');
+  });
+});
+
+describe('server group joins', () => {
+  it('rate limits invite-link joins per account', async () => {
+    const t = await startTestServer({ rateLimits: { groupJoinsPerAccount: { capacity: 2, windowMs: 60_000 } } });
+    try {
+      const alice = await register(t.url, '+15550100001', '111111');
+      const bob = await register(t.url, '+15550100002', '222222');
+      const id = newGroupId();
+      const body = toBinary(JoinGroupRequestSchema, create(JoinGroupRequestSchema, { inviteLinkPassword: randomBytes(16) }));
+      assert.equal((await http(t.url, 'PUT', `/v1/groups/${id}`, { auth: alice, body: new Uint8Array() })).status, 200);
+      const tries = [];
+      for (let i = 0; i < 3; i++) tries.push(await http(t.url, 'POST', `/v1/groups/${id}/join`, { auth: bob, body }));
+      assert.deepEqual(tries.map((r) => r.code), ['SERVER_FORBIDDEN', 'SERVER_FORBIDDEN', 'SERVER_RATE_LIMITED']);
+      assert.ok((tries[2]?.retryAfter ?? 0) > 0);
+    } finally {
+      await t.close();
+    }
   });
 });
 

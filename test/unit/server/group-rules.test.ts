@@ -55,6 +55,9 @@ describe('group rules', () => {
     assert.equal(code(() => changeGroup(open, B, { ...NONE, settings: DEFAULT_SETTINGS }, 200, LIMITS)), 'SERVER_FORBIDDEN', 'settings: admins only, even unchanged');
     assert.equal(code(() => changeGroup(open, B, { ...NONE, inviteHash: null }, 200, LIMITS)), 'SERVER_FORBIDDEN');
     assert.equal(changeGroup(open, B, { ...NONE, attributes: new Uint8Array([9]) }, 200, LIMITS)?.summary.attributesChanged, true, 'info is open unless admins_edit_info');
+    const closedInfo = { ...g, settings: { ...g.settings, adminsEditInfo: true } };
+    assert.equal(code(() => changeGroup(closedInfo, B, { ...NONE, attributes: new Uint8Array([9]) }, 200, LIMITS)), 'SERVER_FORBIDDEN');
+    assert.equal(changeGroup(closedInfo, A, { ...NONE, attributes: new Uint8Array([9]) }, 200, LIMITS)?.next?.attributes[0], 9);
   });
 
   it('answers undefined for a change that changes nothing, and keeps an admin', () => {
