@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file content.proto.
  */
 export const file_content: GenFile = /*@__PURE__*/
-  fileDesc("Cg1jb250ZW50LnByb3RvEg5wYXJsZXkuY29udGVudCI8CgVRdW90ZRIKCgJpZBgBIAEoBBIZChFhdXRob3JfYWNjb3VudF9pZBgCIAEoCRIMCgR0ZXh0GAMgASgJIocBCgtEYXRhTWVzc2FnZRIMCgRib2R5GAEgASgJEiQKBXF1b3RlGAIgASgLMhUucGFybGV5LmNvbnRlbnQuUXVvdGUSFAoMZXhwaXJlX3RpbWVyGAMgASgNEhEKCXZpZXdfb25jZRgEIAEoCBIbChNleHBpcmVfdGltZXJfdXBkYXRlGAUgASgIImUKCFJlYWN0aW9uEg0KBWVtb2ppGAEgASgJEg4KBnJlbW92ZRgCIAEoCBIgChh0YXJnZXRfYXV0aG9yX2FjY291bnRfaWQYAyABKAkSGAoQdGFyZ2V0X3RpbWVzdGFtcBgEIAEoBCJLCgRFZGl0EhgKEHRhcmdldF90aW1lc3RhbXAYASABKAQSKQoEZGF0YRgCIAEoCzIbLnBhcmxleS5jb250ZW50LkRhdGFNZXNzYWdlIiIKBkRlbGV0ZRIYChB0YXJnZXRfdGltZXN0YW1wGAEgASgEInUKB1JlY2VpcHQSKgoEdHlwZRgBIAEoDjIcLnBhcmxleS5jb250ZW50LlJlY2VpcHQuVHlwZRISCgp0aW1lc3RhbXBzGAIgAygEIioKBFR5cGUSDAoIREVMSVZFUlkQABIICgRSRUFEEAESCgoGVklFV0VEEAIibgoGVHlwaW5nEi0KBmFjdGlvbhgBIAEoDjIdLnBhcmxleS5jb250ZW50LlR5cGluZy5BY3Rpb24SEQoJdGltZXN0YW1wGAIgASgEIiIKBkFjdGlvbhILCgdTVEFSVEVEEAASCwoHU1RPUFBFRBABIkwKDFJldHJ5UmVxdWVzdBIRCgl0aW1lc3RhbXAYASABKAQSFwoPY2lwaGVydGV4dF90eXBlGAIgASgNEhAKCGdyb3VwX2lkGAMgASgJImUKFVNlbmRlcktleURpc3RyaWJ1dGlvbhIQCghncm91cF9pZBgBIAEoCRISCgptYXN0ZXJfa2V5GAIgASgMEhQKDGRpc3RyaWJ1dGlvbhgDIAEoDBIQCghyZXZpc2lvbhgEIAEoDSJhCg9Hcm91cEF0dHJpYnV0ZXMSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIOCgZhdmF0YXIYAyABKAwSGwoTYXZhdGFyX2NvbnRlbnRfdHlwZRgEIAEoCSLYAwoHQ29udGVudBIPCgd2ZXJzaW9uGA8gASgNEhEKCXRpbWVzdGFtcBgOIAEoBBIVCg1zZW5kZXJfbnVtYmVyGA0gASgJEisKBGRhdGEYASABKAsyGy5wYXJsZXkuY29udGVudC5EYXRhTWVzc2FnZUgAEiwKCHJlYWN0aW9uGAIgASgLMhgucGFybGV5LmNvbnRlbnQuUmVhY3Rpb25IABIkCgRlZGl0GAMgASgLMhQucGFybGV5LmNvbnRlbnQuRWRpdEgAEigKBmRlbGV0ZRgEIAEoCzIWLnBhcmxleS5jb250ZW50LkRlbGV0ZUgAEioKB3JlY2VpcHQYBSABKAsyFy5wYXJsZXkuY29udGVudC5SZWNlaXB0SAASKAoGdHlwaW5nGAYgASgLMhYucGFybGV5LmNvbnRlbnQuVHlwaW5nSAASLQoFcmV0cnkYByABKAsyHC5wYXJsZXkuY29udGVudC5SZXRyeVJlcXVlc3RIABJIChdzZW5kZXJfa2V5X2Rpc3RyaWJ1dGlvbhgIIAEoCzIlLnBhcmxleS5jb250ZW50LlNlbmRlcktleURpc3RyaWJ1dGlvbkgAEhAKCGdyb3VwX2lkGAwgASgJQgYKBGJvZHliBnByb3RvMw");
+  fileDesc("Cg1jb250ZW50LnByb3RvEg5wYXJsZXkuY29udGVudCI8CgVRdW90ZRIKCgJpZBgBIAEoBBIZChFhdXRob3JfYWNjb3VudF9pZBgCIAEoCRIMCgR0ZXh0GAMgASgJIocBCgtEYXRhTWVzc2FnZRIMCgRib2R5GAEgASgJEiQKBXF1b3RlGAIgASgLMhUucGFybGV5LmNvbnRlbnQuUXVvdGUSFAoMZXhwaXJlX3RpbWVyGAMgASgNEhEKCXZpZXdfb25jZRgEIAEoCBIbChNleHBpcmVfdGltZXJfdXBkYXRlGAUgASgIImUKCFJlYWN0aW9uEg0KBWVtb2ppGAEgASgJEg4KBnJlbW92ZRgCIAEoCBIgChh0YXJnZXRfYXV0aG9yX2FjY291bnRfaWQYAyABKAkSGAoQdGFyZ2V0X3RpbWVzdGFtcBgEIAEoBCJLCgRFZGl0EhgKEHRhcmdldF90aW1lc3RhbXAYASABKAQSKQoEZGF0YRgCIAEoCzIbLnBhcmxleS5jb250ZW50LkRhdGFNZXNzYWdlIiIKBkRlbGV0ZRIYChB0YXJnZXRfdGltZXN0YW1wGAEgASgEInUKB1JlY2VpcHQSKgoEdHlwZRgBIAEoDjIcLnBhcmxleS5jb250ZW50LlJlY2VpcHQuVHlwZRISCgp0aW1lc3RhbXBzGAIgAygEIioKBFR5cGUSDAoIREVMSVZFUlkQABIICgRSRUFEEAESCgoGVklFV0VEEAIibgoGVHlwaW5nEi0KBmFjdGlvbhgBIAEoDjIdLnBhcmxleS5jb250ZW50LlR5cGluZy5BY3Rpb24SEQoJdGltZXN0YW1wGAIgASgEIiIKBkFjdGlvbhILCgdTVEFSVEVEEAASCwoHU1RPUFBFRBABIkwKDFJldHJ5UmVxdWVzdBIRCgl0aW1lc3RhbXAYASABKAQSFwoPY2lwaGVydGV4dF90eXBlGAIgASgNEhAKCGdyb3VwX2lkGAMgASgJImUKFVNlbmRlcktleURpc3RyaWJ1dGlvbhIQCghncm91cF9pZBgBIAEoCRISCgptYXN0ZXJfa2V5GAIgASgMEhQKDGRpc3RyaWJ1dGlvbhgDIAEoDBIQCghyZXZpc2lvbhgEIAEoDSJhCg9Hcm91cEF0dHJpYnV0ZXMSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIOCgZhdmF0YXIYAyABKAwSGwoTYXZhdGFyX2NvbnRlbnRfdHlwZRgEIAEoCSKGBAoLU3luY01lc3NhZ2USMAoEc2VudBgBIAEoCzIgLnBhcmxleS5jb250ZW50LlN5bmNNZXNzYWdlLlNlbnRIABI2CgdoaXN0b3J5GAMgASgLMiMucGFybGV5LmNvbnRlbnQuU3luY01lc3NhZ2UuSGlzdG9yeUgAEkUKD2RldmljZXNfY2hhbmdlZBgEIAEoCzIqLnBhcmxleS5jb250ZW50LlN5bmNNZXNzYWdlLkRldmljZXNDaGFuZ2VkSAASLgoEcmVhZBgCIAMoCzIgLnBhcmxleS5jb250ZW50LlN5bmNNZXNzYWdlLlJlYWQabgoEU2VudBIeChZkZXN0aW5hdGlvbl9hY2NvdW50X2lkGAEgASgJEhEKCXRpbWVzdGFtcBgCIAEoBBIPCgdjb250ZW50GAMgASgMEiIKGmV4cGlyYXRpb25fc3RhcnRfdGltZXN0YW1wGAQgASgNGjQKBFJlYWQSGQoRc2VuZGVyX2FjY291bnRfaWQYASABKAkSEQoJdGltZXN0YW1wGAIgASgEGkUKB0hpc3RvcnkSDwoHYmxvYl9pZBgBIAEoCRILCgNrZXkYAiABKAwSDgoGc2hhMjU2GAMgASgMEgwKBHNpemUYBCABKAQaIQoORGV2aWNlc0NoYW5nZWQSDwoHdmVyc2lvbhgBIAEoBEIGCgRraW5kIskBChBQcm92aXNpb25NZXNzYWdlEhIKCmFjY291bnRfaWQYASABKAkSDgoGbnVtYmVyGAIgASgJEhIKCnNlcnZlcl91cmwYAyABKAkSEQoJZGV2aWNlX2lkGAQgASgNEgwKBGNvZGUYBSABKAkSHAoUYWNjb3VudF9pZGVudGl0eV9rZXkYBiABKAwSDwoHZGV0YWlscxgHIAEoDBIZChFhY2NvdW50X3NpZ25hdHVyZRgIIAEoDBISCgpleHBpcmVzX2F0GAkgASgEIsYBCg1IaXN0b3J5QnVuZGxlEg8KB3ZlcnNpb24YASABKA0SEgoKY3JlYXRlZF9hdBgCIAEoBBIwCghjb250YWN0cxgDIAMoCzIeLnBhcmxleS5jb250ZW50Lkhpc3RvcnlDb250YWN0EiwKBmdyb3VwcxgEIAMoCzIcLnBhcmxleS5jb250ZW50Lkhpc3RvcnlHcm91cBIwCghtZXNzYWdlcxgFIAMoCzIeLnBhcmxleS5jb250ZW50Lkhpc3RvcnlNZXNzYWdlImMKDkhpc3RvcnlDb250YWN0EhIKCmFjY291bnRfaWQYASABKAkSDgoGbnVtYmVyGAIgASgJEhcKD251bWJlcl92ZXJpZmllZBgDIAEoCBIUCgxleHBpcmVfdGltZXIYBCABKA0iSgoMSGlzdG9yeUdyb3VwEhAKCGdyb3VwX2lkGAEgASgJEhIKCm1hc3Rlcl9rZXkYAiABKAwSFAoMZXhwaXJlX3RpbWVyGAMgASgNIssBCg5IaXN0b3J5TWVzc2FnZRIKCgJpZBgBIAEoCRIXCg9jb252ZXJzYXRpb25faWQYAiABKAkSGQoRc2VuZGVyX2FjY291bnRfaWQYAyABKAkSEAoIb3V0Z29pbmcYBCABKAgSEQoJdGltZXN0YW1wGAUgASgEEhgKEHNlcnZlcl90aW1lc3RhbXAYBiABKAQSDAoEa2luZBgHIAEoCRIMCgRib2R5GAggASgJEg4KBnN0YXR1cxgJIAEoCRIOCgZyZWNvcmQYCiABKAwihQQKB0NvbnRlbnQSDwoHdmVyc2lvbhgPIAEoDRIRCgl0aW1lc3RhbXAYDiABKAQSFQoNc2VuZGVyX251bWJlchgNIAEoCRIrCgRkYXRhGAEgASgLMhsucGFybGV5LmNvbnRlbnQuRGF0YU1lc3NhZ2VIABIsCghyZWFjdGlvbhgCIAEoCzIYLnBhcmxleS5jb250ZW50LlJlYWN0aW9uSAASJAoEZWRpdBgDIAEoCzIULnBhcmxleS5jb250ZW50LkVkaXRIABIoCgZkZWxldGUYBCABKAsyFi5wYXJsZXkuY29udGVudC5EZWxldGVIABIqCgdyZWNlaXB0GAUgASgLMhcucGFybGV5LmNvbnRlbnQuUmVjZWlwdEgAEigKBnR5cGluZxgGIAEoCzIWLnBhcmxleS5jb250ZW50LlR5cGluZ0gAEi0KBXJldHJ5GAcgASgLMhwucGFybGV5LmNvbnRlbnQuUmV0cnlSZXF1ZXN0SAASSAoXc2VuZGVyX2tleV9kaXN0cmlidXRpb24YCCABKAsyJS5wYXJsZXkuY29udGVudC5TZW5kZXJLZXlEaXN0cmlidXRpb25IABIrCgRzeW5jGAkgASgLMhsucGFybGV5LmNvbnRlbnQuU3luY01lc3NhZ2VIABIQCghncm91cF9pZBgMIAEoCUIGCgRib2R5YgZwcm90bzM");
 
 /**
  * @generated from message parley.content.Quote
@@ -359,6 +359,400 @@ export const GroupAttributesSchema: GenMessage<GroupAttributes> = /*@__PURE__*/
   messageDesc(file_content, 9);
 
 /**
+ * Between the devices of one account only (the receiver ignores a SyncMessage from another account).
+ *
+ * @generated from message parley.content.SyncMessage
+ */
+export type SyncMessage = Message<"parley.content.SyncMessage"> & {
+  /**
+   * @generated from oneof parley.content.SyncMessage.kind
+   */
+  kind: {
+    /**
+     * @generated from field: parley.content.SyncMessage.Sent sent = 1;
+     */
+    value: SyncMessage_Sent;
+    case: "sent";
+  } | {
+    /**
+     * @generated from field: parley.content.SyncMessage.History history = 3;
+     */
+    value: SyncMessage_History;
+    case: "history";
+  } | {
+    /**
+     * @generated from field: parley.content.SyncMessage.DevicesChanged devices_changed = 4;
+     */
+    value: SyncMessage_DevicesChanged;
+    case: "devicesChanged";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * @generated from field: repeated parley.content.SyncMessage.Read read = 2;
+   */
+  read: SyncMessage_Read[];
+};
+
+/**
+ * Describes the message parley.content.SyncMessage.
+ * Use `create(SyncMessageSchema)` to create a new message.
+ */
+export const SyncMessageSchema: GenMessage<SyncMessage> = /*@__PURE__*/
+  messageDesc(file_content, 10);
+
+/**
+ * A message this device sent to a contact (1:1; group messages reach our other devices through the group
+ * fan-out): the other devices show it as sent.
+ *
+ * @generated from message parley.content.SyncMessage.Sent
+ */
+export type SyncMessage_Sent = Message<"parley.content.SyncMessage.Sent"> & {
+  /**
+   * @generated from field: string destination_account_id = 1;
+   */
+  destinationAccountId: string;
+
+  /**
+   * @generated from field: uint64 timestamp = 2;
+   */
+  timestamp: bigint;
+
+  /**
+   * the serialized Content that went to the contact
+   *
+   * @generated from field: bytes content = 3;
+   */
+  content: Uint8Array;
+
+  /**
+   * @generated from field: uint32 expiration_start_timestamp = 4;
+   */
+  expirationStartTimestamp: number;
+};
+
+/**
+ * Describes the message parley.content.SyncMessage.Sent.
+ * Use `create(SyncMessage_SentSchema)` to create a new message.
+ */
+export const SyncMessage_SentSchema: GenMessage<SyncMessage_Sent> = /*@__PURE__*/
+  messageDesc(file_content, 10, 0);
+
+/**
+ * Messages read on this device: the other devices mark them read (and send no receipts of their own).
+ *
+ * @generated from message parley.content.SyncMessage.Read
+ */
+export type SyncMessage_Read = Message<"parley.content.SyncMessage.Read"> & {
+  /**
+   * @generated from field: string sender_account_id = 1;
+   */
+  senderAccountId: string;
+
+  /**
+   * @generated from field: uint64 timestamp = 2;
+   */
+  timestamp: bigint;
+};
+
+/**
+ * Describes the message parley.content.SyncMessage.Read.
+ * Use `create(SyncMessage_ReadSchema)` to create a new message.
+ */
+export const SyncMessage_ReadSchema: GenMessage<SyncMessage_Read> = /*@__PURE__*/
+  messageDesc(file_content, 10, 1);
+
+/**
+ * The history a primary gives a newly linked companion: an encrypted blob (see docs/multi-device.md).
+ *
+ * @generated from message parley.content.SyncMessage.History
+ */
+export type SyncMessage_History = Message<"parley.content.SyncMessage.History"> & {
+  /**
+   * @generated from field: string blob_id = 1;
+   */
+  blobId: string;
+
+  /**
+   * 64 bytes: AES-256 key || HMAC-SHA256 key
+   *
+   * @generated from field: bytes key = 2;
+   */
+  key: Uint8Array;
+
+  /**
+   * of the encrypted blob
+   *
+   * @generated from field: bytes sha256 = 3;
+   */
+  sha256: Uint8Array;
+
+  /**
+   * of the encrypted blob
+   *
+   * @generated from field: uint64 size = 4;
+   */
+  size: bigint;
+};
+
+/**
+ * Describes the message parley.content.SyncMessage.History.
+ * Use `create(SyncMessage_HistorySchema)` to create a new message.
+ */
+export const SyncMessage_HistorySchema: GenMessage<SyncMessage_History> = /*@__PURE__*/
+  messageDesc(file_content, 10, 2);
+
+/**
+ * The account's device list changed (sent by the primary after publishing it).
+ *
+ * @generated from message parley.content.SyncMessage.DevicesChanged
+ */
+export type SyncMessage_DevicesChanged = Message<"parley.content.SyncMessage.DevicesChanged"> & {
+  /**
+   * @generated from field: uint64 version = 1;
+   */
+  version: bigint;
+};
+
+/**
+ * Describes the message parley.content.SyncMessage.DevicesChanged.
+ * Use `create(SyncMessage_DevicesChangedSchema)` to create a new message.
+ */
+export const SyncMessage_DevicesChangedSchema: GenMessage<SyncMessage_DevicesChanged> = /*@__PURE__*/
+  messageDesc(file_content, 10, 3);
+
+/**
+ * What the primary leaves for a companion it links (encrypted under keys from the linking secret; the
+ * ProvisionEnvelope of service.proto carries it).
+ *
+ * @generated from message parley.content.ProvisionMessage
+ */
+export type ProvisionMessage = Message<"parley.content.ProvisionMessage"> & {
+  /**
+   * @generated from field: string account_id = 1;
+   */
+  accountId: string;
+
+  /**
+   * @generated from field: string number = 2;
+   */
+  number: string;
+
+  /**
+   * @generated from field: string server_url = 3;
+   */
+  serverUrl: string;
+
+  /**
+   * @generated from field: uint32 device_id = 4;
+   */
+  deviceId: number;
+
+  /**
+   * the provisioning code for POST /v1/devices/link
+   *
+   * @generated from field: string code = 5;
+   */
+  code: string;
+
+  /**
+   * the account key (33 bytes)
+   *
+   * @generated from field: bytes account_identity_key = 6;
+   */
+  accountIdentityKey: Uint8Array;
+
+  /**
+   * serialized DeviceIdentityDetails the primary signed
+   *
+   * @generated from field: bytes details = 7;
+   */
+  details: Uint8Array;
+
+  /**
+   * @generated from field: bytes account_signature = 8;
+   */
+  accountSignature: Uint8Array;
+
+  /**
+   * ms: the code's expiry
+   *
+   * @generated from field: uint64 expires_at = 9;
+   */
+  expiresAt: bigint;
+};
+
+/**
+ * Describes the message parley.content.ProvisionMessage.
+ * Use `create(ProvisionMessageSchema)` to create a new message.
+ */
+export const ProvisionMessageSchema: GenMessage<ProvisionMessage> = /*@__PURE__*/
+  messageDesc(file_content, 11);
+
+/**
+ * The plaintext of a history bundle (before encryption): what a new companion imports.
+ *
+ * @generated from message parley.content.HistoryBundle
+ */
+export type HistoryBundle = Message<"parley.content.HistoryBundle"> & {
+  /**
+   * @generated from field: uint32 version = 1;
+   */
+  version: number;
+
+  /**
+   * @generated from field: uint64 created_at = 2;
+   */
+  createdAt: bigint;
+
+  /**
+   * @generated from field: repeated parley.content.HistoryContact contacts = 3;
+   */
+  contacts: HistoryContact[];
+
+  /**
+   * @generated from field: repeated parley.content.HistoryGroup groups = 4;
+   */
+  groups: HistoryGroup[];
+
+  /**
+   * @generated from field: repeated parley.content.HistoryMessage messages = 5;
+   */
+  messages: HistoryMessage[];
+};
+
+/**
+ * Describes the message parley.content.HistoryBundle.
+ * Use `create(HistoryBundleSchema)` to create a new message.
+ */
+export const HistoryBundleSchema: GenMessage<HistoryBundle> = /*@__PURE__*/
+  messageDesc(file_content, 12);
+
+/**
+ * @generated from message parley.content.HistoryContact
+ */
+export type HistoryContact = Message<"parley.content.HistoryContact"> & {
+  /**
+   * @generated from field: string account_id = 1;
+   */
+  accountId: string;
+
+  /**
+   * @generated from field: string number = 2;
+   */
+  number: string;
+
+  /**
+   * @generated from field: bool number_verified = 3;
+   */
+  numberVerified: boolean;
+
+  /**
+   * @generated from field: uint32 expire_timer = 4;
+   */
+  expireTimer: number;
+};
+
+/**
+ * Describes the message parley.content.HistoryContact.
+ * Use `create(HistoryContactSchema)` to create a new message.
+ */
+export const HistoryContactSchema: GenMessage<HistoryContact> = /*@__PURE__*/
+  messageDesc(file_content, 13);
+
+/**
+ * @generated from message parley.content.HistoryGroup
+ */
+export type HistoryGroup = Message<"parley.content.HistoryGroup"> & {
+  /**
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * @generated from field: bytes master_key = 2;
+   */
+  masterKey: Uint8Array;
+
+  /**
+   * @generated from field: uint32 expire_timer = 3;
+   */
+  expireTimer: number;
+};
+
+/**
+ * Describes the message parley.content.HistoryGroup.
+ * Use `create(HistoryGroupSchema)` to create a new message.
+ */
+export const HistoryGroupSchema: GenMessage<HistoryGroup> = /*@__PURE__*/
+  messageDesc(file_content, 14);
+
+/**
+ * @generated from message parley.content.HistoryMessage
+ */
+export type HistoryMessage = Message<"parley.content.HistoryMessage"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string conversation_id = 2;
+   */
+  conversationId: string;
+
+  /**
+   * @generated from field: string sender_account_id = 3;
+   */
+  senderAccountId: string;
+
+  /**
+   * @generated from field: bool outgoing = 4;
+   */
+  outgoing: boolean;
+
+  /**
+   * @generated from field: uint64 timestamp = 5;
+   */
+  timestamp: bigint;
+
+  /**
+   * @generated from field: uint64 server_timestamp = 6;
+   */
+  serverTimestamp: bigint;
+
+  /**
+   * text, timer, group-update
+   *
+   * @generated from field: string kind = 7;
+   */
+  kind: string;
+
+  /**
+   * @generated from field: string body = 8;
+   */
+  body: string;
+
+  /**
+   * @generated from field: string status = 9;
+   */
+  status: string;
+
+  /**
+   * the rest of the stored record (quote, reactions, receipts, ...), JSON in UTF-8
+   *
+   * @generated from field: bytes record = 10;
+   */
+  record: Uint8Array;
+};
+
+/**
+ * Describes the message parley.content.HistoryMessage.
+ * Use `create(HistoryMessageSchema)` to create a new message.
+ */
+export const HistoryMessageSchema: GenMessage<HistoryMessage> = /*@__PURE__*/
+  messageDesc(file_content, 15);
+
+/**
  * @generated from message parley.content.Content
  */
 export type Content = Message<"parley.content.Content"> & {
@@ -434,6 +828,12 @@ export type Content = Message<"parley.content.Content"> & {
      */
     value: SenderKeyDistribution;
     case: "senderKeyDistribution";
+  } | {
+    /**
+     * @generated from field: parley.content.SyncMessage sync = 9;
+     */
+    value: SyncMessage;
+    case: "sync";
   } | { case: undefined; value?: undefined };
 
   /**
@@ -451,5 +851,5 @@ export type Content = Message<"parley.content.Content"> & {
  * Use `create(ContentSchema)` to create a new message.
  */
 export const ContentSchema: GenMessage<Content> = /*@__PURE__*/
-  messageDesc(file_content, 10);
+  messageDesc(file_content, 16);
 
