@@ -29,6 +29,11 @@ export interface AccountRecord {
   /** 32-byte private identity key. */
   readonly identityPrivateKey: Uint8Array;
   readonly registeredAt: number;
+  /**
+   * The account key (the primary's identity key, 33 bytes) on a linked companion; undefined on the primary,
+   * whose own identity key is the account key.
+   */
+  readonly accountIdentityKey?: Uint8Array | undefined;
 }
 
 /**
@@ -260,6 +265,31 @@ export interface IdentityStore {
   put(record: IdentityRecord): Promise<void>;
 }
 
+/**
+ * A linked companion of an account (a contact's or our own), as its verified signed device list named it.
+ * The primary (device 1) has none: its identity is the account's ({@link IdentityRecord}).
+ */
+export interface DeviceIdentityRecord {
+  readonly accountId: AccountId;
+  readonly deviceId: number;
+  /** 33-byte serialized identity key of the device. */
+  readonly identityKey: Uint8Array;
+  /** The version of the signed device list it came from. */
+  readonly listVersion: number;
+  readonly firstSeenAt: number;
+  /** When its key last changed (undefined for the first key). */
+  readonly changedAt: number | undefined;
+}
+
+/** The companions of accounts, from their verified device lists. */
+export interface DeviceIdentityStore {
+  get(accountId: AccountId, deviceId: number): Promise<DeviceIdentityRecord | undefined>;
+  put(record: DeviceIdentityRecord): Promise<void>;
+  remove(accountId: AccountId, deviceId: number): Promise<void>;
+  /** An account's companions, by device id. */
+  list(accountId: AccountId): Promise<DeviceIdentityRecord[]>;
+}
+
 /** One-time EC prekeys (serialized PreKeyRecords). */
 export interface PreKeyRecordStore {
   get(id: number): Promise<Uint8Array | undefined>;
@@ -361,6 +391,7 @@ export interface StoreTx {
   readonly account: AccountStore;
   readonly settings: SettingsStore;
   readonly identities: IdentityStore;
+  readonly deviceIdentities: DeviceIdentityStore;
   readonly preKeys: PreKeyRecordStore;
   readonly signedPreKeys: SignedPreKeyRecordStore;
   readonly kyberPreKeys: KyberPreKeyRecordStore;
