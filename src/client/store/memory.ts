@@ -10,6 +10,7 @@ import type {
   AccountRecord,
   ClientStore,
   ContactRecord,
+  DeviceIdentityRecord,
   GroupRecord,
   IdentityRecord,
   JsonValue,
@@ -74,8 +75,14 @@ class TxMap<K, V> {
 }
 
 const copy = (b: Uint8Array): Uint8Array => b.slice();
-const copyAccount = (a: AccountRecord): AccountRecord => ({ ...a, identityPublicKey: copy(a.identityPublicKey), identityPrivateKey: copy(a.identityPrivateKey) });
+const copyAccount = (a: AccountRecord): AccountRecord => ({
+  ...a,
+  identityPublicKey: copy(a.identityPublicKey),
+  identityPrivateKey: copy(a.identityPrivateKey),
+  accountIdentityKey: a.accountIdentityKey && copy(a.accountIdentityKey),
+});
 const copyIdentity = (r: IdentityRecord): IdentityRecord => ({ ...r, identityKey: copy(r.identityKey) });
+const copyDeviceIdentity = (r: DeviceIdentityRecord): DeviceIdentityRecord => ({ ...r, identityKey: copy(r.identityKey) });
 const copyMessage = (m: MessageRecord): MessageRecord => ({
   ...m,
   reactions: m.reactions.map((r) => ({ ...r })),
@@ -113,6 +120,8 @@ export class InMemoryClientStore implements ClientStore {
   readonly #account = new TxMap<'account', AccountRecord>(this.#logOf);
   readonly #settings = new TxMap<string, JsonValue>(this.#logOf);
   readonly #identities = new TxMap<string, IdentityRecord>(this.#logOf);
+  /** Keyed `<account id>.<device id>`. */
+  readonly #deviceIdentities = new TxMap<string, DeviceIdentityRecord>(this.#logOf);
   readonly #preKeys = new TxMap<number, Uint8Array>(this.#logOf);
   readonly #signedPreKeys = new TxMap<number, { record: Uint8Array; createdAt: number }>(this.#logOf);
   readonly #kyberPreKeys = new TxMap<number, { record: Uint8Array; lastResort: boolean; createdAt: number }>(this.#logOf);
@@ -172,6 +181,19 @@ export class InMemoryClientStore implements ClientStore {
           return r && copyIdentity(r);
         },
         put: async (r) => this.#identities.set(r.accountId, copyIdentity(r)),
+      },
+      deviceIdentities: {
+        get: async (a, d) => {
+          const r = this.#deviceIdentities.get(sessionKey(a, d));
+          return r && copyDeviceIdentity(r);
+        },
+        put: async (r) => this.#deviceIdentities.set(sessionKey(r.accountId, r.deviceId), copyDeviceIdentity(r)),
+        remove: async (a, d) => this.#deviceIdentities.delete(sessionKey(a, d)),
+        list: async (a) =>
+          [...this.#deviceIdentities.values()]
+            .filter((r) => r.accountId === a)
+            .sort((x, y) => x.deviceId - y.deviceId)
+            .map(copyDeviceIdentity),
       },
       preKeys: {
         get: async (id) => {

@@ -210,6 +210,87 @@ export function storeContract(name: string, make: () => Promise<{ store: ClientS
       }
     });
 
+    it('stores the account key of a linked companion, and none on a primary', async () => {
+      const { store, reopen, cleanup } = await make();
+      try {
+        const key = Uint8Array.from({ length: 33 }, (_, i) => i + 1);
+        const accountKey = Uint8Array.from({ length: 33 }, (_, i) => 200 - i);
+        const base = {
+          serverUrl: 'http://x',
+          number: '+15550100001' as E164,
+          accountId: A,
+          password: 'pw',
+          registrationId: 42,
+          identityPublicKey: key,
+          identityPrivateKey: key.subarray(0, 32),
+          registeredAt: 7,
+        };
+        await store.transaction((tx) => tx.account.put({ ...base, deviceId: 1 }));
+        let s = reopen ? await reopen() : store;
+        assert.equal((await s.transaction((tx) => tx.account.get()))?.accountIdentityKey, undefined);
+        await s.transaction((tx) => tx.account.put({ ...base, deviceId: 3, accountIdentityKey: accountKey }));
+        if (s !== store) await s.close();
+        s = reopen ? await reopen() : store;
+        const a = await s.transaction((tx) => tx.account.get());
+        assert.equal(a?.deviceId, 3);
+        assert.deepEqual(a?.accountIdentityKey, accountKey);
+        // A copy: changing what was read changes nothing stored.
+        a?.accountIdentityKey?.fill(0);
+        assert.deepEqual((await s.transaction((tx) => tx.account.get()))?.accountIdentityKey, accountKey);
+        if (s !== store) await s.close();
+      } finally {
+        await store.close();
+        cleanup?.();
+      }
+    });
+
+    it('stores the identities of companions per account and device, listed by device, removed one by one, rolled back', async () => {
+      const { store, reopen, cleanup } = await make();
+      try {
+        const k2 = Uint8Array.from({ length: 33 }, (_, i) => i);
+        const k3 = Uint8Array.from({ length: 33 }, (_, i) => 100 + i);
+        await store.transaction(async (tx) => {
+          await tx.deviceIdentities.put({ accountId: B, deviceId: 3, identityKey: k3, listVersion: 4, firstSeenAt: 10, changedAt: 20 });
+          await tx.deviceIdentities.put({ accountId: B, deviceId: 2, identityKey: k2, listVersion: 2, firstSeenAt: 5, changedAt: undefined });
+          await tx.deviceIdentities.put({ accountId: A, deviceId: 2, identityKey: k3, listVersion: 1, firstSeenAt: 1, changedAt: undefined });
+        });
+        const s = reopen ? await reopen() : store;
+        await s.transaction(async (tx) => {
+          assert.deepEqual(await tx.deviceIdentities.get(B, 3), { accountId: B, deviceId: 3, identityKey: k3, listVersion: 4, firstSeenAt: 10, changedAt: 20 });
+          assert.deepEqual(await tx.deviceIdentities.get(B, 2), { accountId: B, deviceId: 2, identityKey: k2, listVersion: 2, firstSeenAt: 5, changedAt: undefined });
+          assert.equal(await tx.deviceIdentities.get(B, 4), undefined);
+          assert.deepEqual((await tx.deviceIdentities.list(B)).map((r) => r.deviceId), [2, 3]);
+          assert.deepEqual((await tx.deviceIdentities.list(A)).map((r) => r.deviceId), [2]);
+          // Replaced in place (same account and device).
+          await tx.deviceIdentities.put({ accountId: B, deviceId: 2, identityKey: k3, listVersion: 5, firstSeenAt: 5, changedAt: 30 });
+          assert.deepEqual((await tx.deviceIdentities.get(B, 2))?.identityKey, k3);
+          assert.equal((await tx.deviceIdentities.list(B)).length, 2);
+          await tx.deviceIdentities.remove(B, 3);
+          await tx.deviceIdentities.remove(B, 9); // absent: nothing happens
+          assert.deepEqual((await tx.deviceIdentities.list(B)).map((r) => r.deviceId), [2]);
+          assert.deepEqual((await tx.deviceIdentities.list(A)).map((r) => r.deviceId), [2]);
+        });
+        await assert.rejects(
+          s.transaction(async (tx) => {
+            await tx.deviceIdentities.remove(B, 2);
+            await tx.deviceIdentities.put({ accountId: B, deviceId: 7, identityKey: k2, listVersion: 6, firstSeenAt: 40, changedAt: undefined });
+            throw new Error('boom');
+          }),
+          /boom/,
+        );
+        await s.transaction(async (tx) => {
+          assert.deepEqual((await tx.deviceIdentities.list(B)).map((r) => [r.deviceId, r.listVersion]), [[2, 5]]);
+          const r = await tx.deviceIdentities.get(B, 2);
+          r?.identityKey.fill(0);
+          assert.deepEqual((await tx.deviceIdentities.get(B, 2))?.identityKey, k3);
+        });
+        if (s !== store) await s.close();
+      } finally {
+        await store.close();
+        cleanup?.();
+      }
+    });
+
     it('stores contacts, found by number, listed by number', async () => {
       const { store, cleanup } = await make();
       try {
