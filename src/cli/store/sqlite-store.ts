@@ -17,6 +17,7 @@ import {
   type AccountRecord,
   type ClientStore,
   type ContactRecord,
+  type DeviceIdentityRecord,
   type GroupRecord,
   type GroupUpdateRecord,
   type IdentityRecord,
@@ -151,6 +152,26 @@ function contactFromRow(r: ContactRow): ContactRecord {
   };
 }
 
+interface DeviceIdentityRow {
+  account_id: string;
+  device_id: number;
+  identity_key: Buffer;
+  list_version: number;
+  first_seen_at: number;
+  changed_at: number | null;
+}
+
+function deviceIdentityFromRow(r: DeviceIdentityRow): DeviceIdentityRecord {
+  return {
+    accountId: r.account_id as AccountId,
+    deviceId: r.device_id,
+    identityKey: bytes(r.identity_key),
+    listVersion: r.list_version,
+    firstSeenAt: r.first_seen_at,
+    changedAt: opt(r.changed_at),
+  };
+}
+
 function groupFromRow(r: { format: number; data: string }): GroupRecord {
   if (r.format !== STORE_FORMAT_VERSION) throw new ClientError(ClientErrorCode.StoreCorrupt, `group record format ${r.format} is unknown`);
   try {
@@ -261,7 +282,9 @@ export class SqliteClientStore implements ClientStore {
     return {
       account: {
         get: async () => {
-          const row = c().get<{ format: number; data: string }>(sql`SELECT format, data FROM account WHERE id = 1`);
+          const row = c().get<{ format: number; data: string; account_identity_key: Buffer | null }>(
+            sql`SELECT format, data, account_identity_key FROM account WHERE id = 1`,
+          );
           if (!row) return undefined;
           if (row.format !== STORE_FORMAT_VERSION) throw new ClientError(ClientErrorCode.StoreCorrupt, `account record format ${row.format} is unknown`);
           try {
@@ -276,6 +299,7 @@ export class SqliteClientStore implements ClientStore {
               identityPublicKey: unb64(d.identityPublicKey),
               identityPrivateKey: unb64(d.identityPrivateKey),
               registeredAt: d.registeredAt,
+              ...(row.account_identity_key === null ? {} : { accountIdentityKey: bytes(row.account_identity_key) }),
             } satisfies AccountRecord;
           } catch (cause) {
             throw corrupt('account', cause);
@@ -293,8 +317,10 @@ export class SqliteClientStore implements ClientStore {
             identityPrivateKey: b64(a.identityPrivateKey),
             registeredAt: a.registeredAt,
           };
-          c().run(sql`INSERT INTO account (id, format, data) VALUES (1, ${STORE_FORMAT_VERSION}, ${JSON.stringify(doc)})
-                      ON CONFLICT (id) DO UPDATE SET format = excluded.format, data = excluded.data`);
+          c().run(sql`INSERT INTO account (id, format, data, account_identity_key)
+                      VALUES (1, ${STORE_FORMAT_VERSION}, ${JSON.stringify(doc)}, ${a.accountIdentityKey ?? null})
+                      ON CONFLICT (id) DO UPDATE SET format = excluded.format, data = excluded.data,
+                        account_identity_key = excluded.account_identity_key`);
         },
       },
       settings: {
@@ -331,6 +357,23 @@ export class SqliteClientStore implements ClientStore {
                       ON CONFLICT (account_id) DO UPDATE SET identity_key = excluded.identity_key, status = excluded.status,
                         first_seen_at = excluded.first_seen_at, changed_at = excluded.changed_at`);
         },
+      },
+      deviceIdentities: {
+        get: async (accountId, deviceId) => {
+          const r = c().get<DeviceIdentityRow>(sql`SELECT * FROM device_identities WHERE account_id = ${accountId} AND device_id = ${deviceId}`);
+          return r && deviceIdentityFromRow(r);
+        },
+        put: async (r) => {
+          c().run(sql`INSERT INTO device_identities (account_id, device_id, identity_key, list_version, first_seen_at, changed_at)
+                      VALUES (${r.accountId}, ${r.deviceId}, ${r.identityKey}, ${r.listVersion}, ${r.firstSeenAt}, ${r.changedAt ?? null})
+                      ON CONFLICT (account_id, device_id) DO UPDATE SET identity_key = excluded.identity_key, list_version = excluded.list_version,
+                        first_seen_at = excluded.first_seen_at, changed_at = excluded.changed_at`);
+        },
+        remove: async (accountId, deviceId) => {
+          c().run(sql`DELETE FROM device_identities WHERE account_id = ${accountId} AND device_id = ${deviceId}`);
+        },
+        list: async (accountId) =>
+          c().all<DeviceIdentityRow>(sql`SELECT * FROM device_identities WHERE account_id = ${accountId} ORDER BY device_id`).map(deviceIdentityFromRow),
       },
       preKeys: {
         get: async (id) => {

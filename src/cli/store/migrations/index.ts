@@ -7,6 +7,7 @@ import { ClientError, ClientErrorCode } from '../../../client/errors.js';
 import { sql, type Queries } from '../sql.js';
 import { migration001 } from './001-initial.js';
 import { migration002 } from './002-groups.js';
+import { migration003 } from './003-devices.js';
 
 export interface Migration {
   readonly version: number;
@@ -16,7 +17,7 @@ export interface Migration {
 }
 
 /** Every migration, oldest first. */
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003];
 
 /** The schema version this release writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
