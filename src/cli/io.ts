@@ -1,4 +1,5 @@
 /** Output of the terminal client: JSON lines or readable text on stdout, diagnostics on stderr. */
+import { createInterface } from 'node:readline';
 import { ClientError } from '../client/errors.js';
 import { ProtocolError } from '../protocol/errors.js';
 
@@ -34,4 +35,16 @@ export function describeError(err: unknown): { message: string; code: string | u
   if (err instanceof ClientError || err instanceof ProtocolError) return { message: err.message, code: err.code };
   if (err instanceof RangeError) return { message: err.message, code: undefined };
   return { message: err instanceof Error ? err.message : String(err), code: undefined };
+}
+
+/** Reads one line from stdin after writing `prompt` to stderr; throws a RangeError saying `missing` when stdin ends first. */
+export async function ask(io: Io, prompt: string, missing: string): Promise<string> {
+  io.stderr.write(prompt);
+  const rl = createInterface({ input: io.stdin, terminal: false });
+  try {
+    for await (const line of rl) return line.trim();
+    throw new RangeError(missing);
+  } finally {
+    rl.close();
+  }
 }

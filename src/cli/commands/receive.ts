@@ -55,7 +55,7 @@ export async function receiveCommand(
     client.connect();
     await waitAtMost(Promise.race([stopped, args.untilEmpty ? empty : new Promise<never>(() => undefined)]), seconds * 1000);
     if (refused) {
-      throw new ClientError(ClientErrorCode.Unauthorized, 'the server refused this device\'s credentials: the number was registered again elsewhere; register this profile again');
+      throw new ClientError(ClientErrorCode.Unauthorized, 'the server refused this device\'s credentials: it was removed from its account (parley devices remove), or the number was registered again elsewhere; link or register a profile again');
     }
     if (args.markRead) {
       for (const c of await client.contacts()) await client.markRead(c.accountId);

@@ -1,21 +1,8 @@
 /** `parley register <phone> --server URL [--code CODE]`: registers this profile as a device of a phone number. */
-import { createInterface } from 'node:readline';
 import { register, requestVerificationCode } from '../../client/registration.js';
 import { asE164 } from '../../client/ids.js';
-import type { Io, Printer } from '../io.js';
+import { ask, type Io, type Printer } from '../io.js';
 import { crypto, openStore } from '../profile.js';
-
-/** Reads one line from stdin after writing `prompt` to stderr. */
-async function ask(io: Io, prompt: string): Promise<string> {
-  io.stderr.write(prompt);
-  const rl = createInterface({ input: io.stdin, terminal: false });
-  try {
-    for await (const line of rl) return line.trim();
-    throw new RangeError('no verification code given on stdin');
-  } finally {
-    rl.close();
-  }
-}
 
 export async function registerCommand(
   args: { phone: string; server: string; code: string | undefined; profile: string },
@@ -27,7 +14,7 @@ export async function registerCommand(
   let code = args.code;
   if (code === undefined) {
     const expires = await requestVerificationCode({ serverUrl, number });
-    code = await ask(io, `A verification code was sent to ${number} (valid ${Math.round(expires / 60)} min). Code: `);
+    code = await ask(io, `A verification code was sent to ${number} (valid ${Math.round(expires / 60)} min). Code: `, 'no verification code given on stdin');
   }
   const store = openStore(args.profile);
   try {
