@@ -16,6 +16,7 @@ import { ServiceApi } from './api.js';
 import { SerialQueue, drop } from './async.js';
 import { checkText } from './content.js';
 import { ContactDirectory, type ContactView } from './contacts.js';
+import type { DevicesChangeNotice } from './devices.js';
 import { Emitter } from './emitter.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import type { ClientEvents, Sender } from './events.js';
@@ -137,7 +138,8 @@ export class Client {
     const api = (): ServiceApi => this.#api;
     const onIdentityChanged = (n: IdentityChangeNotice): void => drop(this.#post.run(() => this.#emitIdentityChange(n)));
     const onMessageStatus = (message: MessageRecord): void => this.#events.emit('messageStatus', { message });
-    this.#sessions = new SessionManager({ crypto: options.crypto, store: options.store, api, now, onIdentityChanged });
+    const onDevicesChanged = (n: DevicesChangeNotice): void => drop(this.#post.run(async () => this.#events.emit('devicesChanged', n)));
+    this.#sessions = new SessionManager({ crypto: options.crypto, store: options.store, api, now, onIdentityChanged, onDevicesChanged });
     this.#sender = new MessageSender({
       crypto: options.crypto,
       store: options.store,

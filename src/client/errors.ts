@@ -46,6 +46,22 @@ export const ClientErrorCode = {
   BadInviteLink: 'CLIENT_BAD_INVITE_LINK',
   /** Encrypted group attributes that fail authentication under the master key (tampered, or the wrong key). */
   BadGroupAttributes: 'CLIENT_BAD_GROUP_ATTRIBUTES',
+  /**
+   * A device of an account that its validly signed device list does not name (or names with another identity
+   * key): nothing is encrypted to it. A compromised server, or a list not yet published.
+   */
+  UntrustedDevice: 'CLIENT_UNTRUSTED_DEVICE',
+  /** A device-linking URI (`parley://link/...`) that does not parse. */
+  BadLinkUri: 'CLIENT_BAD_LINK_URI',
+  /**
+   * Linking failed: the provisioning message failed authentication or its signature, the code expired, or the
+   * server refused the link.
+   */
+  LinkFailed: 'CLIENT_LINK_FAILED',
+  /** Only the primary device of an account can do that (link or remove other devices). */
+  NotPrimary: 'CLIENT_NOT_PRIMARY',
+  /** An encrypted blob (a history bundle) whose hash or MAC does not match: tampered, truncated or the wrong key. */
+  BadBlob: 'CLIENT_BAD_BLOB',
 } as const;
 
 /** One of the codes of {@link ClientErrorCode}. */

@@ -103,6 +103,29 @@ export interface IdentityChangedEvent extends Omit<IdentityChangeNotice, 'status
   readonly status: VerificationStatus;
 }
 
+/**
+ * An account's linked devices changed (its signed device list added or removed companions): shown to the user,
+ * as a safety-number change is; also for our own account.
+ */
+export interface DevicesChangedEvent {
+  readonly accountId: AccountId;
+  readonly added: readonly number[];
+  readonly removed: readonly number[];
+}
+
+/** A newly linked companion imported the history its primary sent it. */
+export interface HistorySyncedEvent {
+  /** Messages imported (those already here are not counted). */
+  readonly messages: number;
+  readonly contacts: number;
+  readonly groups: number;
+}
+
+/** Another device of this account read messages: they are marked read here too (no receipts are sent from here). */
+export interface ReadSyncedEvent {
+  readonly messages: readonly MessageRecord[];
+}
+
 /** An outgoing message's status changed (sent, failed, delivered, read, viewed). */
 export interface MessageStatusEvent {
   readonly message: MessageRecord;
@@ -132,6 +155,9 @@ export interface ClientEvents {
   decryptionFailed: DecryptionFailedEvent;
   groupUpdate: GroupUpdateEvent;
   identityChanged: IdentityChangedEvent;
+  devicesChanged: DevicesChangedEvent;
+  historySynced: HistorySyncedEvent;
+  readSynced: ReadSyncedEvent;
   messageStatus: MessageStatusEvent;
   expired: ExpiredEvent;
   /** The server delivered everything that was queued for this device while it was offline. */

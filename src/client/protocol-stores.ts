@@ -29,12 +29,18 @@ import {
   type SignedPreKeyStore,
 } from '../protocol/index.js';
 import { ClientError, ClientErrorCode } from './errors.js';
+import { PRIMARY_DEVICE_ID } from '../protocol/device-identity.js';
 import type { AccountId } from './ids.js';
 import type { AccountRecord, StoreTx, VerificationStatus } from './store/types.js';
 
 /** A change of a peer's identity key, seen while the transaction ran. */
 export interface IdentityChangeNotice {
   readonly accountId: AccountId;
+  /**
+   * The linked companion whose key changed (its account's signed device list names a new key for it); undefined
+   * for the account key (the primary's, which safety numbers cover).
+   */
+  readonly deviceId?: number | undefined;
   readonly previousKey: Uint8Array;
   readonly newKey: Uint8Array;
   readonly status: VerificationStatus;
@@ -52,6 +58,11 @@ export async function requireAccount(tx: StoreTx): Promise<AccountRecord> {
   const account = await tx.account.get();
   if (!account) throw new ClientError(ClientErrorCode.NotRegistered, 'this profile has no account: register first');
   return account;
+}
+
+/** The account key: our own identity key on the primary, the primary's on a linked companion. */
+export function accountKeyOf(account: AccountRecord): Uint8Array {
+  return account.accountIdentityKey ?? account.identityPublicKey;
 }
 
 /** The status a contact's identity gets when its key changes from one with status `old`. */
@@ -75,8 +86,14 @@ export async function saveIdentityKey(tx: StoreTx, accountId: AccountId, key: Ui
   return { accountId, previousKey: old.identityKey, newKey: key, status, changedAt: now };
 }
 
+/**
+ * Identities per device: device 1 of an account is its account key (the identities store, with the
+ * verification status); a linked companion's key is the one the account's verified device list names
+ * (`tx.deviceIdentities`, written only from verified lists: see devices.ts). Our own account's key is fixed.
+ */
 class TxIdentityKeyStore implements IdentityKeyStore {
   #keyPair: KeyPair | undefined;
+  #account: AccountRecord | undefined;
 
   constructor(
     readonly tx: StoreTx,
@@ -84,19 +101,27 @@ class TxIdentityKeyStore implements IdentityKeyStore {
     readonly changes: IdentityChangeNotice[],
   ) {}
 
+  async #self(): Promise<AccountRecord> {
+    this.#account ??= await requireAccount(this.tx);
+    return this.#account;
+  }
+
   async getIdentityKeyPair(): Promise<KeyPair> {
     if (!this.#keyPair) {
-      const a = await requireAccount(this.tx);
+      const a = await this.#self();
       this.#keyPair = new KeyPair(PublicKey.deserialize(a.identityPublicKey), PrivateKey.deserialize(a.identityPrivateKey));
     }
     return this.#keyPair;
   }
 
   async getLocalRegistrationId(): Promise<number> {
-    return (await requireAccount(this.tx)).registrationId;
+    return (await this.#self()).registrationId;
   }
 
   async saveIdentity(address: ProtocolAddress, key: PublicKey): Promise<IdentityChange> {
+    const self = await this.#self();
+    // Companions' keys are pinned from verified device lists only, and our own account key never changes here.
+    if (address.deviceId !== PRIMARY_DEVICE_ID || address.name === self.accountId) return IdentityChange.NewOrUnchanged;
     const change = await saveIdentityKey(this.tx, address.name as AccountId, key.serialized, this.now);
     if (!change) return IdentityChange.NewOrUnchanged;
     this.changes.push(change);
@@ -105,14 +130,27 @@ class TxIdentityKeyStore implements IdentityKeyStore {
 
   async isTrustedIdentity(address: ProtocolAddress, key: PublicKey, direction: Direction): Promise<boolean> {
     if (direction === Direction.Receiving) return true;
-    const known = await this.tx.identities.get(address.name as AccountId);
-    if (!known) return true;
-    return bytesEqual(known.identityKey, key.serialized) && known.status !== 'verification-required';
+    const pinned = await this.#pinned(address);
+    if (pinned === undefined) return address.deviceId === PRIMARY_DEVICE_ID && address.name !== (await this.#self()).accountId;
+    if (!bytesEqual(pinned, key.serialized)) return false;
+    const account = await this.tx.identities.get(address.name as AccountId);
+    return account?.status !== 'verification-required';
   }
 
   async getIdentity(address: ProtocolAddress): Promise<PublicKey | null> {
-    const known = await this.tx.identities.get(address.name as AccountId);
-    return known ? PublicKey.deserialize(known.identityKey) : null;
+    const pinned = await this.#pinned(address);
+    return pinned ? PublicKey.deserialize(pinned) : null;
+  }
+
+  /** The key pinned for one device, or undefined. */
+  async #pinned(address: ProtocolAddress): Promise<Uint8Array | undefined> {
+    const self = await this.#self();
+    const accountId = address.name as AccountId;
+    if (address.deviceId === PRIMARY_DEVICE_ID) {
+      if (accountId === self.accountId) return accountKeyOf(self);
+      return (await this.tx.identities.get(accountId))?.identityKey;
+    }
+    return (await this.tx.deviceIdentities.get(accountId, address.deviceId))?.identityKey;
   }
 }
 

@@ -9,8 +9,10 @@
  * as Signal does. For a verified contact the new key is recorded as `verification-required` and sending stops
  * with `CLIENT_IDENTITY_NOT_VERIFIED` until the user verifies it.
  */
-import type { PreKeyResponse } from '../protocol/gen/service_pb.js';
+import { PRIMARY_DEVICE_ID } from '../protocol/device-identity.js';
+import type { DeviceBundle, PreKeyResponse } from '../protocol/gen/service_pb.js';
 import {
+  bytesEqual,
   KemPublicKey,
   ProtocolAddress,
   PublicKey,
@@ -21,30 +23,40 @@ import {
   type PreKeyBundle,
 } from '../protocol/index.js';
 import type { ServiceApi } from './api.js';
+import { applyDeviceList, verifyDeviceList, type DevicesChangeNotice, type VerifiedDeviceList } from './devices.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import type { AccountId } from './ids.js';
-import { protocolStores, saveIdentityKey, type IdentityChangeNotice } from './protocol-stores.js';
+import { accountKeyOf, protocolStores, requireAccount, saveIdentityKey, type IdentityChangeNotice } from './protocol-stores.js';
 import type { RequestOptions } from './transport/types.js';
 import type { ClientStore, StoreTx } from './store/types.js';
+
+/** The protocol's PreKeyBundle of one device of a PreKeyResponse; malformed keys give `CLIENT_BAD_RESPONSE`. */
+function bundleOf(res: PreKeyResponse, d: DeviceBundle): PreKeyBundle {
+  try {
+    if (!d.signedPreKey || !d.kyberPreKey) throw new Error('bundle lacks a signed or Kyber prekey');
+    // Device 1 is the account key's; a companion has its own (which its account's device list must name).
+    const identityKey = PublicKey.deserialize(d.deviceId === PRIMARY_DEVICE_ID ? res.identityKey : d.identityKey);
+    return {
+      registrationId: d.registrationId,
+      deviceId: d.deviceId,
+      preKey: d.preKey ? { id: d.preKey.id, publicKey: PublicKey.deserialize(d.preKey.publicKey) } : undefined,
+      signedPreKey: { id: d.signedPreKey.id, publicKey: PublicKey.deserialize(d.signedPreKey.publicKey), signature: d.signedPreKey.signature },
+      kyberPreKey: { id: d.kyberPreKey.id, publicKey: KemPublicKey.deserialize(d.kyberPreKey.publicKey), signature: d.kyberPreKey.signature },
+      identityKey,
+    };
+  } catch (cause) {
+    throw new ClientError(ClientErrorCode.BadResponse, 'the server sent a malformed prekey bundle', { cause });
+  }
+}
 
 /** The protocol's PreKeyBundles of a PreKeyResponse; malformed keys give `CLIENT_BAD_RESPONSE`. */
 export function bundlesOf(res: PreKeyResponse): PreKeyBundle[] {
   try {
-    const identityKey = PublicKey.deserialize(res.identityKey);
-    return res.devices.map((d) => {
-      if (!d.signedPreKey || !d.kyberPreKey) throw new Error('bundle lacks a signed or Kyber prekey');
-      return {
-        registrationId: d.registrationId,
-        deviceId: d.deviceId,
-        preKey: d.preKey ? { id: d.preKey.id, publicKey: PublicKey.deserialize(d.preKey.publicKey) } : undefined,
-        signedPreKey: { id: d.signedPreKey.id, publicKey: PublicKey.deserialize(d.signedPreKey.publicKey), signature: d.signedPreKey.signature },
-        kyberPreKey: { id: d.kyberPreKey.id, publicKey: KemPublicKey.deserialize(d.kyberPreKey.publicKey), signature: d.kyberPreKey.signature },
-        identityKey,
-      };
-    });
+    PublicKey.deserialize(res.identityKey);
   } catch (cause) {
-    throw new ClientError(ClientErrorCode.BadResponse, 'the server sent a malformed prekey bundle', { cause });
+    throw new ClientError(ClientErrorCode.BadResponse, 'the server sent a malformed account key', { cause });
   }
+  return res.devices.map((d) => bundleOf(res, d));
 }
 
 /** Archives the current session with one device (the next message to it starts a new session). */
@@ -64,6 +76,16 @@ export interface SessionManagerOptions {
   readonly now: () => number;
   /** Called after a committed transaction recorded a peer's new identity key. */
   readonly onIdentityChanged: (notice: IdentityChangeNotice) => void;
+  /** Called after a committed transaction took a device list that added or removed companions. */
+  readonly onDevicesChanged?: ((notice: DevicesChangeNotice) => void) | undefined;
+}
+
+/** What a bundle fetch turned into: the bundles to start sessions with, the verified list, the devices refused. */
+interface CheckedBundles {
+  readonly accountKey: Uint8Array;
+  readonly bundles: readonly PreKeyBundle[];
+  readonly list: VerifiedDeviceList | undefined;
+  readonly refused: readonly number[];
 }
 
 export class SessionManager {
@@ -143,17 +165,30 @@ export class SessionManager {
     }
   }
 
+  /** Fetches the bundles of the device set and refreshes what the signed device list says. */
+  async refreshDeviceList(accountId: AccountId, options?: RequestOptions): Promise<void> {
+    await this.#fetchAndProcess(accountId, '*', options);
+  }
+
+  /**
+   * Fetches bundles, checks them against the account's signed device list, and starts sessions with the devices
+   * that pass. A companion the verified list does not name with the same key is refused: skipped in a fetch of
+   * all devices, `CLIENT_UNTRUSTED_DEVICE` when it was the device asked for.
+   */
   async #fetchAndProcess(accountId: AccountId, deviceId: number | '*', options?: RequestOptions): Promise<void> {
-    const bundles = bundlesOf(await this.#o.api().getKeys(accountId, deviceId, options));
-    if (bundles.length === 0) return;
+    const res = await this.#o.api().getKeys(accountId, deviceId, options);
+    const checked = await this.#check(accountId, res);
+    if (deviceId !== '*' && checked.refused.includes(deviceId)) {
+      throw new ClientError(ClientErrorCode.UntrustedDevice, `device ${deviceId} of that account is not in its signed device list: nothing is encrypted to it`);
+    }
+    if (checked.bundles.length === 0 && checked.list === undefined) return;
     const now = this.#o.now();
     try {
-      await this.#process(accountId, bundles, now);
+      await this.#process(accountId, checked, now);
     } catch (err) {
       if (!(err instanceof UntrustedIdentityError)) throw err;
-      const newKey = (bundles[0] as PreKeyBundle).identityKey.serialized;
       const notice = await this.#o.store.transaction(async (tx) => {
-        const change = await saveIdentityKey(tx, accountId, newKey, now);
+        const change = await saveIdentityKey(tx, accountId, checked.accountKey, now);
         if (change && change.status === 'unverified') {
           // The old sessions belong to the old identity.
           for (const d of await tx.sessions.devices(accountId)) await archiveSession(tx, accountId, d);
@@ -167,16 +202,64 @@ export class SessionManager {
           cause: err,
         });
       }
-      await this.#process(accountId, bundles, now);
+      await this.#process(accountId, checked, now);
     }
   }
 
-  async #process(accountId: AccountId, bundles: readonly PreKeyBundle[], now: number): Promise<void> {
-    const notices = await this.#o.store.transaction(async (tx) => {
+  /**
+   * Verifies the response's device list with the account key it carries (which the identity policy then
+   * judges, as before: TOFU, change reporting, verified contacts blocked) or, for our own account, with our
+   * account key; sorts the bundles into trusted and refused.
+   */
+  async #check(accountId: AccountId, res: PreKeyResponse): Promise<CheckedBundles> {
+    const self = await this.#o.store.transaction((tx) => requireAccount(tx));
+    const own = accountId === self.accountId;
+    if (own && !bytesEqual(res.identityKey, accountKeyOf(self))) {
+      throw new ClientError(ClientErrorCode.UntrustedDevice, 'the server sent another account key for our own account');
+    }
+    try {
+      PublicKey.deserialize(res.identityKey);
+    } catch (cause) {
+      throw new ClientError(ClientErrorCode.BadResponse, 'the server sent a malformed account key', { cause });
+    }
+    const list = await verifyDeviceList(this.#o.crypto, res.identityKey, res.deviceList, accountId);
+    const bundles: PreKeyBundle[] = [];
+    const refused: number[] = [];
+    for (const d of res.devices) {
+      if (own && d.deviceId === self.deviceId) continue; // never a session with ourselves
+      if (d.deviceId === PRIMARY_DEVICE_ID) {
+        bundles.push(bundleOf(res, d));
+        continue;
+      }
+      const listed = list?.devices.get(d.deviceId);
+      if (listed && bytesEqual(listed, d.identityKey)) bundles.push(bundleOf(res, d));
+      else refused.push(d.deviceId);
+    }
+    return { accountKey: res.identityKey, bundles, list, refused };
+  }
+
+  async #process(accountId: AccountId, checked: CheckedBundles, now: number): Promise<void> {
+    const { notices, devices } = await this.#o.store.transaction(async (tx) => {
       const stores = protocolStores(tx, now);
-      for (const b of bundles) await processPreKeyBundle(this.#o.crypto, b, new ProtocolAddress(accountId, b.deviceId), stores, now);
-      return stores.identityChanges;
+      let devices: DevicesChangeNotice | undefined;
+      const notices: IdentityChangeNotice[] = [];
+      if (checked.list) {
+        // The account key must be the one we pin (or the first we see) before its list is taken.
+        const self = await requireAccount(tx);
+        const pinned = accountId === self.accountId ? accountKeyOf(self) : (await tx.identities.get(accountId))?.identityKey;
+        if (pinned !== undefined && !bytesEqual(pinned, checked.accountKey)) {
+          throw new UntrustedIdentityError(accountId, checked.accountKey);
+        }
+        const report = accountId === self.accountId || pinned !== undefined;
+        const applied = await applyDeviceList(tx, checked.list, now, report);
+        devices = applied.devices;
+        notices.push(...applied.identityChanges);
+      }
+      for (const b of checked.bundles) await processPreKeyBundle(this.#o.crypto, b, new ProtocolAddress(accountId, b.deviceId), stores, now);
+      notices.push(...stores.identityChanges);
+      return { notices, devices };
     });
     for (const n of notices) this.#o.onIdentityChanged(n);
+    if (devices) this.#o.onDevicesChanged?.(devices);
   }
 }

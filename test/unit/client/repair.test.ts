@@ -7,21 +7,24 @@ import { ALICE, BOB, connectedClient, eventually } from './support.ts';
 import { ClientError, ClientErrorCode } from '../../../src/client/errors.ts';
 
 describe('MessageSender repair and retries (fake server)', () => {
-  it('adds a device the server says is missing (409) and drops one it says is extra', async () => {
+  it('refuses a device the server says is missing (409) when no signed device list names it, and sends once it is gone', async () => {
     const fake = new FakeServer();
     const alice = await connectedClient(fake, ALICE);
     const bob = await connectedClient(fake, BOB);
     try {
       await alice.sendText(BOB, 'one');
       const bobId = bob.accountId;
+      // A device the server made up (the fake has no device lists): nothing may be encrypted to it.
       fake.addDevice(bobId, 2);
-      await alice.sendText(BOB, 'two');
-      assert.equal(fake.queue(bobId, 2).length, 1, 'device 2 got the message after the repair');
+      await assert.rejects(alice.sendText(BOB, 'two'), (err: unknown) => ClientError.is(err, ClientErrorCode.UntrustedDevice));
+      assert.equal(fake.queue(bobId, 2).length, 0, 'device 2 got nothing');
       assert.ok(fake.log.some((l) => l.path === `/v1/keys/${bobId}/2`), 'fetched the bundle of device 2');
+      const two = (await alice.messages(BOB)).find((m) => m.body === 'two');
+      assert.equal(two?.status, 'failed');
       fake.removeDevice(bobId, 2);
       const three = await alice.sendText(BOB, 'three');
       assert.equal(three.status, 'sent');
-      assert.equal(fake.log.filter((l) => l.path === `/v1/messages/${bobId}` && l.status === 409).length, 2);
+      assert.equal(fake.log.filter((l) => l.path === `/v1/messages/${bobId}` && l.status === 409).length, 1);
     } finally {
       await alice.close();
       await bob.close();
