@@ -40,6 +40,10 @@ export const ProtocolErrorCode = {
   SessionExpired: 'PROTOCOL_SESSION_EXPIRED',
   /** An argument of the wrong shape passed by the caller (a bug in the caller, not hostile input). */
   InvalidArgument: 'PROTOCOL_INVALID_ARGUMENT',
+  /** A linked device's identity whose account or device signature does not verify, or whose details name another account or device. */
+  InvalidDeviceIdentity: 'PROTOCOL_INVALID_DEVICE_IDENTITY',
+  /** A signed device list whose signature does not verify, that names another account, or whose entries are not a valid set of companions. */
+  InvalidDeviceList: 'PROTOCOL_INVALID_DEVICE_LIST',
 } as const;
 
 /** One of the codes of {@link ProtocolErrorCode}. */

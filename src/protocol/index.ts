@@ -6,6 +6,7 @@
 export * from './address.js';
 export * from './bytes.js';
 export * from './crypto.js';
+export * from './device-identity.js';
 export * from './errors.js';
 export * from './kem.js';
 export * from './keys.js';
