@@ -21,7 +21,7 @@ export interface EventLine {
   readonly fromVerified: boolean;
   /** The sender's timestamp, ms. */
   readonly timestamp: number;
-  /** text, timer, reaction, edit, delete, receipt, typing, undecryptable, identity-changed, group-update. */
+  /** text, timer, reaction, edit, delete, receipt, typing, undecryptable, identity-changed, group-update, devices-changed, history-synced, read-synced. */
   readonly type: string;
   /** The text (for a reaction the emoji; empty when there is none). */
   readonly body: string;
@@ -59,19 +59,35 @@ export function subscribeEvents(client: Client, deliver: (line: EventLine, event
     });
   };
   const onLine = (line: EventLine, event: keyof ClientEvents): void => later(async () => line, event);
+  /** The common fields of a line about our own account (another of our devices did something). */
+  const ownLine = (id: string, timestamp: number, type: string): EventLine => ({
+    id,
+    from: client.number,
+    fromAccountId: client.accountId,
+    fromVerified: true,
+    timestamp,
+    type,
+    body: '',
+  });
+  /** Our own account as a sender (another of our devices): our number, which the server confirmed at registration. */
+  const self = (from: Sender): Sender => (from.accountId === client.accountId ? { ...from, number: client.number, numberVerified: true } : from);
   const offs = [
     client.on('message', ({ from, message: m }) =>
-      onLine(
-        {
-          ...base(from, m.timestamp, 'text', m.body),
-          groupId: isGroupId(m.conversationId) ? m.conversationId : null,
+      later(async () => {
+        const group = isGroupId(m.conversationId);
+        return {
+          ...base(self(from), m.timestamp, 'text', m.body),
+          groupId: group ? m.conversationId : null,
           serverTimestamp: m.serverTimestamp ?? null,
           quote: m.quote ? { id: messageId(m.quote.authorId, m.quote.timestamp), timestamp: m.quote.timestamp, text: m.quote.text } : null,
           viewOnce: m.viewOnce,
           expireTimer: m.expireTimer,
-        },
-        'message',
-      ),
+          // `outgoing`: sent by this account from another of its devices (a sync message); then `to` is the recipient.
+          direction: m.direction,
+          fromDeviceId: from.deviceId,
+          ...(m.direction === 'outgoing' && !group ? { to: await numberOfContact(client, m.conversationId), toAccountId: m.conversationId } : {}),
+        };
+      }, 'message'),
     ),
     client.on('timer', ({ from, groupId, expireTimer, timestamp }) => onLine({ ...base(from, timestamp, 'timer', ''), groupId: groupId ?? null, expireTimer }, 'timer')),
     client.on('reaction', ({ from, groupId, targetId, emoji, remove, timestamp }) =>
@@ -86,10 +102,10 @@ export function subscribeEvents(client: Client, deliver: (line: EventLine, event
     client.on('decryptionFailed', ({ from, groupId, timestamp, code, retryRequested }) =>
       onLine({ ...base(from, timestamp, 'undecryptable', ''), groupId: groupId ?? null, code, retryRequested }, 'decryptionFailed'),
     ),
-    client.on('identityChanged', ({ accountId, number, status, changedAt }) =>
+    client.on('identityChanged', ({ accountId, number, status, changedAt, deviceId }) =>
       onLine(
         {
-          id: `identity:${accountId}:${changedAt}`,
+          id: `identity:${accountId}${deviceId === undefined ? '' : `.${deviceId}`}:${changedAt}`,
           from: number ?? null,
           fromAccountId: accountId,
           fromVerified: number !== undefined,
@@ -97,10 +113,39 @@ export function subscribeEvents(client: Client, deliver: (line: EventLine, event
           type: 'identity-changed',
           body: '',
           status,
+          // The device whose key changed, when it is a linked companion (undefined: the account key).
+          deviceId: deviceId ?? null,
         },
         'identityChanged',
       ),
     ),
+    client.on('devicesChanged', ({ accountId, added, removed }) =>
+      later(async () => {
+        const own = accountId === client.accountId;
+        const number = own ? client.number : await numberOfContact(client, accountId);
+        const at = Date.now();
+        return {
+          id: `devices:${accountId}:${at}`,
+          from: number,
+          fromAccountId: accountId,
+          fromVerified: own || number !== null,
+          timestamp: at,
+          type: 'devices-changed',
+          body: '',
+          self: own,
+          added: [...added],
+          removed: [...removed],
+        };
+      }, 'devicesChanged'),
+    ),
+    client.on('historySynced', ({ messages, contacts, groups }) => {
+      const at = Date.now();
+      onLine({ ...ownLine(`history:${client.accountId}:${at}`, at, 'history-synced'), messages, contacts, groups }, 'historySynced');
+    }),
+    client.on('readSynced', ({ messages }) => {
+      const at = Date.now();
+      onLine({ ...ownLine(`read:${client.accountId}:${at}`, at, 'read-synced'), messages: messages.map((m) => m.id) }, 'readSynced');
+    }),
     client.on('groupUpdate', ({ groupId, message: m }) => later(() => groupUpdateLine(client, groupId, m), 'groupUpdate')),
   ];
   return async () => {
@@ -149,13 +194,24 @@ async function groupUpdateLine(client: Client, groupId: GroupId, m: MessageRecor
 
 const numberOf = (name: string): string | null => (name.startsWith('+') ? name : null);
 
+/** A contact's number, or null when unknown (or when the store is closing). */
+async function numberOfContact(client: Client, accountId: string): Promise<string | null> {
+  try {
+    return (await client.contacts()).find((c) => c.accountId === accountId)?.number ?? null;
+  } catch {
+    return null;
+  }
+}
+
 /** A readable rendering of an event line. */
 export function humanLine(l: EventLine): string {
   const who = l.from ?? l.fromAccountId;
   const when = `${new Date(l.timestamp).toISOString()}${typeof l.groupId === 'string' && l.type !== 'group-update' ? ` [group ${l.groupId}]` : ''}`;
   switch (l.type) {
     case 'text':
-      return `${when} ${who}: ${l.body}${l.viewOnce ? ' (view once)' : ''}`;
+      return l.direction === 'outgoing'
+        ? `${when} you (device ${String(l.fromDeviceId)}) to ${typeof l.groupId === 'string' ? 'the group' : String(l.to ?? l.toAccountId)}: ${l.body}${l.viewOnce ? ' (view once)' : ''}`
+        : `${when} ${who}: ${l.body}${l.viewOnce ? ' (view once)' : ''}`;
     case 'timer':
       return `${when} ${who} set disappearing messages to ${String(l.expireTimer)} s`;
     case 'reaction':
@@ -173,7 +229,20 @@ export function humanLine(l: EventLine): string {
     case 'group-update':
       return `${when} [group ${String(l.groupName ?? l.groupId)}] ${l.body}`;
     case 'identity-changed':
-      return `${when} the safety number with ${who} changed${l.status === 'verification-required' ? ': verify it before sending again' : ''}`;
+      return typeof l.deviceId === 'number'
+        ? `${when} the identity key of ${who}'s device ${l.deviceId} changed`
+        : `${when} the safety number with ${who} changed${l.status === 'verification-required' ? ': verify it before sending again' : ''}`;
+    case 'devices-changed': {
+      const change = [
+        (l.added as number[]).length > 0 ? `linked device(s) ${(l.added as number[]).join(', ')}` : '',
+        (l.removed as number[]).length > 0 ? `removed device(s) ${(l.removed as number[]).join(', ')}` : '',
+      ].filter((t) => t !== '');
+      return `${when} ${l.self ? 'your account' : who} ${change.length > 0 ? change.join(' and ') : 'published a new device list'}`;
+    }
+    case 'history-synced':
+      return `${when} history from the primary device arrived: ${String(l.messages)} message(s), ${String(l.contacts)} contact(s), ${String(l.groups)} group(s)`;
+    case 'read-synced':
+      return `${when} ${(l.messages as string[]).length} message(s) read on another of your devices`;
     default:
       return `${when} ${who}: ${l.type}`;
   }
