@@ -5,6 +5,18 @@
 import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
 import {
   CreateGroupRequestSchema,
+  DevicesResponseSchema,
+  LinkDeviceRequestSchema,
+  LinkDeviceResponseSchema,
+  ProvisionEnvelopeSchema,
+  ProvisioningResponseSchema,
+  PutBlobResponseSchema,
+  SignedDeviceListSchema,
+  type DevicesResponse,
+  type LinkDeviceResponse,
+  type ProvisioningResponse,
+  type PutBlobResponse,
+  type SignedDeviceList,
   GroupChangeRequestSchema,
   GroupDevicesSchema,
   GroupStateSchema,
@@ -207,6 +219,74 @@ export class ServiceApi {
     if (ok(res.status)) return { kind: 'ok', stored: decode(SendMessageResponseSchema, res.body, 'group send').stored };
     if (res.status === 409) return { kind: 'mismatched', devices: decode(GroupDevicesSchema, res.body, 'group send (409)') };
     throw groupError(res, 'group send', options?.forbidden);
+  }
+
+  // ---- linked devices ------------------------------------------------------------------------------------
+
+  /** POST /v1/devices/provisioning (the primary): a device id and a one-time code for one companion. */
+  async provisionDevice(options?: RequestOptions): Promise<ProvisioningResponse> {
+    const res = await this.#requester.request({ verb: 'POST', path: '/v1/devices/provisioning' }, options);
+    if (res.status === 403) throw new ClientError(ClientErrorCode.NotPrimary, 'only the primary device links companions', { status: 403, serverCode: res.code || undefined });
+    if (!ok(res.status)) throw responseError(res, 'device provisioning');
+    return decode(ProvisioningResponseSchema, res.body, 'device provisioning');
+  }
+
+  /** PUT /v1/provisioning/{link id}: leaves the encrypted ProvisionMessage for the companion that showed the code. */
+  async putProvisioning(linkIdHex: string, body: Uint8Array, options?: RequestOptions): Promise<void> {
+    await this.#call('PUT', `/v1/provisioning/${linkIdHex}`, encode(ProvisionEnvelopeSchema, { body }), 'provisioning', options);
+  }
+
+  /** GET /v1/provisioning/{link id} (unauthenticated): the encrypted ProvisionMessage, or undefined while it is not there (404). */
+  async getProvisioning(linkIdHex: string, options?: RequestOptions): Promise<Uint8Array | undefined> {
+    const res = await this.#requester.request({ verb: 'GET', path: `/v1/provisioning/${linkIdHex}` }, options);
+    if (res.status === 404) return undefined;
+    if (!ok(res.status)) throw responseError(res, 'provisioning');
+    return decode(ProvisionEnvelopeSchema, res.body, 'provisioning').body;
+  }
+
+  /** POST /v1/devices/link (unauthenticated; the provisioning code authorises it): registers a companion. */
+  async linkDevice(init: MessageInitShape<typeof LinkDeviceRequestSchema>, options?: RequestOptions): Promise<LinkDeviceResponse> {
+    const res = await this.#requester.request({ verb: 'POST', path: '/v1/devices/link', body: encode(LinkDeviceRequestSchema, init) }, options);
+    if (res.status === 400 || res.status === 403 || res.status === 404 || res.status === 409 || res.status === 410) {
+      throw new ClientError(ClientErrorCode.LinkFailed, `the server refused the link (${res.status} ${res.code})`.trim(), { status: res.status, serverCode: res.code || undefined });
+    }
+    if (!ok(res.status)) throw responseError(res, 'link device');
+    return decode(LinkDeviceResponseSchema, res.body, 'link device');
+  }
+
+  /** GET /v1/devices: this account's devices and its current signed device list. */
+  async devices(options?: RequestOptions): Promise<DevicesResponse> {
+    return decode(DevicesResponseSchema, await this.#call('GET', '/v1/devices', undefined, 'devices', options), 'devices');
+  }
+
+  /** PUT /v1/devices/list (the primary): publishes a new signed device list. */
+  async putDeviceList(list: SignedDeviceList, options?: RequestOptions): Promise<void> {
+    const res = await this.#requester.request({ verb: 'PUT', path: '/v1/devices/list', body: toBinary(SignedDeviceListSchema, list) }, options);
+    if (res.status === 403) throw new ClientError(ClientErrorCode.NotPrimary, 'only the primary device publishes the device list', { status: 403, serverCode: res.code || undefined });
+    if (!ok(res.status)) throw responseError(res, 'device list');
+  }
+
+  /** DELETE /v1/devices/{id}: the primary removes a companion, or a companion removes itself. */
+  async removeDevice(deviceId: number, options?: RequestOptions): Promise<void> {
+    const res = await this.#requester.request({ verb: 'DELETE', path: `/v1/devices/${deviceId}` }, options);
+    if (res.status === 403) throw new ClientError(ClientErrorCode.NotPrimary, 'only the primary device removes other devices', { status: 403, serverCode: res.code || undefined });
+    if (res.status === 404) throw new ClientError(ClientErrorCode.InvalidArgument, 'no such device', { status: 404, serverCode: res.code || undefined });
+    if (!ok(res.status)) throw responseError(res, 'remove device');
+  }
+
+  // ---- blobs -----------------------------------------------------------------------------------------------
+
+  /** PUT /v1/blobs/{sha256 hex}: stores an (already encrypted) blob. */
+  async putBlob(blobId: string, body: Uint8Array, options?: RequestOptions): Promise<PutBlobResponse> {
+    return decode(PutBlobResponseSchema, await this.#call('PUT', `/v1/blobs/${blobId}`, body, 'blob upload', options), 'blob upload');
+  }
+
+  /** GET /v1/blobs/{sha256 hex}: the blob's bytes. */
+  async getBlob(blobId: string, options?: RequestOptions): Promise<Uint8Array> {
+    const res = await this.#requester.request({ verb: 'GET', path: `/v1/blobs/${blobId}` }, options);
+    if (res.status === 404) throw new ClientError(ClientErrorCode.BadBlob, 'the blob is not on the server (expired or never uploaded)', { status: 404, serverCode: res.code || undefined });
+    if (!ok(res.status)) throw responseError(res, 'blob download');
+    return res.body;
   }
 
   /** PUT /v1/presence/settings. */

@@ -1,0 +1,145 @@
+/**
+ * The pure parts of linking and history sync (docs/multi-device.md):
+ *
+ * - the linking URI a new companion shows: `parley://link/<base64url(link id (16) ‖ linking secret (32) ‖
+ *   companion identity key (33))>`;
+ * - the provisioning encryption: `HKDF-SHA256(linking secret, salt none, "Parley provisioning v1", 64)` =
+ *   AES-256 key ‖ HMAC-SHA256 key; body = `0x01 ‖ iv (16) ‖ AES-256-CBC(plaintext) ‖ HMAC(0x01 ‖ iv ‖ ciphertext)`;
+ * - encrypted blobs (the history bundle): the same layout under a fresh 64-byte key (AES-256 key ‖ HMAC key),
+ *   named by the SHA-256 of the encrypted bytes.
+ *
+ * The MAC is checked (in constant time) before anything is decrypted.
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { concatBytes, constantTimeEqual, PublicKey, toHex, utf8, type CryptoProvider } from '../protocol/index.js';
+import { ClientError, ClientErrorCode, type ClientErrorCode as Code } from './errors.js';
+
+/** Linking URIs start with this. */
+export const LINK_URI_PREFIX = 'parley://link/';
+export const LINK_ID_BYTES = 16;
+export const LINKING_SECRET_BYTES = 32;
+const IDENTITY_KEY_BYTES = 33;
+const VERSION = 0x01;
+const IV_BYTES = 16;
+const MAC_BYTES = 32;
+/** AES-256 key ‖ HMAC-SHA256 key. */
+export const BLOB_KEY_BYTES = 64;
+const PROVISIONING_INFO = utf8('Parley provisioning v1');
+
+/** What a linking URI carries. */
+export interface LinkUri {
+  readonly linkId: Uint8Array;
+  readonly linkingSecret: Uint8Array;
+  /** The companion's identity key (33 bytes). */
+  readonly identityKey: Uint8Array;
+}
+
+function base64url(bytes: Uint8Array): string {
+  let bin = '';
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
+}
+
+function fromBase64url(text: string): Uint8Array | undefined {
+  if (!/^[A-Za-z0-9_-]*$/.test(text)) return undefined;
+  try {
+    const bin = atob(text.replaceAll('-', '+').replaceAll('_', '/'));
+    return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The URI of a linking code. */
+export function encodeLinkUri(link: LinkUri): string {
+  if (link.linkId.length !== LINK_ID_BYTES || link.linkingSecret.length !== LINKING_SECRET_BYTES || link.identityKey.length !== IDENTITY_KEY_BYTES) {
+    throw new ClientError(ClientErrorCode.InvalidArgument, 'a linking code is a 16-byte link id, a 32-byte secret and a 33-byte identity key');
+  }
+  return LINK_URI_PREFIX + base64url(concatBytes(link.linkId, link.linkingSecret, link.identityKey));
+}
+
+/** Parses a linking URI (surrounding white space allowed); `CLIENT_BAD_LINK_URI` when it is not one. */
+export function parseLinkUri(uri: string): LinkUri {
+  const text = uri.trim();
+  if (!text.startsWith(LINK_URI_PREFIX)) throw new ClientError(ClientErrorCode.BadLinkUri, `a linking code starts with ${LINK_URI_PREFIX}`);
+  const bytes = fromBase64url(text.slice(LINK_URI_PREFIX.length));
+  if (!bytes || bytes.length !== LINK_ID_BYTES + LINKING_SECRET_BYTES + IDENTITY_KEY_BYTES) {
+    throw new ClientError(ClientErrorCode.BadLinkUri, 'the linking code is damaged (wrong length or characters)');
+  }
+  const identityKey = bytes.slice(LINK_ID_BYTES + LINKING_SECRET_BYTES);
+  try {
+    if (!PublicKey.deserialize(identityKey).isCanonical()) throw new Error('not canonical');
+  } catch (cause) {
+    throw new ClientError(ClientErrorCode.BadLinkUri, 'the linking code carries no valid identity key', { cause });
+  }
+  return { linkId: bytes.slice(0, LINK_ID_BYTES), linkingSecret: bytes.slice(LINK_ID_BYTES, LINK_ID_BYTES + LINKING_SECRET_BYTES), identityKey };
+}
+
+/** The link id as the provisioning route names it (32 lowercase hex digits). */
+export function linkIdHex(linkId: Uint8Array): string {
+  return toHex(linkId);
+}
+
+async function seal(crypto: CryptoProvider, cipherKey: Uint8Array, macKey: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
+  const iv = crypto.randomBytes(IV_BYTES);
+  const ciphertext = await crypto.aes256CbcEncrypt(cipherKey, iv, plaintext);
+  const head = concatBytes(new Uint8Array([VERSION]), iv, ciphertext);
+  return concatBytes(head, await crypto.hmacSha256(macKey, head));
+}
+
+async function open(crypto: CryptoProvider, cipherKey: Uint8Array, macKey: Uint8Array, body: Uint8Array, code: Code, what: string): Promise<Uint8Array> {
+  if (body.length < 1 + IV_BYTES + 16 + MAC_BYTES || body[0] !== VERSION) throw new ClientError(code, `${what}: not an encrypted body of a known version`);
+  const head = body.subarray(0, body.length - MAC_BYTES);
+  const mac = body.subarray(body.length - MAC_BYTES);
+  if (!constantTimeEqual(await crypto.hmacSha256(macKey, head), mac)) throw new ClientError(code, `${what}: authentication failed (tampered with, or another key)`);
+  try {
+    return await crypto.aes256CbcDecrypt(cipherKey, head.subarray(1, 1 + IV_BYTES), head.subarray(1 + IV_BYTES));
+  } catch (cause) {
+    throw new ClientError(code, `${what}: does not decrypt`, { cause });
+  }
+}
+
+async function provisioningKeys(crypto: CryptoProvider, linkingSecret: Uint8Array): Promise<{ cipherKey: Uint8Array; macKey: Uint8Array }> {
+  if (linkingSecret.length !== LINKING_SECRET_BYTES) throw new ClientError(ClientErrorCode.InvalidArgument, 'a linking secret is 32 bytes');
+  const okm = await crypto.hkdfSha256(linkingSecret, undefined, PROVISIONING_INFO, 64);
+  return { cipherKey: okm.slice(0, 32), macKey: okm.slice(32) };
+}
+
+/** Encrypts a serialized ProvisionMessage under the keys of the linking secret. */
+export async function encryptProvisioning(crypto: CryptoProvider, linkingSecret: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
+  const k = await provisioningKeys(crypto, linkingSecret);
+  return seal(crypto, k.cipherKey, k.macKey, plaintext);
+}
+
+/** Decrypts a provisioning body; `CLIENT_LINK_FAILED` when it fails its MAC (not ours, or tampered with) or does not decrypt. */
+export async function decryptProvisioning(crypto: CryptoProvider, linkingSecret: Uint8Array, body: Uint8Array): Promise<Uint8Array> {
+  const k = await provisioningKeys(crypto, linkingSecret);
+  return open(crypto, k.cipherKey, k.macKey, body, ClientErrorCode.LinkFailed, 'provisioning message');
+}
+
+/** An encrypted blob and what its reader needs: the id (hex SHA-256 of the bytes), the key, the hash and the size. */
+export interface EncryptedBlob {
+  readonly id: string;
+  readonly bytes: Uint8Array;
+  readonly key: Uint8Array;
+  readonly sha256: Uint8Array;
+}
+
+/** Encrypts `plaintext` under a fresh 64-byte key. */
+export async function encryptBlob(crypto: CryptoProvider, plaintext: Uint8Array): Promise<EncryptedBlob> {
+  const key = crypto.randomBytes(BLOB_KEY_BYTES);
+  const bytes = await seal(crypto, key.subarray(0, 32), key.subarray(32), plaintext);
+  const hash = sha256(bytes);
+  return { id: toHex(hash), bytes, key, sha256: hash };
+}
+
+/**
+ * Checks a downloaded blob against what the encrypted message announced (size, SHA-256, then the MAC) and
+ * decrypts it; `CLIENT_BAD_BLOB` when anything does not match.
+ */
+export async function decryptBlob(crypto: CryptoProvider, bytes: Uint8Array, expected: { key: Uint8Array; sha256: Uint8Array; size: number }): Promise<Uint8Array> {
+  if (expected.key.length !== BLOB_KEY_BYTES) throw new ClientError(ClientErrorCode.BadBlob, 'a blob key is 64 bytes');
+  if (bytes.length !== expected.size) throw new ClientError(ClientErrorCode.BadBlob, 'the blob has another size than announced');
+  if (!constantTimeEqual(sha256(bytes), expected.sha256)) throw new ClientError(ClientErrorCode.BadBlob, 'the blob has another hash than announced');
+  return open(crypto, expected.key.subarray(0, 32), expected.key.subarray(32), bytes, ClientErrorCode.BadBlob, 'blob');
+}
