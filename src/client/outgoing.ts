@@ -6,17 +6,18 @@
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { ReceiptType, TypingAction, checkBody, checkText, makeContent, serializeContent } from './content.js';
-import type { ContentSchema } from './gen/content_pb.js';
+import type { ContentSchema, SyncMessageSchema } from './gen/content_pb.js';
+import { PRIMARY_DEVICE_ID } from '../protocol/device-identity.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { isGroupId, messageId, type AccountId, type ConversationId, type MessageId } from './ids.js';
 import type { GroupSender } from './groups/sender.js';
 import { requireActiveGroup } from './groups/state.js';
-import { enqueueMessage, enqueueReceipt, type Outbox } from './outbox.js';
+import { enqueueMessage, enqueueReceipt, newOutboxEntry, type Outbox } from './outbox.js';
 import { requireAccount } from './protocol-stores.js';
 import type { MessageSender } from './sender.js';
 import { advanceStatus } from './status.js';
 import type { RequestOptions } from './transport/types.js';
-import type { ClientStore, ContactRecord, MessageRecord, QuoteRecord, StoreTx } from './store/types.js';
+import type { AccountRecord, ClientStore, ContactRecord, MessageRecord, OutboxEntry, QuoteRecord, StoreTx } from './store/types.js';
 
 /** Hands out sender timestamps: the clock, but strictly increasing, because a timestamp is a message's id. */
 export class TimestampClock {
@@ -75,8 +76,30 @@ async function contactOf(tx: StoreTx, accountId: AccountId, now: number): Promis
   return created;
 }
 
+/**
+ * Whether this account has other devices to keep in step (a companion always has its primary; a primary has
+ * the companions its device list names). An account with only its primary sends no sync messages.
+ */
+export async function hasOtherDevices(tx: StoreTx, account: AccountRecord): Promise<boolean> {
+  return account.deviceId !== PRIMARY_DEVICE_ID || (await tx.deviceIdentities.list(account.accountId)).length > 0;
+}
+
+/**
+ * Queues a SyncMessage for our other devices (a 1:1 send to our own account: the server addresses every
+ * device but this one), in the transaction of the change it reports.
+ */
+export async function enqueueSync(tx: StoreTx, account: AccountRecord, timestamp: number, now: number, sync: SyncInit): Promise<OutboxEntry> {
+  const content = makeContent({ timestamp: BigInt(timestamp), senderNumber: account.number, body: { case: 'sync', value: sync } });
+  const entry = newOutboxEntry({ id: `sync:${account.accountId}:${timestamp}`, kind: 'message', recipientId: account.accountId, timestamp, content: serializeContent(content), now });
+  await tx.outbox.put(entry);
+  return entry;
+}
+
+type SyncInit = MessageInitShape<typeof SyncMessageSchema>;
+
 export class Outgoing {
   readonly #o: OutgoingOptions;
+  #syncQueued = false;
 
   constructor(options: OutgoingOptions) {
     this.#o = options;
@@ -163,6 +186,11 @@ export class Outgoing {
         await tx.messages.put(next);
         changed.push(next);
       }
+      if (changed.length > 0 && (await hasOtherDevices(tx, account))) {
+        // Our other devices mark the same messages read (and send no receipts of their own).
+        const read = changed.map((m) => ({ senderAccountId: m.senderId, timestamp: BigInt(m.timestamp) }));
+        await enqueueSync(tx, account, this.#o.clock.next(), now, { read });
+      }
       if (options.sendReceipt && changed.length > 0) {
         // Read receipts go to each sender, over the 1:1 sessions (in a group, to each author of what was read).
         const bySender = new Map<AccountId, number[]>();
@@ -248,9 +276,12 @@ export class Outgoing {
         groupUpdate: undefined,
       });
       const content = makeContent({ timestamp: BigInt(timestamp), senderNumber: account.number, groupId: groupIdOf(to), body: built.body });
-      const entry = await enqueueMessage(tx, { recipientId: to, timestamp, content: serializeContent(content), messageId: id, now });
+      const bytes = serializeContent(content);
+      const entry = await enqueueMessage(tx, { recipientId: to, timestamp, content: bytes, messageId: id, now });
+      await this.#syncSent(tx, account, to, timestamp, bytes, now);
       return { entryId: entry.id, id };
     });
+    this.#kickSync();
     await this.#o.outbox.deliver(entryId, signal);
     const message = await this.#o.store.transaction((tx) => tx.messages.get(id));
     return message as MessageRecord;
@@ -269,8 +300,28 @@ export class Outgoing {
       if (isGroupId(to)) await requireActiveGroup(tx, to, account.accountId);
       const body = await apply(tx, account.accountId, timestamp);
       const content = makeContent({ timestamp: BigInt(timestamp), senderNumber: account.number, groupId: groupIdOf(to), body });
-      return (await enqueueMessage(tx, { recipientId: to, timestamp, content: serializeContent(content), messageId: undefined, now })).id;
+      const bytes = serializeContent(content);
+      await this.#syncSent(tx, account, to, timestamp, bytes, now);
+      return (await enqueueMessage(tx, { recipientId: to, timestamp, content: bytes, messageId: undefined, now })).id;
     });
+    this.#kickSync();
     await this.#o.outbox.deliver(entryId, signal);
+  }
+
+  /** Lets the outbox pick up sync entries just committed (they go out beside the message, not after it). */
+  #kickSync(): void {
+    if (!this.#syncQueued) return;
+    this.#syncQueued = false;
+    this.#o.outbox.kick();
+  }
+
+  /**
+   * A 1:1 send also goes to our other devices, as SyncMessage.sent (group sends reach them through the group's
+   * fan-out). The outbox delivers it in the background.
+   */
+  async #syncSent(tx: StoreTx, account: AccountRecord, to: ConversationId, timestamp: number, content: Uint8Array, now: number): Promise<void> {
+    if (isGroupId(to) || !(await hasOtherDevices(tx, account))) return;
+    await enqueueSync(tx, account, timestamp, now, { kind: { case: 'sent', value: { destinationAccountId: to, timestamp: BigInt(timestamp), content } } });
+    this.#syncQueued = true;
   }
 }

@@ -30,7 +30,9 @@ import {
   type CryptoProvider,
 } from '../protocol/index.js';
 import { deferred, SerialQueue, type Deferred } from './async.js';
-import { ReceiptType, TypingAction, decodeContent, type Content } from './content.js';
+import { ReceiptType, TypingAction, decodeContent, deserializeContent, type Content } from './content.js';
+import type { SyncMessage } from './gen/content_pb.js';
+import { PRIMARY_DEVICE_ID } from '../protocol/device-identity.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import type { ReceiptKind } from './events.js';
 import { groupMessageStatus, upsertMemberReceipt } from './groups/receipts.js';
@@ -52,6 +54,9 @@ import { archiveSession } from './sessions.js';
 import { errorCode } from './sender.js';
 import { advanceStatus } from './status.js';
 import type { AccountRecord, ClientStore, ContactRecord, GroupRecord, MessageRecord, StoreTx } from './store/types.js';
+
+/** Settings key of a history bundle announced to this companion and not imported yet. */
+export const PENDING_HISTORY_KEY = 'history.pending';
 
 /** Envelope type of the server's group updates (content: a serialized GroupUpdate). */
 export const GROUP_UPDATE_ENVELOPE_TYPE = 9;
@@ -76,7 +81,8 @@ export type ReceivedItem =
   | (Origin & { readonly kind: 'typing'; readonly started: boolean; readonly timestamp: number })
   | (Origin & { readonly kind: 'retry-request'; readonly timestamp: number; readonly resent: boolean })
   | (Origin & { readonly kind: 'undecryptable'; readonly timestamp: number; readonly code: string; readonly retryRequested: boolean })
-  | (Origin & { readonly kind: 'group-update'; readonly groupId: GroupId; readonly group: GroupRecord; readonly message: MessageRecord });
+  | (Origin & { readonly kind: 'group-update'; readonly groupId: GroupId; readonly group: GroupRecord; readonly message: MessageRecord })
+  | (Origin & { readonly kind: 'read-sync'; readonly messages: readonly MessageRecord[] });
 
 /** The committed outcome of one batch. */
 export interface ReceivedBatch {
@@ -88,6 +94,10 @@ export interface ReceivedBatch {
   readonly outboxChanged: boolean;
   /** Groups whose state should be fetched from the server (known only by a sender key so far, or behind). */
   readonly refreshGroups: readonly GroupId[];
+  /** Our primary published a new device list: fetch ours. */
+  readonly refreshOwnDevices: boolean;
+  /** A history bundle for this device was announced (kept in the store until imported). */
+  readonly history: boolean;
 }
 
 export interface ReceiverOptions {
@@ -146,6 +156,8 @@ interface BatchState {
   outboxChanged: boolean;
   readonly identityChanges: IdentityChangeNotice[];
   readonly refreshGroups: Set<GroupId>;
+  refreshOwnDevices: boolean;
+  history: boolean;
 }
 
 /** The group context of a content: undefined for 1:1; otherwise the group and whether the sender is a member. */
@@ -210,7 +222,16 @@ export class MessageReceiver {
   async #process(batch: readonly Pending[]): Promise<ReceivedBatch> {
     const now = this.#o.now();
     return this.#o.store.transaction(async (tx) => {
-      const state: BatchState = { account: await requireAccount(tx), now, usedPreKeys: false, outboxChanged: false, identityChanges: [], refreshGroups: new Set() };
+      const state: BatchState = {
+        account: await requireAccount(tx),
+        now,
+        usedPreKeys: false,
+        outboxChanged: false,
+        identityChanges: [],
+        refreshGroups: new Set(),
+        refreshOwnDevices: false,
+        history: false,
+      };
       const items: ReceivedItem[] = [];
       for (const p of batch) items.push(await this.#one(tx, state, p.bytes));
       return {
@@ -219,6 +240,8 @@ export class MessageReceiver {
         usedPreKeys: state.usedPreKeys,
         outboxChanged: state.outboxChanged,
         refreshGroups: [...state.refreshGroups],
+        refreshOwnDevices: state.refreshOwnDevices,
+        history: state.history,
       };
     });
   }
@@ -286,8 +309,15 @@ export class MessageReceiver {
     const { source } = origin;
     const now = state.now;
     const timestamp = content.timestamp > 0n ? Number(content.timestamp) : Number(env.timestamp);
-    const contact = await this.#noteContact(tx, source, content.senderNumber, now);
     const body = content.body;
+    const own = source === state.account.accountId;
+    if (body.case === 'sync') {
+      // Only our own devices keep us in step; anyone else's SyncMessage is dropped.
+      if (!own || content.groupId !== '') return { kind: 'ignored' };
+      return this.#sync(tx, state, origin, body.value);
+    }
+    // Our own account is no contact of ours.
+    const contact = own ? undefined : await this.#noteContact(tx, source, content.senderNumber, now);
     if (body.case === 'senderKeyDistribution') return this.#senderKey(tx, state, origin, body.value);
     if (body.case === 'receipt' || body.case === 'retry') return this.#applyPairwise(tx, state, env, origin, content, timestamp);
     // Group content: filed under the group only when the sender is a member (as this device knows the group).
@@ -302,13 +332,14 @@ export class MessageReceiver {
       ctx = { groupId: content.groupId, group };
       origin = { ...origin, groupId: content.groupId };
     }
+    if (!ctx && !contact) return { kind: 'ignored' }; // 1:1 content from our own devices comes as SyncMessage only
     const conversationId: ConversationId = ctx ? ctx.groupId : source;
     switch (body.case) {
       case 'data': {
         const data = body.value;
         if (ctx) {
           if (data.expireTimer !== ctx.group.expireTimer) await tx.groups.put({ ...ctx.group, expireTimer: data.expireTimer, updatedAt: now });
-        } else if (data.expireTimer !== contact.expireTimer) {
+        } else if (contact && data.expireTimer !== contact.expireTimer) {
           await tx.contacts.put({ ...contact, expireTimer: data.expireTimer, updatedAt: now });
         }
         if (data.expireTimerUpdate) {
@@ -318,11 +349,12 @@ export class MessageReceiver {
         const id = messageId(source, timestamp);
         const existing = await tx.messages.get(id);
         if (existing && existing.kind !== 'undecryptable') return { kind: 'ignored' }; // the same message again
+        // A group message from our own account was sent from our other device: it is ours (outgoing, sent).
         const message: MessageRecord = {
           id,
           conversationId,
           senderId: source,
-          direction: 'incoming',
+          direction: own ? 'outgoing' : 'incoming',
           timestamp,
           serverTimestamp: Number(env.serverTimestamp),
           receivedAt: now,
@@ -337,13 +369,13 @@ export class MessageReceiver {
           viewOnce: data.viewOnce,
           expireTimer: data.expireTimer,
           expiresAt: undefined,
-          status: 'received',
+          status: own ? 'sent' : 'received',
           error: undefined,
           receipts: [],
           groupUpdate: undefined,
         };
         await tx.messages.put(message);
-        if (this.#o.deliveryReceipts !== false) {
+        if (this.#o.deliveryReceipts !== false && !own) {
           await enqueueReceipt(tx, source, ReceiptType.DELIVERY, [timestamp], this.#o.nextTimestamp(), now, state.account.number);
           state.outboxChanged = true;
         }
@@ -368,7 +400,7 @@ export class MessageReceiver {
         const targetId = messageId(source, Number(e.targetTimestamp));
         let message = await tx.messages.get(targetId);
         const text = e.data?.body ?? '';
-        if (message && message.direction === 'incoming' && message.conversationId === conversationId && !message.deleted && (message.editedAt ?? 0) < timestamp) {
+        if (message && message.senderId === source && message.conversationId === conversationId && !message.deleted && (message.editedAt ?? 0) < timestamp) {
           message = { ...message, body: text, editedAt: timestamp };
           await tx.messages.put(message);
         } else {
@@ -379,7 +411,7 @@ export class MessageReceiver {
       case 'delete': {
         const targetId = messageId(source, Number(body.value.targetTimestamp));
         const message = await tx.messages.get(targetId);
-        if (message && message.direction === 'incoming' && message.conversationId === conversationId) {
+        if (message && message.senderId === source && message.conversationId === conversationId) {
           await tx.messages.put({ ...message, body: '', quote: undefined, reactions: [], deleted: true });
         }
         return { ...origin, kind: 'delete', targetId, timestamp };
@@ -388,6 +420,137 @@ export class MessageReceiver {
         return { ...origin, kind: 'typing', started: body.value.action === TypingAction.STARTED, timestamp };
       default:
         throw new ClientError(ClientErrorCode.InvalidContent, 'content has no known body');
+    }
+  }
+
+  /**
+   * A SyncMessage from another device of our own account: what it sent to a contact (stored as ours, sent, under
+   * the same message id; edits, deletes and reactions applied), what it read (marked read here, no receipts),
+   * a history bundle for this device (kept until imported), or a new device list of ours.
+   */
+  async #sync(tx: StoreTx, state: BatchState, origin: Origin, sync: SyncMessage): Promise<ReceivedItem> {
+    const now = state.now;
+    if (sync.read.length > 0) {
+      const messages: MessageRecord[] = [];
+      for (const r of sync.read) {
+        if (!isAccountId(r.senderAccountId)) continue;
+        const m = await tx.messages.get(messageId(r.senderAccountId, Number(r.timestamp)));
+        if (!m || m.direction !== 'incoming' || m.status !== 'received') continue;
+        const next: MessageRecord = { ...m, status: 'read', expiresAt: m.kind === 'text' && m.expireTimer > 0 ? now + m.expireTimer * 1000 : m.expiresAt };
+        await tx.messages.put(next);
+        messages.push(next);
+      }
+      return { ...origin, kind: 'read-sync', messages };
+    }
+    const kind = sync.kind;
+    switch (kind.case) {
+      case 'devicesChanged':
+        state.refreshOwnDevices = true;
+        return { kind: 'ignored' };
+      case 'history': {
+        const h = kind.value;
+        if (h.deviceId !== state.account.deviceId || state.account.deviceId === PRIMARY_DEVICE_ID) return { kind: 'ignored' };
+        await tx.settings.put(PENDING_HISTORY_KEY, {
+          blobId: h.blobId,
+          key: toHex(h.key),
+          sha256: toHex(h.sha256),
+          size: Number(h.size),
+        });
+        state.history = true;
+        return { kind: 'ignored' };
+      }
+      case 'sent':
+        return this.#syncSent(tx, state, origin, kind.value.destinationAccountId, kind.value.content);
+      default:
+        return { kind: 'ignored' };
+    }
+  }
+
+  /** What our other device sent to a contact, filed here as ours. */
+  async #syncSent(tx: StoreTx, state: BatchState, origin: Origin, destination: string, bytes: Uint8Array): Promise<ReceivedItem> {
+    const self = state.account.accountId;
+    const now = state.now;
+    if (!isAccountId(destination) || destination === self) return { kind: 'ignored' };
+    const content = deserializeContent(bytes);
+    if (content.groupId !== '') return { kind: 'ignored' }; // group messages reach us through the group
+    const timestamp = Number(content.timestamp);
+    let contact = await tx.contacts.get(destination);
+    if (!contact) {
+      contact = { accountId: destination, number: undefined, numberVerified: false, expireTimer: 0, createdAt: now, updatedAt: now };
+      await tx.contacts.put(contact);
+    }
+    const body = content.body;
+    switch (body.case) {
+      case 'data': {
+        const data = body.value;
+        if (data.expireTimer !== contact.expireTimer) await tx.contacts.put({ ...contact, expireTimer: data.expireTimer, updatedAt: now });
+        const id = messageId(self, timestamp);
+        const existing = await tx.messages.get(id);
+        if (existing) return { kind: 'ignored' };
+        const message: MessageRecord = {
+          id,
+          conversationId: destination,
+          senderId: self,
+          direction: 'outgoing',
+          timestamp,
+          serverTimestamp: undefined,
+          receivedAt: now,
+          kind: data.expireTimerUpdate ? 'timer' : 'text',
+          body: data.expireTimerUpdate ? '' : data.body,
+          quote: data.quote && isAccountId(data.quote.authorAccountId)
+            ? { timestamp: Number(data.quote.id), authorId: data.quote.authorAccountId, text: data.quote.text }
+            : undefined,
+          reactions: [],
+          editedAt: undefined,
+          deleted: false,
+          viewOnce: data.viewOnce,
+          expireTimer: data.expireTimer,
+          expiresAt: !data.expireTimerUpdate && data.expireTimer > 0 ? now + data.expireTimer * 1000 : undefined,
+          status: 'sent',
+          error: undefined,
+          receipts: [],
+          groupUpdate: undefined,
+        };
+        await tx.messages.put(message);
+        if (data.expireTimerUpdate) return { ...origin, kind: 'timer', expireTimer: data.expireTimer, timestamp };
+        return { ...origin, kind: 'message', message };
+      }
+      case 'reaction': {
+        const r = body.value;
+        if (!isAccountId(r.targetAuthorAccountId)) return { kind: 'ignored' };
+        const targetId = messageId(r.targetAuthorAccountId, Number(r.targetTimestamp));
+        let message = await tx.messages.get(targetId);
+        if (message && message.conversationId === destination && !message.deleted) {
+          const others = message.reactions.filter((x) => x.authorId !== self);
+          message = { ...message, reactions: r.remove ? others : [...others, { authorId: self, emoji: r.emoji, timestamp }] };
+          await tx.messages.put(message);
+        } else {
+          message = undefined;
+        }
+        return { ...origin, kind: 'reaction', targetId, emoji: r.emoji, remove: r.remove, timestamp, message };
+      }
+      case 'edit': {
+        const targetId = messageId(self, Number(body.value.targetTimestamp));
+        const text = body.value.data?.body ?? '';
+        let message = await tx.messages.get(targetId);
+        if (message && message.direction === 'outgoing' && message.conversationId === destination && !message.deleted && (message.editedAt ?? 0) < timestamp) {
+          message = { ...message, body: text, editedAt: timestamp };
+          await tx.messages.put(message);
+        } else {
+          message = undefined;
+        }
+        return { ...origin, kind: 'edit', targetId, body: text, timestamp, message };
+      }
+      case 'delete': {
+        const targetId = messageId(self, Number(body.value.targetTimestamp));
+        const message = await tx.messages.get(targetId);
+        if (message && message.direction === 'outgoing' && message.conversationId === destination) {
+          await tx.messages.put({ ...message, body: '', quote: undefined, reactions: [], deleted: true });
+        }
+        return { ...origin, kind: 'delete', targetId, timestamp };
+      }
+      default:
+        return { kind: 'ignored' };
     }
   }
 

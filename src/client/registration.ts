@@ -9,10 +9,18 @@
 import { KeyPair, generateRegistrationId, type CryptoProvider } from '../protocol/index.js';
 import { ServiceApi } from './api.js';
 import { asAccountId, asE164, type AccountId, type E164 } from './ids.js';
-import { KeyManager, generateRegistrationKeys, kyberPreKeyMessage, signedPreKeyMessage, storeRegistrationKeys, type KeyPolicy } from './keys.js';
+import {
+  KeyManager,
+  generateRegistrationKeys,
+  kyberPreKeyMessage,
+  signedPreKeyMessage,
+  storeRegistrationKeys,
+  type KeyPolicy,
+  type RegistrationKeys,
+} from './keys.js';
 import { HttpTransport, type FetchLike } from './transport/http.js';
 import type { RequestOptions } from './transport/types.js';
-import type { ClientStore } from './store/types.js';
+import type { AccountRecord, ClientStore } from './store/types.js';
 
 export interface RegistrationOptions {
   /** The server's base URL, `http(s)://host:port`. */
@@ -72,17 +80,33 @@ export async function register(options: RegistrationOptions & { readonly number:
     requestOptions,
   );
   const accountId = asAccountId(res.accountId);
-  const account = {
-    serverUrl: options.serverUrl,
-    number,
-    accountId,
-    deviceId: res.deviceId,
-    password: res.password,
-    registrationId,
-    identityPublicKey: identity.publicKey.serialized,
-    identityPrivateKey: identity.privateKey.serialize(),
-    registeredAt: now(),
-  };
+  await installAccount(
+    options,
+    {
+      serverUrl: options.serverUrl,
+      number,
+      accountId,
+      deviceId: res.deviceId,
+      password: res.password,
+      registrationId,
+      identityPublicKey: identity.publicKey.serialized,
+      identityPrivateKey: identity.privateKey.serialize(),
+      registeredAt: now(),
+    },
+    keys,
+  );
+  return { accountId, deviceId: res.deviceId, number, reregistered: res.reregistered };
+}
+
+/**
+ * Stores a newly registered (or linked) device's account and first keys, replacing a previous identity's
+ * prekeys and sessions, then uploads a first batch of one-time prekeys with the new credentials.
+ */
+export async function installAccount(
+  options: Pick<RegistrationOptions, 'crypto' | 'store' | 'fetch' | 'now' | 'keyPolicy' | 'signal'>,
+  account: AccountRecord,
+  keys: RegistrationKeys,
+): Promise<void> {
   await options.store.transaction(async (tx) => {
     // A new identity: what belonged to the old one is useless now (and would only confuse peers).
     await tx.preKeys.clear();
@@ -93,11 +117,8 @@ export async function register(options: RegistrationOptions & { readonly number:
     await tx.account.put(account);
     await storeRegistrationKeys(tx, keys);
   });
-
-  const api = new ServiceApi(
-    new HttpTransport({ url: options.serverUrl, fetch: options.fetch, credentials: { accountId, deviceId: res.deviceId, password: res.password } }),
-  );
-  const keyManager = new KeyManager({ crypto, store: options.store, api: () => api, now, policy: options.keyPolicy });
-  await keyManager.uploadInitialKeys(requestOptions);
-  return { accountId, deviceId: res.deviceId, number, reregistered: res.reregistered };
+  const credentials = { accountId: account.accountId, deviceId: account.deviceId, password: account.password };
+  const api = new ServiceApi(new HttpTransport({ url: account.serverUrl, fetch: options.fetch, credentials }));
+  const keyManager = new KeyManager({ crypto: options.crypto, store: options.store, api: () => api, now: options.now ?? Date.now, policy: options.keyPolicy });
+  await keyManager.uploadInitialKeys({ signal: options.signal });
 }
