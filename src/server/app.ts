@@ -3,7 +3,9 @@
  * resolved configuration, without opening a port. `main.ts` puts it behind `node:http`; tests can call
  * `app.router.handle(...)` in-process.
  */
+import path from 'node:path';
 import { Authenticator } from './auth/authenticator.js';
+import { FilesystemBlobStore } from './blobs/blob-store.js';
 import { LocalMessageBus } from './bus/local.js';
 import type { ServerConfig } from './config.js';
 import { Router } from './http/router.js';
@@ -12,6 +14,7 @@ import { ServerMetrics } from './metrics.js';
 import { RateLimiter } from './rate-limiter.js';
 import { buildRoutes } from './routes/index.js';
 import { AccountService } from './services/accounts.js';
+import { DeviceService } from './services/devices.js';
 import { GroupService } from './services/groups.js';
 import { KeyDirectory } from './services/key-directory.js';
 import { LogVerificationSender } from './services/log-verification-sender.js';
@@ -63,6 +66,11 @@ export function createApp(config: ServerConfig): App {
   let accepting = true;
 
   const presence = new PresenceService(storage.accounts, storage.presence, registry, config);
+  const blobs = new FilesystemBlobStore(path.join(config.dataDir, 'blobs'), storage.blobs, {
+    maxBlobBytes: config.limits.maxBlobBytes,
+    quotaBytes: config.limits.blobQuotaBytes,
+    ttlMs: config.blobTtlMs,
+  });
   const routes = buildRoutes({
     registration: new RegistrationService({
       accounts: storage.accounts,
@@ -73,10 +81,13 @@ export function createApp(config: ServerConfig): App {
       logger,
     }),
     accounts: new AccountService(storage.accounts, config),
-    keys: new KeyDirectory(storage.accounts, storage.keys, config),
+    keys: new KeyDirectory(storage.accounts, storage.keys, storage.devices, config),
     messages: new MessageService(storage.accounts, storage.messages, bus, config, metrics),
     presence,
     groups: new GroupService({ accounts: storage.accounts, groups: storage.groups, bus, config, metrics, logger }),
+    devices: new DeviceService({ accounts: storage.accounts, devices: storage.devices, provisioning: storage.provisioning, bus, config, logger }),
+    blobs,
+    config,
     metrics,
     accepting: () => accepting,
   });
@@ -93,7 +104,13 @@ export function createApp(config: ServerConfig): App {
     metrics,
     logger,
   });
-  const sweeper = new Sweeper(storage.messages, storage.verification, config.clock, config, config.sweepIntervalMs, logger);
+  const sweeper = new Sweeper(
+    { messages: storage.messages, verification: storage.verification, devices: storage.devices, provisioning: storage.provisioning, blobs },
+    config.clock,
+    config,
+    config.sweepIntervalMs,
+    logger,
+  );
 
   return {
     config,

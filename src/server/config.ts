@@ -37,6 +37,12 @@ export interface RateLimits {
   groupChangesPerAccount: RateLimit;
   /** Invite-link joins by one account (each one is a guess at a link's password). */
   groupJoinsPerAccount: RateLimit;
+  /** Unauthenticated linking requests (provisioning pick-ups, device links) from one remote address. */
+  linkPerAddress: RateLimit;
+  /** Provisioning codes, provisioning messages and device-list uploads by one account. */
+  devicesPerAccount: RateLimit;
+  /** Blob uploads and downloads by one account. */
+  blobsPerAccount: RateLimit;
 }
 
 /** Size and count limits; each has a safe default. */
@@ -61,6 +67,14 @@ export interface ServerLimits {
   maxGroupMembers: number;
   /** Largest encrypted group attributes (name, description, avatar), in bytes. */
   maxGroupAttributesBytes: number;
+  /** Most companions linked to one account besides its primary. */
+  maxLinkedDevices: number;
+  /** Largest provisioning message body, in bytes. */
+  maxProvisioningBytes: number;
+  /** Largest blob, in bytes (HTTP; over the WebSocket a blob is also bounded by `maxRequestBytes`). */
+  maxBlobBytes: number;
+  /** Most bytes of unexpired blobs one account may have uploaded. */
+  blobQuotaBytes: number;
 }
 
 /** How verification codes reach the user. */
@@ -90,6 +104,10 @@ export interface ServerOptions {
   queueTtlMs?: number;
   /** A repeated idempotency key is recognised within this long. Default 24 hours. */
   idempotencyTtlMs?: number;
+  /** Blobs are deleted this long after their (last) upload. Default 30 days. */
+  blobTtlMs?: number;
+  /** Provisioning codes and provisioning messages expire after this long. Default 10 minutes. */
+  provisioningTtlMs?: number;
   /** How often expired rows are swept. Default 1 minute. */
   sweepIntervalMs?: number;
   /** WebSocket ping interval; a socket silent for two intervals is dropped. Default 30 s; 0 disables. */
@@ -114,6 +132,8 @@ export interface ServerConfig {
   readonly codeAttempts: number;
   readonly queueTtlMs: number;
   readonly idempotencyTtlMs: number;
+  readonly blobTtlMs: number;
+  readonly provisioningTtlMs: number;
   readonly sweepIntervalMs: number;
   readonly heartbeatIntervalMs: number;
   readonly logLevel: Level;
@@ -135,6 +155,9 @@ export const DEFAULT_RATE_LIMITS: Readonly<RateLimits> = {
   requestsPerConnection: { capacity: 2000, windowMs: 1000 },
   groupChangesPerAccount: { capacity: 120, windowMs: MINUTE },
   groupJoinsPerAccount: { capacity: 10, windowMs: MINUTE },
+  linkPerAddress: { capacity: 120, windowMs: MINUTE },
+  devicesPerAccount: { capacity: 60, windowMs: MINUTE },
+  blobsPerAccount: { capacity: 300, windowMs: MINUTE },
 };
 
 /** Default limits. */
@@ -149,6 +172,10 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
   floodCloseAfter: 100,
   maxGroupMembers: 1024,
   maxGroupAttributesBytes: 64 * 1024,
+  maxLinkedDevices: 4,
+  maxProvisioningBytes: 8 * 1024,
+  maxBlobBytes: 100 * 1024 * 1024,
+  blobQuotaBytes: 1024 * 1024 * 1024,
 };
 
 /** Parses `"+15550100001=111111,+15550100002=222222"`; a code is 6 digits. */
@@ -201,6 +228,8 @@ export function resolveConfig(options: ServerOptions = {}): ServerConfig {
     codeAttempts: positive('codeAttempts', options.codeAttempts ?? 5),
     queueTtlMs: positive('queueTtlMs', options.queueTtlMs ?? 30 * DAY),
     idempotencyTtlMs: positive('idempotencyTtlMs', options.idempotencyTtlMs ?? DAY),
+    blobTtlMs: positive('blobTtlMs', options.blobTtlMs ?? 30 * DAY),
+    provisioningTtlMs: positive('provisioningTtlMs', options.provisioningTtlMs ?? 10 * MINUTE),
     sweepIntervalMs: positive('sweepIntervalMs', options.sweepIntervalMs ?? MINUTE),
     heartbeatIntervalMs: Math.max(0, options.heartbeatIntervalMs ?? 30_000),
     logLevel: options.logLevel ?? 'info',

@@ -33,6 +33,10 @@ export const ServerErrorCode = {
   PayloadTooLarge: 'SERVER_PAYLOAD_TOO_LARGE',
   /** A group would exceed its member limit. */
   GroupFull: 'SERVER_GROUP_FULL',
+  /** The account already has its maximum of linked companions (with pending provisioning codes). */
+  TooManyDevices: 'SERVER_TOO_MANY_DEVICES',
+  /** The account's stored blobs would exceed its quota. */
+  QuotaExceeded: 'SERVER_QUOTA_EXCEEDED',
   /** Too many requests for this number, address, account or connection. */
   RateLimited: 'SERVER_RATE_LIMITED',
   /** A WebSocket frame that is not a binary `Frame` message. */
@@ -63,6 +67,8 @@ export const STATUS_OF: Readonly<Record<ServerErrorCode, number>> = {
   SERVER_STALE_DEVICES: 410,
   SERVER_PAYLOAD_TOO_LARGE: 413,
   SERVER_GROUP_FULL: 413,
+  SERVER_TOO_MANY_DEVICES: 409,
+  SERVER_QUOTA_EXCEEDED: 507,
   SERVER_RATE_LIMITED: 429,
   SERVER_MALFORMED_FRAME: 400,
   SERVER_QUEUE_FULL: 507,

@@ -1,37 +1,42 @@
+import type { BlobStore } from './blobs/blob-store.js';
 import type { Clock } from './clock.js';
 import { drop } from './drop.js';
 import type { Logger } from './log.js';
-import type { MessageStore, VerificationStore } from './storage/stores.js';
+import type { DeviceStore, MessageStore, ProvisioningStore, VerificationStore } from './storage/stores.js';
 
 /** What one sweep deleted. */
 export interface SweepResult {
   readonly envelopes: number;
   readonly codes: number;
+  /** Expired provisioning codes and provisioning messages. */
+  readonly provisioning: number;
+  readonly blobs: number;
+}
+
+/** What the sweeper expires. */
+export interface SweptStores {
+  readonly messages: MessageStore;
+  readonly verification: VerificationStore;
+  readonly devices: DeviceStore;
+  readonly provisioning: ProvisioningStore;
+  readonly blobs: BlobStore;
 }
 
 /**
  * Deletes what has expired: envelopes older than the queue TTL (30 days by default; delivery also skips
  * them, so a sweep that has not run yet never lets one through), idempotency keys past their window,
- * and expired verification codes. Runs on an unref'd interval and on demand.
+ * expired verification and provisioning codes, provisioning messages, and blobs past their TTL (30 days;
+ * they are not served once expired either). Runs on an unref'd interval and on demand.
  */
 export class Sweeper {
-  readonly #messages: MessageStore;
-  readonly #verification: VerificationStore;
+  readonly #stores: SweptStores;
   readonly #clock: Clock;
   readonly #ttl: { readonly queueTtlMs: number; readonly idempotencyTtlMs: number };
   readonly #logger: Logger;
   readonly #timer: NodeJS.Timeout;
 
-  constructor(
-    messages: MessageStore,
-    verification: VerificationStore,
-    clock: Clock,
-    ttl: { readonly queueTtlMs: number; readonly idempotencyTtlMs: number },
-    intervalMs: number,
-    logger: Logger,
-  ) {
-    this.#messages = messages;
-    this.#verification = verification;
+  constructor(stores: SweptStores, clock: Clock, ttl: { readonly queueTtlMs: number; readonly idempotencyTtlMs: number }, intervalMs: number, logger: Logger) {
+    this.#stores = stores;
     this.#clock = clock;
     this.#ttl = ttl;
     this.#logger = logger;
@@ -42,10 +47,13 @@ export class Sweeper {
   /** Runs one sweep now. */
   async sweep(): Promise<SweepResult> {
     const now = this.#clock.now();
-    const envelopes = await this.#messages.expire(now - this.#ttl.queueTtlMs, now - this.#ttl.idempotencyTtlMs);
-    const codes = await this.#verification.expire(now);
-    if (envelopes > 0) this.#logger.info({ event: 'sweep', envelopes, codes }, 'expired envelopes deleted');
-    return { envelopes, codes };
+    const s = this.#stores;
+    const envelopes = await s.messages.expire(now - this.#ttl.queueTtlMs, now - this.#ttl.idempotencyTtlMs);
+    const codes = await s.verification.expire(now);
+    const provisioning = (await s.devices.expire(now)) + (await s.provisioning.expire(now));
+    const blobs = await s.blobs.expire(now);
+    if (envelopes > 0 || blobs > 0) this.#logger.info({ event: 'sweep', envelopes, codes, provisioning, blobs }, 'expired data deleted');
+    return { envelopes, codes, provisioning, blobs };
   }
 
   stop(): void {

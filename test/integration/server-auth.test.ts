@@ -9,7 +9,14 @@ import { basic, fakeCiphertext, http, register, sendBody, WsTestClient, type Tes
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
 
 /** The routes docs/api.md lists as unauthenticated. Anything else must require credentials. */
-const PUBLIC_ROUTES = ['GET /healthz', 'GET /metrics', 'POST /v1/verification/request', 'POST /v1/accounts/register'];
+const PUBLIC_ROUTES = [
+  'GET /healthz',
+  'GET /metrics',
+  'POST /v1/verification/request',
+  'POST /v1/accounts/register',
+  'POST /v1/devices/link',
+  'GET /v1/provisioning/:linkId',
+];
 
 describe('server authentication', () => {
   let t: TestServer;

@@ -4,10 +4,12 @@
  * (seconds) and the body. Paths are matched without their query string.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
 import { parseBasicAuthorization } from '../auth/credentials.js';
 import { drop } from '../drop.js';
 import { ServerError, ServerErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { BodyStream } from './route.js';
 import { errorResponse, type Router, type RouterResponse } from './router.js';
 
 /** Reads a request body of at most `limit` bytes; rejects with SERVER_PAYLOAD_TOO_LARGE beyond it. */
@@ -38,13 +40,32 @@ function tooLarge(limit: number): ServerError {
   return new ServerError(ServerErrorCode.PayloadTooLarge, `request body above ${limit} bytes`);
 }
 
-function write(res: ServerResponse, r: RouterResponse, close: boolean): void {
-  const headers: Record<string, string | number> = { 'content-type': r.contentType, 'content-length': r.body.length, 'cache-control': 'no-store' };
+/** The request body as a {@link BodyStream}, read only as the handler consumes it. */
+function streamOf(req: IncomingMessage): BodyStream {
+  const declared = req.headers['content-length'];
+  const length = declared === undefined ? undefined : Number(declared);
+  return {
+    declaredLength: length !== undefined && Number.isSafeInteger(length) && length >= 0 ? length : undefined,
+    [Symbol.asyncIterator]: () => (req as AsyncIterable<Buffer>)[Symbol.asyncIterator](),
+  };
+}
+
+function write(res: ServerResponse, r: RouterResponse, close: boolean, logger: Logger): void {
+  const length = r.stream?.length ?? r.body.length;
+  const headers: Record<string, string | number> = { 'content-type': r.contentType, 'content-length': length, 'cache-control': 'no-store' };
   if (r.code !== '') headers['x-parley-error'] = r.code;
   if (r.retryAfterMs > 0) headers['retry-after'] = Math.ceil(r.retryAfterMs / 1000);
   if (close) headers.connection = 'close';
   res.writeHead(r.status, headers);
-  res.end(r.body);
+  if (r.stream === undefined) {
+    res.end(r.body);
+    return;
+  }
+  pipeline(r.stream.open(), res).catch((err: unknown) => {
+    // The client went away, or the file could not be read: the response is cut short.
+    logger.warn({ err: err instanceof Error ? err.message : 'unknown', route: r.route }, 'streamed response failed');
+    res.destroy();
+  });
 }
 
 /** The `request` handler of the HTTP server. */
@@ -53,22 +74,29 @@ export function createHttpHandler(router: Router, maxRequestBytes: number, logge
     drop(
       (async () => {
         const path = (req.url ?? '/').split('?', 1)[0] as string;
-        let body: Uint8Array;
-        try {
-          body = await readBody(req, maxRequestBytes);
-        } catch (err) {
-          write(res, errorResponse(ServerError.is(err) ? err : new ServerError(ServerErrorCode.BadRequest, 'unreadable body', { cause: err }), 'body', logger), true);
-          return;
+        const verb = req.method ?? 'GET';
+        // Streaming routes (blob uploads) read the body themselves, after authentication, within their own limit.
+        const streaming = router.streamsBody(verb, path);
+        let body: Uint8Array = new Uint8Array(0);
+        if (!streaming) {
+          try {
+            body = await readBody(req, maxRequestBytes);
+          } catch (err) {
+            write(res, errorResponse(ServerError.is(err) ? err : new ServerError(ServerErrorCode.BadRequest, 'unreadable body', { cause: err }), 'body', logger), true, logger);
+            return;
+          }
         }
         const response = await router.handle({
-          verb: req.method ?? 'GET',
+          verb,
           path,
           body,
+          bodyStream: streaming ? streamOf(req) : undefined,
           remoteAddress: req.socket.remoteAddress ?? 'unknown',
           transport: 'http',
           auth: { credentials: parseBasicAuthorization(req.headers.authorization) },
         });
-        write(res, response, false);
+        // A streamed body the handler did not read to the end (refused early): close rather than drain it.
+        write(res, response, streaming && !req.readableEnded, logger);
       })(),
       (err) => {
         logger.error({ err }, 'HTTP adapter failed');

@@ -4,6 +4,7 @@
  * HTTP and WebSocket `Request` frames; handlers never see which transport carried the request except
  * through `ctx.transport`.
  */
+import type { Readable } from 'node:stream';
 import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { AuthenticatedDevice } from '../auth/authenticator.js';
@@ -19,6 +20,23 @@ export interface RequestContext {
   /** The client's address (rate limits per address). */
   readonly remoteAddress: string;
   readonly transport: 'http' | 'ws';
+  /**
+   * The body as it arrives, for a route with `streamBody` (its `body` argument is then empty): over HTTP
+   * the request itself, read only once the handler consumes it (after authentication); over the
+   * WebSocket the frame's body in one chunk.
+   */
+  readonly bodyStream?: BodyStream;
+}
+
+/** A request body read chunk by chunk, with the length the client declared (HTTP Content-Length). */
+export interface BodyStream extends AsyncIterable<Uint8Array> {
+  readonly declaredLength: number | undefined;
+}
+
+/** A response body read from a stream (a blob file) instead of held in memory; HTTP only. */
+export interface ResponseStream {
+  readonly length: number;
+  open(): Readable;
 }
 
 /** The context of a route that requires authentication. */
@@ -33,11 +51,18 @@ export interface RouteResponse {
   readonly body: Uint8Array;
   /** Default `application/x-protobuf`. */
   readonly contentType?: string;
+  /** HTTP only: the body is streamed from here instead (`body` is then empty). */
+  readonly stream?: ResponseStream;
 }
 
 interface RouteBase {
   readonly verb: Verb;
   readonly path: string;
+  /**
+   * The body is not buffered up to `maxRequestBytes` by the HTTP adapter: the handler reads it from
+   * `ctx.bodyStream` and enforces its own limit (blob uploads).
+   */
+  readonly streamBody?: boolean;
 }
 
 /** A route callable without credentials. */

@@ -12,7 +12,7 @@ import type { Credentials } from '../auth/credentials.js';
 import { badRequest, ServerError, ServerErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ServerMetrics } from '../metrics.js';
-import { PROTOBUF, type Route, type RouteResponse } from './route.js';
+import { PROTOBUF, type BodyStream, type ResponseStream, type Route, type RouteResponse } from './route.js';
 
 /** A request as either transport delivers it. */
 export interface RouterRequest {
@@ -20,6 +20,8 @@ export interface RouterRequest {
   /** The path without query string. */
   readonly path: string;
   readonly body: Uint8Array;
+  /** HTTP, for a route with `streamBody`: the unread request body (`body` is then empty). */
+  readonly bodyStream?: BodyStream;
   readonly remoteAddress: string;
   readonly transport: 'http' | 'ws';
   /** HTTP: the credentials of the request (if any). WebSocket: the socket's authenticated device. */
@@ -38,6 +40,8 @@ export interface RouterResponse {
   readonly retryAfterMs: number;
   /** The matched route pattern (for logs and metrics), or `unmatched`. */
   readonly route: string;
+  /** HTTP only: a body streamed from a file instead of `body`. */
+  readonly stream?: ResponseStream;
 }
 
 interface CompiledRoute {
@@ -81,6 +85,15 @@ export class Router {
     return this.#compiled.map((c) => c.route);
   }
 
+  /** True when the route of `verb` and `path` reads its body as a stream (the HTTP adapter then does not buffer it). */
+  streamsBody(verb: string, path: string): boolean {
+    try {
+      return this.#match(verb, path)?.route.streamBody === true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Handles one request; never rejects. */
   async handle(request: RouterRequest): Promise<RouterResponse> {
     const started = performance.now();
@@ -90,7 +103,8 @@ export class Router {
       const match = this.#match(request.verb, request.path);
       if (match === undefined) throw new ServerError(ServerErrorCode.UnknownPath, 'no such route');
       routeName = `${match.route.verb} ${match.route.path}`;
-      const base = { params: match.params, remoteAddress: request.remoteAddress, transport: request.transport };
+      const bodyStream = match.route.streamBody === true ? (request.bodyStream ?? oneChunk(request.body)) : undefined;
+      const base = { params: match.params, remoteAddress: request.remoteAddress, transport: request.transport, bodyStream };
       let result: RouteResponse;
       if (match.route.auth) {
         const device = 'device' in request.auth ? request.auth.device : await this.#authenticator.authenticate(request.auth.credentials);
@@ -106,6 +120,7 @@ export class Router {
         contentType: result.contentType ?? PROTOBUF,
         retryAfterMs: 0,
         route: routeName,
+        stream: result.stream,
       };
     } catch (err) {
       response = errorResponse(err, routeName, this.#logger);
@@ -139,6 +154,16 @@ export class Router {
     }
     return undefined;
   }
+}
+
+/** A body already in memory (a WebSocket frame's) as a {@link BodyStream}. */
+function oneChunk(body: Uint8Array): BodyStream {
+  return {
+    declaredLength: body.length,
+    async *[Symbol.asyncIterator]() {
+      if (body.length > 0) yield body;
+    },
+  };
 }
 
 function decodeSegment(segment: string): string {

@@ -1,13 +1,18 @@
 /** The route table: every route of docs/api.md, in one list (literal paths before parameterised ones). */
 import type { Route } from '../http/route.js';
+import type { BlobStore } from '../blobs/blob-store.js';
+import type { ServerConfig } from '../config.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { AccountService } from '../services/accounts.js';
+import type { DeviceService } from '../services/devices.js';
 import type { GroupService } from '../services/groups.js';
 import type { KeyDirectory } from '../services/key-directory.js';
 import type { MessageService } from '../services/messages.js';
 import type { PresenceService } from '../services/presence.js';
 import type { RegistrationService } from '../services/registration.js';
 import { accountRoutes } from './accounts.js';
+import { blobRoutes } from './blobs.js';
+import { deviceRoutes } from './devices.js';
 import { groupRoutes } from './groups.js';
 import { keyRoutes } from './keys.js';
 import { messageRoutes } from './messages.js';
@@ -23,6 +28,9 @@ export interface RouteServices {
   readonly messages: MessageService;
   readonly presence: PresenceService;
   readonly groups: GroupService;
+  readonly devices: DeviceService;
+  readonly blobs: BlobStore;
+  readonly config: ServerConfig;
   readonly metrics: ServerMetrics;
   readonly accepting: () => boolean;
 }
@@ -37,5 +45,7 @@ export function buildRoutes(s: RouteServices): Route[] {
     ...messageRoutes(s.messages),
     ...presenceRoutes(s.presence),
     ...groupRoutes(s.groups),
+    ...deviceRoutes(s.devices),
+    ...blobRoutes(s.blobs, s.config),
   ];
 }

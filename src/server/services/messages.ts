@@ -1,5 +1,6 @@
 /**
- * Sending: check the sender's envelopes against the recipient's devices (Signal-Server's semantics:
+ * Sending: check the sender's envelopes against the recipient's required devices (its primary and the
+ * companions its signed device list names; Signal-Server's semantics:
  * first the device set, 409 MismatchedDevices with missing and extra ids; then registration ids, 410
  * StaleDevices for every id that is non-zero and differs), then queue them durably and only then answer.
  * After the commit each envelope is published on the bus for the socket of its device. Ephemeral
@@ -67,7 +68,8 @@ export class MessageService {
     this.#limiter.check(`${sender.accountId}.${sender.deviceId}`, 'messages');
     const timestamp = this.#validate(request);
     if ((await this.#accounts.byId(destination)) === undefined) throw notFound('account');
-    const devices = new Map((await this.#accounts.devices(destination)).map((d) => [d.deviceId, d]));
+    // The required devices: the primary and the companions the account's signed device list names.
+    const devices = new Map((await this.#accounts.devices(destination)).filter((d) => d.listed).map((d) => [d.deviceId, d]));
     if (destination === sender.accountId) devices.delete(sender.deviceId);
     this.#checkDeviceSet(request, devices);
 

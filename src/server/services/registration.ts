@@ -22,9 +22,9 @@ import { checkKyberPreKey, checkSignedPreKey, parseIdentityKey } from './key-val
 import type { VerificationSender } from './verification-sender.js';
 
 /** Longest encrypted device name accepted. */
-const MAX_DEVICE_NAME = 256;
+export const MAX_DEVICE_NAME = 256;
 /** Registration ids are 14-bit (libsignal generates 1..16380). */
-const MAX_REGISTRATION_ID = 0x3fff;
+export const MAX_REGISTRATION_ID = 0x3fff;
 
 /** What registration needs. */
 export interface RegistrationDeps {

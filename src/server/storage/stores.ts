@@ -24,6 +24,19 @@ export interface DeviceRecord {
   readonly registrationId: number;
   /** SHA-256 of the device's secret. */
   readonly passwordHash: Uint8Array;
+  /** The device's own 33-byte identity key (device 1: the account's). */
+  readonly identityKey: Uint8Array;
+  /** A companion's serialized `DeviceIdentity` (signed by the account and the device); undefined for device 1. */
+  readonly identity: Uint8Array | undefined;
+  /**
+   * Required and reachable: device 1 always, a companion while the account's current signed device list
+   * names it. A companion that registered but is not listed yet receives nothing and is not required.
+   */
+  readonly listed: boolean;
+  /** Client-encrypted device name, or empty. */
+  readonly name: Uint8Array;
+  /** When the device registered (ms). */
+  readonly createdAt: number;
 }
 
 /** A signed EC prekey, or a Kyber prekey (one-time or last resort): both carry a signature. */
@@ -71,8 +84,8 @@ export interface AccountStore {
   device(id: AccountId, deviceId: DeviceId): Promise<DeviceRecord | undefined>;
   /**
    * Registers a number: creates the account, or, when the number has one, keeps its id, replaces its
-   * identity and deletes its devices with their keys, queues and presence settings. Creates device 1.
-   * Atomic.
+   * identity and deletes its devices (companions included) with their keys, queues and presence settings,
+   * its provisioning codes and its signed device list. Creates device 1. Atomic.
    */
   register(registration: NewRegistration): Promise<RegistrationResult>;
 }
@@ -281,7 +294,10 @@ export interface GroupStore {
   get(id: GroupId): Promise<GroupRecord | undefined>;
   /** The ids of the groups an account is a member of. */
   groupsOf(account: AccountId): Promise<GroupId[]>;
-  /** Every device of every member, by account id (string order) then device id. */
+  /**
+   * Every required device of every member (its primary and the companions its signed device list names,
+   * see {@link DeviceRecord.listed}), by account id (string order) then device id.
+   */
   devices(id: GroupId): Promise<GroupDeviceRecord[]>;
   /**
    * Reads the group (undefined when it does not exist), lets `decide` compute the change (it may throw to
@@ -336,6 +352,139 @@ export interface PresenceStore {
   setLastSeen(id: AccountId, at: number): Promise<void>;
 }
 
+/** A one-time provisioning code (stored as its SHA-256) that lets one companion register. */
+export interface ProvisioningCodeRecord {
+  readonly accountId: AccountId;
+  /** The device id reserved for the companion. */
+  readonly deviceId: DeviceId;
+  readonly expiresAt: number;
+}
+
+/** Result of {@link DeviceStore.reserve}. */
+export type ReserveResult = { readonly kind: 'reserved'; readonly deviceId: DeviceId } | { readonly kind: 'full' };
+
+/** What linking a companion writes. */
+export interface NewLinkedDevice {
+  /** SHA-256 of the provisioning code. */
+  readonly codeHash: Uint8Array;
+  /** The account and device id the code reserved (the caller checked the signatures for these). */
+  readonly accountId: AccountId;
+  readonly deviceId: DeviceId;
+  /** The account key the signatures were checked against: the link fails if the account re-registered. */
+  readonly accountKey: Uint8Array;
+  readonly identityKey: Uint8Array;
+  /** Serialized `DeviceIdentity`. */
+  readonly identity: Uint8Array;
+  readonly registrationId: number;
+  readonly passwordHash: Uint8Array;
+  readonly name: Uint8Array;
+  readonly signedPreKey: SignedKey;
+  readonly kyberLastResortKey: SignedKey;
+  readonly maxCompanions: number;
+  readonly now: number;
+}
+
+/** Result of {@link DeviceStore.link}. */
+export type LinkResult =
+  | { readonly kind: 'linked'; readonly device: DeviceRecord }
+  /** No unexpired, unused code with this hash for that account and device id (or the account re-registered). */
+  | { readonly kind: 'invalid-code' }
+  /** The account already has its maximum of companions. */
+  | { readonly kind: 'full' };
+
+/** The newest signed device list of an account. */
+export interface StoredDeviceList {
+  readonly version: number;
+  /** The serialized `SignedDeviceList` as the primary uploaded it. */
+  readonly signedList: Uint8Array;
+  readonly updatedAt: number;
+}
+
+/** A signed device list to store (already verified against the account key by the caller). */
+export interface NewDeviceList {
+  readonly version: number;
+  readonly signedList: Uint8Array;
+  /** The companions it names, with the identity key it names each with. */
+  readonly devices: ReadonlyMap<DeviceId, Uint8Array>;
+  /** The account key the list was verified with: refused if the account re-registered meanwhile. */
+  readonly accountKey: Uint8Array;
+  readonly now: number;
+}
+
+/** Result of {@link DeviceStore.putDeviceList}. */
+export type PutDeviceListResult =
+  | { readonly kind: 'stored' }
+  /** The stored list's version is not lower: nothing changed. */
+  | { readonly kind: 'stale-version'; readonly current: number }
+  /** A listed device does not exist, or exists with another identity key (or the account key changed). */
+  | { readonly kind: 'mismatch' };
+
+/** Linked devices: provisioning codes, linking, removal and the signed device list. */
+export interface DeviceStore {
+  /**
+   * Reserves the lowest device id from 2 that no device uses and no unexpired unused code holds, with a
+   * code (its hash) for it; `full` when the companions and pending reservations already reach
+   * `maxCompanions`. Atomic.
+   */
+  reserve(accountId: AccountId, codeHash: Uint8Array, expiresAt: number, maxCompanions: number, now: number): Promise<ReserveResult>;
+  /** The unexpired, unused code with this hash. */
+  pendingCode(codeHash: Uint8Array, now: number): Promise<ProvisioningCodeRecord | undefined>;
+  /**
+   * Consumes the code and creates the companion with its keys, in one transaction: of two concurrent
+   * links with one code, exactly one succeeds. The device is not listed.
+   */
+  link(device: NewLinkedDevice): Promise<LinkResult>;
+  /** Deletes a companion with its keys and queue, atomically; its ref, or undefined when it did not exist. Never device 1. */
+  remove(accountId: AccountId, deviceId: DeviceId): Promise<DeviceRef | undefined>;
+  /** The account's newest signed device list. */
+  deviceList(accountId: AccountId): Promise<StoredDeviceList | undefined>;
+  /**
+   * Stores a newer signed list and marks exactly the companions it names as listed, atomically, after
+   * checking (in the same transaction) the version and that every named device exists with that key.
+   */
+  putDeviceList(accountId: AccountId, list: NewDeviceList): Promise<PutDeviceListResult>;
+  /** Deletes codes that expired before `now`. */
+  expire(now: number): Promise<number>;
+}
+
+/** Encrypted provisioning messages waiting for the companion that showed the QR code. */
+export interface ProvisioningStore {
+  /** Stores (or replaces) the envelope of a link id. */
+  put(linkId: string, body: Uint8Array, expiresAt: number): Promise<void>;
+  /** Returns and deletes the unexpired envelope of a link id, atomically (a second read finds nothing). */
+  take(linkId: string, now: number): Promise<Uint8Array | undefined>;
+  /** Deletes envelopes that expired before `now`. */
+  expire(now: number): Promise<number>;
+}
+
+/** The metadata of one stored blob. */
+export interface BlobRecord {
+  /** Hex SHA-256 of the bytes. */
+  readonly id: string;
+  readonly accountId: AccountId;
+  readonly size: number;
+  readonly createdAt: number;
+}
+
+/** Result of {@link BlobIndex.add}. */
+export type BlobAddResult =
+  | { readonly kind: 'added' }
+  /** Already stored: its expiry restarts, nothing else changes. */
+  | { readonly kind: 'exists'; readonly record: BlobRecord }
+  /** The uploader's stored blobs plus this one would exceed the quota: nothing was recorded. */
+  | { readonly kind: 'quota' };
+
+/** The metadata of the blob files (the bytes live in a {@link BlobStore}). */
+export interface BlobIndex {
+  get(id: string, notBefore: number): Promise<BlobRecord | undefined>;
+  /** Records a blob, checking the uploader's quota in the same transaction. */
+  add(record: BlobRecord, quotaBytes: number): Promise<BlobAddResult>;
+  /** Bytes of unexpired blobs the account uploaded. */
+  usage(accountId: AccountId, notBefore: number): Promise<number>;
+  /** Deletes the records created before `before`; returns their ids (the caller deletes the files). */
+  expire(before: number): Promise<string[]>;
+}
+
 /** All stores of one backend. */
 export interface Storage {
   readonly accounts: AccountStore;
@@ -344,6 +493,9 @@ export interface Storage {
   readonly verification: VerificationStore;
   readonly presence: PresenceStore;
   readonly groups: GroupStore;
+  readonly devices: DeviceStore;
+  readonly provisioning: ProvisioningStore;
+  readonly blobs: BlobIndex;
   /** Waits for pending writes, then closes. */
   close(): Promise<void>;
 }

@@ -112,17 +112,49 @@ describe('migration 7: payloads', () => {
   });
 });
 
+describe('migration 8: linked devices', () => {
+  it('backfills each existing device with its account identity key, adds codes, provisioning messages and device lists', () => {
+    const db = memoryDb();
+    migrate(db, MIGRATIONS, 7);
+    const accountKey = new Uint8Array(33).fill(5);
+    db.run(sql`INSERT INTO accounts (id, number, identity_key, created_at, registered_at) VALUES (${'a'}, ${'+1'}, ${accountKey}, ${1}, ${1})`);
+    db.run(sql`INSERT INTO devices (account_id, device_id, registration_id, password_hash, name, created_at) VALUES (${'a'}, ${1}, ${1}, ${new Uint8Array(32)}, ${new Uint8Array()}, ${1})`);
+    const before = new Set(tables(db));
+    assert.deepEqual(migrate(db, MIGRATIONS, 8), [8]);
+    assert.deepEqual(
+      tables(db).filter((n) => !before.has(n)).sort(),
+      ['device_lists', 'provisioning_codes', 'provisioning_codes_by_account', 'provisioning_codes_by_expiry', 'provisioning_envelopes', 'provisioning_envelopes_by_expiry'],
+    );
+    const row = db.get<{ identity_key: Uint8Array; identity: Uint8Array | null; listed: number }>(sql`SELECT identity_key, identity, listed FROM devices`);
+    assert.deepEqual([...(row?.identity_key ?? [])], [...accountKey]);
+    assert.equal(row?.identity, null);
+    assert.equal(row?.listed, 0);
+    db.run(sql`INSERT INTO provisioning_codes (code_hash, account_id, device_id, expires_at) VALUES (${new Uint8Array(32)}, ${'a'}, ${2}, ${10})`);
+    db.run(sql`INSERT INTO device_lists (account_id, version, signed_list, updated_at) VALUES (${'a'}, ${1}, ${new Uint8Array(3)}, ${1})`);
+    assert.throws(() => db.run(sql`INSERT INTO provisioning_codes (code_hash, account_id, device_id, expires_at) VALUES (${new Uint8Array(31)}, ${'nobody'}, ${2}, ${10})`), /FOREIGN KEY/);
+    db.run(sql`DELETE FROM accounts`);
+    assert.equal(db.get<{ n: number }>(sql`SELECT (SELECT COUNT(*) FROM provisioning_codes) + (SELECT COUNT(*) FROM device_lists) AS n`)?.n, 0, 'codes and lists go with their account');
+  });
+});
+
+describe('migration 9: blobs', () => {
+  it('creates the blob metadata with its indexes', () => {
+    const { names } = added(9);
+    assert.deepEqual(names.sort(), ['blobs', 'blobs_by_account', 'blobs_by_time']);
+  });
+});
+
 describe('migration runner', () => {
   it('covers every migration with a test above', () => {
-    assert.equal(latestVersion(), 7, 'a new migration needs its own describe block in this file');
+    assert.equal(latestVersion(), 9, 'a new migration needs its own describe block in this file');
   });
 
   it('applies everything once and records each version', () => {
     const db = memoryDb();
-    assert.deepEqual(migrate(db), [1, 2, 3, 4, 5, 6, 7]);
+    assert.deepEqual(migrate(db), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
     assert.deepEqual(migrate(db), [], 'a second run applies nothing');
     const rows = db.all<{ version: number; name: string }>(sql`SELECT version, name FROM schema_migrations ORDER BY version`);
-    assert.deepEqual(rows.map((r) => `${r.version}:${r.name}`), ['1:accounts', '2:keys', '3:messages', '4:verification', '5:presence', '6:groups', '7:payloads']);
+    assert.deepEqual(rows.map((r) => `${r.version}:${r.name}`), ['1:accounts', '2:keys', '3:messages', '4:verification', '5:presence', '6:groups', '7:payloads', '8:linked-devices', '9:blobs']);
   });
 
   it('refuses a database newer than the server', () => {

@@ -16,6 +16,11 @@ interface DeviceRow {
   device_id: number;
   registration_id: number;
   password_hash: Uint8Array;
+  identity_key: Uint8Array;
+  identity: Uint8Array | null;
+  listed: number;
+  name: Uint8Array;
+  created_at: number;
 }
 
 const toAccount = (row: AccountRow): AccountRecord => ({
@@ -25,13 +30,20 @@ const toAccount = (row: AccountRow): AccountRecord => ({
   registeredAt: row.registered_at,
 });
 
-const toDevice = (row: DeviceRow): DeviceRecord => ({
+export const toDevice = (row: DeviceRow): DeviceRecord => ({
   ref: row.ref as DeviceRef,
   accountId: row.account_id as AccountId,
   deviceId: row.device_id as DeviceId,
   registrationId: row.registration_id,
   passwordHash: row.password_hash,
+  identityKey: row.identity_key,
+  identity: row.identity ?? undefined,
+  listed: row.device_id === 1 || row.listed !== 0,
+  name: row.name,
+  createdAt: row.created_at,
 });
+
+export type { DeviceRow };
 
 /** Most accounts whose record and devices are cached; past it the cache starts over. */
 const MAX_CACHED = 100_000;
@@ -76,12 +88,22 @@ export class SqliteAccountStore implements AccountStore {
     let devices = this.#devices.get(id);
     if (devices === undefined) {
       devices = this.#reader
-        .all<DeviceRow>(sql`SELECT ref, account_id, device_id, registration_id, password_hash FROM devices WHERE account_id = ${id} ORDER BY device_id`)
+        .all<DeviceRow>(sql`SELECT ref, account_id, device_id, registration_id, password_hash, identity_key, identity, listed, name, created_at
+                            FROM devices WHERE account_id = ${id} ORDER BY device_id`)
         .map(toDevice);
       if (this.#devices.size >= MAX_CACHED) this.#devices = new Map();
       this.#devices.set(id, devices);
     }
     return devices;
+  }
+
+  /**
+   * Drops the cached rows of an account. Called by the device store inside every write job that changes
+   * the account's devices (the commit follows synchronously, so no read can refill the cache with old rows).
+   */
+  forget(id: AccountId): void {
+    this.#accounts.delete(id);
+    this.#devices.delete(id);
   }
 
   async devices(id: AccountId): Promise<DeviceRecord[]> {
@@ -113,11 +135,14 @@ export class SqliteAccountStore implements AccountStore {
         db.run(sql`DELETE FROM devices WHERE account_id = ${accountId}`);
         db.run(sql`DELETE FROM presence WHERE account_id = ${accountId}`);
         db.run(sql`DELETE FROM presence_allowed WHERE account_id = ${accountId}`);
+        // Linking state goes with the old identity: codes it issued and the list it signed.
+        db.run(sql`DELETE FROM provisioning_codes WHERE account_id = ${accountId}`);
+        db.run(sql`DELETE FROM device_lists WHERE account_id = ${accountId}`);
         this.#onDevicesRemoved(removed);
       }
       const ref = db.get<{ ref: number }>(sql`
-        INSERT INTO devices (account_id, device_id, registration_id, password_hash, name, created_at)
-        VALUES (${accountId}, ${1}, ${r.registrationId}, ${r.passwordHash}, ${r.deviceName}, ${r.now}) RETURNING ref`)?.ref as number;
+        INSERT INTO devices (account_id, device_id, registration_id, password_hash, name, created_at, identity_key, listed)
+        VALUES (${accountId}, ${1}, ${r.registrationId}, ${r.passwordHash}, ${r.deviceName}, ${r.now}, ${r.identityKey}, ${1}) RETURNING ref`)?.ref as number;
       const s = r.signedPreKey;
       db.run(sql`INSERT INTO signed_pre_keys (device_ref, key_id, public_key, signature, uploaded_at)
                  VALUES (${ref}, ${s.id}, ${s.publicKey}, ${s.signature}, ${r.now})`);
@@ -126,7 +151,18 @@ export class SqliteAccountStore implements AccountStore {
                  VALUES (${ref}, ${k.id}, ${k.publicKey}, ${k.signature}, ${r.now})`);
       const result: RegistrationResult = {
         account: { id: accountId as AccountId, number: r.number, identityKey: r.identityKey, registeredAt: r.now },
-        device: { ref: ref as DeviceRef, accountId: accountId as AccountId, deviceId: 1 as DeviceId, registrationId: r.registrationId, passwordHash: r.passwordHash },
+        device: {
+          ref: ref as DeviceRef,
+          accountId: accountId as AccountId,
+          deviceId: 1 as DeviceId,
+          registrationId: r.registrationId,
+          passwordHash: r.passwordHash,
+          identityKey: r.identityKey,
+          identity: undefined,
+          listed: true,
+          name: r.deviceName,
+          createdAt: r.now,
+        },
         reregistered: existing !== undefined,
         removedDevices: removed,
       };

@@ -85,12 +85,17 @@ function readGroup(db: SqlHandle, id: GroupId): GroupRecord | undefined {
   };
 }
 
+/**
+ * The devices a group message must reach: every member's primary and the companions its signed device list
+ * names (a registered companion that is not listed yet is neither required nor reachable). Group updates
+ * (type 9) go to every existing device instead (`#queueNotice`).
+ */
 function readDevices(db: SqlHandle, id: GroupId): GroupDeviceRecord[] {
   return db
     .all<DeviceRow>(sql`
       SELECT d.ref, d.account_id, d.device_id, d.registration_id
       FROM group_members m JOIN devices d ON d.account_id = m.account_id
-      WHERE m.group_id = ${id}
+      WHERE m.group_id = ${id} AND (d.device_id = 1 OR d.listed = 1)
       ORDER BY d.account_id, d.device_id`)
     .map(toDevice);
 }

@@ -1,13 +1,16 @@
 /** The SQLite backend: every store on one database in the data folder. */
 import type { Storage } from '../stores.js';
 import { SqliteAccountStore } from './account-store.js';
+import { SqliteBlobIndex } from './blob-index.js';
 import type { Checkpointer } from './checkpointer.js';
 import { openDatabase } from './database.js';
 import { GroupCommitWriter } from './group-commit.js';
 import { SqliteGroupStore } from './group-store.js';
+import { SqliteDeviceStore } from './device-store.js';
 import { SqliteKeyStore } from './key-store.js';
 import { SqliteMessageStore } from './message-store.js';
 import { SqlitePresenceStore } from './presence-store.js';
+import { SqliteProvisioningStore } from './provisioning-store.js';
 import { SqliteVerificationStore } from './verification-store.js';
 import { WalSync } from './wal-sync.js';
 
@@ -25,16 +28,23 @@ export function openSqliteStorage(dataDir: string): SqliteStorage {
   const checkpointer = connections.checkpointer;
   const writer = new GroupCommitWriter(connections.writer, walSync, { run: () => checkpointer.now(), intervalMs: 500 });
   const messages = new SqliteMessageStore(connections.reader, writer);
+  const accounts = new SqliteAccountStore(connections.reader, writer, (refs) => messages.forgetDevices(refs));
   return {
     file: connections.file,
     writer,
     checkpointer: connections.checkpointer,
-    accounts: new SqliteAccountStore(connections.reader, writer, (refs) => messages.forgetDevices(refs)),
+    accounts,
     keys: new SqliteKeyStore(connections.reader, writer),
     messages,
     verification: new SqliteVerificationStore(writer),
     presence: new SqlitePresenceStore(connections.reader, writer),
     groups: new SqliteGroupStore(connections.reader, writer, messages),
+    devices: new SqliteDeviceStore(connections.reader, writer, {
+      accountChanged: (id) => accounts.forget(id),
+      devicesRemoved: (refs) => messages.forgetDevices(refs),
+    }),
+    provisioning: new SqliteProvisioningStore(writer),
+    blobs: new SqliteBlobIndex(connections.reader, writer),
     async close(): Promise<void> {
       await writer.close();
       await walSync.close();

@@ -5,7 +5,9 @@ import { migration004 } from './004-verification.js';
 import { migration005 } from './005-presence.js';
 import { migration006 } from './006-groups.js';
 import { migration007 } from './007-payloads.js';
+import { migration008 } from './008-linked-devices.js';
+import { migration009 } from './009-blobs.js';
 import type { Migration } from './migration.js';
 
 /** Every migration, in order. Append new ones; never edit or reorder applied ones. */
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006, migration007];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006, migration007, migration008, migration009];
