@@ -10,7 +10,7 @@ import type { AccountId, DeviceId, DeviceRef, PhoneNumber } from '../../../src/s
 import Database from 'better-sqlite3';
 import type { GroupId } from '../../../src/server/ids.ts';
 import { openSqliteStorage } from '../../../src/server/storage/sqlite/index.ts';
-import type { FanOutEnvelope, GroupRecord, NewEnvelope, NewRegistration, Storage } from '../../../src/server/storage/stores.ts';
+import type { FanOutEnvelope, GroupRecord, NewDeviceList, NewEnvelope, NewLinkedDevice, NewRegistration, Storage } from '../../../src/server/storage/stores.ts';
 
 interface Backend {
   readonly name: string;
@@ -49,6 +49,13 @@ const BACKENDS: Backend[] = [
 ];
 
 const bytes = (n: number, fill = 1): Uint8Array => new Uint8Array(n).fill(fill);
+/** `value` with every byte array (a backend may return Buffers) as a plain Uint8Array, for deepEqual. */
+function plain(value: unknown): unknown {
+  if (value instanceof Uint8Array) return new Uint8Array(value);
+  if (Array.isArray(value)) return value.map(plain);
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
+  return value;
+}
 const key = (id: number) => ({ id, publicKey: bytes(33, id % 256), signature: bytes(64, 7) });
 
 function registration(number: string, id: string, now = 1000): NewRegistration {
@@ -101,6 +108,7 @@ const ACCOUNT_A = '00000000-0000-4000-8000-00000000000a';
 const ACCOUNT_B = '00000000-0000-4000-8000-00000000000b';
 const ACCOUNT_C = '00000000-0000-4000-8000-00000000000c';
 const ACCOUNT_D = '00000000-0000-4000-8000-00000000000d';
+const ACCOUNT_E = '00000000-0000-4000-8000-00000000000e';
 
 for (const backend of BACKENDS) {
   describe(`storage contract: ${backend.name}`, async () => {
@@ -305,6 +313,94 @@ for (const backend of BACKENDS) {
       await s.presence.setLastSeen(id, 500);
       await s.presence.setLastSeen(id, 400);
       assert.deepEqual(await s.presence.get(id), { visibility: 'allowed', allowed: new Set([ACCOUNT_B]), lastSeen: 500 });
+    });
+
+    it('devices: reserves the lowest free id, links once per code, caps companions, removes with keys and queue', async () => {
+      const e = await s.accounts.register(registration('+15550100005', ACCOUNT_E));
+      const id = ACCOUNT_E as AccountId;
+      const accountKey = bytes(33, 5);
+      assert.deepEqual(plain(e.device.identityKey), accountKey, 'device 1 carries the account key');
+      const code = (n: number) => bytes(32, 100 + n);
+      assert.deepEqual(await s.devices.reserve(id, code(1), 600, 2, 0), { kind: 'reserved', deviceId: 2 });
+      assert.deepEqual(await s.devices.reserve(id, code(2), 600, 2, 0), { kind: 'reserved', deviceId: 3 });
+      assert.deepEqual(await s.devices.reserve(id, code(3), 600, 2, 0), { kind: 'full' }, 'pending codes count');
+      assert.deepEqual(await s.devices.pendingCode(code(1), 10), { accountId: id, deviceId: 2, expiresAt: 600 });
+      assert.equal(await s.devices.pendingCode(code(1), 600), undefined, 'expired');
+      const link = (n: number, deviceId: number, extra: Partial<NewLinkedDevice> = {}): NewLinkedDevice => ({
+        codeHash: code(n), accountId: id, deviceId: deviceId as DeviceId, accountKey, identityKey: bytes(33, 40 + n), identity: bytes(80, n),
+        registrationId: 7, passwordHash: bytes(32, n), name: new Uint8Array(), signedPreKey: key(1), kyberLastResortKey: key(1000), maxCompanions: 2, now: 10, ...extra,
+      });
+      assert.deepEqual(await s.devices.link(link(1, 3)), { kind: 'invalid-code' }, 'the code reserved another id');
+      assert.deepEqual(await s.devices.link(link(1, 2, { accountKey: bytes(33, 6) })), { kind: 'invalid-code' }, 'the account key changed');
+      const results = await Promise.all([s.devices.link(link(1, 2)), s.devices.link(link(1, 2))]);
+      assert.deepEqual(results.map((r) => r.kind).sort(), ['invalid-code', 'linked'], 'one code, one device, even in one batch');
+      const linked = await s.accounts.device(id, 2 as DeviceId);
+      assert.deepEqual(plain(linked?.identityKey), bytes(33, 41));
+      assert.deepEqual(plain(linked?.identity), bytes(80, 1));
+      assert.equal(linked?.listed, false, 'not listed until the list names it');
+      assert.equal((await s.keys.status(linked?.ref)).signedPreKeyUploadedAt, 10);
+      assert.equal((await s.devices.link(link(2, 3, { now: 700 }))).kind, 'invalid-code', 'expired code');
+
+      // The list: versions increase, named devices must exist with that key, the flags follow.
+      const list = (version: number, devices: [number, Uint8Array][], extra: Partial<NewDeviceList> = {}): NewDeviceList => ({
+        version, signedList: bytes(10, version), devices: new Map(devices.map(([d, k]) => [d as DeviceId, k])), accountKey, now: 20, ...extra,
+      });
+      assert.deepEqual(await s.devices.putDeviceList(id, list(1, [[2, bytes(33, 99)]])), { kind: 'mismatch' }, 'wrong key');
+      assert.deepEqual(await s.devices.putDeviceList(id, list(1, [[3, bytes(33, 41)]])), { kind: 'mismatch' }, 'no such device');
+      assert.deepEqual(await s.devices.putDeviceList(id, list(1, [[2, bytes(33, 41)]], { accountKey: bytes(33, 6) })), { kind: 'mismatch' }, 'another account key');
+      assert.equal(await s.devices.deviceList(id), undefined, 'refused lists stored nothing');
+      assert.deepEqual(await s.devices.putDeviceList(id, list(3, [[2, bytes(33, 41)]])), { kind: 'stored' });
+      assert.equal((await s.accounts.device(id, 2 as DeviceId))?.listed, true);
+      assert.deepEqual(await s.devices.putDeviceList(id, list(3, [])), { kind: 'stale-version', current: 3 });
+      assert.deepEqual(plain(await s.devices.deviceList(id)), { version: 3, signedList: bytes(10, 3), updatedAt: 20 });
+      assert.deepEqual(await s.devices.putDeviceList(id, list(4, [])), { kind: 'stored' });
+      assert.equal((await s.accounts.device(id, 2 as DeviceId))?.listed, false);
+
+      const ref = linked?.ref;
+      await s.messages.insert([envelope(ref, 1)], { maxQueueDepth: 100, now: 1000 });
+      assert.equal(await s.devices.remove(id, 1 as DeviceId), undefined, 'never device 1');
+      assert.equal(await s.devices.remove(id, 2 as DeviceId), ref);
+      assert.equal(await s.devices.remove(id, 2 as DeviceId), undefined);
+      assert.equal(await s.accounts.device(id, 2 as DeviceId), undefined);
+      assert.equal(await s.messages.depth(ref), 0, 'queue gone');
+      assert.equal((await s.keys.status(ref)).signedPreKeyUploadedAt, 0, 'keys gone');
+      assert.deepEqual(await s.devices.reserve(id, code(4), 900, 2, 10), { kind: 'reserved', deviceId: 2 }, 'the id is free again');
+      assert.equal(await s.devices.expire(900), 3, 'the used code and the two others, all expired by then');
+
+      // Re-registration drops companions, codes and the list.
+      await s.devices.reserve(id, code(5), 5000, 4, 10);
+      await s.accounts.register({ ...registration('+15550100005', 'unused'), identityKey: bytes(33, 8) });
+      assert.equal(await s.devices.deviceList(id), undefined);
+      assert.equal(await s.devices.pendingCode(code(5), 10), undefined);
+    });
+
+    it('provisioning messages: replaced by a new put, taken once, expire', async () => {
+      const linkId = 'ab'.repeat(16);
+      assert.equal(await s.provisioning.take(linkId, 0), undefined);
+      await s.provisioning.put(linkId, bytes(10, 1), 100);
+      await s.provisioning.put(linkId, bytes(10, 2), 100);
+      const [first, second] = await Promise.all([s.provisioning.take(linkId, 50), s.provisioning.take(linkId, 50)]);
+      assert.deepEqual(plain([first, second].filter((b) => b !== undefined)), [bytes(10, 2)], 'taken exactly once');
+      await s.provisioning.put(linkId, bytes(10, 3), 100);
+      assert.equal(await s.provisioning.take(linkId, 100), undefined, 'expired');
+      await s.provisioning.put(linkId, bytes(10, 4), 100);
+      assert.equal(await s.provisioning.expire(100), 1);
+      assert.equal(await s.provisioning.take(linkId, 0), undefined);
+    });
+
+    it('blob index: quota per uploader checked on add, re-adding restarts expiry, expire returns ids', async () => {
+      const acct = ACCOUNT_A as AccountId;
+      const blob = (n: number, size: number, at = 1000) => ({ id: String(n).padStart(64, '0'), accountId: acct, size, createdAt: at });
+      assert.deepEqual(await s.blobs.add(blob(1, 600), 1000), { kind: 'added' });
+      assert.deepEqual(await s.blobs.add(blob(2, 500), 1000), { kind: 'quota' });
+      assert.equal(await s.blobs.get(blob(2, 500).id, 0), undefined);
+      assert.deepEqual(await s.blobs.add({ ...blob(1, 600), accountId: ACCOUNT_B as AccountId, createdAt: 5000 }, 1000), { kind: 'exists', record: blob(1, 600, 5000) });
+      assert.equal(await s.blobs.usage(acct, 0), 600);
+      assert.deepEqual(await s.blobs.get(blob(1, 600).id, 5000), blob(1, 600, 5000));
+      assert.equal(await s.blobs.get(blob(1, 600).id, 5001), undefined, 'older than notBefore');
+      assert.deepEqual(await s.blobs.expire(5000), [], 'its expiry restarted');
+      assert.deepEqual(await s.blobs.expire(5001), [blob(1, 600).id]);
+      assert.equal(await s.blobs.usage(acct, 0), 0);
     });
   });
 }
