@@ -4,6 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { request } from 'node:http';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
@@ -34,7 +35,7 @@ import {
 } from '../../src/protocol/gen/service_pb.ts';
 import { KeyPair } from '../../src/protocol/keys.ts';
 import { recordSecret, startTestServer, type TestServer } from '../support/server-harness.ts';
-import { decodeBody, fakeCiphertext, http, register, sendBody, WsTestClient, type DeviceCredentials, type TestAccount } from '../support/server-client.ts';
+import { basic, decodeBody, fakeCiphertext, http, register, sendBody, WsTestClient, type DeviceCredentials, type TestAccount } from '../support/server-client.ts';
 import { crypto, kyberPreKey, signedPreKey } from '../support/server-keys.ts';
 
 const MINUTE = 60_000;
@@ -488,6 +489,23 @@ describe('blobs', () => {
     assert.equal((await http(t.url, 'GET', `/v1/blobs/${idOf(bytes)}`)).status, 401);
     assert.equal((await http(t.url, 'GET', `/v1/blobs/${idOf(randomBytes(3))}`, { auth: alice })).status, 404);
     assert.deepEqual(readdirSync(path.join(blobsDir(), 'tmp')), []);
+  });
+
+  it('an upload cut off mid-body leaves nothing behind and is no server error', async () => {
+    const bytes = randomBytes(512 * 1024);
+    const id = idOf(bytes);
+    await new Promise<void>((resolve) => {
+      const req = request(`${t.url}/v1/blobs/${id}`, { method: 'PUT', headers: { authorization: basic(alice), 'content-length': bytes.length } });
+      req.on('error', () => resolve());
+      req.write(bytes.subarray(0, 128 * 1024), () => setImmediate(() => req.destroy()));
+      req.on('close', () => resolve());
+    });
+    // The server notices the closed connection asynchronously: wait for the temporary file to go.
+    const tmp = path.join(blobsDir(), 'tmp');
+    for (let i = 0; i < 200 && readdirSync(tmp).length > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(readdirSync(tmp), []);
+    assert.equal(existsSync(path.join(blobsDir(), id)), false);
+    assert.equal((await put(bytes)).status, 200, 'the same blob uploads afterwards');
   });
 
   it('holds each account to its quota, and expires blobs after 30 days', async () => {

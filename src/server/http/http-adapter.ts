@@ -46,7 +46,14 @@ function streamOf(req: IncomingMessage): BodyStream {
   const length = declared === undefined ? undefined : Number(declared);
   return {
     declaredLength: length !== undefined && Number.isSafeInteger(length) && length >= 0 ? length : undefined,
-    [Symbol.asyncIterator]: () => (req as AsyncIterable<Buffer>)[Symbol.asyncIterator](),
+    async *[Symbol.asyncIterator]() {
+      try {
+        for await (const chunk of req as AsyncIterable<Buffer>) yield new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      } catch (cause) {
+        // The client went away mid-body: its request, not the server, failed.
+        throw new ServerError(ServerErrorCode.BadRequest, 'connection closed before the body was complete', { cause });
+      }
+    },
   };
 }
 
