@@ -27,6 +27,7 @@ import {
   verifyDeviceIdentity,
   verifySignedDeviceList,
   type DeviceIdentity,
+  type DeviceListEntry,
   type SignedDeviceList,
 } from '../../../src/protocol/index.ts';
 import { DeviceIdentitySchema, DeviceListEntrySchema, DeviceListSchema, SignedDeviceListSchema } from '../../../src/protocol/gen/service_pb.ts';
@@ -299,7 +300,7 @@ describe('verifySignedDeviceList', () => {
         provider,
         account.publicKey,
         resign(account, signed, (l) => {
-          const [x, y] = l.devices as [{ identity: unknown }, { identity: unknown }];
+          const [x, y] = l.devices as [DeviceListEntry, DeviceListEntry];
           [x.identity, y.identity] = [y.identity, x.identity];
         }),
         ACCOUNT,
