@@ -8,6 +8,7 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { contactsCommand, messagesCommand, readCommand, safetyNumberCommand, verifyCommand } from './commands/info.js';
 import { daemonCommand } from './commands/daemon.js';
+import { devicesCommand, devicesLinkCommand, devicesRemoveCommand, linkCommand } from './commands/devices.js';
 import {
   groupCreateCommand,
   groupInfoCommand,
@@ -44,6 +45,12 @@ function onOff(value: string): boolean {
   } catch {
     throw new InvalidArgumentError('expected on or off');
   }
+}
+
+function deviceIdArg(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a device id (a whole number, 1 for the primary)');
+  return n;
 }
 
 function count(value: string): number {
@@ -307,6 +314,50 @@ function program(io: Io, run: (work: () => Promise<number>) => void, named: (com
       const { profile, out } = common(cmd);
       run(() => groupJoinCommand({ link, profile }, out));
     });
+
+  client('link', 'link this (new) profile to an account: shows a code for the primary device to scan or paste')
+    .requiredOption('--server <url>', 'the server, e.g. http://localhost:8080')
+    .option('--name <name>', 'this device\'s name, as the account\'s device list shows it (default: parley on <host>)')
+    .option('--timeout <seconds>', 'give up after this long (default 300)', seconds)
+    .action((o: { server: string; name?: string; timeout?: number }, cmd: Command) => {
+      const { profile, out } = common(cmd);
+      run(() => linkCommand({ server: o.server, name: o.name, timeout: o.timeout, profile }, out));
+    });
+
+  const devices = client('devices', 'list this account\'s devices (primary and linked companions); link and remove devices')
+    .showHelpAfterError()
+    .action((_o: unknown, cmd: Command) => {
+      const { profile, out } = common(cmd);
+      run(() => devicesCommand({ profile }, out));
+    });
+  /** A devices subcommand: --profile and --json on it as well. */
+  const devicesCmd = (name: string, description: string): Command =>
+    devices
+      .command(name)
+      .description(description)
+      .option('--profile <dir>', 'profile folder [env PARLEY_PROFILE, default ~/.parley]')
+      .option('--json', 'one JSON object per line on stdout');
+
+  devicesCmd('link', 'on the primary: link the new device that shows this code (parley link there); sends it the recent history')
+    .argument('<uri>', 'the parley://link/... code the new device shows')
+    .option('--yes', 'approve without asking')
+    .option('--timeout <seconds>', 'give up after this long (default 120)', seconds)
+    .action((uri: string, o: { yes?: boolean; timeout?: number }, cmd: Command) => {
+      const { profile, out } = common(cmd);
+      run(() => devicesLinkCommand({ uri, yes: o.yes === true, timeout: o.timeout, profile }, io, out));
+    });
+
+  devicesCmd('remove', 'on the primary: remove a linked device (it receives nothing more); on a companion, its own id logs it out')
+    .argument('<id>', 'the device id (parley devices)', deviceIdArg)
+    .action((deviceId: number, _o: unknown, cmd: Command) => {
+      const { profile, out } = common(cmd);
+      run(() => devicesRemoveCommand({ deviceId, profile }, out));
+    });
+
+  client('unlink', 'on a linked companion: log this device out of its account (parley devices remove <own id>)').action((_o: unknown, cmd: Command) => {
+    const { profile, out } = common(cmd);
+    run(() => devicesRemoveCommand({ deviceId: undefined, profile }, out));
+  });
 
   client('daemon', 'JSON-RPC 2.0 on stdio and a unix socket, with notifications for incoming messages')
     .option('--socket <path>', 'socket path (default <profile>/parley.sock)')

@@ -9,7 +9,10 @@
  * description?}, `groupAdd` / `groupRemove` / `groupPromote` / `groupDemote` {groupId, members},
  * `groupLeave` {groupId}, `groupInfo` {groupId, refresh?}, `groupList`, `groupUpdate` {groupId, name?,
  * description?, adminsSend?, adminsEdit?, adminsManage?}, `groupLink` {groupId, revoke?} and `groupJoin`
- * {link}; each answers with the group as `parley group info --json` prints it.
+ * {link}; each answers with the group as `parley group info --json` prints it. Linked devices: `devices` (the
+ * account's devices as `parley devices --json` prints them), `devicesLink` {uri, timeout?} (the primary: links the
+ * companion showing that code, the call being the approval; answers {deviceId}) and `devicesRemove` {deviceId}
+ * (the primary removes a companion; a companion its own id, which logs it out).
  * Every incoming event is also sent to every connected peer as a `message` notification whose params are
  * the object `parley receive --json` prints.
  */
@@ -24,6 +27,7 @@ import type { GroupView } from '../../client/groups/state.js';
 import type { MessageId } from '../../client/ids.js';
 import { explainGroupErrors, groupIdArg, groupJson } from '../groups.js';
 import { describeError, type Io } from '../io.js';
+import { DEFAULT_APPROVE_TIMEOUT_S, deviceLines, linkDevice, removeDevice, timeoutSignal } from './devices.js';
 import { changeMembers, checkMemberCount, updateGroup } from './group.js';
 import { groupContext, messageLine } from './info.js';
 import { openClient, openStore } from '../profile.js';
@@ -136,6 +140,22 @@ export function daemonMethods(client: Client, buffer: EventBuffer): Record<strin
     groupJoin: async (p) => {
       const link = stringParam(p, 'link');
       return view(await explainGroupErrors('join', () => client.joinGroup(link.trim())));
+    },
+    devices: async () => deviceLines(client),
+    devicesLink: async (p) => {
+      const uri = stringParam(p, 'uri');
+      const seconds = numberParam(p, 'timeout') ?? DEFAULT_APPROVE_TIMEOUT_S;
+      const { signal, dispose } = timeoutSignal(seconds, `the new device did not finish linking within ${seconds} s`);
+      try {
+        return { deviceId: (await linkDevice(client, uri, signal)).deviceId };
+      } finally {
+        dispose();
+      }
+    },
+    devicesRemove: async (p) => {
+      const deviceId = numberParam(p, 'deviceId');
+      if (deviceId === undefined || !Number.isSafeInteger(deviceId) || deviceId < 1) throw new RpcError(RpcErrorCode.InvalidParams, '"deviceId" must be a device id (a whole number)');
+      return { ...(await removeDevice(client, deviceId)), removed: true };
     },
   };
 }
