@@ -71,7 +71,7 @@ export function checkLinkUri(uri: string): string {
     parseLinkUri(uri);
   } catch (err) {
     if (!ClientError.is(err, ClientErrorCode.BadLinkUri)) throw err;
-    throw new ClientError(ClientErrorCode.BadLinkUri, `not a linking code (${err.message}): copy the whole ${LINK_URI_PREFIX}... text the new device shows (parley link)`);
+    throw new ClientError(ClientErrorCode.BadLinkUri, `not a linking code: ${err.message}; copy the whole ${LINK_URI_PREFIX}... text the new device shows (parley link)`);
   }
   return uri.trim();
 }
