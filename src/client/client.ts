@@ -25,11 +25,16 @@ import { GroupSender } from './groups/sender.js';
 import type { GroupView } from './groups/state.js';
 import { isE164, isGroupId, type AccountId, type ConversationId, type E164, type GroupId, type MessageId } from './ids.js';
 import { safetyNumber, setVerificationStatus, type SafetyNumber } from './identity.js';
+import { decodeHistoryBundle, importHistoryBundle } from './history.js';
 import { KeyManager, type KeyPolicy, type MaintenanceReport } from './keys.js';
+import { decryptBlob } from './link-crypto.js';
+import { LinkedDevices, type DeviceView } from './linked-devices.js';
+import { PRIMARY_DEVICE_ID } from '../protocol/device-identity.js';
+import { fromHex } from '../protocol/index.js';
 import { Outbox } from './outbox.js';
 import { Outgoing, TimestampClock, type TextOptions } from './outgoing.js';
 import { requireAccount, type IdentityChangeNotice } from './protocol-stores.js';
-import { MessageReceiver, RESEND_WINDOW_MS, type ReceivedBatch, type ReceivedItem } from './receiver.js';
+import { MessageReceiver, PENDING_HISTORY_KEY, RESEND_WINDOW_MS, type ReceivedBatch, type ReceivedItem } from './receiver.js';
 import { DEFAULT_SEND_POLICY, MessageSender, type SendPolicy } from './sender.js';
 import { SessionManager } from './sessions.js';
 import type { AccountRecord, ClientStore, ContactRecord, GroupSettingsRecord, IdentityRecord, MessageRecord } from './store/types.js';
@@ -67,6 +72,9 @@ export interface ClientOptions {
   readonly expiryCheckMs?: number | undefined;
 }
 
+/** Settings key set once this companion removed itself (logged out): the profile cannot be opened again. */
+const REMOVED_KEY = 'account.removed';
+
 /** The server keeps envelopes 30 days: guids of processed ones are remembered a day longer. */
 const PROCESSED_GUID_TTL_MS = 31 * 24 * 3600_000;
 
@@ -98,6 +106,8 @@ export class Client {
   readonly #outgoing: Outgoing;
   readonly #contacts: ContactDirectory;
   readonly #keys: KeyManager;
+  readonly #devices: LinkedDevices;
+  #importingHistory = false;
   /** Post-commit processing of received batches, in order (number confirmation, events). */
   readonly #post = new SerialQueue();
   #keyTimer: ReturnType<typeof setTimeout> | undefined;
@@ -194,11 +204,21 @@ export class Client {
       onError: (error) => this.#events.emit('error', { context: 'groups', error }),
     });
     this.#keys = new KeyManager({ crypto: options.crypto, store: options.store, api, now, policy: options.keys });
+    this.#devices = new LinkedDevices({
+      crypto: options.crypto,
+      store: options.store,
+      api,
+      now,
+      nextTimestamp: () => this.#clock.next(),
+      kick: () => this.#outbox.kick(),
+      onDevicesChanged,
+    });
   }
 
   /** A client for the account in `options.store` (`CLIENT_NOT_REGISTERED` when there is none). */
   static async open(options: ClientOptions): Promise<Client> {
-    const account = await options.store.transaction((tx) => requireAccount(tx));
+    const { account, removed } = await options.store.transaction(async (tx) => ({ account: await requireAccount(tx), removed: await tx.settings.get(REMOVED_KEY) }));
+    if (removed === true) throw new ClientError(ClientErrorCode.NotRegistered, 'this device was removed from its account: link a new profile');
     return new Client(options, account);
   }
 
@@ -212,6 +232,11 @@ export class Client {
 
   get number(): E164 {
     return this.#account.number;
+  }
+
+  /** Whether this is the account's primary device (device 1, the one that registered the number). */
+  get isPrimary(): boolean {
+    return this.#account.deviceId === PRIMARY_DEVICE_ID && this.#account.accountIdentityKey === undefined;
   }
 
   /** The connection state. */
@@ -484,6 +509,36 @@ export class Client {
     return setVerificationStatus(this.#o.store, await this.resolve(contact), 'unverified');
   }
 
+  // ---- linked devices ------------------------------------------------------------------------------------
+
+  /**
+   * Links the companion that shows `uri` (`parley://link/...`; the primary only: `CLIENT_NOT_PRIMARY`): vouches
+   * for its key, waits until it registered, publishes the new signed device list and sends it the recent history.
+   */
+  linkDevice(uri: string, options: { signal?: AbortSignal | undefined } = {}): Promise<{ deviceId: number }> {
+    this.#ensureOpen();
+    return this.#devices.link(uri, options);
+  }
+
+  /** This account's devices (from the server), and which the signed device list names. */
+  devices(options?: RequestOptions): Promise<DeviceView[]> {
+    this.#ensureOpen();
+    return this.#devices.list(options);
+  }
+
+  /**
+   * Removes a device: on the primary, a companion (a new list without it is published); on a companion, only
+   * itself (logging out: the client closes and the profile cannot be opened again, `CLIENT_NOT_REGISTERED`).
+   */
+  async removeDevice(deviceId: number, options?: RequestOptions): Promise<void> {
+    this.#ensureOpen();
+    await this.#devices.remove(deviceId, options);
+    if (deviceId === this.#account.deviceId) {
+      await this.#o.store.transaction((tx) => tx.settings.put(REMOVED_KEY, true));
+      await this.close();
+    }
+  }
+
   // ---- keys ----------------------------------------------------------------------------------------------
 
   /** Replenishes and rotates prekeys as the key policy says (also done automatically while connected). */
@@ -531,6 +586,47 @@ export class Client {
       await tx.outbox.prune(now - RESEND_WINDOW_MS);
     });
     await this.purgeExpired();
+    this.#startHistoryImport();
+  }
+
+  /** Imports the history bundle announced to this companion, if one is pending (in the background). */
+  #startHistoryImport(): void {
+    if (this.#importingHistory || this.#closed) return;
+    this.#importingHistory = true;
+    drop(
+      this.#importHistory().finally(() => {
+        this.#importingHistory = false;
+      }),
+      (error) => this.#events.emit('error', { context: 'history', error }),
+    );
+  }
+
+  async #importHistory(): Promise<void> {
+    const pending = await this.#o.store.transaction((tx) => tx.settings.get(PENDING_HISTORY_KEY));
+    if (pending === undefined || pending === null || typeof pending !== 'object' || Array.isArray(pending)) return;
+    const p = pending as { blobId?: unknown; key?: unknown; sha256?: unknown; size?: unknown };
+    const clear = (): Promise<void> => this.#o.store.transaction((tx) => tx.settings.put(PENDING_HISTORY_KEY, null));
+    if (typeof p.blobId !== 'string' || !/^[0-9a-f]{64}$/.test(p.blobId) || typeof p.key !== 'string' || typeof p.sha256 !== 'string' || typeof p.size !== 'number') {
+      await clear();
+      return;
+    }
+    let bundle;
+    try {
+      const bytes = await this.#api.getBlob(p.blobId, { timeoutMs: 60_000 });
+      bundle = decodeHistoryBundle(await decryptBlob(this.#o.crypto, bytes, { key: fromHex(p.key), sha256: fromHex(p.sha256), size: p.size }));
+    } catch (err) {
+      // A blob that is gone or does not authenticate never will: forget it (the error says why).
+      if (ClientError.is(err, ClientErrorCode.BadBlob)) await clear();
+      throw err;
+    }
+    const now = this.#clock.now();
+    const imported = await this.#o.store.transaction(async (tx) => {
+      const r = await importHistoryBundle(tx, bundle, now);
+      await tx.settings.put(PENDING_HISTORY_KEY, null);
+      return r;
+    });
+    for (const id of imported.newGroups) drop(this.#groups.refresh(id), (error) => this.#events.emit('error', { context: 'groups', error }));
+    this.#events.emit('historySynced', { messages: imported.messages, contacts: imported.contacts, groups: imported.groups });
   }
 
   #scheduleKeyMaintenance(delayMs: number): void {
@@ -554,6 +650,10 @@ export class Client {
   async #afterBatch(batch: ReceivedBatch): Promise<void> {
     if (batch.outboxChanged) this.#outbox.kick();
     if (batch.usedPreKeys) this.#scheduleKeyMaintenance(1_000);
+    if (batch.history) this.#startHistoryImport();
+    if (batch.refreshOwnDevices) {
+      drop(this.#sessions.refreshDeviceList(this.#account.accountId), (error) => this.#events.emit('error', { context: 'devices', error }));
+    }
     for (const id of batch.refreshGroups) {
       // In the background: a group known only by a sender key so far, or one we may be behind on.
       drop(this.#groups.refresh(id), (error) => this.#events.emit('error', { context: 'groups', error }));
@@ -561,6 +661,10 @@ export class Client {
     const senders = new Map<AccountId, ContactRecord | undefined>();
     for (const item of batch.items) {
       if (item.kind === 'ignored' || senders.has(item.source)) continue;
+      if (item.source === this.#account.accountId) {
+        senders.set(item.source, undefined);
+        continue;
+      }
       let contact: ContactRecord | undefined;
       try {
         contact = await this.#contacts.confirm(item.source, { timeoutMs: 5_000 });
@@ -576,7 +680,10 @@ export class Client {
     for (const item of batch.items) {
       if (item.kind === 'ignored') continue;
       const c = senders.get(item.source);
-      const from: Sender = { accountId: item.source, deviceId: item.deviceId, number: c?.number, numberVerified: c?.numberVerified ?? false };
+      const own = item.source === this.#account.accountId;
+      const from: Sender = own
+        ? { accountId: item.source, deviceId: item.deviceId, number: this.#account.number, numberVerified: true }
+        : { accountId: item.source, deviceId: item.deviceId, number: c?.number, numberVerified: c?.numberVerified ?? false };
       this.#emitItem(from, item);
     }
   }
@@ -612,6 +719,9 @@ export class Client {
         break;
       case 'undecryptable':
         e.emit('decryptionFailed', { from, groupId, timestamp: item.timestamp, code: item.code, retryRequested: item.retryRequested });
+        break;
+      case 'read-sync':
+        if (item.messages.length > 0) e.emit('readSynced', { messages: item.messages });
         break;
       case 'retry-request':
         break; // handled in the pipeline (the resend is queued); nothing for the user to see

@@ -8,6 +8,9 @@
 export { Client, type ClientOptions } from './client.js';
 export { register, requestVerificationCode, type RegistrationOptions, type RegistrationResult } from './registration.js';
 export { ClientError, ClientErrorCode } from './errors.js';
+export { startLinking, LINK_TIMEOUT_MS, type LinkingOptions, type PendingLink } from './linking.js';
+export { LINK_URI_PREFIX, parseLinkUri, type LinkUri } from './link-crypto.js';
+export type { DeviceView } from './linked-devices.js';
 export type * from './events.js';
 export {
   asE164,
