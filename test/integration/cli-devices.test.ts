@@ -248,4 +248,37 @@ describe('parley CLI: linked devices', () => {
     }
     assert.equal((await cliOk(as(bob.primary, 'devices'))).lines.length, 5);
   });
+
+  it('offers devices, devicesLink and devicesRemove over the daemon\'s JSON-RPC', async () => {
+    const daemon = startCli(['daemon', '--profile', bob.primary]);
+    try {
+      await daemon.waitFor('listening on');
+      const call = async (id: number, method: string, params: object): Promise<Line> => {
+        daemon.write(`${JSON.stringify({ jsonrpc: '2.0', id, method, params })}\n`);
+        await daemon.waitFor(new RegExp(`"id":${id}[,}]`));
+        return daemon
+          .stdout()
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as Line)
+          .find((l) => l.id === id) as Line;
+      };
+      const listed = (await call(1, 'devices', {})).result as Line[];
+      assert.deepEqual(listed.map((d) => [d.deviceId, d.self, d.primary]), [
+        [1, true, true],
+        [2, false, false],
+        [3, false, false],
+        [4, false, false],
+        [5, false, false],
+      ]);
+      assert.deepEqual((await call(2, 'devicesRemove', { deviceId: 5 })).result, { deviceId: 5, self: false, removed: true });
+      assert.deepEqual(((await call(3, 'devices', {})).result as Line[]).map((d) => d.deviceId), [1, 2, 3, 4]);
+      const bad = (await call(4, 'devicesLink', { uri: 'https://example.com' })).error as { code: number; data: { code: string } };
+      assert.equal(bad.data.code, 'CLIENT_BAD_LINK_URI');
+      assert.equal(((await call(5, 'devicesRemove', { deviceId: 'two' })).error as { code: number }).code, -32602);
+    } finally {
+      daemon.child.stdin?.end();
+      await daemon.done(20_000);
+    }
+  });
 });
