@@ -25,7 +25,7 @@ function flip(bytes: Uint8Array, at: number): Uint8Array {
   return out;
 }
 
-function message(fields: Partial<MessageRecord> & { id: string; timestamp: number }): MessageRecord {
+function message(fields: Omit<Partial<MessageRecord>, 'id'> & { id: string; timestamp: number }): MessageRecord {
   return {
     conversationId: B,
     senderId: B,
