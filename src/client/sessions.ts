@@ -118,20 +118,32 @@ export class SessionManager {
 
   async #ensure(accountId: AccountId, options?: RequestOptions): Promise<void> {
     const now = this.#o.now();
-    const { devices, missing } = await this.#o.store.transaction(async (tx) => {
+    const { devices, missing, unpinned } = await this.#o.store.transaction(async (tx) => {
       const devices = await tx.sessions.devices(accountId);
       const missing: number[] = [];
+      const unpinned: number[] = [];
       for (const d of devices) {
         const bytes = await tx.sessions.get(accountId, d);
-        if (!bytes || !SessionRecord.deserialize(bytes).hasUsableSenderChain(now)) missing.push(d);
+        // A companion known only from a message it sent us: its account's list must vouch for it first.
+        if (d !== PRIMARY_DEVICE_ID && !(await tx.deviceIdentities.get(accountId, d))) unpinned.push(d);
+        else if (!bytes || !SessionRecord.deserialize(bytes).hasUsableSenderChain(now)) missing.push(d);
       }
-      return { devices, missing };
+      return { devices, missing, unpinned };
     });
     if (devices.length === 0) {
       await this.#fetchAndProcess(accountId, '*', options);
       return;
     }
     for (const d of missing) await this.#fetchDevice(accountId, d, options);
+    for (const d of unpinned) {
+      try {
+        await this.#fetchDevice(accountId, d, options);
+      } catch (err) {
+        // Not in the signed list: never encrypted to (if the server requires it, the send fails with this error).
+        if (ClientError.is(err, ClientErrorCode.UntrustedDevice)) await this.removeDevices(accountId, [d]);
+        else throw err;
+      }
+    }
   }
 
   /** Forgets devices the server says do not exist (409 extra devices). */
