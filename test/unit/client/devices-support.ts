@@ -6,7 +6,6 @@ import { startLinking } from '../../../src/client/linking.ts';
 import { register } from '../../../src/client/registration.ts';
 import { InMemoryClientStore } from '../../../src/client/store/memory.ts';
 import type { FetchLike } from '../../../src/client/transport/http.ts';
-import type { WebSocketConstructor } from '../../../src/client/transport/websocket.ts';
 import { startTestServer, TEST_NUMBERS, type TestServer } from '../../support/server-harness.ts';
 import { crypto } from './support.ts';
 
