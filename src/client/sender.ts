@@ -104,7 +104,7 @@ export class MessageSender {
           throw new ClientError(ClientErrorCode.DeviceRepairFailed, 'the recipient\'s devices kept changing');
         }
         if (outcome.kind === 'mismatched') {
-          await this.#o.sessions.removeDevices(recipient, outcome.extra);
+          await this.#o.sessions.removeDevices(recipient, outcome.extra, requestOptions);
           await this.#o.sessions.addDevices(recipient, outcome.missing, requestOptions);
         } else {
           await this.#o.sessions.refreshDevices(recipient, outcome.stale, requestOptions);
@@ -134,7 +134,7 @@ export class MessageSender {
       if (outcome.kind === 'ok') return;
       if (repairs >= this.#policy.maxRepairs) throw new ClientError(ClientErrorCode.DeviceRepairFailed, 'the recipient\'s devices kept changing');
       if (outcome.kind === 'mismatched') {
-        await this.#o.sessions.removeDevices(recipient, outcome.extra);
+        await this.#o.sessions.removeDevices(recipient, outcome.extra, options);
         await this.#o.sessions.addDevices(recipient, outcome.missing, options);
       } else {
         await this.#o.sessions.refreshDevices(recipient, outcome.stale, options);

@@ -146,12 +146,16 @@ export class SessionManager {
     }
   }
 
-  /** Forgets devices the server says do not exist (409 extra devices). */
-  async removeDevices(accountId: AccountId, deviceIds: readonly number[]): Promise<void> {
+  /**
+   * Forgets devices the server says do not exist (409 extra devices). When a companion is among them, the
+   * account's signed device list is fetched again, so that the removal is taken (and reported) here.
+   */
+  async removeDevices(accountId: AccountId, deviceIds: readonly number[], options?: RequestOptions): Promise<void> {
     if (deviceIds.length === 0) return;
     await this.#o.store.transaction(async (tx) => {
       for (const d of deviceIds) await tx.sessions.remove(accountId, d);
     });
+    if (options !== undefined && deviceIds.some((d) => d !== PRIMARY_DEVICE_ID)) await this.#fetchAndProcess(accountId, PRIMARY_DEVICE_ID, options, true);
   }
 
   /** Fetches bundles for devices the server says exist (409 missing devices) and starts sessions. */
@@ -187,9 +191,11 @@ export class SessionManager {
    * that pass. A companion the verified list does not name with the same key is refused: skipped in a fetch of
    * all devices, `CLIENT_UNTRUSTED_DEVICE` when it was the device asked for.
    */
-  async #fetchAndProcess(accountId: AccountId, deviceId: number | '*', options?: RequestOptions): Promise<void> {
+  async #fetchAndProcess(accountId: AccountId, deviceId: number | '*', options?: RequestOptions, listOnly = false): Promise<void> {
     const res = await this.#o.api().getKeys(accountId, deviceId, options);
-    const checked = await this.#check(accountId, res);
+    const fetched = await this.#check(accountId, res);
+    // Only the list: the sessions stay as they are.
+    const checked = listOnly ? { ...fetched, bundles: [] } : fetched;
     if (deviceId !== '*' && checked.refused.includes(deviceId)) {
       throw new ClientError(ClientErrorCode.UntrustedDevice, `device ${deviceId} of that account is not in its signed device list: nothing is encrypted to it`);
     }
