@@ -5,7 +5,6 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { KeyPair, createSignedDeviceList, encodeSignedDeviceList, decodeDeviceList } from '../../../src/protocol/index.ts';
 import { ClientError, ClientErrorCode } from '../../../src/client/errors.ts';
-import type { AccountId } from '../../../src/client/ids.ts';
 import { companion, primary, settle, startServer, type Device } from './devices-support.ts';
 import { collect, crypto } from './support.ts';
 
