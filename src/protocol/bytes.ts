@@ -1,6 +1,15 @@
 /** Byte helpers over plain Uint8Array (no Buffer: this module runs in the browser too). */
 
 /** Concatenates byte arrays. */
+/**
+ * A copy of `bytes` in a new buffer, as a plain Uint8Array. Not `bytes.slice()`: on a Node Buffer (what
+ * servers and sockets hand over) slice() returns a view of the same memory, so a "copy" made with it would
+ * change when the caller's buffer does, and writing to it would change the caller's bytes.
+ */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}
+
 export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
   let length = 0;
   for (const p of parts) length += p.length;

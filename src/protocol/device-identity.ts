@@ -17,7 +17,7 @@
  * `InvalidDeviceList` for a list whose signature, account or entries do not hold.
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { concatBytes } from './bytes.js';
+import { concatBytes, copyBytes } from './bytes.js';
 import type { CryptoProvider } from './crypto.js';
 import { invalidMessage, ProtocolError, ProtocolErrorCode } from './errors.js';
 import {
@@ -136,7 +136,7 @@ export function decodeDeviceIdentityDetails(bytes: Uint8Array): DeviceIdentityDe
   if (bytes.length > MAX_DEVICE_IDENTITY_BYTES) throw invalidMessage('device identity details too large');
   let proto;
   try {
-    proto = fromBinary(DeviceIdentityDetailsSchema, bytes.slice());
+    proto = fromBinary(DeviceIdentityDetailsSchema, copyBytes(bytes));
   } catch (cause) {
     throw invalidMessage('device identity details do not decode', cause);
   }
@@ -193,9 +193,9 @@ export async function createDeviceIdentity(
   await verifyAccountSignature(crypto, accountKey, details, companion.publicKey, accountSignature);
   const deviceSignature = companion.sign(crypto, deviceSignatureMessage(details, companion.publicKey, accountKey));
   return create(DeviceIdentitySchema, {
-    details: details.slice(),
-    identityKey: companion.publicKey.serialized.slice(),
-    accountSignature: accountSignature.slice(),
+    details: copyBytes(details),
+    identityKey: copyBytes(companion.publicKey.serialized),
+    accountSignature: copyBytes(accountSignature),
     deviceSignature,
   });
 }
@@ -207,7 +207,7 @@ export function decodeDeviceIdentity(bytes: Uint8Array): DeviceIdentity {
   if (bytes.length === 0) throw invalidMessage('empty device identity');
   if (bytes.length > MAX_DEVICE_IDENTITY_BYTES) throw invalidMessage('device identity too large');
   try {
-    return fromBinary(DeviceIdentitySchema, bytes.slice());
+    return fromBinary(DeviceIdentitySchema, copyBytes(bytes));
   } catch (cause) {
     throw invalidMessage('device identity does not decode', cause);
   }
@@ -274,7 +274,7 @@ export function encodeDeviceList(list: DeviceListInput): Uint8Array {
 export function decodeDeviceList(bytes: Uint8Array): DeviceList {
   if (bytes.length > MAX_DEVICE_LIST_BYTES) throw invalidMessage('device list too large');
   try {
-    return fromBinary(DeviceListSchema, bytes.slice());
+    return fromBinary(DeviceListSchema, copyBytes(bytes));
   } catch (cause) {
     throw invalidMessage('device list does not decode', cause);
   }
@@ -292,7 +292,7 @@ export function decodeSignedDeviceList(bytes: Uint8Array): SignedDeviceList {
   if (bytes.length > MAX_DEVICE_LIST_BYTES) throw invalidMessage('signed device list too large');
   let signed: SignedDeviceList;
   try {
-    signed = fromBinary(SignedDeviceListSchema, bytes.slice());
+    signed = fromBinary(SignedDeviceListSchema, copyBytes(bytes));
   } catch (cause) {
     throw invalidMessage('signed device list does not decode', cause);
   }

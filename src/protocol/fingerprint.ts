@@ -8,7 +8,7 @@
  * the first 32 bytes of each side's hash.
  */
 import { create, fromBinary, isFieldSet, toBinary } from '@bufbuild/protobuf';
-import { constantTimeEqual } from './bytes.js';
+import { constantTimeEqual, copyBytes } from './bytes.js';
 import type { CryptoProvider } from './crypto.js';
 import { invalidMessage, ProtocolError, ProtocolErrorCode } from './errors.js';
 import { CombinedFingerprintsSchema, LogicalFingerprintSchema, type LogicalFingerprint } from './gen/fingerprint_pb.js';
@@ -83,7 +83,7 @@ export class DisplayableFingerprint {
 function decodeCombined(bytes: Uint8Array): ReturnType<typeof fromBinary<typeof CombinedFingerprintsSchema>> {
   if (bytes.length > MAX_SCANNABLE_FINGERPRINT_BYTES) throw invalidMessage(`scannable fingerprint of ${bytes.length} bytes is too long`);
   try {
-    return fromBinary(CombinedFingerprintsSchema, bytes.slice());
+    return fromBinary(CombinedFingerprintsSchema, copyBytes(bytes));
   } catch (cause) {
     throw invalidMessage('scannable fingerprint does not decode', cause);
   }

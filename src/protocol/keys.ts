@@ -1,7 +1,7 @@
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { bytesToNumberLE, numberToBytesLE } from '@noble/curves/utils.js';
 import { sha512 } from '@noble/hashes/sha2.js';
-import { bytesEqual, concatBytes } from './bytes.js';
+import { bytesEqual, concatBytes, copyBytes } from './bytes.js';
 import type { CryptoProvider } from './crypto.js';
 import { ProtocolError, ProtocolErrorCode } from './errors.js';
 
@@ -50,7 +50,7 @@ export class PublicKey {
     if (bytes[0] !== DJB_KEY_TYPE) {
       throw new ProtocolError(ProtocolErrorCode.InvalidKey, `unknown EC key type ${bytes[0]}`);
     }
-    return new PublicKey(bytes.slice());
+    return new PublicKey(copyBytes(bytes));
   }
 
   /** Wraps a raw 32-byte u-coordinate. */
@@ -64,7 +64,7 @@ export class PublicKey {
     if (this.#edwardsPublic === undefined) {
       this.#edwardsY ??= montgomeryToEdwardsY(this.raw);
       if (this.#edwardsY === null) return null;
-      const withSign = this.#edwardsY.slice();
+      const withSign = copyBytes(this.#edwardsY);
       withSign[31] = (withSign[31] as number) | 0x80;
       this.#edwardsPublic = [this.#edwardsY, withSign];
     }
@@ -101,7 +101,7 @@ export class PublicKey {
     const signBit = ((signature[63] as number) & 0x80) >> 7;
     const edPublic = this.#edwardsPublicKey(signBit);
     if (edPublic === null) return false;
-    const sig = signature.slice();
+    const sig = copyBytes(signature);
     sig[63] = (sig[63] as number) & 0x7f;
     // libsignal refuses an s with any of the top three bits set before checking the equation...
     if (((sig[63]) & 0xe0) !== 0) return false;
@@ -124,7 +124,7 @@ export class PrivateKey {
   /** Wraps 32 private-key bytes, clamping a copy as X25519 does. */
   static deserialize(bytes: Uint8Array): PrivateKey {
     if (bytes.length !== 32) throw new ProtocolError(ProtocolErrorCode.InvalidKey, 'EC private key must be 32 bytes');
-    const raw = bytes.slice();
+    const raw = copyBytes(bytes);
     raw[0] = (raw[0] as number) & 248;
     raw[31] = ((raw[31] as number) & 127) | 64;
     return new PrivateKey(raw);
@@ -140,7 +140,7 @@ export class PrivateKey {
 
   /** The 32 bytes (already clamped). */
   serialize(): Uint8Array {
-    return this.raw.slice();
+    return copyBytes(this.raw);
   }
 
   /**

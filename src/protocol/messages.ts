@@ -1,5 +1,5 @@
 import { create, fromBinary, isFieldSet, toBinary } from '@bufbuild/protobuf';
-import { concatBytes, constantTimeEqual } from './bytes.js';
+import { concatBytes, constantTimeEqual, copyBytes } from './bytes.js';
 import type { CryptoProvider } from './crypto.js';
 import { invalidMessage, ProtocolError, ProtocolErrorCode } from './errors.js';
 import { PreKeySignalMessageSchema, SignalMessageSchema } from './gen/wire_pb.js';
@@ -118,7 +118,7 @@ export class SignalMessage {
       proto.counter,
       proto.previousCounter,
       proto.ciphertext,
-      bytes.slice(),
+      copyBytes(bytes),
     );
   }
 
@@ -216,7 +216,7 @@ export class PreKeySignalMessage {
       decodeKey(has(f.baseKey) ? proto.baseKey : undefined, 'base key'),
       decodeKey(has(f.identityKey) ? proto.identityKey : undefined, 'identity key'),
       SignalMessage.deserialize(proto.message),
-      bytes.slice(),
+      copyBytes(bytes),
     );
   }
 }

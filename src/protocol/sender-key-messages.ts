@@ -9,7 +9,7 @@
  * The version byte is `(3 << 4) | 3`; only its high nibble is read back (below 3 is legacy, above 3 unknown).
  */
 import { create, fromBinary, isFieldSet, toBinary } from '@bufbuild/protobuf';
-import { concatBytes, toHex } from './bytes.js';
+import { concatBytes, copyBytes, toHex } from './bytes.js';
 import type { CryptoProvider } from './crypto.js';
 import { invalidMessage, ProtocolError, ProtocolErrorCode } from './errors.js';
 import { SenderKeyDistributionMessageSchema, SenderKeyMessageSchema } from './gen/wire_pb.js';
@@ -181,7 +181,7 @@ export class SenderKeyMessage {
     }
     const version = checkVersion(bytes[0] as number);
     // Decode from our own copy: protobuf-es returns bytes fields as views into its input.
-    const serialized = bytes.slice();
+    const serialized = copyBytes(bytes);
     let proto;
     try {
       proto = fromBinary(SenderKeyMessageSchema, serialized.subarray(1, serialized.length - SIGNATURE_LENGTH));
@@ -266,7 +266,7 @@ export class SenderKeyDistributionMessage {
     if (fields.chainKey.length !== SENDER_KEY_CHAIN_KEY_LENGTH) {
       throw new ProtocolError(ProtocolErrorCode.InvalidArgument, `chain key must be ${SENDER_KEY_CHAIN_KEY_LENGTH} bytes`);
     }
-    const chainKey = fields.chainKey.slice();
+    const chainKey = copyBytes(fields.chainKey);
     const proto = toBinary(
       SenderKeyDistributionMessageSchema,
       create(SenderKeyDistributionMessageSchema, {
@@ -302,7 +302,7 @@ export class SenderKeyDistributionMessage {
     }
     const version = checkVersion(bytes[0] as number);
     // Decode from our own copy: protobuf-es returns bytes fields as views into its input.
-    const serialized = bytes.slice();
+    const serialized = copyBytes(bytes);
     let proto;
     try {
       proto = fromBinary(SenderKeyDistributionMessageSchema, serialized.subarray(1));

@@ -5,6 +5,7 @@
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { copyBytes } from './bytes.js';
 import type { CryptoProvider } from './crypto.js';
 import { ProtocolError, ProtocolErrorCode } from './errors.js';
 import { SenderKeyRecordSchema, SenderKeyStateSchema, type SenderKeyState as SenderKeyStateProto } from './gen/storage_pb.js';
@@ -96,7 +97,7 @@ export class SenderKeyState {
     const signing = this.signing;
     if (signing === undefined) throw new ProtocolError(ProtocolErrorCode.NoSenderKeyState, 'sender-key chain has no private signing key');
     if (signing.ed25519 !== undefined && crypto.ed25519Sign !== undefined) {
-      const signature = (await crypto.ed25519Sign(signing.ed25519.seed, content)).slice();
+      const signature = copyBytes(await crypto.ed25519Sign(signing.ed25519.seed, content));
       // An Ed25519 s is below the group order, so its top bits are free for XEdDSA's sign bit.
       if (signature.length === SIGNATURE_LENGTH && ((signature[63] as number) & 0xe0) === 0) {
         signature[63] = (signature[63] as number) | ((signing.ed25519.publicKey[31] as number) & 0x80);
@@ -214,7 +215,7 @@ export class SenderKeyRecord {
   static deserialize(bytes: Uint8Array): SenderKeyRecord {
     let proto;
     try {
-      proto = fromBinary(SenderKeyRecordSchema, bytes.slice());
+      proto = fromBinary(SenderKeyRecordSchema, copyBytes(bytes));
     } catch (cause) {
       throw invalidRecord('sender-key record does not decode', cause);
     }

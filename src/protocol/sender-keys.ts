@@ -17,7 +17,7 @@
  * fails with `InvalidArgument`.
  */
 import type { ProtocolAddress } from './address.js';
-import { utf8 } from './bytes.js';
+import { copyBytes, utf8 } from './bytes.js';
 import type { CryptoProvider } from './crypto.js';
 import { invalidMessage, ProtocolError, ProtocolErrorCode } from './errors.js';
 import {
@@ -163,7 +163,7 @@ export async function processSenderKeyDistributionMessage(
 ): Promise<void> {
   const id = skdm.distributionId;
   const record = (await store.loadSenderKey(sender, id)) ?? new SenderKeyRecord();
-  const chainKey: SenderChainKey = { iteration: skdm.iteration, key: skdm.chainKey.slice() };
+  const chainKey: SenderChainKey = { iteration: skdm.iteration, key: copyBytes(skdm.chainKey) };
   record.addState(new SenderKeyState(skdm.messageVersion, skdm.chainId, chainKey, skdm.signingKey, undefined));
   await store.storeSenderKey(sender, id, record);
 }
