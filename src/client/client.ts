@@ -110,6 +110,8 @@ export class Client {
   #importingHistory = false;
   /** Post-commit processing of received batches, in order (number confirmation, events). */
   readonly #post = new SerialQueue();
+  /** Background follow-ups in flight (see #background). */
+  readonly #tasks = new Set<Promise<void>>();
   #keyTimer: ReturnType<typeof setTimeout> | undefined;
   #expiryTimer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
@@ -274,14 +276,16 @@ export class Client {
   }
 
   /**
-   * Resolves when everything received so far has been processed and emitted, and nothing deliverable is
-   * left in the outbox (receipts and retry requests included).
+   * Resolves when everything received so far has been processed and emitted, nothing deliverable is left
+   * in the outbox (receipts and retry requests included), and the follow-ups it started (a history import,
+   * device-list and group refreshes) have finished.
    */
   async whenIdle(): Promise<void> {
     for (let round = 0; round < 3; round++) {
       await this.#receiver.whenIdle();
       await this.#post.run(async () => undefined);
       await this.#outbox.whenIdle();
+      await Promise.allSettled([...this.#tasks]);
     }
   }
 
@@ -593,11 +597,10 @@ export class Client {
   #startHistoryImport(): void {
     if (this.#importingHistory || this.#closed) return;
     this.#importingHistory = true;
-    drop(
+    this.#background('history', () =>
       this.#importHistory().finally(() => {
         this.#importingHistory = false;
       }),
-      (error) => this.#events.emit('error', { context: 'history', error }),
     );
   }
 
@@ -625,8 +628,21 @@ export class Client {
       await tx.settings.put(PENDING_HISTORY_KEY, null);
       return r;
     });
-    for (const id of imported.newGroups) drop(this.#groups.refresh(id), (error) => this.#events.emit('error', { context: 'groups', error }));
+    for (const id of imported.newGroups) this.#background('groups', () => this.#groups.refresh(id));
     this.#events.emit('historySynced', { messages: imported.messages, contacts: imported.contacts, groups: imported.groups });
+  }
+
+  /**
+   * Runs follow-up work that needs the network (history import, device-list and group refreshes) outside the
+   * receive pipeline; {@link whenIdle} waits for it, and a failure becomes an `error` event in `context`.
+   */
+  #background(context: string, work: () => Promise<unknown>): void {
+    const task: Promise<void> = work().then(
+      () => undefined,
+      (error: unknown) => this.#events.emit('error', { context, error }),
+    );
+    this.#tasks.add(task);
+    void task.finally(() => this.#tasks.delete(task));
   }
 
   #scheduleKeyMaintenance(delayMs: number): void {
@@ -652,11 +668,11 @@ export class Client {
     if (batch.usedPreKeys) this.#scheduleKeyMaintenance(1_000);
     if (batch.history) this.#startHistoryImport();
     if (batch.refreshOwnDevices) {
-      drop(this.#sessions.refreshDeviceList(this.#account.accountId), (error) => this.#events.emit('error', { context: 'devices', error }));
+      this.#background('devices', () => this.#sessions.refreshDeviceList(this.#account.accountId));
     }
     for (const id of batch.refreshGroups) {
       // In the background: a group known only by a sender key so far, or one we may be behind on.
-      drop(this.#groups.refresh(id), (error) => this.#events.emit('error', { context: 'groups', error }));
+      this.#background('groups', () => this.#groups.refresh(id));
     }
     const senders = new Map<AccountId, ContactRecord | undefined>();
     for (const item of batch.items) {

@@ -5,42 +5,23 @@
  * queued meanwhile are sent before exiting.
  */
 import { waitAtMost } from '../../client/async.js';
-import type { Client } from '../../client/client.js';
-import { PENDING_HISTORY_KEY } from '../../client/receiver.js';
 import type { MessageId } from '../../client/ids.js';
 import { ClientError, ClientErrorCode } from '../../client/errors.js';
 import { ConnectionReason, ConnectionState } from '../../client/transport/websocket.js';
 import { humanLine, subscribeEvents } from '../events.js';
 import { describeError, type Printer } from '../io.js';
 import { openClient, openStore } from '../profile.js';
-import type { SqliteClientStore } from '../store/sqlite-store.js';
 
 /** How long `--until-empty` waits at most when no `--timeout` is given, s. */
 const UNTIL_EMPTY_LIMIT_S = 120;
 /** The default `--timeout` without `--until-empty`, s (as signal-cli's). */
 const DEFAULT_TIMEOUT_S = 5;
 
-/** How long `receive` waits at most for a history bundle that arrived to be downloaded and imported, ms. */
-const HISTORY_IMPORT_LIMIT_MS = 60_000;
-
 /**
- * On a companion that was just linked: when the history bundle's announcement arrived, waits (bounded) until
- * the client imported it in the background (`historySynced`) or gave up on it for now (an `error` in context
- * `history`; it is retried on the next run), so that the run that received it also shows it.
+ * How long `receive` waits at most, once done receiving, for what that started: receipts, retry requests,
+ * and on a just-linked companion the download and import of its history bundle, ms.
  */
-async function historyImported(client: Client, store: SqliteClientStore): Promise<void> {
-  const offs: Array<() => void> = [];
-  const settled = new Promise<void>((resolve) => {
-    offs.push(client.on('historySynced', () => resolve()));
-    offs.push(client.on('error', ({ context }) => context === 'history' && resolve()));
-  });
-  try {
-    const pending = await store.transaction((tx) => tx.settings.get(PENDING_HISTORY_KEY));
-    if (pending !== undefined && pending !== null) await waitAtMost(settled, HISTORY_IMPORT_LIMIT_MS);
-  } finally {
-    for (const off of offs) off();
-  }
-}
+const FOLLOW_UP_LIMIT_MS = 60_000;
 
 export async function receiveCommand(
   args: { timeout: number | undefined; untilEmpty: boolean; markRead: boolean; profile: string },
@@ -86,9 +67,7 @@ export async function receiveCommand(
       for (const c of await client.contacts()) await client.markRead(c.accountId);
       for (const g of await client.groups()) if (g.active) await client.markRead(g.id);
     }
-    // Receipts and retry requests queued by what arrived.
-    await waitAtMost(client.whenIdle(), 10_000);
-    await historyImported(client, store);
+    await waitAtMost(client.whenIdle(), FOLLOW_UP_LIMIT_MS);
     await stop();
     if (!connected) {
       out.note('Could not connect to the server.');
