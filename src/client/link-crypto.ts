@@ -8,10 +8,15 @@
  * - encrypted blobs (the history bundle): the same layout under a fresh 64-byte key (AES-256 key ‖ HMAC key),
  *   named by the SHA-256 of the encrypted bytes.
  *
+ * - device names: encrypted to the account key (an ephemeral X25519 agreement with it; HKDF-SHA256 with the
+ *   ephemeral public key as salt and "Parley device name v1" as info gives the two keys), so that the server
+ *   stores only ciphertext and the primary, which holds the account key, reads them:
+ *   `ephemeral public key (33) ‖ 0x01 ‖ iv ‖ ciphertext ‖ HMAC`.
+ *
  * The MAC is checked (in constant time) before anything is decrypted.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes, constantTimeEqual, PublicKey, toHex, utf8, type CryptoProvider } from '../protocol/index.js';
+import { calculateAgreement, concatBytes, constantTimeEqual, KeyPair, PublicKey, toHex, utf8, type CryptoProvider } from '../protocol/index.js';
 import { ClientError, ClientErrorCode, type ClientErrorCode as Code } from './errors.js';
 
 /** Linking URIs start with this. */
@@ -115,6 +120,35 @@ export async function encryptProvisioning(crypto: CryptoProvider, linkingSecret:
 export async function decryptProvisioning(crypto: CryptoProvider, linkingSecret: Uint8Array, body: Uint8Array): Promise<Uint8Array> {
   const k = await provisioningKeys(crypto, linkingSecret);
   return open(crypto, k.cipherKey, k.macKey, body, ClientErrorCode.LinkFailed, 'provisioning message');
+}
+
+const DEVICE_NAME_INFO = utf8('Parley device name v1');
+const PUBLIC_KEY_BYTES = 33;
+
+async function deviceNameKeys(crypto: CryptoProvider, shared: Uint8Array, ephemeral: Uint8Array): Promise<{ cipherKey: Uint8Array; macKey: Uint8Array }> {
+  const okm = await crypto.hkdfSha256(shared, ephemeral, DEVICE_NAME_INFO, 64);
+  return { cipherKey: okm.slice(0, 32), macKey: okm.slice(32) };
+}
+
+/** Encrypts a device name (UTF-8) to the account key: only the holder of the account key can read it. */
+export async function encryptDeviceName(crypto: CryptoProvider, accountKey: PublicKey, name: Uint8Array): Promise<Uint8Array> {
+  const ephemeral = await KeyPair.generate(crypto);
+  const k = await deviceNameKeys(crypto, await calculateAgreement(crypto, ephemeral, accountKey), ephemeral.publicKey.serialized);
+  return concatBytes(ephemeral.publicKey.serialized, await seal(crypto, k.cipherKey, k.macKey, name));
+}
+
+/** Decrypts a device name with the account key pair; `CLIENT_BAD_BLOB` when it is not one (or tampered with). */
+export async function decryptDeviceName(crypto: CryptoProvider, account: KeyPair, body: Uint8Array): Promise<string> {
+  if (body.length <= PUBLIC_KEY_BYTES) throw new ClientError(ClientErrorCode.BadBlob, 'device name: too short');
+  let ephemeral: PublicKey;
+  try {
+    ephemeral = PublicKey.deserialize(body.subarray(0, PUBLIC_KEY_BYTES));
+  } catch (cause) {
+    throw new ClientError(ClientErrorCode.BadBlob, 'device name: no valid ephemeral key', { cause });
+  }
+  const k = await deviceNameKeys(crypto, await calculateAgreement(crypto, account, ephemeral), ephemeral.serialized);
+  const plain = await open(crypto, k.cipherKey, k.macKey, body.subarray(PUBLIC_KEY_BYTES), ClientErrorCode.BadBlob, 'device name');
+  return new TextDecoder('utf-8', { fatal: false }).decode(plain);
 }
 
 /** An encrypted blob and what its reader needs: the id (hex SHA-256 of the bytes), the key, the hash and the size. */

@@ -19,7 +19,8 @@ import { applyDeviceList, type DevicesChangeNotice } from './devices.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { ProvisionMessageSchema } from './gen/content_pb.js';
 import { buildHistoryBundle } from './history.js';
-import { encryptBlob, encryptProvisioning, linkIdHex, parseLinkUri } from './link-crypto.js';
+import { decryptDeviceName, encryptBlob, encryptProvisioning, linkIdHex, parseLinkUri } from './link-crypto.js';
+import { DEVICE_NAME_KEY } from './linking.js';
 import { enqueueSync } from './outgoing.js';
 import { requireAccount } from './protocol-stores.js';
 import { Backoff } from './transport/backoff.js';
@@ -63,10 +64,11 @@ export class LinkedDevices {
     const account = await this.#account();
     const res = await this.#o.api().devices(options);
     const listed = await this.#listedIds(account, res);
+    const names = await this.#names(account, res);
     return res.devices
       .map((d) => ({
         deviceId: d.deviceId,
-        name: d.deviceName.length > 0 ? new TextDecoder('utf-8', { fatal: false }).decode(d.deviceName) : undefined,
+        name: names.get(d.deviceId),
         self: d.deviceId === account.deviceId,
         primary: d.deviceId === PRIMARY_DEVICE_ID,
         listed: d.deviceId === PRIMARY_DEVICE_ID || listed.has(d.deviceId),
@@ -128,6 +130,29 @@ export class LinkedDevices {
 
   async #account(): Promise<AccountRecord> {
     return this.#o.store.transaction((tx) => requireAccount(tx));
+  }
+
+  /**
+   * The devices' names: the primary decrypts them with the account key; a companion knows only its own (kept
+   * when it linked). A name that does not decrypt is left out.
+   */
+  async #names(account: AccountRecord, res: DevicesResponse): Promise<Map<number, string>> {
+    const names = new Map<number, string>();
+    if (account.accountIdentityKey === undefined) {
+      const accountPair = await KeyPair.fromPrivateKey(this.#o.crypto, PrivateKey.deserialize(account.identityPrivateKey));
+      for (const d of res.devices) {
+        if (d.deviceName.length === 0) continue;
+        try {
+          names.set(d.deviceId, await decryptDeviceName(this.#o.crypto, accountPair, d.deviceName));
+        } catch (err) {
+          if (!ClientError.is(err, ClientErrorCode.BadBlob)) throw err;
+        }
+      }
+    } else {
+      const own = await this.#o.store.transaction((tx) => tx.settings.get(DEVICE_NAME_KEY));
+      if (typeof own === 'string') names.set(account.deviceId, own);
+    }
+    return names;
   }
 
   async #requirePrimary(): Promise<AccountRecord> {

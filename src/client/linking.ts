@@ -14,7 +14,7 @@ import { ClientError, ClientErrorCode } from './errors.js';
 import { ProvisionMessageSchema, type ProvisionMessage } from './gen/content_pb.js';
 import { isAccountId, isE164 } from './ids.js';
 import { generateRegistrationKeys, kyberPreKeyMessage, signedPreKeyMessage, type KeyPolicy } from './keys.js';
-import { decryptProvisioning, encodeLinkUri, LINK_ID_BYTES, LINKING_SECRET_BYTES, linkIdHex } from './link-crypto.js';
+import { decryptProvisioning, encodeLinkUri, encryptDeviceName, LINK_ID_BYTES, LINKING_SECRET_BYTES, linkIdHex } from './link-crypto.js';
 import { installAccount } from './registration.js';
 import { Backoff } from './transport/backoff.js';
 import { HttpTransport, type FetchLike } from './transport/http.js';
@@ -56,6 +56,8 @@ export interface PendingLink {
 export const LINK_TIMEOUT_MS = 10 * 60_000;
 
 const MAX_DEVICE_NAME_BYTES = 64;
+/** Settings key of this companion's own name (the server has it only encrypted to the account key). */
+export const DEVICE_NAME_KEY = 'deviceName';
 
 function linkFailed(message: string, cause?: unknown): ClientError {
   return new ClientError(ClientErrorCode.LinkFailed, message, cause === undefined ? {} : { cause });
@@ -114,7 +116,8 @@ async function complete(
       identity,
       signedPreKey: signedPreKeyMessage(keys.signedPreKey),
       kyberLastResortPreKey: kyberPreKeyMessage(keys.lastResort),
-      deviceName: secrets.deviceName,
+      // Encrypted to the account key: the server keeps ciphertext, the primary reads it.
+      deviceName: secrets.deviceName.length > 0 ? await encryptDeviceName(crypto, accountKey, secrets.deviceName) : new Uint8Array(0),
     },
     { signal },
   );
@@ -132,6 +135,10 @@ async function complete(
     accountIdentityKey: accountKey.serialized,
   };
   await installAccount({ crypto, store: options.store, fetch: options.fetch, now, keyPolicy: options.keyPolicy, signal }, account, keys);
+  if (secrets.deviceName.length > 0) {
+    const name = new TextDecoder().decode(secrets.deviceName);
+    await options.store.transaction((tx) => tx.settings.put(DEVICE_NAME_KEY, name));
+  }
   return account;
 }
 

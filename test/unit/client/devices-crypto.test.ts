@@ -8,7 +8,17 @@ import { ClientError, ClientErrorCode } from '../../../src/client/errors.ts';
 import { applyDeviceList } from '../../../src/client/devices.ts';
 import { buildHistoryBundle, decodeHistoryBundle, importHistoryBundle } from '../../../src/client/history.ts';
 import type { AccountId, GroupId, MessageId } from '../../../src/client/ids.ts';
-import { decryptBlob, decryptProvisioning, encodeLinkUri, encryptBlob, encryptProvisioning, LINK_URI_PREFIX, parseLinkUri } from '../../../src/client/link-crypto.ts';
+import {
+  decryptBlob,
+  decryptDeviceName,
+  decryptProvisioning,
+  encodeLinkUri,
+  encryptBlob,
+  encryptDeviceName,
+  encryptProvisioning,
+  LINK_URI_PREFIX,
+  parseLinkUri,
+} from '../../../src/client/link-crypto.ts';
 import { InMemoryClientStore } from '../../../src/client/store/memory.ts';
 import type { MessageRecord } from '../../../src/client/store/types.ts';
 import { crypto } from './support.ts';
@@ -81,6 +91,25 @@ describe('provisioning encryption', () => {
     await assert.rejects(decryptProvisioning(crypto, crypto.randomBytes(32), body), isCode(ClientErrorCode.LinkFailed));
     // The same plaintext twice gives different bodies (a random IV).
     assert.notDeepEqual(await encryptProvisioning(crypto, secret, plaintext), body);
+  });
+});
+
+describe('device names', () => {
+  it('are readable with the account key only; tampering or another key fails (CLIENT_BAD_BLOB), and the name is not in the bytes', async () => {
+    const account = await KeyPair.generate(crypto);
+    const other = await KeyPair.generate(crypto);
+    const name = new TextEncoder().encode('Grace’s laptop');
+    const body = await encryptDeviceName(crypto, account.publicKey, name);
+    assert.equal(await decryptDeviceName(crypto, account, body), 'Grace’s laptop');
+    assert.equal(Buffer.from(body).includes(Buffer.from('laptop')), false);
+    const bad = (p: Promise<unknown>): Promise<void> => assert.rejects(p, (e: unknown) => ClientError.is(e, ClientErrorCode.BadBlob));
+    await bad(decryptDeviceName(crypto, other, body));
+    for (const i of [0, 20, 40, body.length - 1]) {
+      const t = body.slice();
+      t[i] = (t[i] as number) ^ 1;
+      await bad(decryptDeviceName(crypto, account, t));
+    }
+    await bad(decryptDeviceName(crypto, account, body.subarray(0, 33)));
   });
 });
 
