@@ -338,7 +338,9 @@ export class WebSocketTransport implements Requester {
     socket.onopen = null;
     socket.onmessage = null;
     socket.onclose = null;
-    socket.onerror = null;
+    // Not null: closing a socket that is still connecting makes `ws` (Node) emit an error event, and an
+    // error event without a listener would be thrown as an uncaught exception.
+    socket.onerror = () => undefined;
   }
 
   #onMessage(socket: WebSocketLike, data: unknown): void {
