@@ -96,4 +96,41 @@ describe('linked devices: trust (real server)', () => {
       await t.close();
     }
   });
+
+  it('warns contacts when a device id comes back with another identity key (identityChanged with the device)', async () => {
+    const t = await startServer();
+    const devices: Device[] = [];
+    try {
+      const a1 = await primary(t, 1);
+      const b1 = await primary(t, 2);
+      devices.push(a1, b1);
+      const first = await companion(t, a1, 'old laptop');
+      devices.push(first.device);
+      const alice = a1.client.accountId;
+      await b1.client.sendText(a1.client.number, 'to the old laptop');
+      await settle(devices.map((d) => d.client));
+      const before = await b1.store.transaction((tx) => tx.deviceIdentities.get(alice, first.deviceId));
+      assert.ok(before, 'Bob pinned the companion from the signed list');
+
+      await a1.client.removeDevice(first.deviceId);
+      await first.device.client.close();
+      const second = await companion(t, a1, 'new laptop');
+      devices.push(second.device);
+      assert.equal(second.deviceId, first.deviceId, 'the server hands the freed device id out again');
+      const warnings = collect(b1.client, 'identityChanged');
+      const got = collect(second.device.client, 'message');
+      await b1.client.sendText(a1.client.number, 'to the new laptop');
+      await settle([a1.client, second.device.client, b1.client]);
+      const warning = warnings.items.find((w) => w.accountId === alice && w.deviceId === first.deviceId);
+      assert.ok(warning, `Bob is warned about device ${first.deviceId}: ${JSON.stringify(warnings.items.map((w) => w.deviceId))}`);
+      assert.deepEqual(warning.previousKey, before.identityKey);
+      const after = await b1.store.transaction((tx) => tx.deviceIdentities.get(alice, first.deviceId));
+      assert.deepEqual(warning.newKey, after?.identityKey);
+      assert.notDeepEqual(after?.identityKey, before.identityKey);
+      assert.deepEqual(got.items.map((m) => m.message.body), ['to the new laptop']);
+    } finally {
+      for (const d of devices) await d.client.close();
+      await t.close();
+    }
+  });
 });
