@@ -12,6 +12,7 @@ import { ClientError, ClientErrorCode } from './errors.js';
 import { isGroupId, messageId, type AccountId, type ConversationId, type MessageId } from './ids.js';
 import type { GroupSender } from './groups/sender.js';
 import { requireActiveGroup } from './groups/state.js';
+import { newMessageRecord } from './message-records.js';
 import { enqueueMessage, enqueueReceipt, newOutboxEntry, type Outbox } from './outbox.js';
 import { requireAccount } from './protocol-stores.js';
 import type { MessageSender } from './sender.js';
@@ -257,24 +258,9 @@ export class Outgoing {
       const built = build(conversation);
       if (built.contactTimer !== undefined) await conversation.setTimer(built.contactTimer);
       const id = messageId(account.accountId, timestamp);
-      await tx.messages.put({
-        id,
-        conversationId: to,
-        senderId: account.accountId,
-        direction: 'outgoing',
-        timestamp,
-        serverTimestamp: undefined,
-        receivedAt: now,
-        ...built.record,
-        reactions: [],
-        editedAt: undefined,
-        deleted: false,
-        expiresAt: undefined,
-        status: 'pending',
-        error: undefined,
-        receipts: [],
-        groupUpdate: undefined,
-      });
+      await tx.messages.put(
+        newMessageRecord({ id, conversationId: to, senderId: account.accountId, direction: 'outgoing', timestamp, serverTimestamp: undefined, receivedAt: now, status: 'pending', ...built.record }),
+      );
       const content = makeContent({ timestamp: BigInt(timestamp), senderNumber: account.number, groupId: groupIdOf(to), body: built.body });
       const bytes = serializeContent(content);
       const entry = await enqueueMessage(tx, { recipientId: to, timestamp, content: bytes, messageId: id, now });

@@ -48,6 +48,7 @@ import {
   updateRecordOf,
 } from './groups/state.js';
 import { isAccountId, isE164, isGroupId, messageId, type AccountId, type ConversationId, type GroupId, type MessageId } from './ids.js';
+import { applyDelete, applyEdit, applyReaction, newMessageRecord, quoteOf } from './message-records.js';
 import { enqueueReceipt, enqueueRetryRequest, newOutboxEntry } from './outbox.js';
 import { protocolStores, requireAccount, type IdentityChangeNotice } from './protocol-stores.js';
 import { archiveSession } from './sessions.js';
@@ -350,7 +351,7 @@ export class MessageReceiver {
         const existing = await tx.messages.get(id);
         if (existing && existing.kind !== 'undecryptable') return { kind: 'ignored' }; // the same message again
         // A group message from our own account was sent from our other device: it is ours (outgoing, sent).
-        const message: MessageRecord = {
+        const message = newMessageRecord({
           id,
           conversationId,
           senderId: source,
@@ -360,20 +361,11 @@ export class MessageReceiver {
           receivedAt: now,
           kind: 'text',
           body: data.body,
-          quote: data.quote && isAccountId(data.quote.authorAccountId)
-            ? { timestamp: Number(data.quote.id), authorId: data.quote.authorAccountId, text: data.quote.text }
-            : undefined,
-          reactions: [],
-          editedAt: undefined,
-          deleted: false,
+          quote: quoteOf(data),
           viewOnce: data.viewOnce,
           expireTimer: data.expireTimer,
-          expiresAt: undefined,
           status: own ? 'sent' : 'received',
-          error: undefined,
-          receipts: [],
-          groupUpdate: undefined,
-        };
+        });
         await tx.messages.put(message);
         if (this.#o.deliveryReceipts !== false && !own) {
           await enqueueReceipt(tx, source, ReceiptType.DELIVERY, [timestamp], this.#o.nextTimestamp(), now, state.account.number);
@@ -383,37 +375,20 @@ export class MessageReceiver {
       }
       case 'reaction': {
         const r = body.value;
-        const targetId = isAccountId(r.targetAuthorAccountId) ? messageId(r.targetAuthorAccountId, Number(r.targetTimestamp)) : undefined;
-        if (!targetId) return { kind: 'ignored' };
-        let message = await tx.messages.get(targetId);
-        if (message && message.conversationId === conversationId && !message.deleted) {
-          const others = message.reactions.filter((x) => x.authorId !== source);
-          message = { ...message, reactions: r.remove ? others : [...others, { authorId: source, emoji: r.emoji, timestamp }] };
-          await tx.messages.put(message);
-        } else {
-          message = undefined;
-        }
+        if (!isAccountId(r.targetAuthorAccountId)) return { kind: 'ignored' };
+        const targetId = messageId(r.targetAuthorAccountId, Number(r.targetTimestamp));
+        const message = await applyReaction(tx, targetId, conversationId, { author: source, emoji: r.emoji, remove: r.remove, timestamp });
         return { ...origin, kind: 'reaction', targetId, emoji: r.emoji, remove: r.remove, timestamp, message };
       }
       case 'edit': {
-        const e = body.value;
-        const targetId = messageId(source, Number(e.targetTimestamp));
-        let message = await tx.messages.get(targetId);
-        const text = e.data?.body ?? '';
-        if (message && message.senderId === source && message.conversationId === conversationId && !message.deleted && (message.editedAt ?? 0) < timestamp) {
-          message = { ...message, body: text, editedAt: timestamp };
-          await tx.messages.put(message);
-        } else {
-          message = undefined;
-        }
+        const targetId = messageId(source, Number(body.value.targetTimestamp));
+        const text = body.value.data?.body ?? '';
+        const message = await applyEdit(tx, targetId, conversationId, (m) => m.senderId === source, { body: text, timestamp });
         return { ...origin, kind: 'edit', targetId, body: text, timestamp, message };
       }
       case 'delete': {
         const targetId = messageId(source, Number(body.value.targetTimestamp));
-        const message = await tx.messages.get(targetId);
-        if (message && message.senderId === source && message.conversationId === conversationId) {
-          await tx.messages.put({ ...message, body: '', quote: undefined, reactions: [], deleted: true });
-        }
+        await applyDelete(tx, targetId, conversationId, (m) => m.senderId === source);
         return { ...origin, kind: 'delete', targetId, timestamp };
       }
       case 'typing':
@@ -487,7 +462,7 @@ export class MessageReceiver {
         const id = messageId(self, timestamp);
         const existing = await tx.messages.get(id);
         if (existing) return { kind: 'ignored' };
-        const message: MessageRecord = {
+        const message = newMessageRecord({
           id,
           conversationId: destination,
           senderId: self,
@@ -497,20 +472,12 @@ export class MessageReceiver {
           receivedAt: now,
           kind: data.expireTimerUpdate ? 'timer' : 'text',
           body: data.expireTimerUpdate ? '' : data.body,
-          quote: data.quote && isAccountId(data.quote.authorAccountId)
-            ? { timestamp: Number(data.quote.id), authorId: data.quote.authorAccountId, text: data.quote.text }
-            : undefined,
-          reactions: [],
-          editedAt: undefined,
-          deleted: false,
+          quote: quoteOf(data),
           viewOnce: data.viewOnce,
           expireTimer: data.expireTimer,
           expiresAt: !data.expireTimerUpdate && data.expireTimer > 0 ? now + data.expireTimer * 1000 : undefined,
           status: 'sent',
-          error: undefined,
-          receipts: [],
-          groupUpdate: undefined,
-        };
+        });
         await tx.messages.put(message);
         if (data.expireTimerUpdate) return { ...origin, kind: 'timer', expireTimer: data.expireTimer, timestamp };
         return { ...origin, kind: 'message', message };
@@ -519,34 +486,18 @@ export class MessageReceiver {
         const r = body.value;
         if (!isAccountId(r.targetAuthorAccountId)) return { kind: 'ignored' };
         const targetId = messageId(r.targetAuthorAccountId, Number(r.targetTimestamp));
-        let message = await tx.messages.get(targetId);
-        if (message && message.conversationId === destination && !message.deleted) {
-          const others = message.reactions.filter((x) => x.authorId !== self);
-          message = { ...message, reactions: r.remove ? others : [...others, { authorId: self, emoji: r.emoji, timestamp }] };
-          await tx.messages.put(message);
-        } else {
-          message = undefined;
-        }
+        const message = await applyReaction(tx, targetId, destination, { author: self, emoji: r.emoji, remove: r.remove, timestamp });
         return { ...origin, kind: 'reaction', targetId, emoji: r.emoji, remove: r.remove, timestamp, message };
       }
       case 'edit': {
         const targetId = messageId(self, Number(body.value.targetTimestamp));
         const text = body.value.data?.body ?? '';
-        let message = await tx.messages.get(targetId);
-        if (message && message.direction === 'outgoing' && message.conversationId === destination && !message.deleted && (message.editedAt ?? 0) < timestamp) {
-          message = { ...message, body: text, editedAt: timestamp };
-          await tx.messages.put(message);
-        } else {
-          message = undefined;
-        }
+        const message = await applyEdit(tx, targetId, destination, (m) => m.direction === 'outgoing', { body: text, timestamp });
         return { ...origin, kind: 'edit', targetId, body: text, timestamp, message };
       }
       case 'delete': {
         const targetId = messageId(self, Number(body.value.targetTimestamp));
-        const message = await tx.messages.get(targetId);
-        if (message && message.direction === 'outgoing' && message.conversationId === destination) {
-          await tx.messages.put({ ...message, body: '', quote: undefined, reactions: [], deleted: true });
-        }
+        await applyDelete(tx, targetId, destination, (m) => m.direction === 'outgoing');
         return { ...origin, kind: 'delete', targetId, timestamp };
       }
       default:
@@ -676,28 +627,9 @@ export class MessageReceiver {
   async #timerNotice(tx: StoreTx, groupId: GroupId, source: AccountId, timestamp: number, expireTimer: number, serverTimestamp: number, now: number): Promise<void> {
     const id = messageId(source, timestamp);
     if (await tx.messages.get(id)) return;
-    await tx.messages.put({
-      id,
-      conversationId: groupId,
-      senderId: source,
-      direction: 'incoming',
-      timestamp,
-      serverTimestamp,
-      receivedAt: now,
-      kind: 'timer',
-      body: '',
-      quote: undefined,
-      reactions: [],
-      editedAt: undefined,
-      deleted: false,
-      viewOnce: false,
-      expireTimer,
-      expiresAt: undefined,
-      status: 'received',
-      error: undefined,
-      receipts: [],
-      groupUpdate: undefined,
-    });
+    await tx.messages.put(
+      newMessageRecord({ id, conversationId: groupId, senderId: source, direction: 'incoming', timestamp, serverTimestamp, receivedAt: now, kind: 'timer', expireTimer, status: 'received' }),
+    );
   }
 
   /**
@@ -777,28 +709,20 @@ export class MessageReceiver {
       if (!group || group.revision < 0) state.refreshGroups.add(groupId);
     }
     if (!(await tx.messages.get(id))) {
-      await tx.messages.put({
-        id,
-        conversationId: groupId ?? origin.source,
-        senderId: origin.source,
-        direction: 'incoming',
-        timestamp,
-        serverTimestamp: Number(env.serverTimestamp),
-        receivedAt: state.now,
-        kind: 'undecryptable',
-        body: '',
-        quote: undefined,
-        reactions: [],
-        editedAt: undefined,
-        deleted: false,
-        viewOnce: false,
-        expireTimer: 0,
-        expiresAt: undefined,
-        status: 'received',
-        error: code,
-        receipts: [],
-        groupUpdate: undefined,
-      });
+      await tx.messages.put(
+        newMessageRecord({
+          id,
+          conversationId: groupId ?? origin.source,
+          senderId: origin.source,
+          direction: 'incoming',
+          timestamp,
+          serverTimestamp: Number(env.serverTimestamp),
+          receivedAt: state.now,
+          kind: 'undecryptable',
+          status: 'received',
+          error: code,
+        }),
+      );
     }
     if (groupId === undefined && SESSION_ERRORS.has(code)) await archiveSession(tx, origin.source, origin.deviceId);
     await this.#noteContact(tx, origin.source, '', state.now);

@@ -8,6 +8,7 @@ import { ProtocolAddress, SenderKeyRecord, type CryptoProvider, type SenderKeySt
 import { ClientError, ClientErrorCode } from '../errors.js';
 import { isAccountId, isGroupId, type AccountId, type E164, type GroupId, type MessageId } from '../ids.js';
 import type { GroupMemberRecord, GroupRecord, GroupSettingsRecord, GroupUpdateRecord, MessageRecord, StoreTx } from '../store/types.js';
+import { newMessageRecord } from '../message-records.js';
 import { decryptAttributes } from './crypto.js';
 
 /** What the app sees of a group. */
@@ -236,7 +237,7 @@ export async function recordGroupUpdate(
   const id = groupUpdateMessageId(update.actorId, update.revision, groupId);
   if (await tx.messages.get(id)) return undefined;
   const mine = update.actorId === self;
-  const message: MessageRecord = {
+  const message = newMessageRecord({
     id,
     conversationId: groupId,
     senderId: update.actorId,
@@ -245,19 +246,9 @@ export async function recordGroupUpdate(
     serverTimestamp: fields.serverTimestamp,
     receivedAt: fields.now,
     kind: 'group-update',
-    body: '',
-    quote: undefined,
-    reactions: [],
-    editedAt: undefined,
-    deleted: false,
-    viewOnce: false,
-    expireTimer: 0,
-    expiresAt: undefined,
     status: mine ? 'sent' : 'received',
-    error: undefined,
-    receipts: [],
     groupUpdate: update,
-  };
+  });
   await tx.messages.put(message);
   return message;
 }
