@@ -591,6 +591,7 @@ export class Client {
     });
     await this.purgeExpired();
     this.#startHistoryImport();
+    if (this.isPrimary) this.#background('devices', () => this.#devices.prune());
   }
 
   /** Imports the history bundle announced to this companion, if one is pending (in the background). */

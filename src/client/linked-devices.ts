@@ -128,6 +128,21 @@ export class LinkedDevices {
     await this.#o.api().removeDevice(deviceId, options);
   }
 
+  /**
+   * On the primary: publishes the signed list again without the devices it names that are gone (a companion
+   * that logged itself out deletes itself at the server, which cannot sign a list). Resolves with whether it
+   * published; on a companion it does nothing.
+   */
+  async prune(options?: RequestOptions): Promise<boolean> {
+    const account = await this.#account();
+    if (account.deviceId !== PRIMARY_DEVICE_ID || account.accountIdentityKey !== undefined) return false;
+    const res = await this.#o.api().devices(options);
+    const listed = await this.#listedIds(account, res);
+    if ([...listed].every((d) => res.devices.some((x) => x.deviceId === d))) return false;
+    await this.#publish(account, (current) => current, options);
+    return true;
+  }
+
   async #account(): Promise<AccountRecord> {
     return this.#o.store.transaction((tx) => requireAccount(tx));
   }

@@ -90,6 +90,20 @@ describe('linked devices: trust (real server)', () => {
       const { Client } = await import('../../../src/client/client.ts');
       const { deviceOptions } = await import('./devices-support.ts');
       await assert.rejects(Client.open(deviceOptions(a2.device.store)), (err: unknown) => ClientError.is(err, ClientErrorCode.NotRegistered));
+      // The server cannot sign a list: the one it holds still names the companion that left, until the
+      // primary, on connecting, publishes one without it.
+      const namedIds = async (client: typeof a1.client): Promise<number[]> => {
+        const res = await client.api.devices();
+        return decodeDeviceList((res.deviceList ?? assert.fail('no device list')).list).devices.map((d) => d.deviceId);
+      };
+      assert.deepEqual(await namedIds(a1.client), [a2.deviceId]);
+      await a1.client.close();
+      const reopened = await Client.open(deviceOptions(a1.store));
+      devices.push({ ...a1, client: reopened });
+      reopened.connect();
+      await reopened.waitUntilConnected();
+      await reopened.whenIdle();
+      assert.deepEqual(await namedIds(reopened), []);
       await assert.rejects(a3.device.client.linkDevice('parley://link/x'), (err: unknown) => ClientError.is(err, ClientErrorCode.BadLinkUri));
     } finally {
       for (const d of devices) await d.client.close();
