@@ -62,6 +62,11 @@ export const ClientErrorCode = {
   NotPrimary: 'CLIENT_NOT_PRIMARY',
   /** An encrypted blob (a history bundle) whose hash or MAC does not match: tampered, truncated or the wrong key. */
   BadBlob: 'CLIENT_BAD_BLOB',
+  /**
+   * An encrypted media file whose SHA-256, MAC, padding or size does not match what the message announced:
+   * tampered, truncated or the wrong key. Plaintext already streamed out of it must be discarded.
+   */
+  BadMedia: 'CLIENT_BAD_MEDIA',
 } as const;
 
 /** One of the codes of {@link ClientErrorCode}. */

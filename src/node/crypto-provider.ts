@@ -12,7 +12,7 @@ import {
   verify,
   type KeyObject,
 } from 'node:crypto';
-import { clampX25519, type CryptoProvider } from '../protocol/crypto.js';
+import { clampX25519, type CryptoProvider, type IncrementalHash, type StreamingCipher } from '../protocol/crypto.js';
 
 const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
@@ -37,6 +37,31 @@ function importX25519PrivateKey(raw: Uint8Array, publicKey?: Uint8Array): KeyObj
   } catch {
     return createPrivateKey({ key: Buffer.concat([PKCS8_X25519_PREFIX, view(raw)]), format: 'der', type: 'pkcs8' });
   }
+}
+
+/** A `node:crypto` Cipher or Decipher as a {@link StreamingCipher} (synchronous, in settled promises). */
+function nodeStreamingCipher(cipher: { update(data: Uint8Array): Buffer; final(): Buffer }): StreamingCipher {
+  const settle = (run: () => Buffer): Promise<Uint8Array> => {
+    try {
+      return Promise.resolve(bytes(run()));
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  };
+  return {
+    update: (chunk) => settle(() => cipher.update(chunk)),
+    final: () => settle(() => cipher.final()),
+  };
+}
+
+/** A `node:crypto` Hash or Hmac as an {@link IncrementalHash}. */
+function nodeIncrementalHash(hash: { update(data: Uint8Array): unknown; digest(): Buffer }): IncrementalHash {
+  return {
+    update(chunk) {
+      hash.update(chunk);
+    },
+    digest: () => bytes(hash.digest()),
+  };
 }
 
 /**
@@ -86,6 +111,22 @@ export class NodeCryptoProvider implements CryptoProvider {
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
+  }
+
+  createAes256CbcEncryptor(key: Uint8Array, iv: Uint8Array): StreamingCipher {
+    return nodeStreamingCipher(createCipheriv('aes-256-cbc', key, iv));
+  }
+
+  createAes256CbcDecryptor(key: Uint8Array, iv: Uint8Array): StreamingCipher {
+    return nodeStreamingCipher(createDecipheriv('aes-256-cbc', key, iv));
+  }
+
+  createHmacSha256(key: Uint8Array): IncrementalHash {
+    return nodeIncrementalHash(createHmac('sha256', key));
+  }
+
+  createSha256(): IncrementalHash {
+    return nodeIncrementalHash(createHash('sha256'));
   }
 
   x25519GenerateKeyPair(): Promise<{ privateKey: Uint8Array; publicKey: Uint8Array }> {

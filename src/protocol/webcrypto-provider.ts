@@ -1,6 +1,15 @@
-import { sha512 as nobleSha512 } from '@noble/hashes/sha2.js';
+import { sha256 as nobleSha256, sha512 as nobleSha512 } from '@noble/hashes/sha2.js';
+import { hmac as nobleHmac } from '@noble/hashes/hmac.js';
 import { x25519 as nobleX25519 } from '@noble/curves/ed25519.js';
-import { clampX25519, type CryptoProvider } from './crypto.js';
+import {
+  chunkedAes256CbcDecryptor,
+  chunkedAes256CbcEncryptor,
+  clampX25519,
+  type AesCbcOneShot,
+  type CryptoProvider,
+  type IncrementalHash,
+  type StreamingCipher,
+} from './crypto.js';
 import { concatBytes } from './bytes.js';
 
 /** The part of the standard Web Crypto object the provider needs (`globalThis.crypto` in browsers and Node). */
@@ -23,6 +32,10 @@ const PKCS8_X25519_PREFIX = new Uint8Array([
  * A {@link CryptoProvider} over the Web Crypto API, for browsers (and usable in Node). SHA-512 uses
  * `@noble/hashes` synchronously: the fingerprint runs it 10,400 times and an awaited WebCrypto digest
  * costs tens of microseconds each. Imported key handles are cached per key array.
+ *
+ * Streaming: Web Crypto has no incremental AES-CBC, so the streaming ciphers run WebCrypto's one-shot
+ * AES-CBC over whole-block runs ({@link chunkedAes256CbcEncryptor}, {@link chunkedAes256CbcDecryptor}),
+ * with the key imported once per stream; incremental SHA-256 and HMAC-SHA256 use `@noble/hashes`.
  */
 export class WebCryptoProvider implements CryptoProvider {
   readonly #crypto: WebCryptoLike;
@@ -78,6 +91,33 @@ export class WebCryptoProvider implements CryptoProvider {
   async aes256CbcDecrypt(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array): Promise<Uint8Array> {
     const k = await this.#crypto.subtle.importKey('raw', own(key), 'AES-CBC', false, ['decrypt']);
     return new Uint8Array(await this.#crypto.subtle.decrypt({ name: 'AES-CBC', iv: own(iv) }, k, own(ciphertext)));
+  }
+
+  createAes256CbcEncryptor(key: Uint8Array, iv: Uint8Array): StreamingCipher {
+    return chunkedAes256CbcEncryptor(this.#aesOneShot(key), iv);
+  }
+
+  createAes256CbcDecryptor(key: Uint8Array, iv: Uint8Array): StreamingCipher {
+    return chunkedAes256CbcDecryptor(this.#aesOneShot(key), iv);
+  }
+
+  createHmacSha256(key: Uint8Array): IncrementalHash {
+    return nobleHmac.create(nobleSha256, key);
+  }
+
+  createSha256(): IncrementalHash {
+    return nobleSha256.create();
+  }
+
+  /** One-shot AES-CBC under `key`, imported once (lazily, so a bad key rejects the first call). */
+  #aesOneShot(key: Uint8Array): AesCbcOneShot {
+    const subtle = this.#crypto.subtle;
+    let handle: Promise<CryptoKey> | undefined;
+    const get = (): Promise<CryptoKey> => (handle ??= subtle.importKey('raw', own(key.slice()), 'AES-CBC', false, ['encrypt', 'decrypt']));
+    return {
+      encrypt: async (iv, plaintext) => new Uint8Array(await subtle.encrypt({ name: 'AES-CBC', iv: own(iv) }, await get(), own(plaintext))),
+      decrypt: async (iv, ciphertext) => new Uint8Array(await subtle.decrypt({ name: 'AES-CBC', iv: own(iv) }, await get(), own(ciphertext))),
+    };
   }
 
   async x25519GenerateKeyPair(): Promise<{ privateKey: Uint8Array; publicKey: Uint8Array }> {

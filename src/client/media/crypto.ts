@@ -1,0 +1,352 @@
+/**
+ * Streaming encryption of media files (issue #6), WhatsApp's published scheme with Parley's own labels:
+ *
+ * - every file gets a fresh random 32-byte media key;
+ * - `HKDF-SHA256(media key, salt none (32 zero bytes), info, 112)` = iv (16) ‖ AES-256 key (32) ‖
+ *   HMAC-SHA256 key (32) ‖ ref key (32, unused, reserved as in WhatsApp's layout). The info string names the
+ *   type: "Parley Image Keys", "Parley Video Keys", "Parley Audio Keys", "Parley Document Keys"
+ *   ({@link MEDIA_INFO}). Parley's own strings keep its keys apart from WhatsApp's; nothing interoperates
+ *   with WhatsApp's files, so there is no reason to reuse theirs;
+ * - encrypted file = `AES-256-CBC-PKCS#7(key, iv, plaintext) ‖ HMAC-SHA256(mac key, iv ‖ ciphertext)[0..10)`.
+ *   The iv is derived, not sent: the file starts with the first ciphertext block;
+ * - the sender records the SHA-256 of the plaintext and of the encrypted file, and the sizes, and sends them
+ *   with the media key in the end-to-end encrypted message.
+ *
+ * Everything streams through the provider's incremental primitives (`node:crypto` in Node; WebCrypto over
+ * whole-block runs plus `@noble/hashes` in browsers) and holds at most a chunk or two: files up to 2 GB run in
+ * constant memory.
+ */
+import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
+import { hmac as nobleHmac } from '@noble/hashes/hmac.js';
+import {
+  chunkedAes256CbcDecryptor,
+  chunkedAes256CbcEncryptor,
+  constantTimeEqual,
+  utf8,
+  type CryptoProvider,
+  type IncrementalHash,
+  type StreamingCipher,
+} from '../../protocol/index.js';
+import { ClientError, ClientErrorCode } from '../errors.js';
+
+/** The kinds of media; each has its own HKDF info string. */
+export type MediaType = 'image' | 'video' | 'audio' | 'document';
+
+/** The HKDF info string of each media type. */
+export const MEDIA_INFO: Readonly<Record<MediaType, string>> = {
+  image: 'Parley Image Keys',
+  video: 'Parley Video Keys',
+  audio: 'Parley Audio Keys',
+  document: 'Parley Document Keys',
+};
+
+export const MEDIA_KEY_BYTES = 32;
+/** Length of the truncated HMAC at the end of an encrypted file. */
+export const MEDIA_MAC_BYTES = 10;
+const BLOCK = 16;
+const EXPANDED_BYTES = 112;
+
+/** The keys HKDF expands a media key into. */
+export interface MediaKeys {
+  readonly iv: Uint8Array;
+  readonly cipherKey: Uint8Array;
+  readonly macKey: Uint8Array;
+  /** Unused; kept so the layout matches WhatsApp's. */
+  readonly refKey: Uint8Array;
+}
+
+/** What the sender records about an encrypted file (sent in the message, with the media key). */
+export interface EncryptedMediaInfo {
+  readonly mediaKey: Uint8Array;
+  readonly plaintextSha256: Uint8Array;
+  readonly encryptedSha256: Uint8Array;
+  /** Plaintext bytes. */
+  readonly size: number;
+  /** Encrypted bytes (ciphertext and MAC): {@link encryptedMediaSize}(size). */
+  readonly encryptedSize: number;
+}
+
+/** A running encryption: pull `chunks` (once) to drive it; `result` settles when they are exhausted. */
+export interface MediaEncryption {
+  /** The fresh media key (known before the first chunk). */
+  readonly mediaKey: Uint8Array;
+  /** The encrypted file, chunk by chunk; the MAC is in the last chunk. Iterate once. */
+  readonly chunks: AsyncIterable<Uint8Array>;
+  /**
+   * Resolves after the last chunk was taken; rejects with the source's error, or `CLIENT_ABORTED` when the
+   * consumer stopped early. Never settles if `chunks` is never iterated.
+   */
+  readonly result: Promise<EncryptedMediaInfo>;
+}
+
+/** What the receiver knows about a file from the message that announced it. */
+export interface ExpectedMedia {
+  /** SHA-256 of the encrypted file (required: checked before the last plaintext is released). */
+  readonly encryptedSha256: Uint8Array;
+  /** Plaintext size; also bounds the download early (a longer file fails as soon as it exceeds it). */
+  readonly size?: number;
+  /** SHA-256 of the plaintext, checked too when given. */
+  readonly plaintextSha256?: Uint8Array;
+}
+
+/** What a completed, verified decryption reports. */
+export interface DecryptedMediaInfo {
+  readonly size: number;
+  readonly plaintextSha256: Uint8Array;
+}
+
+/**
+ * A running decryption: pull `chunks` (once) to drive it.
+ *
+ * The plaintext chunks are NOT authenticated when they come out: the hash and MAC cover the whole file and
+ * are checked at its end. Only the last part of the plaintext (the last decrypted chunk and the final block)
+ * is held back until the SHA-256 of the encrypted file, the MAC, the padding and the announced size and
+ * plaintext hash are verified; on any mismatch the iteration throws `CLIENT_BAD_MEDIA` instead of yielding
+ * it. A caller must therefore treat everything it received as provisional until the iteration ends without
+ * an error (or `result` resolves): write it to a temporary file and rename it into place only then, and
+ * delete it on an error. Never show, parse or forward released plaintext before that.
+ * {@link decryptMediaToSink} wraps this pattern.
+ */
+export interface MediaDecryption {
+  readonly chunks: AsyncIterable<Uint8Array>;
+  /** Resolves after the whole file was verified and the last chunk taken; rejects like the iteration. */
+  readonly result: Promise<DecryptedMediaInfo>;
+}
+
+/** Encrypted size of a `size`-byte file: PKCS#7 always adds 1 to 16 bytes, then the 10-byte MAC. */
+export function encryptedMediaSize(size: number): number {
+  return size - (size % BLOCK) + BLOCK + MEDIA_MAC_BYTES;
+}
+
+/** Expands a media key for a media type (HKDF-SHA256, 112 bytes). */
+export async function expandMediaKey(crypto: CryptoProvider, type: MediaType, mediaKey: Uint8Array): Promise<MediaKeys> {
+  if (mediaKey.length !== MEDIA_KEY_BYTES) throw new ClientError(ClientErrorCode.InvalidArgument, 'a media key is 32 bytes');
+  const info = MEDIA_INFO[type] as string | undefined;
+  if (info === undefined) throw new ClientError(ClientErrorCode.InvalidArgument, 'unknown media type');
+  const okm = await crypto.hkdfSha256(mediaKey, undefined, utf8(info), EXPANDED_BYTES);
+  return { iv: okm.slice(0, 16), cipherKey: okm.slice(16, 48), macKey: okm.slice(48, 80), refKey: okm.slice(80, 112) };
+}
+
+/** The provider's incremental primitives, or fallbacks over its one-shot calls and `@noble/hashes`. */
+function primitives(crypto: CryptoProvider): {
+  encryptor(key: Uint8Array, iv: Uint8Array): StreamingCipher;
+  decryptor(key: Uint8Array, iv: Uint8Array): StreamingCipher;
+  hmac(key: Uint8Array): IncrementalHash;
+  sha256(): IncrementalHash;
+} {
+  const oneShot = (key: Uint8Array) => ({
+    encrypt: (iv: Uint8Array, data: Uint8Array) => crypto.aes256CbcEncrypt(key, iv, data),
+    decrypt: (iv: Uint8Array, data: Uint8Array) => crypto.aes256CbcDecrypt(key, iv, data),
+  });
+  return {
+    encryptor: (key, iv) => crypto.createAes256CbcEncryptor?.(key, iv) ?? chunkedAes256CbcEncryptor(oneShot(key), iv),
+    decryptor: (key, iv) => crypto.createAes256CbcDecryptor?.(key, iv) ?? chunkedAes256CbcDecryptor(oneShot(key), iv),
+    hmac: (key) => crypto.createHmacSha256?.(key) ?? nobleHmac.create(nobleSha256, key),
+    sha256: () => crypto.createSha256?.() ?? nobleSha256.create(),
+  };
+}
+
+/** A promise with its settle functions, marked handled (the caller may only iterate the chunks). */
+function deferred<T>(): { promise: Promise<T>; resolve(value: T): void; reject(err: unknown): void; settled(): boolean } {
+  let done = false;
+  let res!: (value: T) => void;
+  let rej!: (err: unknown) => void;
+  const promise = new Promise<T>((resolve, reject) => {
+    res = resolve;
+    rej = reject;
+  });
+  promise.catch(() => undefined);
+  return {
+    promise,
+    resolve(value) {
+      done = true;
+      res(value);
+    },
+    reject(err) {
+      done = true;
+      rej(err);
+    },
+    settled: () => done,
+  };
+}
+
+const stoppedEarly = (): ClientError => new ClientError(ClientErrorCode.Aborted, 'the media stream was not read to its end');
+
+/**
+ * Encrypts a file as it is read. `source` may yield chunks of any size; the encrypted chunks come out as the
+ * whole cipher blocks they complete, so memory stays at a chunk. `options.mediaKey` is for tests only (a
+ * media key must never be reused).
+ */
+export function encryptMedia(
+  crypto: CryptoProvider,
+  type: MediaType,
+  source: AsyncIterable<Uint8Array>,
+  options: { mediaKey?: Uint8Array } = {},
+): MediaEncryption {
+  const mediaKey = options.mediaKey ?? crypto.randomBytes(MEDIA_KEY_BYTES);
+  const done = deferred<EncryptedMediaInfo>();
+  const p = primitives(crypto);
+
+  async function* run(): AsyncGenerator<Uint8Array, void, undefined> {
+    try {
+      const keys = await expandMediaKey(crypto, type, mediaKey);
+      const cipher = p.encryptor(keys.cipherKey, keys.iv);
+      const mac = p.hmac(keys.macKey);
+      mac.update(keys.iv);
+      const plainHash = p.sha256();
+      const encHash = p.sha256();
+      let size = 0;
+      let encryptedSize = 0;
+      for await (const chunk of source) {
+        plainHash.update(chunk);
+        size += chunk.length;
+        const out = await cipher.update(chunk);
+        if (out.length === 0) continue;
+        mac.update(out);
+        encHash.update(out);
+        encryptedSize += out.length;
+        yield out;
+      }
+      const last = await cipher.final();
+      mac.update(last);
+      const tail = new Uint8Array(last.length + MEDIA_MAC_BYTES);
+      tail.set(last);
+      tail.set(mac.digest().subarray(0, MEDIA_MAC_BYTES), last.length);
+      encHash.update(tail);
+      encryptedSize += tail.length;
+      const info: EncryptedMediaInfo = { mediaKey, plaintextSha256: plainHash.digest(), encryptedSha256: encHash.digest(), size, encryptedSize };
+      yield tail;
+      done.resolve(info);
+    } catch (err) {
+      done.reject(err);
+      throw err;
+    } finally {
+      if (!done.settled()) done.reject(stoppedEarly());
+    }
+  }
+
+  return { mediaKey, chunks: run(), result: done.promise };
+}
+
+const bad = (message: string, cause?: unknown): ClientError =>
+  new ClientError(ClientErrorCode.BadMedia, message, cause === undefined ? {} : { cause });
+
+/**
+ * Decrypts a file as it is downloaded, verifying it at the end. Read {@link MediaDecryption} for how released
+ * plaintext must be treated. Throws `CLIENT_INVALID_ARGUMENT` at once for a key or hash of the wrong length;
+ * the iteration throws `CLIENT_BAD_MEDIA` for a file that fails verification (tampered, truncated, too long,
+ * or under another key), and passes the source's own errors through.
+ */
+export function decryptMedia(
+  crypto: CryptoProvider,
+  type: MediaType,
+  mediaKey: Uint8Array,
+  expected: ExpectedMedia,
+  source: AsyncIterable<Uint8Array>,
+): MediaDecryption {
+  if (mediaKey.length !== MEDIA_KEY_BYTES) throw new ClientError(ClientErrorCode.InvalidArgument, 'a media key is 32 bytes');
+  if (expected.encryptedSha256.length !== 32 || (expected.plaintextSha256 !== undefined && expected.plaintextSha256.length !== 32)) {
+    throw new ClientError(ClientErrorCode.InvalidArgument, 'a SHA-256 is 32 bytes');
+  }
+  if (expected.size !== undefined && !(Number.isSafeInteger(expected.size) && expected.size >= 0)) {
+    throw new ClientError(ClientErrorCode.InvalidArgument, 'a media size is a non-negative integer');
+  }
+  const limit = expected.size === undefined ? undefined : encryptedMediaSize(expected.size);
+  const done = deferred<DecryptedMediaInfo>();
+  const p = primitives(crypto);
+
+  async function* run(): AsyncGenerator<Uint8Array, void, undefined> {
+    try {
+      const keys = await expandMediaKey(crypto, type, mediaKey);
+      const cipher = p.decryptor(keys.cipherKey, keys.iv);
+      const mac = p.hmac(keys.macKey);
+      mac.update(keys.iv);
+      const plainHash = p.sha256();
+      const encHash = p.sha256();
+      let received = 0;
+      let size = 0;
+      // The last MEDIA_MAC_BYTES bytes seen so far: the MAC, if the file ends here.
+      let tail: Uint8Array = new Uint8Array(0);
+      // The latest decrypted output, yielded only when the next one arrives (or after verification).
+      let held: Uint8Array | undefined;
+
+      const decrypt = async (ciphertext: Uint8Array): Promise<Uint8Array> => {
+        if (ciphertext.length === 0) return ciphertext;
+        mac.update(ciphertext);
+        const out = await cipher.update(ciphertext);
+        plainHash.update(out);
+        size += out.length;
+        if (expected.size !== undefined && size > expected.size) throw bad('the media file is longer than announced');
+        return out;
+      };
+
+      for await (const chunk of source) {
+        received += chunk.length;
+        if (limit !== undefined && received > limit) throw bad('the media file is longer than announced');
+        encHash.update(chunk);
+        const parts: Uint8Array[] = [];
+        if (chunk.length >= MEDIA_MAC_BYTES) {
+          parts.push(await decrypt(tail), await decrypt(chunk.subarray(0, chunk.length - MEDIA_MAC_BYTES)));
+          tail = chunk.slice(chunk.length - MEDIA_MAC_BYTES);
+        } else {
+          const joined = new Uint8Array(tail.length + chunk.length);
+          joined.set(tail);
+          joined.set(chunk, tail.length);
+          const cut = Math.max(0, joined.length - MEDIA_MAC_BYTES);
+          parts.push(await decrypt(joined.subarray(0, cut)));
+          tail = joined.slice(cut);
+        }
+        for (const out of parts) {
+          if (out.length === 0) continue;
+          if (held) yield held;
+          held = out;
+        }
+      }
+
+      if (received < BLOCK + MEDIA_MAC_BYTES) throw bad('the media file is truncated');
+      if (!constantTimeEqual(encHash.digest(), expected.encryptedSha256)) throw bad('the SHA-256 of the encrypted media file does not match');
+      if (!constantTimeEqual(mac.digest().subarray(0, MEDIA_MAC_BYTES), tail)) throw bad('the MAC of the media file does not match');
+      let last: Uint8Array;
+      try {
+        last = await cipher.final();
+      } catch (cause) {
+        throw bad('the media file has bad padding', cause);
+      }
+      plainHash.update(last);
+      size += last.length;
+      if (expected.size !== undefined && size !== expected.size) throw bad('the media file has another size than announced');
+      const plaintextSha256 = plainHash.digest();
+      if (expected.plaintextSha256 !== undefined && !constantTimeEqual(plaintextSha256, expected.plaintextSha256)) {
+        throw bad('the SHA-256 of the decrypted media does not match');
+      }
+      if (held) yield held;
+      if (last.length > 0) yield last;
+      done.resolve({ size, plaintextSha256 });
+    } catch (err) {
+      done.reject(err);
+      throw err;
+    } finally {
+      if (!done.settled()) done.reject(stoppedEarly());
+    }
+  }
+
+  return { chunks: run(), result: done.promise };
+}
+
+/**
+ * Decrypts into `write` and resolves only when the whole file is verified. On a rejection, everything
+ * `write` received is unauthenticated and must be discarded (the sink should be a temporary file that the
+ * caller renames into place only after this resolves).
+ */
+export async function decryptMediaToSink(
+  crypto: CryptoProvider,
+  type: MediaType,
+  mediaKey: Uint8Array,
+  expected: ExpectedMedia,
+  source: AsyncIterable<Uint8Array>,
+  write: (chunk: Uint8Array) => void | Promise<void>,
+): Promise<DecryptedMediaInfo> {
+  const decryption = decryptMedia(crypto, type, mediaKey, expected, source);
+  for await (const chunk of decryption.chunks) await write(chunk);
+  return decryption.result;
+}
