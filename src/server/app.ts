@@ -68,8 +68,10 @@ export function createApp(config: ServerConfig): App {
   const presence = new PresenceService(storage.accounts, storage.presence, registry, config);
   const blobs = new FilesystemBlobStore(path.join(config.dataDir, 'blobs'), storage.blobs, {
     maxBlobBytes: config.limits.maxBlobBytes,
+    maxUploadBytes: config.limits.maxUploadBytes,
     quotaBytes: config.limits.blobQuotaBytes,
     ttlMs: config.blobTtlMs,
+    uploadTtlMs: config.blobUploadTtlMs,
   });
   const routes = buildRoutes({
     registration: new RegistrationService({

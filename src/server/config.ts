@@ -73,7 +73,9 @@ export interface ServerLimits {
   maxProvisioningBytes: number;
   /** Largest blob, in bytes (HTTP; over the WebSocket a blob is also bounded by `maxRequestBytes`). */
   maxBlobBytes: number;
-  /** Most bytes of unexpired blobs one account may have uploaded. */
+  /** Largest blob uploaded in chunks (resumable uploads, `POST /v1/blobs/uploads`), in bytes. */
+  maxUploadBytes: number;
+  /** Most bytes of unexpired blobs one account may have uploaded, plus the lengths of its uploads in progress. */
   blobQuotaBytes: number;
 }
 
@@ -106,6 +108,8 @@ export interface ServerOptions {
   idempotencyTtlMs?: number;
   /** Blobs are deleted this long after their (last) upload. Default 30 days. */
   blobTtlMs?: number;
+  /** A resumable blob upload without a chunk for this long is deleted. Default 24 hours. */
+  blobUploadTtlMs?: number;
   /** Provisioning codes and provisioning messages expire after this long. Default 10 minutes. */
   provisioningTtlMs?: number;
   /** How often expired rows are swept. Default 1 minute. */
@@ -133,6 +137,7 @@ export interface ServerConfig {
   readonly queueTtlMs: number;
   readonly idempotencyTtlMs: number;
   readonly blobTtlMs: number;
+  readonly blobUploadTtlMs: number;
   readonly provisioningTtlMs: number;
   readonly sweepIntervalMs: number;
   readonly heartbeatIntervalMs: number;
@@ -175,6 +180,7 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
   maxLinkedDevices: 4,
   maxProvisioningBytes: 8 * 1024,
   maxBlobBytes: 100 * 1024 * 1024,
+  maxUploadBytes: 2 * 1024 * 1024 * 1024,
   blobQuotaBytes: 1024 * 1024 * 1024,
 };
 
@@ -229,6 +235,7 @@ export function resolveConfig(options: ServerOptions = {}): ServerConfig {
     queueTtlMs: positive('queueTtlMs', options.queueTtlMs ?? 30 * DAY),
     idempotencyTtlMs: positive('idempotencyTtlMs', options.idempotencyTtlMs ?? DAY),
     blobTtlMs: positive('blobTtlMs', options.blobTtlMs ?? 30 * DAY),
+    blobUploadTtlMs: positive('blobUploadTtlMs', options.blobUploadTtlMs ?? DAY),
     provisioningTtlMs: positive('provisioningTtlMs', options.provisioningTtlMs ?? 10 * MINUTE),
     sweepIntervalMs: positive('sweepIntervalMs', options.sweepIntervalMs ?? MINUTE),
     heartbeatIntervalMs: Math.max(0, options.heartbeatIntervalMs ?? 30_000),

@@ -37,6 +37,8 @@ export const ServerErrorCode = {
   TooManyDevices: 'SERVER_TOO_MANY_DEVICES',
   /** The account's stored blobs would exceed its quota. */
   QuotaExceeded: 'SERVER_QUOTA_EXCEEDED',
+  /** A `Range` that does not overlap the blob. */
+  RangeNotSatisfiable: 'SERVER_RANGE_NOT_SATISFIABLE',
   /** Too many requests for this number, address, account or connection. */
   RateLimited: 'SERVER_RATE_LIMITED',
   /** A WebSocket frame that is not a binary `Frame` message. */
@@ -69,6 +71,7 @@ export const STATUS_OF: Readonly<Record<ServerErrorCode, number>> = {
   SERVER_GROUP_FULL: 413,
   SERVER_TOO_MANY_DEVICES: 409,
   SERVER_QUOTA_EXCEEDED: 507,
+  SERVER_RANGE_NOT_SATISFIABLE: 416,
   SERVER_RATE_LIMITED: 429,
   SERVER_MALFORMED_FRAME: 400,
   SERVER_QUEUE_FULL: 507,
@@ -82,6 +85,8 @@ export interface ServerErrorOptions {
   retryAfterMs?: number;
   /** A detail message sent as the response body (MismatchedDevices, StaleDevices). */
   detail?: Uint8Array;
+  /** HTTP response headers (the current `Upload-Offset` of a 409, the `Content-Range` of a 416). */
+  headers?: Readonly<Record<string, string>>;
   cause?: unknown;
 }
 
@@ -95,6 +100,8 @@ export class ServerError extends Error {
   readonly retryAfterMs: number;
   /** Serialized protobuf detail for the response body, or empty. */
   readonly detail: Uint8Array;
+  /** HTTP response headers, or undefined. */
+  readonly headers: Readonly<Record<string, string>> | undefined;
 
   /** `message` is sent to clients: it must never contain numbers, keys, codes or message bytes. */
   constructor(code: ServerErrorCode, message: string, options: ServerErrorOptions = {}) {
@@ -103,6 +110,7 @@ export class ServerError extends Error {
     this.status = STATUS_OF[code];
     this.retryAfterMs = Math.max(0, Math.ceil(options.retryAfterMs ?? 0));
     this.detail = options.detail ?? new Uint8Array(0);
+    this.headers = options.headers;
   }
 
   /** True when this error carries `code`. */

@@ -11,6 +11,8 @@ export interface SweepResult {
   /** Expired provisioning codes and provisioning messages. */
   readonly provisioning: number;
   readonly blobs: number;
+  /** Resumable blob uploads without a chunk for 24 hours. */
+  readonly blobUploads: number;
 }
 
 /** What the sweeper expires. */
@@ -25,8 +27,8 @@ export interface SweptStores {
 /**
  * Deletes what has expired: envelopes older than the queue TTL (30 days by default; delivery also skips
  * them, so a sweep that has not run yet never lets one through), idempotency keys past their window,
- * expired verification and provisioning codes, provisioning messages, and blobs past their TTL (30 days;
- * they are not served once expired either). Runs on an unref'd interval and on demand.
+ * expired verification and provisioning codes, provisioning messages, blobs past their TTL (30 days;
+ * they are not served once expired either), and resumable uploads without a chunk for 24 hours. Runs on an unref'd interval and on demand.
  */
 export class Sweeper {
   readonly #stores: SweptStores;
@@ -52,8 +54,9 @@ export class Sweeper {
     const codes = await s.verification.expire(now);
     const provisioning = (await s.devices.expire(now)) + (await s.provisioning.expire(now));
     const blobs = await s.blobs.expire(now);
-    if (envelopes > 0 || blobs > 0) this.#logger.info({ event: 'sweep', envelopes, codes, provisioning, blobs }, 'expired data deleted');
-    return { envelopes, codes, provisioning, blobs };
+    const blobUploads = await s.blobs.expireUploads(now);
+    if (envelopes > 0 || blobs > 0 || blobUploads > 0) this.#logger.info({ event: 'sweep', envelopes, codes, provisioning, blobs, blobUploads }, 'expired data deleted');
+    return { envelopes, codes, provisioning, blobs, blobUploads };
   }
 
   stop(): void {

@@ -4,17 +4,19 @@
  * encrypt before uploading: the server never holds a key to them.
  *
  * {@link BlobStore} is what the routes use; {@link FilesystemBlobStore} keeps the bytes as files in
- * `<data dir>/blobs/` and their metadata (uploader, size, time) in a {@link BlobIndex}. Resumable chunked
- * uploads, range requests and an S3 backend are meant to be further implementations of this interface.
+ * `<data dir>/blobs/` and their metadata (uploader, size, time) in a {@link BlobIndex}. Blobs are written
+ * either in one request ({@link BlobStore.put}) or by a resumable upload in chunks
+ * ({@link BlobStore.createUpload}, {@link BlobStore.appendUpload}); they are read whole or by byte range.
+ * An S3-compatible backend is meant to be a further implementation of this interface.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { badRequest, ServerError, ServerErrorCode } from '../errors.js';
+import { badRequest, notFound, ServerError, ServerErrorCode } from '../errors.js';
 import type { AccountId } from '../ids.js';
-import type { BlobIndex } from '../storage/stores.js';
+import type { BlobIndex, BlobUploadRecord } from '../storage/stores.js';
 
 /** A blob id: 64 lowercase hex digits. */
 export const BLOB_ID = /^[0-9a-f]{64}$/;
@@ -30,20 +32,73 @@ export interface BlobUpload {
   readonly now: number;
 }
 
+/** An upload id: 32 lowercase hex digits. */
+export const UPLOAD_ID = /^[0-9a-f]{32}$/;
+
 /** The limits an upload is held to. */
 export interface BlobLimits {
+  /** Largest blob uploaded in one request ({@link BlobStore.put}). */
   readonly maxBlobBytes: number;
+  /** Largest blob uploaded in chunks ({@link BlobStore.createUpload}). */
+  readonly maxUploadBytes: number;
+  /** Bytes of unexpired blobs plus declared lengths of uploads in progress one account may have. */
   readonly quotaBytes: number;
   /** Blobs created before this are expired (not served, not counted). */
   readonly ttlMs: number;
+  /** An upload in progress without a chunk for this long is deleted. */
+  readonly uploadTtlMs: number;
+}
+
+/** A byte range of a blob, both ends included. */
+export interface ByteRange {
+  readonly start: number;
+  readonly end: number;
+}
+
+/** Where a resumable upload stands. */
+export interface UploadState {
+  readonly uploadId: string;
+  readonly blobId: string;
+  /** Bytes received so far (the next chunk starts here). */
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** Result of {@link BlobStore.createUpload}. */
+export type CreateUploadResult =
+  /** The blob is stored already (its expiry restarts): nothing to upload. */
+  | { readonly kind: 'stored'; readonly size: number }
+  /** An upload to send chunks to: a new one, or the account's unfinished upload of the same blob. */
+  | { readonly kind: 'upload'; readonly state: UploadState; readonly resumed: boolean };
+
+/** One chunk of a resumable upload. */
+export interface UploadChunk {
+  readonly uploadId: string;
+  readonly accountId: AccountId;
+  /** Where the client says the chunk starts; must be the upload's current offset. */
+  readonly offset: number;
+  readonly body: AsyncIterable<Uint8Array>;
+  readonly now: number;
+}
+
+/** Result of {@link BlobStore.appendUpload}. */
+export interface AppendResult {
+  readonly blobId: string;
+  /** The offset after the bytes that arrived (even when the body was cut off, which then rejects). */
+  readonly offset: number;
+  readonly length: number;
+  /** The upload is complete: the blob is verified and published (the upload no longer exists). */
+  readonly complete: boolean;
+  /** With `complete`: false when the same blob was stored meanwhile. */
+  readonly created: boolean;
 }
 
 /** A stored blob, ready to be read. */
 export interface StoredBlob {
   readonly id: string;
   readonly size: number;
-  /** A stream of the bytes. */
-  open(): Readable;
+  /** A stream of the bytes, or of `range` of them. */
+  open(range?: ByteRange): Readable;
   /** All the bytes at once (for the WebSocket; the caller bounds `size` first). */
   read(): Promise<Uint8Array>;
 }
@@ -68,6 +123,26 @@ export interface BlobStore {
   get(id: string, now: number): Promise<StoredBlob | undefined>;
   /** Deletes blobs uploaded more than the TTL before `now`; returns how many. */
   expire(now: number): Promise<number>;
+  /**
+   * Starts a resumable upload of `length` bytes that must hash to `blobId`: 413 above `maxUploadBytes`,
+   * 507 when the account's blobs, uploads in progress and this length exceed the quota. When the blob is
+   * stored, nothing is to be uploaded; when the account has an unfinished upload of it, that one is
+   * returned (with its offset).
+   */
+  createUpload(request: { blobId: string; accountId: AccountId; length: number; now: number }): Promise<CreateUploadResult>;
+  /** The state of the account's upload (404 `SERVER_NOT_FOUND` when it does not exist, expired, or is another account's). */
+  uploadState(uploadId: string, accountId: AccountId): Promise<UploadState>;
+  /**
+   * Appends a chunk, streamed to the partial file: 409 `SERVER_CONFLICT` (with header `upload-offset`)
+   * when `offset` is not the current offset or another chunk is being received, 400 beyond the declared
+   * length. Bytes that arrived before a body was cut off are kept. When the length is reached, the whole
+   * file's SHA-256 is checked: a mismatch deletes the upload (400); a match publishes the blob.
+   */
+  appendUpload(chunk: UploadChunk): Promise<AppendResult>;
+  /** Deletes the account's upload (404 when there is none). */
+  cancelUpload(uploadId: string, accountId: AccountId): Promise<void>;
+  /** Deletes uploads without a chunk for `uploadTtlMs` before `now`; returns how many. */
+  expireUploads(now: number): Promise<number>;
 }
 
 /** Serializes work per blob id (an upload renaming a file and a sweep deleting it must not interleave). */
@@ -91,6 +166,16 @@ function tooLarge(limit: number): ServerError {
   return new ServerError(ServerErrorCode.PayloadTooLarge, `blob above ${limit} bytes`);
 }
 
+function uploadConflict(message: string, offset: number): ServerError {
+  return new ServerError(ServerErrorCode.Conflict, message, { headers: { 'upload-offset': String(offset) } });
+}
+
+/** The SHA-256 of the first `offset` bytes of a partial upload, kept between chunks. */
+interface RunningHash {
+  offset: number;
+  readonly hash: Hash;
+}
+
 function overQuota(): ServerError {
   return new ServerError(ServerErrorCode.QuotaExceeded, "the account's blob quota is used up", { retryAfterMs: 60 * 60 * 1000 });
 }
@@ -99,29 +184,62 @@ function overQuota(): ServerError {
  * {@link BlobStore} on the local file system: `<dir>/<id>`, written to `<dir>/tmp/<random>`, fsync'd,
  * renamed into place and the directory fsync'd, then recorded in the index. Memory stays bounded: bodies
  * are hashed and written chunk by chunk.
+ *
+ * Resumable uploads are `<dir>/uploads/<upload id>`, appended to chunk by chunk; the file's size is the
+ * upload's offset. The SHA-256 of the bytes so far is kept in memory between chunks; when it is missing
+ * (after a restart, or a failed write) the complete file is hashed again, streaming, before it is renamed
+ * to its blob id.
  */
 export class FilesystemBlobStore implements BlobStore {
   readonly #dir: string;
   readonly #tmp: string;
+  readonly #uploads: string;
   readonly #index: BlobIndex;
   readonly #limits: BlobLimits;
   readonly #lock = new KeyedLock();
+  /** Running hashes of uploads in progress, by upload id. */
+  readonly #hashes = new Map<string, RunningHash>();
+  /** Uploads receiving a chunk (or being deleted) right now. */
+  readonly #busy = new Set<string>();
   #ready: Promise<void> | undefined;
 
   constructor(dir: string, index: BlobIndex, limits: BlobLimits) {
     this.#dir = dir;
     this.#tmp = path.join(dir, 'tmp');
+    this.#uploads = path.join(dir, 'uploads');
     this.#index = index;
     this.#limits = limits;
   }
 
-  /** Creates the folders and deletes temporary files a crash left behind. */
+  /** Creates the folders and deletes temporary files and partial uploads without a record a crash left behind. */
   #prepare(): Promise<void> {
     this.#ready ??= (async () => {
       await mkdir(this.#tmp, { recursive: true });
+      await mkdir(this.#uploads, { recursive: true });
       for (const name of await readdir(this.#tmp)) await rm(path.join(this.#tmp, name), { force: true });
+      const known = new Set(await this.#index.uploadIds());
+      for (const name of await readdir(this.#uploads)) if (!known.has(name)) await rm(path.join(this.#uploads, name), { force: true });
     })();
     return this.#ready;
+  }
+
+  #partial(uploadId: string): string {
+    if (!UPLOAD_ID.test(uploadId)) throw notFound('upload');
+    return path.join(this.#uploads, uploadId);
+  }
+
+  /** Bytes of the upload received so far. */
+  async #offsetOf(uploadId: string): Promise<number> {
+    return stat(this.#partial(uploadId)).then((s) => s.size, () => 0);
+  }
+
+  /** The account's upload record, or 404. */
+  async #owned(uploadId: string, accountId: AccountId): Promise<BlobUploadRecord> {
+    this.#partial(uploadId);
+    await this.#prepare();
+    const record = await this.#index.getUpload(uploadId);
+    if (record?.accountId !== accountId) throw notFound('upload');
+    return record;
   }
 
   #file(id: string): string {
@@ -202,7 +320,7 @@ export class FilesystemBlobStore implements BlobStore {
     return {
       id,
       size: record.size,
-      open: () => createReadStream(file),
+      open: (range) => createReadStream(file, range === undefined ? undefined : { start: range.start, end: range.end }),
       read: async () => {
         const handle = await open(file, 'r');
         try {
@@ -232,6 +350,132 @@ export class FilesystemBlobStore implements BlobStore {
     }
     return ids.length;
   }
+
+  async createUpload(request: { blobId: string; accountId: AccountId; length: number; now: number }): Promise<CreateUploadResult> {
+    const { blobId, accountId, length, now } = request;
+    const target = this.#file(blobId);
+    const { maxUploadBytes, quotaBytes, ttlMs } = this.#limits;
+    if (!Number.isSafeInteger(length) || length <= 0) throw badRequest('malformed upload length');
+    if (length > maxUploadBytes) throw tooLarge(maxUploadBytes);
+    await this.#prepare();
+    const notBefore = now - ttlMs;
+    const stored = await this.#lock.run(blobId, async () => {
+      const existing = await this.#index.get(blobId, notBefore);
+      if (existing === undefined || !(await stat(target).then((s) => s.size === existing.size, () => false))) return undefined;
+      if (existing.size !== length) throw badRequest('the blob is stored with another length');
+      // Restarts its expiry (the row exists: no quota is taken).
+      await this.#index.add({ id: blobId, accountId, size: existing.size, createdAt: now }, quotaBytes);
+      return existing.size;
+    });
+    if (stored !== undefined) return { kind: 'stored', size: stored };
+    const previous = await this.#index.findUpload(accountId, blobId);
+    if (previous?.length === length) {
+      await this.#index.touchUpload(previous.id, now);
+      return { kind: 'upload', state: { uploadId: previous.id, blobId, offset: await this.#offsetOf(previous.id), length }, resumed: true };
+    }
+    const uploadId = randomBytes(16).toString('hex');
+    if (!(await this.#index.createUpload({ id: uploadId, blobId, accountId, length, updatedAt: now }, quotaBytes, notBefore))) throw overQuota();
+    return { kind: 'upload', state: { uploadId, blobId, offset: 0, length }, resumed: false };
+  }
+
+  async uploadState(uploadId: string, accountId: AccountId): Promise<UploadState> {
+    const record = await this.#owned(uploadId, accountId);
+    return { uploadId, blobId: record.blobId, offset: await this.#offsetOf(uploadId), length: record.length };
+  }
+
+  async appendUpload(chunk: UploadChunk): Promise<AppendResult> {
+    const { uploadId, accountId } = chunk;
+    await this.#owned(uploadId, accountId);
+    if (this.#busy.has(uploadId)) throw uploadConflict('a chunk of this upload is being received', await this.#offsetOf(uploadId));
+    this.#busy.add(uploadId);
+    try {
+      // Read again once claimed: the sweeper may have deleted it meanwhile.
+      const record = await this.#owned(uploadId, accountId);
+      const file = this.#partial(uploadId);
+      let offset = await this.#offsetOf(uploadId);
+      if (chunk.offset !== offset) throw uploadConflict('the chunk does not start at the upload offset', offset);
+      let running = this.#hashes.get(uploadId);
+      if (running !== undefined && running.offset !== offset) {
+        this.#hashes.delete(uploadId);
+        running = undefined;
+      }
+      if (running === undefined && offset === 0) {
+        running = { offset: 0, hash: createHash('sha256') };
+        this.#hashes.set(uploadId, running);
+      }
+      const handle = await open(file, 'a', 0o600);
+      try {
+        for await (const bytes of chunk.body) {
+          if (offset + bytes.length > record.length) throw badRequest('the chunk goes beyond the upload length');
+          await handle.write(bytes);
+          offset += bytes.length;
+          if (running !== undefined) {
+            running.hash.update(bytes);
+            running.offset = offset;
+          }
+        }
+      } finally {
+        // Also when the body was cut off or too long: what arrived is kept, the client resumes from the offset.
+        await handle.sync().finally(() => handle.close());
+        await this.#index.touchUpload(uploadId, chunk.now);
+      }
+      if (offset < record.length) return { blobId: record.blobId, offset, length: record.length, complete: false, created: false };
+      const digest = running?.offset === offset ? running.hash.digest('hex') : await hashFile(file);
+      this.#hashes.delete(uploadId);
+      if (digest !== record.blobId) {
+        await this.#index.deleteUpload(uploadId);
+        await rm(file, { force: true });
+        throw badRequest('the upload does not hash to its blob id; it was deleted');
+      }
+      const created = await this.#lock.run(record.blobId, async () => {
+        const target = this.#file(record.blobId);
+        const added = await this.#index.completeUpload(uploadId, { id: record.blobId, accountId, size: offset, createdAt: chunk.now });
+        if (added.kind === 'exists' && (await stat(target).then(() => true, () => false))) {
+          await rm(file, { force: true });
+          return false;
+        }
+        await rename(file, target);
+        await syncDirectory(this.#dir);
+        return added.kind === 'added';
+      });
+      return { blobId: record.blobId, offset, length: record.length, complete: true, created };
+    } finally {
+      this.#busy.delete(uploadId);
+    }
+  }
+
+  async cancelUpload(uploadId: string, accountId: AccountId): Promise<void> {
+    await this.#owned(uploadId, accountId);
+    if (!(await this.#remove(uploadId))) throw uploadConflict('a chunk of this upload is being received', await this.#offsetOf(uploadId));
+  }
+
+  async expireUploads(now: number): Promise<number> {
+    await this.#prepare();
+    let removed = 0;
+    for (const id of await this.#index.staleUploads(now - this.#limits.uploadTtlMs)) if (await this.#remove(id)) removed++;
+    return removed;
+  }
+
+  /** Deletes an upload's record and file unless a chunk is being received; false then. */
+  async #remove(uploadId: string): Promise<boolean> {
+    if (this.#busy.has(uploadId)) return false;
+    this.#busy.add(uploadId);
+    try {
+      await this.#index.deleteUpload(uploadId);
+      await rm(this.#partial(uploadId), { force: true });
+      this.#hashes.delete(uploadId);
+      return true;
+    } finally {
+      this.#busy.delete(uploadId);
+    }
+  }
+}
+
+/** The SHA-256 (hex) of a file, read as a stream. */
+async function hashFile(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) hash.update(chunk);
+  return hash.digest('hex');
 }
 
 /** fsync of a directory, so that a rename into it survives a crash. */

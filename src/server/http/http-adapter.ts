@@ -1,7 +1,8 @@
 /**
  * Plain HTTP in front of the router: reads the body (bounded by `maxRequestBytes`), passes the Basic
- * credentials, and writes the RouterResponse: status, `X-Parley-Error` (the code), `Retry-After`
- * (seconds) and the body. Paths are matched without their query string.
+ * credentials and the headers, and writes the RouterResponse: status, `X-Parley-Error` (the code),
+ * `Retry-After` (seconds), the route's own headers and the body. Paths are matched without their query
+ * string; HEAD is routed as GET and answered without a body.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
@@ -57,15 +58,25 @@ function streamOf(req: IncomingMessage): BodyStream {
   };
 }
 
-function write(res: ServerResponse, r: RouterResponse, close: boolean, logger: Logger): void {
+/** The request headers as single strings (repeated ones joined by `, `), names in lowercase. */
+function headersOf(req: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}
+
+function write(res: ServerResponse, r: RouterResponse, close: boolean, logger: Logger, head = false): void {
   const length = r.stream?.length ?? r.body.length;
   const headers: Record<string, string | number> = { 'content-type': r.contentType, 'content-length': length, 'cache-control': 'no-store' };
   if (r.code !== '') headers['x-parley-error'] = r.code;
   if (r.retryAfterMs > 0) headers['retry-after'] = Math.ceil(r.retryAfterMs / 1000);
   if (close) headers.connection = 'close';
+  if (r.headers !== undefined) for (const [name, value] of Object.entries(r.headers)) headers[name] = value;
   res.writeHead(r.status, headers);
-  if (r.stream === undefined) {
-    res.end(r.body);
+  if (r.stream === undefined || head) {
+    res.end(head ? undefined : r.body);
     return;
   }
   pipeline(r.stream.open(), res).catch((err: unknown) => {
@@ -81,7 +92,9 @@ export function createHttpHandler(router: Router, maxRequestBytes: number, logge
     drop(
       (async () => {
         const path = (req.url ?? '/').split('?', 1)[0] as string;
-        const verb = req.method ?? 'GET';
+        // HEAD is GET without the body (the headers, Content-Length included, are the same).
+        const head = req.method === 'HEAD';
+        const verb = head ? 'GET' : (req.method ?? 'GET');
         // Streaming routes (blob uploads) read the body themselves, after authentication, within their own limit.
         const streaming = router.streamsBody(verb, path);
         let body: Uint8Array = new Uint8Array(0);
@@ -100,10 +113,11 @@ export function createHttpHandler(router: Router, maxRequestBytes: number, logge
           bodyStream: streaming ? streamOf(req) : undefined,
           remoteAddress: req.socket.remoteAddress ?? 'unknown',
           transport: 'http',
+          headers: headersOf(req),
           auth: { credentials: parseBasicAuthorization(req.headers.authorization) },
         });
         // A streamed body the handler did not read to the end (refused early): close rather than drain it.
-        write(res, response, streaming && !req.readableEnded, logger);
+        write(res, response, streaming && !req.readableEnded, logger, head);
       })(),
       (err) => {
         logger.error({ err }, 'HTTP adapter failed');

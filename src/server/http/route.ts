@@ -10,8 +10,8 @@ import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { AuthenticatedDevice } from '../auth/authenticator.js';
 import { badRequest } from '../errors.js';
 
-/** Verbs the API uses. */
-export type Verb = 'GET' | 'PUT' | 'POST' | 'DELETE';
+/** Verbs the API uses. Over HTTP, HEAD is routed as GET and answered without a body. */
+export type Verb = 'GET' | 'PUT' | 'POST' | 'DELETE' | 'PATCH';
 
 /** What every handler gets. */
 export interface RequestContext {
@@ -20,6 +20,8 @@ export interface RequestContext {
   /** The client's address (rate limits per address). */
   readonly remoteAddress: string;
   readonly transport: 'http' | 'ws';
+  /** HTTP: the request headers, names in lowercase (repeated headers joined by `, `). WebSocket: empty. */
+  readonly headers: Readonly<Record<string, string>>;
   /**
    * The body as it arrives, for a route with `streamBody` (its `body` argument is then empty): over HTTP
    * the request itself, read only once the handler consumes it (after authentication); over the
@@ -35,6 +37,7 @@ export interface BodyStream extends AsyncIterable<Uint8Array> {
 
 /** A response body read from a stream (a blob file) instead of held in memory; HTTP only. */
 export interface ResponseStream {
+  /** Bytes `open()` yields (the Content-Length). */
   readonly length: number;
   open(): Readable;
 }
@@ -53,6 +56,8 @@ export interface RouteResponse {
   readonly contentType?: string;
   /** HTTP only: the body is streamed from here instead (`body` is then empty). */
   readonly stream?: ResponseStream;
+  /** HTTP only: extra response headers (`Upload-Offset`, `Content-Range`, ...); names in lowercase. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 interface RouteBase {

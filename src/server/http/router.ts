@@ -24,6 +24,8 @@ export interface RouterRequest {
   readonly bodyStream?: BodyStream;
   readonly remoteAddress: string;
   readonly transport: 'http' | 'ws';
+  /** HTTP: the request headers, names in lowercase. */
+  readonly headers?: Readonly<Record<string, string>>;
   /** HTTP: the credentials of the request (if any). WebSocket: the socket's authenticated device. */
   readonly auth: { readonly credentials: Credentials | undefined } | { readonly device: AuthenticatedDevice };
 }
@@ -42,6 +44,8 @@ export interface RouterResponse {
   readonly route: string;
   /** HTTP only: a body streamed from a file instead of `body`. */
   readonly stream?: ResponseStream;
+  /** HTTP only: extra response headers, names in lowercase. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 interface CompiledRoute {
@@ -52,6 +56,7 @@ interface CompiledRoute {
 /** Longest path considered (a longer one cannot match any route). */
 const MAX_PATH = 512;
 const EMPTY = new Uint8Array(0);
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
  * Maps any error to a response: a {@link ServerError} keeps its code, status, retry time and detail;
@@ -60,7 +65,7 @@ const EMPTY = new Uint8Array(0);
  */
 export function errorResponse(err: unknown, route: string, logger: Logger): RouterResponse {
   if (ServerError.is(err)) {
-    return { status: err.status, code: err.code, message: err.message, body: err.detail, contentType: PROTOBUF, retryAfterMs: err.retryAfterMs, route };
+    return { status: err.status, code: err.code, message: err.message, body: err.detail, contentType: PROTOBUF, retryAfterMs: err.retryAfterMs, route, headers: err.headers };
   }
   logger.error({ err, route }, 'unhandled error in request handler');
   return { status: 500, code: ServerErrorCode.Internal, message: 'internal error', body: EMPTY, contentType: PROTOBUF, retryAfterMs: 0, route };
@@ -104,7 +109,7 @@ export class Router {
       if (match === undefined) throw new ServerError(ServerErrorCode.UnknownPath, 'no such route');
       routeName = `${match.route.verb} ${match.route.path}`;
       const bodyStream = match.route.streamBody === true ? (request.bodyStream ?? oneChunk(request.body)) : undefined;
-      const base = { params: match.params, remoteAddress: request.remoteAddress, transport: request.transport, bodyStream };
+      const base = { params: match.params, remoteAddress: request.remoteAddress, transport: request.transport, headers: request.headers ?? NO_HEADERS, bodyStream };
       let result: RouteResponse;
       if (match.route.auth) {
         const device = 'device' in request.auth ? request.auth.device : await this.#authenticator.authenticate(request.auth.credentials);
@@ -121,6 +126,7 @@ export class Router {
         retryAfterMs: 0,
         route: routeName,
         stream: result.stream,
+        headers: result.headers,
       };
     } catch (err) {
       response = errorResponse(err, routeName, this.#logger);

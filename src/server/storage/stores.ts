@@ -474,15 +474,52 @@ export type BlobAddResult =
   /** The uploader's stored blobs plus this one would exceed the quota: nothing was recorded. */
   | { readonly kind: 'quota' };
 
+/** A resumable upload in progress (its bytes so far are a partial file of the {@link BlobStore}). */
+export interface BlobUploadRecord {
+  /** Random upload id (32 hex digits). */
+  readonly id: string;
+  /** The id the finished blob must hash to. */
+  readonly blobId: string;
+  readonly accountId: AccountId;
+  /** The total length declared when the upload was created (reserved against the quota). */
+  readonly length: number;
+  /** The last time a chunk arrived (or the creation); starts the upload's expiry. */
+  readonly updatedAt: number;
+}
+
 /** The metadata of the blob files (the bytes live in a {@link BlobStore}). */
 export interface BlobIndex {
   get(id: string, notBefore: number): Promise<BlobRecord | undefined>;
-  /** Records a blob, checking the uploader's quota in the same transaction. */
+  /**
+   * Records a blob, checking the uploader's quota (its unexpired blobs and the lengths of its uploads in
+   * progress) in the same transaction.
+   */
   add(record: BlobRecord, quotaBytes: number): Promise<BlobAddResult>;
-  /** Bytes of unexpired blobs the account uploaded. */
+  /** Bytes of unexpired blobs the account uploaded plus the declared lengths of its uploads in progress. */
   usage(accountId: AccountId, notBefore: number): Promise<number>;
   /** Deletes the records created before `before`; returns their ids (the caller deletes the files). */
   expire(before: number): Promise<string[]>;
+  /**
+   * Records an upload in progress if the account's usage (blobs created from `notBefore` on, and uploads)
+   * plus its length stays within the quota; false (nothing recorded) otherwise.
+   */
+  createUpload(upload: BlobUploadRecord, quotaBytes: number, notBefore: number): Promise<boolean>;
+  getUpload(uploadId: string): Promise<BlobUploadRecord | undefined>;
+  /** The account's upload in progress of `blobId`, if any (so a restarted client resumes it). */
+  findUpload(accountId: AccountId, blobId: string): Promise<BlobUploadRecord | undefined>;
+  /** Restarts an upload's expiry. */
+  touchUpload(uploadId: string, now: number): Promise<void>;
+  /**
+   * In one transaction: deletes the upload and records its blob (or restarts the expiry of the blob if it
+   * exists). No quota check: the upload's length was reserved.
+   */
+  completeUpload(uploadId: string, record: BlobRecord): Promise<BlobAddResult>;
+  /** Deletes an upload record; false when there was none. */
+  deleteUpload(uploadId: string): Promise<boolean>;
+  /** Ids of uploads last updated before `before` (the caller deletes them one by one). */
+  staleUploads(before: number): Promise<string[]>;
+  /** Ids of all uploads in progress (startup: partial files without a record are deleted). */
+  uploadIds(): Promise<string[]>;
 }
 
 /** All stores of one backend. */

@@ -144,17 +144,24 @@ describe('migration 9: blobs', () => {
   });
 });
 
+describe('migration 10: blob uploads', () => {
+  it('creates the table of resumable uploads with its indexes', () => {
+    const { names } = added(10);
+    assert.deepEqual(names.sort(), ['blob_uploads', 'blob_uploads_by_account', 'blob_uploads_by_time']);
+  });
+});
+
 describe('migration runner', () => {
   it('covers every migration with a test above', () => {
-    assert.equal(latestVersion(), 9, 'a new migration needs its own describe block in this file');
+    assert.equal(latestVersion(), 10, 'a new migration needs its own describe block in this file');
   });
 
   it('applies everything once and records each version', () => {
     const db = memoryDb();
-    assert.deepEqual(migrate(db), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.deepEqual(migrate(db), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     assert.deepEqual(migrate(db), [], 'a second run applies nothing');
     const rows = db.all<{ version: number; name: string }>(sql`SELECT version, name FROM schema_migrations ORDER BY version`);
-    assert.deepEqual(rows.map((r) => `${r.version}:${r.name}`), ['1:accounts', '2:keys', '3:messages', '4:verification', '5:presence', '6:groups', '7:payloads', '8:linked-devices', '9:blobs']);
+    assert.deepEqual(rows.map((r) => `${r.version}:${r.name}`), ['1:accounts', '2:keys', '3:messages', '4:verification', '5:presence', '6:groups', '7:payloads', '8:linked-devices', '9:blobs', '10:blob-uploads']);
   });
 
   it('refuses a database newer than the server', () => {

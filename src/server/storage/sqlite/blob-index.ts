@@ -1,5 +1,5 @@
 import type { AccountId } from '../../ids.js';
-import type { BlobAddResult, BlobIndex, BlobRecord } from '../stores.js';
+import type { BlobAddResult, BlobIndex, BlobRecord, BlobUploadRecord } from '../stores.js';
 import type { GroupCommitWriter } from './group-commit.js';
 import { sql, type SqlHandle } from './sql.js';
 
@@ -10,9 +10,24 @@ interface BlobRow {
   created_at: number;
 }
 
+interface UploadRow {
+  id: string;
+  blob_id: string;
+  account_id: string;
+  length: number;
+  updated_at: number;
+}
+
+const toUpload = (row: UploadRow): BlobUploadRecord => ({ id: row.id, blobId: row.blob_id, accountId: row.account_id as AccountId, length: row.length, updatedAt: row.updated_at });
+
+/** Bytes reserved by the account's uploads in progress. */
+function reserved(db: SqlHandle, accountId: AccountId): number {
+  return db.get<{ n: number | null }>(sql`SELECT SUM(length) AS n FROM blob_uploads WHERE account_id = ${accountId}`)?.n ?? 0;
+}
+
 const toRecord = (row: BlobRow): BlobRecord => ({ id: row.id, accountId: row.account_id as AccountId, size: row.size, createdAt: row.created_at });
 
-/** {@link BlobIndex} on SQLite. The quota check and the insert are one write job. */
+/** {@link BlobIndex} on SQLite. Each quota check and its insert are one write job. */
 export class SqliteBlobIndex implements BlobIndex {
   readonly #reader: SqlHandle;
   readonly #writer: GroupCommitWriter;
@@ -34,7 +49,7 @@ export class SqliteBlobIndex implements BlobIndex {
         db.run(sql`UPDATE blobs SET created_at = ${record.createdAt} WHERE id = ${record.id}`);
         return { kind: 'exists', record: { ...toRecord(existing), createdAt: record.createdAt } };
       }
-      const used = db.get<{ n: number | null }>(sql`SELECT SUM(size) AS n FROM blobs WHERE account_id = ${record.accountId}`)?.n ?? 0;
+      const used = (db.get<{ n: number | null }>(sql`SELECT SUM(size) AS n FROM blobs WHERE account_id = ${record.accountId}`)?.n ?? 0) + reserved(db, record.accountId);
       if (used + record.size > quotaBytes) return { kind: 'quota' };
       db.run(sql`INSERT INTO blobs (id, account_id, size, created_at) VALUES (${record.id}, ${record.accountId}, ${record.size}, ${record.createdAt})`);
       return { kind: 'added' };
@@ -42,10 +57,63 @@ export class SqliteBlobIndex implements BlobIndex {
   }
 
   async usage(accountId: AccountId, notBefore: number): Promise<number> {
-    return this.#reader.get<{ n: number | null }>(sql`SELECT SUM(size) AS n FROM blobs WHERE account_id = ${accountId} AND created_at >= ${notBefore}`)?.n ?? 0;
+    const blobs = this.#reader.get<{ n: number | null }>(sql`SELECT SUM(size) AS n FROM blobs WHERE account_id = ${accountId} AND created_at >= ${notBefore}`)?.n ?? 0;
+    return blobs + reserved(this.#reader, accountId);
   }
 
   expire(before: number): Promise<string[]> {
     return this.#writer.enqueue((db) => db.all<{ id: string }>(sql`DELETE FROM blobs WHERE created_at < ${before} RETURNING id`).map((r) => r.id));
+  }
+
+  createUpload(upload: BlobUploadRecord, quotaBytes: number, notBefore: number): Promise<boolean> {
+    return this.#writer.enqueue((db) => {
+      const blobs = db.get<{ n: number | null }>(sql`SELECT SUM(size) AS n FROM blobs WHERE account_id = ${upload.accountId} AND created_at >= ${notBefore}`)?.n ?? 0;
+      if (blobs + reserved(db, upload.accountId) + upload.length > quotaBytes) return false;
+      db.run(sql`INSERT INTO blob_uploads (id, blob_id, account_id, length, updated_at) VALUES (${upload.id}, ${upload.blobId}, ${upload.accountId}, ${upload.length}, ${upload.updatedAt})`);
+      return true;
+    });
+  }
+
+  async getUpload(uploadId: string): Promise<BlobUploadRecord | undefined> {
+    const row = this.#reader.get<UploadRow>(sql`SELECT id, blob_id, account_id, length, updated_at FROM blob_uploads WHERE id = ${uploadId}`);
+    return row === undefined ? undefined : toUpload(row);
+  }
+
+  async findUpload(accountId: AccountId, blobId: string): Promise<BlobUploadRecord | undefined> {
+    const row = this.#reader.get<UploadRow>(
+      sql`SELECT id, blob_id, account_id, length, updated_at FROM blob_uploads WHERE account_id = ${accountId} AND blob_id = ${blobId} ORDER BY updated_at DESC LIMIT 1`,
+    );
+    return row === undefined ? undefined : toUpload(row);
+  }
+
+  touchUpload(uploadId: string, now: number): Promise<void> {
+    return this.#writer.enqueue((db) => {
+      db.run(sql`UPDATE blob_uploads SET updated_at = ${now} WHERE id = ${uploadId}`);
+    });
+  }
+
+  completeUpload(uploadId: string, record: BlobRecord): Promise<BlobAddResult> {
+    return this.#writer.enqueue((db): BlobAddResult => {
+      db.run(sql`DELETE FROM blob_uploads WHERE id = ${uploadId}`);
+      const existing = db.get<BlobRow>(sql`SELECT id, account_id, size, created_at FROM blobs WHERE id = ${record.id}`);
+      if (existing !== undefined) {
+        db.run(sql`UPDATE blobs SET created_at = ${record.createdAt} WHERE id = ${record.id}`);
+        return { kind: 'exists', record: { ...toRecord(existing), createdAt: record.createdAt } };
+      }
+      db.run(sql`INSERT INTO blobs (id, account_id, size, created_at) VALUES (${record.id}, ${record.accountId}, ${record.size}, ${record.createdAt})`);
+      return { kind: 'added' };
+    });
+  }
+
+  deleteUpload(uploadId: string): Promise<boolean> {
+    return this.#writer.enqueue((db) => db.all<{ id: string }>(sql`DELETE FROM blob_uploads WHERE id = ${uploadId} RETURNING id`).length > 0);
+  }
+
+  async staleUploads(before: number): Promise<string[]> {
+    return this.#reader.all<{ id: string }>(sql`SELECT id FROM blob_uploads WHERE updated_at < ${before}`).map((r) => r.id);
+  }
+
+  async uploadIds(): Promise<string[]> {
+    return this.#reader.all<{ id: string }>(sql`SELECT id FROM blob_uploads`).map((r) => r.id);
   }
 }
