@@ -17,16 +17,14 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { calculateAgreement, concatBytes, constantTimeEqual, KeyPair, PublicKey, toHex, utf8, type CryptoProvider } from '../protocol/index.js';
-import { ClientError, ClientErrorCode, type ClientErrorCode as Code } from './errors.js';
+import { ClientError, ClientErrorCode } from './errors.js';
+import { deriveSealKeys, open, seal, splitSealKey, type SealKeys } from './sealed-box.js';
 
 /** Linking URIs start with this. */
 export const LINK_URI_PREFIX = 'parley://link/';
 export const LINK_ID_BYTES = 16;
 export const LINKING_SECRET_BYTES = 32;
 const IDENTITY_KEY_BYTES = 33;
-const VERSION = 0x01;
-const IV_BYTES = 16;
-const MAC_BYTES = 32;
 /** AES-256 key ‖ HMAC-SHA256 key. */
 export const BLOB_KEY_BYTES = 64;
 const PROVISIONING_INFO = utf8('Parley provisioning v1');
@@ -85,56 +83,29 @@ export function linkIdHex(linkId: Uint8Array): string {
   return toHex(linkId);
 }
 
-async function seal(crypto: CryptoProvider, cipherKey: Uint8Array, macKey: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
-  const iv = crypto.randomBytes(IV_BYTES);
-  const ciphertext = await crypto.aes256CbcEncrypt(cipherKey, iv, plaintext);
-  const head = concatBytes(new Uint8Array([VERSION]), iv, ciphertext);
-  return concatBytes(head, await crypto.hmacSha256(macKey, head));
-}
-
-async function open(crypto: CryptoProvider, cipherKey: Uint8Array, macKey: Uint8Array, body: Uint8Array, code: Code, what: string): Promise<Uint8Array> {
-  if (body.length < 1 + IV_BYTES + 16 + MAC_BYTES || body[0] !== VERSION) throw new ClientError(code, `${what}: not an encrypted body of a known version`);
-  const head = body.subarray(0, body.length - MAC_BYTES);
-  const mac = body.subarray(body.length - MAC_BYTES);
-  if (!constantTimeEqual(await crypto.hmacSha256(macKey, head), mac)) throw new ClientError(code, `${what}: authentication failed (tampered with, or another key)`);
-  try {
-    return await crypto.aes256CbcDecrypt(cipherKey, head.subarray(1, 1 + IV_BYTES), head.subarray(1 + IV_BYTES));
-  } catch (cause) {
-    throw new ClientError(code, `${what}: does not decrypt`, { cause });
-  }
-}
-
-async function provisioningKeys(crypto: CryptoProvider, linkingSecret: Uint8Array): Promise<{ cipherKey: Uint8Array; macKey: Uint8Array }> {
+async function provisioningKeys(crypto: CryptoProvider, linkingSecret: Uint8Array): Promise<SealKeys> {
   if (linkingSecret.length !== LINKING_SECRET_BYTES) throw new ClientError(ClientErrorCode.InvalidArgument, 'a linking secret is 32 bytes');
-  const okm = await crypto.hkdfSha256(linkingSecret, undefined, PROVISIONING_INFO, 64);
-  return { cipherKey: okm.slice(0, 32), macKey: okm.slice(32) };
+  return deriveSealKeys(crypto, linkingSecret, undefined, PROVISIONING_INFO);
 }
 
 /** Encrypts a serialized ProvisionMessage under the keys of the linking secret. */
 export async function encryptProvisioning(crypto: CryptoProvider, linkingSecret: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
-  const k = await provisioningKeys(crypto, linkingSecret);
-  return seal(crypto, k.cipherKey, k.macKey, plaintext);
+  return seal(crypto, await provisioningKeys(crypto, linkingSecret), plaintext);
 }
 
 /** Decrypts a provisioning body; `CLIENT_LINK_FAILED` when it fails its MAC (not ours, or tampered with) or does not decrypt. */
 export async function decryptProvisioning(crypto: CryptoProvider, linkingSecret: Uint8Array, body: Uint8Array): Promise<Uint8Array> {
-  const k = await provisioningKeys(crypto, linkingSecret);
-  return open(crypto, k.cipherKey, k.macKey, body, ClientErrorCode.LinkFailed, 'provisioning message');
+  return open(crypto, await provisioningKeys(crypto, linkingSecret), body, ClientErrorCode.LinkFailed, 'provisioning message');
 }
 
 const DEVICE_NAME_INFO = utf8('Parley device name v1');
 const PUBLIC_KEY_BYTES = 33;
 
-async function deviceNameKeys(crypto: CryptoProvider, shared: Uint8Array, ephemeral: Uint8Array): Promise<{ cipherKey: Uint8Array; macKey: Uint8Array }> {
-  const okm = await crypto.hkdfSha256(shared, ephemeral, DEVICE_NAME_INFO, 64);
-  return { cipherKey: okm.slice(0, 32), macKey: okm.slice(32) };
-}
-
 /** Encrypts a device name (UTF-8) to the account key: only the holder of the account key can read it. */
 export async function encryptDeviceName(crypto: CryptoProvider, accountKey: PublicKey, name: Uint8Array): Promise<Uint8Array> {
   const ephemeral = await KeyPair.generate(crypto);
-  const k = await deviceNameKeys(crypto, await calculateAgreement(crypto, ephemeral, accountKey), ephemeral.publicKey.serialized);
-  return concatBytes(ephemeral.publicKey.serialized, await seal(crypto, k.cipherKey, k.macKey, name));
+  const keys = await deriveSealKeys(crypto, await calculateAgreement(crypto, ephemeral, accountKey), ephemeral.publicKey.serialized, DEVICE_NAME_INFO);
+  return concatBytes(ephemeral.publicKey.serialized, await seal(crypto, keys, name));
 }
 
 /** Decrypts a device name with the account key pair; `CLIENT_BAD_BLOB` when it is not one (or tampered with). */
@@ -146,8 +117,8 @@ export async function decryptDeviceName(crypto: CryptoProvider, account: KeyPair
   } catch (cause) {
     throw new ClientError(ClientErrorCode.BadBlob, 'device name: no valid ephemeral key', { cause });
   }
-  const k = await deviceNameKeys(crypto, await calculateAgreement(crypto, account, ephemeral), ephemeral.serialized);
-  const plain = await open(crypto, k.cipherKey, k.macKey, body.subarray(PUBLIC_KEY_BYTES), ClientErrorCode.BadBlob, 'device name');
+  const keys = await deriveSealKeys(crypto, await calculateAgreement(crypto, account, ephemeral), ephemeral.serialized, DEVICE_NAME_INFO);
+  const plain = await open(crypto, keys, body.subarray(PUBLIC_KEY_BYTES), ClientErrorCode.BadBlob, 'device name');
   return new TextDecoder('utf-8', { fatal: false }).decode(plain);
 }
 
@@ -162,7 +133,7 @@ export interface EncryptedBlob {
 /** Encrypts `plaintext` under a fresh 64-byte key. */
 export async function encryptBlob(crypto: CryptoProvider, plaintext: Uint8Array): Promise<EncryptedBlob> {
   const key = crypto.randomBytes(BLOB_KEY_BYTES);
-  const bytes = await seal(crypto, key.subarray(0, 32), key.subarray(32), plaintext);
+  const bytes = await seal(crypto, splitSealKey(key), plaintext);
   const hash = sha256(bytes);
   return { id: toHex(hash), bytes, key, sha256: hash };
 }
@@ -175,5 +146,5 @@ export async function decryptBlob(crypto: CryptoProvider, bytes: Uint8Array, exp
   if (expected.key.length !== BLOB_KEY_BYTES) throw new ClientError(ClientErrorCode.BadBlob, 'a blob key is 64 bytes');
   if (bytes.length !== expected.size) throw new ClientError(ClientErrorCode.BadBlob, 'the blob has another size than announced');
   if (!constantTimeEqual(sha256(bytes), expected.sha256)) throw new ClientError(ClientErrorCode.BadBlob, 'the blob has another hash than announced');
-  return open(crypto, expected.key.subarray(0, 32), expected.key.subarray(32), bytes, ClientErrorCode.BadBlob, 'blob');
+  return open(crypto, splitSealKey(expected.key), bytes, ClientErrorCode.BadBlob, 'blob');
 }

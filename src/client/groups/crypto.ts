@@ -4,15 +4,16 @@
  *
  * Attributes are encrypted under keys derived from the group's master key, which only members hold:
  *   HKDF-SHA256(masterKey, salt none, "Parley group attributes v1", 64) = AES-256 key (32) || HMAC key (32)
- *   blob = 0x01 || iv (16) || AES-256-CBC(GroupAttributes) || HMAC-SHA256(macKey, 0x01 || iv || ciphertext)
- * The MAC is checked (in constant time) before anything is decrypted.
+ *   blob = the sealed box of sealed-box.ts: 0x01 || iv (16) || AES-256-CBC(GroupAttributes) || HMAC-SHA256
+ * (the MAC is checked in constant time before anything is decrypted).
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes, constantTimeEqual, distributionIdFromBytes, toHex, utf8, type CryptoProvider } from '../../protocol/index.js';
+import { concatBytes, distributionIdFromBytes, toHex, utf8, type CryptoProvider } from '../../protocol/index.js';
 import { ClientError, ClientErrorCode } from '../errors.js';
 import { GroupAttributesSchema } from '../gen/content_pb.js';
 import { isGroupId, type GroupId } from '../ids.js';
+import { deriveSealKeys, open, seal, type SealKeys } from '../sealed-box.js';
 
 /** A group has at most this many members, its creator included (the server's limit too). */
 export const MAX_GROUP_MEMBERS = 1024;
@@ -28,10 +29,7 @@ export const INVITE_PASSWORD_BYTES = 16;
 /** Invite links start with this. */
 export const INVITE_LINK_PREFIX = 'parley://join#';
 
-const ATTRIBUTES_VERSION = 0x01;
 const ATTRIBUTES_INFO = utf8('Parley group attributes v1');
-const IV_BYTES = 16;
-const MAC_BYTES = 32;
 
 /** The plaintext attributes of a group. */
 export interface GroupAttributesPlain {
@@ -59,10 +57,9 @@ export function newDistributionId(crypto: CryptoProvider): string {
   return distributionIdFromBytes(b);
 }
 
-async function attributeKeys(crypto: CryptoProvider, masterKey: Uint8Array): Promise<{ cipherKey: Uint8Array; macKey: Uint8Array }> {
+async function attributeKeys(crypto: CryptoProvider, masterKey: Uint8Array): Promise<SealKeys> {
   if (masterKey.length !== MASTER_KEY_BYTES) throw new ClientError(ClientErrorCode.InvalidArgument, 'a group master key is 32 bytes');
-  const okm = await crypto.hkdfSha256(masterKey, undefined, ATTRIBUTES_INFO, 64);
-  return { cipherKey: okm.slice(0, 32), macKey: okm.slice(32, 64) };
+  return deriveSealKeys(crypto, masterKey, undefined, ATTRIBUTES_INFO);
 }
 
 /** Checks the sizes of attributes (`CLIENT_INVALID_ARGUMENT`). */
@@ -81,15 +78,11 @@ export function checkAttributes(a: GroupAttributesPlain): void {
 /** Encrypts attributes under the master key (the blob the server stores). */
 export async function encryptAttributes(crypto: CryptoProvider, masterKey: Uint8Array, a: GroupAttributesPlain): Promise<Uint8Array> {
   checkAttributes(a);
-  const { cipherKey, macKey } = await attributeKeys(crypto, masterKey);
   const plaintext = toBinary(
     GroupAttributesSchema,
     create(GroupAttributesSchema, { name: a.name, description: a.description, avatar: a.avatar ?? new Uint8Array(0), avatarContentType: a.avatar ? (a.avatarContentType ?? '') : '' }),
   );
-  const iv = crypto.randomBytes(IV_BYTES);
-  const ciphertext = await crypto.aes256CbcEncrypt(cipherKey, iv, plaintext);
-  const head = concatBytes(Uint8Array.of(ATTRIBUTES_VERSION), iv, ciphertext);
-  const blob = concatBytes(head, await crypto.hmacSha256(macKey, head));
+  const blob = await seal(crypto, await attributeKeys(crypto, masterKey), plaintext);
   if (blob.length > MAX_ATTRIBUTES_BYTES) throw new ClientError(ClientErrorCode.InvalidArgument, 'the group attributes are too large');
   return blob;
 }
@@ -99,18 +92,7 @@ export async function encryptAttributes(crypto: CryptoProvider, masterKey: Uint8
  * under this master key (nothing is decrypted then).
  */
 export async function decryptAttributes(crypto: CryptoProvider, masterKey: Uint8Array, blob: Uint8Array): Promise<GroupAttributesPlain> {
-  const bad = (why: string, cause?: unknown): ClientError => new ClientError(ClientErrorCode.BadGroupAttributes, `group attributes ${why}`, cause === undefined ? {} : { cause });
-  if (blob.length < 1 + IV_BYTES + 16 + MAC_BYTES || blob[0] !== ATTRIBUTES_VERSION || (blob.length - 1 - IV_BYTES - MAC_BYTES) % 16 !== 0) throw bad('are malformed');
-  const { cipherKey, macKey } = await attributeKeys(crypto, masterKey);
-  const head = blob.subarray(0, blob.length - MAC_BYTES);
-  const mac = await crypto.hmacSha256(macKey, head);
-  if (!constantTimeEqual(mac, blob.subarray(blob.length - MAC_BYTES))) throw bad('do not authenticate under this master key');
-  let plaintext: Uint8Array;
-  try {
-    plaintext = await crypto.aes256CbcDecrypt(cipherKey, head.subarray(1, 1 + IV_BYTES), head.subarray(1 + IV_BYTES));
-  } catch (cause) {
-    throw bad('do not decrypt', cause);
-  }
+  const plaintext = await open(crypto, await attributeKeys(crypto, masterKey), blob, ClientErrorCode.BadGroupAttributes, 'group attributes');
   try {
     const a = fromBinary(GroupAttributesSchema, plaintext);
     return {
@@ -120,7 +102,7 @@ export async function decryptAttributes(crypto: CryptoProvider, masterKey: Uint8
       avatarContentType: a.avatar.length > 0 ? a.avatarContentType : undefined,
     };
   } catch (cause) {
-    throw bad('do not decode', cause);
+    throw new ClientError(ClientErrorCode.BadGroupAttributes, 'group attributes do not decode', { cause });
   }
 }
 
