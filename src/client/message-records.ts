@@ -25,6 +25,7 @@ export function newMessageRecord(fields: NewMessageFields): MessageRecord {
     error: undefined,
     receipts: [],
     groupUpdate: undefined,
+    attachments: [],
     ...fields,
   };
 }

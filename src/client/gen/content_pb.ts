@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file content.proto.
  */
 export const file_content: GenFile = /*@__PURE__*/
-  fileDesc("Cg1jb250ZW50LnByb3RvEg5wYXJsZXkuY29udGVudCI8CgVRdW90ZRIKCgJpZBgBIAEoBBIZChFhdXRob3JfYWNjb3VudF9pZBgCIAEoCRIMCgR0ZXh0GAMgASgJIocBCgtEYXRhTWVzc2FnZRIMCgRib2R5GAEgASgJEiQKBXF1b3RlGAIgASgLMhUucGFybGV5LmNvbnRlbnQuUXVvdGUSFAoMZXhwaXJlX3RpbWVyGAMgASgNEhEKCXZpZXdfb25jZRgEIAEoCBIbChNleHBpcmVfdGltZXJfdXBkYXRlGAUgASgIImUKCFJlYWN0aW9uEg0KBWVtb2ppGAEgASgJEg4KBnJlbW92ZRgCIAEoCBIgChh0YXJnZXRfYXV0aG9yX2FjY291bnRfaWQYAyABKAkSGAoQdGFyZ2V0X3RpbWVzdGFtcBgEIAEoBCJLCgRFZGl0EhgKEHRhcmdldF90aW1lc3RhbXAYASABKAQSKQoEZGF0YRgCIAEoCzIbLnBhcmxleS5jb250ZW50LkRhdGFNZXNzYWdlIiIKBkRlbGV0ZRIYChB0YXJnZXRfdGltZXN0YW1wGAEgASgEInUKB1JlY2VpcHQSKgoEdHlwZRgBIAEoDjIcLnBhcmxleS5jb250ZW50LlJlY2VpcHQuVHlwZRISCgp0aW1lc3RhbXBzGAIgAygEIioKBFR5cGUSDAoIREVMSVZFUlkQABIICgRSRUFEEAESCgoGVklFV0VEEAIibgoGVHlwaW5nEi0KBmFjdGlvbhgBIAEoDjIdLnBhcmxleS5jb250ZW50LlR5cGluZy5BY3Rpb24SEQoJdGltZXN0YW1wGAIgASgEIiIKBkFjdGlvbhILCgdTVEFSVEVEEAASCwoHU1RPUFBFRBABIkwKDFJldHJ5UmVxdWVzdBIRCgl0aW1lc3RhbXAYASABKAQSFwoPY2lwaGVydGV4dF90eXBlGAIgASgNEhAKCGdyb3VwX2lkGAMgASgJImUKFVNlbmRlcktleURpc3RyaWJ1dGlvbhIQCghncm91cF9pZBgBIAEoCRISCgptYXN0ZXJfa2V5GAIgASgMEhQKDGRpc3RyaWJ1dGlvbhgDIAEoDBIQCghyZXZpc2lvbhgEIAEoDSJhCg9Hcm91cEF0dHJpYnV0ZXMSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIOCgZhdmF0YXIYAyABKAwSGwoTYXZhdGFyX2NvbnRlbnRfdHlwZRgEIAEoCSKZBAoLU3luY01lc3NhZ2USMAoEc2VudBgBIAEoCzIgLnBhcmxleS5jb250ZW50LlN5bmNNZXNzYWdlLlNlbnRIABI2CgdoaXN0b3J5GAMgASgLMiMucGFybGV5LmNvbnRlbnQuU3luY01lc3NhZ2UuSGlzdG9yeUgAEkUKD2RldmljZXNfY2hhbmdlZBgEIAEoCzIqLnBhcmxleS5jb250ZW50LlN5bmNNZXNzYWdlLkRldmljZXNDaGFuZ2VkSAASLgoEcmVhZBgCIAMoCzIgLnBhcmxleS5jb250ZW50LlN5bmNNZXNzYWdlLlJlYWQabgoEU2VudBIeChZkZXN0aW5hdGlvbl9hY2NvdW50X2lkGAEgASgJEhEKCXRpbWVzdGFtcBgCIAEoBBIPCgdjb250ZW50GAMgASgMEiIKGmV4cGlyYXRpb25fc3RhcnRfdGltZXN0YW1wGAQgASgNGjQKBFJlYWQSGQoRc2VuZGVyX2FjY291bnRfaWQYASABKAkSEQoJdGltZXN0YW1wGAIgASgEGlgKB0hpc3RvcnkSDwoHYmxvYl9pZBgBIAEoCRILCgNrZXkYAiABKAwSDgoGc2hhMjU2GAMgASgMEgwKBHNpemUYBCABKAQSEQoJZGV2aWNlX2lkGAUgASgNGiEKDkRldmljZXNDaGFuZ2VkEg8KB3ZlcnNpb24YASABKARCBgoEa2luZCLJAQoQUHJvdmlzaW9uTWVzc2FnZRISCgphY2NvdW50X2lkGAEgASgJEg4KBm51bWJlchgCIAEoCRISCgpzZXJ2ZXJfdXJsGAMgASgJEhEKCWRldmljZV9pZBgEIAEoDRIMCgRjb2RlGAUgASgJEhwKFGFjY291bnRfaWRlbnRpdHlfa2V5GAYgASgMEg8KB2RldGFpbHMYByABKAwSGQoRYWNjb3VudF9zaWduYXR1cmUYCCABKAwSEgoKZXhwaXJlc19hdBgJIAEoBCLGAQoNSGlzdG9yeUJ1bmRsZRIPCgd2ZXJzaW9uGAEgASgNEhIKCmNyZWF0ZWRfYXQYAiABKAQSMAoIY29udGFjdHMYAyADKAsyHi5wYXJsZXkuY29udGVudC5IaXN0b3J5Q29udGFjdBIsCgZncm91cHMYBCADKAsyHC5wYXJsZXkuY29udGVudC5IaXN0b3J5R3JvdXASMAoIbWVzc2FnZXMYBSADKAsyHi5wYXJsZXkuY29udGVudC5IaXN0b3J5TWVzc2FnZSJjCg5IaXN0b3J5Q29udGFjdBISCgphY2NvdW50X2lkGAEgASgJEg4KBm51bWJlchgCIAEoCRIXCg9udW1iZXJfdmVyaWZpZWQYAyABKAgSFAoMZXhwaXJlX3RpbWVyGAQgASgNIkoKDEhpc3RvcnlHcm91cBIQCghncm91cF9pZBgBIAEoCRISCgptYXN0ZXJfa2V5GAIgASgMEhQKDGV4cGlyZV90aW1lchgDIAEoDSLLAQoOSGlzdG9yeU1lc3NhZ2USCgoCaWQYASABKAkSFwoPY29udmVyc2F0aW9uX2lkGAIgASgJEhkKEXNlbmRlcl9hY2NvdW50X2lkGAMgASgJEhAKCG91dGdvaW5nGAQgASgIEhEKCXRpbWVzdGFtcBgFIAEoBBIYChBzZXJ2ZXJfdGltZXN0YW1wGAYgASgEEgwKBGtpbmQYByABKAkSDAoEYm9keRgIIAEoCRIOCgZzdGF0dXMYCSABKAkSDgoGcmVjb3JkGAogASgMIoUECgdDb250ZW50Eg8KB3ZlcnNpb24YDyABKA0SEQoJdGltZXN0YW1wGA4gASgEEhUKDXNlbmRlcl9udW1iZXIYDSABKAkSKwoEZGF0YRgBIAEoCzIbLnBhcmxleS5jb250ZW50LkRhdGFNZXNzYWdlSAASLAoIcmVhY3Rpb24YAiABKAsyGC5wYXJsZXkuY29udGVudC5SZWFjdGlvbkgAEiQKBGVkaXQYAyABKAsyFC5wYXJsZXkuY29udGVudC5FZGl0SAASKAoGZGVsZXRlGAQgASgLMhYucGFybGV5LmNvbnRlbnQuRGVsZXRlSAASKgoHcmVjZWlwdBgFIAEoCzIXLnBhcmxleS5jb250ZW50LlJlY2VpcHRIABIoCgZ0eXBpbmcYBiABKAsyFi5wYXJsZXkuY29udGVudC5UeXBpbmdIABItCgVyZXRyeRgHIAEoCzIcLnBhcmxleS5jb250ZW50LlJldHJ5UmVxdWVzdEgAEkgKF3NlbmRlcl9rZXlfZGlzdHJpYnV0aW9uGAggASgLMiUucGFybGV5LmNvbnRlbnQuU2VuZGVyS2V5RGlzdHJpYnV0aW9uSAASKwoEc3luYxgJIAEoCzIbLnBhcmxleS5jb250ZW50LlN5bmNNZXNzYWdlSAASEAoIZ3JvdXBfaWQYDCABKAlCBgoEYm9keWIGcHJvdG8z");
+  fileDesc("Cg1jb250ZW50LnByb3RvEg5wYXJsZXkuY29udGVudCI8CgVRdW90ZRIKCgJpZBgBIAEoBBIZChFhdXRob3JfYWNjb3VudF9pZBgCIAEoCRIMCgR0ZXh0GAMgASgJIr8BCgtEYXRhTWVzc2FnZRIMCgRib2R5GAEgASgJEiQKBXF1b3RlGAIgASgLMhUucGFybGV5LmNvbnRlbnQuUXVvdGUSFAoMZXhwaXJlX3RpbWVyGAMgASgNEhEKCXZpZXdfb25jZRgEIAEoCBIbChNleHBpcmVfdGltZXJfdXBkYXRlGAUgASgIEjYKC2F0dGFjaG1lbnRzGAYgAygLMiEucGFybGV5LmNvbnRlbnQuQXR0YWNobWVudFBvaW50ZXIi/wIKEUF0dGFjaG1lbnRQb2ludGVyEjQKBHR5cGUYASABKA4yJi5wYXJsZXkuY29udGVudC5BdHRhY2htZW50UG9pbnRlci5UeXBlEg8KB2Jsb2JfaWQYAiABKAkSEQoJbWVkaWFfa2V5GAMgASgMEhgKEHBsYWludGV4dF9zaGEyNTYYBCABKAwSGAoQZW5jcnlwdGVkX3NoYTI1NhgFIAEoDBIMCgRzaXplGAYgASgEEhQKDGNvbnRlbnRfdHlwZRgHIAEoCRIRCglmaWxlX25hbWUYCCABKAkSDQoFd2lkdGgYCSABKA0SDgoGaGVpZ2h0GAogASgNEhMKC2R1cmF0aW9uX21zGAsgASgNEhEKCXRodW1ibmFpbBgMIAEoDBISCgp2b2ljZV9ub3RlGA0gASgIEhMKC3VwbG9hZGVkX2F0GA4gASgEIjUKBFR5cGUSDAoIRE9DVU1FTlQQABIJCgVJTUFHRRABEgkKBVZJREVPEAISCQoFQVVESU8QAyJlCghSZWFjdGlvbhINCgVlbW9qaRgBIAEoCRIOCgZyZW1vdmUYAiABKAgSIAoYdGFyZ2V0X2F1dGhvcl9hY2NvdW50X2lkGAMgASgJEhgKEHRhcmdldF90aW1lc3RhbXAYBCABKAQiSwoERWRpdBIYChB0YXJnZXRfdGltZXN0YW1wGAEgASgEEikKBGRhdGEYAiABKAsyGy5wYXJsZXkuY29udGVudC5EYXRhTWVzc2FnZSIiCgZEZWxldGUSGAoQdGFyZ2V0X3RpbWVzdGFtcBgBIAEoBCJ1CgdSZWNlaXB0EioKBHR5cGUYASABKA4yHC5wYXJsZXkuY29udGVudC5SZWNlaXB0LlR5cGUSEgoKdGltZXN0YW1wcxgCIAMoBCIqCgRUeXBlEgwKCERFTElWRVJZEAASCAoEUkVBRBABEgoKBlZJRVdFRBACIm4KBlR5cGluZxItCgZhY3Rpb24YASABKA4yHS5wYXJsZXkuY29udGVudC5UeXBpbmcuQWN0aW9uEhEKCXRpbWVzdGFtcBgCIAEoBCIiCgZBY3Rpb24SCwoHU1RBUlRFRBAAEgsKB1NUT1BQRUQQASJMCgxSZXRyeVJlcXVlc3QSEQoJdGltZXN0YW1wGAEgASgEEhcKD2NpcGhlcnRleHRfdHlwZRgCIAEoDRIQCghncm91cF9pZBgDIAEoCSJlChVTZW5kZXJLZXlEaXN0cmlidXRpb24SEAoIZ3JvdXBfaWQYASABKAkSEgoKbWFzdGVyX2tleRgCIAEoDBIUCgxkaXN0cmlidXRpb24YAyABKAwSEAoIcmV2aXNpb24YBCABKA0iYQoPR3JvdXBBdHRyaWJ1dGVzEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSDgoGYXZhdGFyGAMgASgMEhsKE2F2YXRhcl9jb250ZW50X3R5cGUYBCABKAkimQQKC1N5bmNNZXNzYWdlEjAKBHNlbnQYASABKAsyIC5wYXJsZXkuY29udGVudC5TeW5jTWVzc2FnZS5TZW50SAASNgoHaGlzdG9yeRgDIAEoCzIjLnBhcmxleS5jb250ZW50LlN5bmNNZXNzYWdlLkhpc3RvcnlIABJFCg9kZXZpY2VzX2NoYW5nZWQYBCABKAsyKi5wYXJsZXkuY29udGVudC5TeW5jTWVzc2FnZS5EZXZpY2VzQ2hhbmdlZEgAEi4KBHJlYWQYAiADKAsyIC5wYXJsZXkuY29udGVudC5TeW5jTWVzc2FnZS5SZWFkGm4KBFNlbnQSHgoWZGVzdGluYXRpb25fYWNjb3VudF9pZBgBIAEoCRIRCgl0aW1lc3RhbXAYAiABKAQSDwoHY29udGVudBgDIAEoDBIiChpleHBpcmF0aW9uX3N0YXJ0X3RpbWVzdGFtcBgEIAEoDRo0CgRSZWFkEhkKEXNlbmRlcl9hY2NvdW50X2lkGAEgASgJEhEKCXRpbWVzdGFtcBgCIAEoBBpYCgdIaXN0b3J5Eg8KB2Jsb2JfaWQYASABKAkSCwoDa2V5GAIgASgMEg4KBnNoYTI1NhgDIAEoDBIMCgRzaXplGAQgASgEEhEKCWRldmljZV9pZBgFIAEoDRohCg5EZXZpY2VzQ2hhbmdlZBIPCgd2ZXJzaW9uGAEgASgEQgYKBGtpbmQiyQEKEFByb3Zpc2lvbk1lc3NhZ2USEgoKYWNjb3VudF9pZBgBIAEoCRIOCgZudW1iZXIYAiABKAkSEgoKc2VydmVyX3VybBgDIAEoCRIRCglkZXZpY2VfaWQYBCABKA0SDAoEY29kZRgFIAEoCRIcChRhY2NvdW50X2lkZW50aXR5X2tleRgGIAEoDBIPCgdkZXRhaWxzGAcgASgMEhkKEWFjY291bnRfc2lnbmF0dXJlGAggASgMEhIKCmV4cGlyZXNfYXQYCSABKAQixgEKDUhpc3RvcnlCdW5kbGUSDwoHdmVyc2lvbhgBIAEoDRISCgpjcmVhdGVkX2F0GAIgASgEEjAKCGNvbnRhY3RzGAMgAygLMh4ucGFybGV5LmNvbnRlbnQuSGlzdG9yeUNvbnRhY3QSLAoGZ3JvdXBzGAQgAygLMhwucGFybGV5LmNvbnRlbnQuSGlzdG9yeUdyb3VwEjAKCG1lc3NhZ2VzGAUgAygLMh4ucGFybGV5LmNvbnRlbnQuSGlzdG9yeU1lc3NhZ2UiYwoOSGlzdG9yeUNvbnRhY3QSEgoKYWNjb3VudF9pZBgBIAEoCRIOCgZudW1iZXIYAiABKAkSFwoPbnVtYmVyX3ZlcmlmaWVkGAMgASgIEhQKDGV4cGlyZV90aW1lchgEIAEoDSJKCgxIaXN0b3J5R3JvdXASEAoIZ3JvdXBfaWQYASABKAkSEgoKbWFzdGVyX2tleRgCIAEoDBIUCgxleHBpcmVfdGltZXIYAyABKA0iywEKDkhpc3RvcnlNZXNzYWdlEgoKAmlkGAEgASgJEhcKD2NvbnZlcnNhdGlvbl9pZBgCIAEoCRIZChFzZW5kZXJfYWNjb3VudF9pZBgDIAEoCRIQCghvdXRnb2luZxgEIAEoCBIRCgl0aW1lc3RhbXAYBSABKAQSGAoQc2VydmVyX3RpbWVzdGFtcBgGIAEoBBIMCgRraW5kGAcgASgJEgwKBGJvZHkYCCABKAkSDgoGc3RhdHVzGAkgASgJEg4KBnJlY29yZBgKIAEoDCKFBAoHQ29udGVudBIPCgd2ZXJzaW9uGA8gASgNEhEKCXRpbWVzdGFtcBgOIAEoBBIVCg1zZW5kZXJfbnVtYmVyGA0gASgJEisKBGRhdGEYASABKAsyGy5wYXJsZXkuY29udGVudC5EYXRhTWVzc2FnZUgAEiwKCHJlYWN0aW9uGAIgASgLMhgucGFybGV5LmNvbnRlbnQuUmVhY3Rpb25IABIkCgRlZGl0GAMgASgLMhQucGFybGV5LmNvbnRlbnQuRWRpdEgAEigKBmRlbGV0ZRgEIAEoCzIWLnBhcmxleS5jb250ZW50LkRlbGV0ZUgAEioKB3JlY2VpcHQYBSABKAsyFy5wYXJsZXkuY29udGVudC5SZWNlaXB0SAASKAoGdHlwaW5nGAYgASgLMhYucGFybGV5LmNvbnRlbnQuVHlwaW5nSAASLQoFcmV0cnkYByABKAsyHC5wYXJsZXkuY29udGVudC5SZXRyeVJlcXVlc3RIABJIChdzZW5kZXJfa2V5X2Rpc3RyaWJ1dGlvbhgIIAEoCzIlLnBhcmxleS5jb250ZW50LlNlbmRlcktleURpc3RyaWJ1dGlvbkgAEisKBHN5bmMYCSABKAsyGy5wYXJsZXkuY29udGVudC5TeW5jTWVzc2FnZUgAEhAKCGdyb3VwX2lkGAwgASgJQgYKBGJvZHliBnByb3RvMw");
 
 /**
  * @generated from message parley.content.Quote
@@ -78,6 +78,13 @@ export type DataMessage = Message<"parley.content.DataMessage"> & {
    * @generated from field: bool expire_timer_update = 5;
    */
   expireTimerUpdate: boolean;
+
+  /**
+   * Files sent with the message (body is then their caption). See docs/media.md.
+   *
+   * @generated from field: repeated parley.content.AttachmentPointer attachments = 6;
+   */
+  attachments: AttachmentPointer[];
 };
 
 /**
@@ -86,6 +93,148 @@ export type DataMessage = Message<"parley.content.DataMessage"> & {
  */
 export const DataMessageSchema: GenMessage<DataMessage> = /*@__PURE__*/
   messageDesc(file_content, 1);
+
+/**
+ * A file sent with a message: where its encrypted bytes are (a blob on the server) and the keys to open and
+ * verify them. Only inside the end-to-end encryption: the server sees the blob, never these fields.
+ *
+ * @generated from message parley.content.AttachmentPointer
+ */
+export type AttachmentPointer = Message<"parley.content.AttachmentPointer"> & {
+  /**
+   * selects the HKDF info string of the media key
+   *
+   * @generated from field: parley.content.AttachmentPointer.Type type = 1;
+   */
+  type: AttachmentPointer_Type;
+
+  /**
+   * lowercase hex SHA-256 of the encrypted file (the blob's id on the server)
+   *
+   * @generated from field: string blob_id = 2;
+   */
+  blobId: string;
+
+  /**
+   * 32 random bytes, fresh for every file
+   *
+   * @generated from field: bytes media_key = 3;
+   */
+  mediaKey: Uint8Array;
+
+  /**
+   * SHA-256 of the file as sent (after compression)
+   *
+   * @generated from field: bytes plaintext_sha256 = 4;
+   */
+  plaintextSha256: Uint8Array;
+
+  /**
+   * SHA-256 of the encrypted file (equals blob_id, as bytes)
+   *
+   * @generated from field: bytes encrypted_sha256 = 5;
+   */
+  encryptedSha256: Uint8Array;
+
+  /**
+   * plaintext bytes
+   *
+   * @generated from field: uint64 size = 6;
+   */
+  size: bigint;
+
+  /**
+   * MIME type of the plaintext, e.g. image/jpeg, video/mp4, audio/ogg
+   *
+   * @generated from field: string content_type = 7;
+   */
+  contentType: string;
+
+  /**
+   * the original file name, without any directory (may be empty)
+   *
+   * @generated from field: string file_name = 8;
+   */
+  fileName: string;
+
+  /**
+   * images and videos, pixels (0 = unknown)
+   *
+   * @generated from field: uint32 width = 9;
+   */
+  width: number;
+
+  /**
+   * @generated from field: uint32 height = 10;
+   */
+  height: number;
+
+  /**
+   * videos and audio (0 = unknown)
+   *
+   * @generated from field: uint32 duration_ms = 11;
+   */
+  durationMs: number;
+
+  /**
+   * a small blurred JPEG (at most 8 KiB) shown before the download; may be empty
+   *
+   * @generated from field: bytes thumbnail = 12;
+   */
+  thumbnail: Uint8Array;
+
+  /**
+   * audio recorded as a voice note (shown as such)
+   *
+   * @generated from field: bool voice_note = 13;
+   */
+  voiceNote: boolean;
+
+  /**
+   * ms, when the upload completed: the blob expires 30 days later
+   *
+   * @generated from field: uint64 uploaded_at = 14;
+   */
+  uploadedAt: bigint;
+};
+
+/**
+ * Describes the message parley.content.AttachmentPointer.
+ * Use `create(AttachmentPointerSchema)` to create a new message.
+ */
+export const AttachmentPointerSchema: GenMessage<AttachmentPointer> = /*@__PURE__*/
+  messageDesc(file_content, 2);
+
+/**
+ * @generated from enum parley.content.AttachmentPointer.Type
+ */
+export enum AttachmentPointer_Type {
+  /**
+   * @generated from enum value: DOCUMENT = 0;
+   */
+  DOCUMENT = 0,
+
+  /**
+   * @generated from enum value: IMAGE = 1;
+   */
+  IMAGE = 1,
+
+  /**
+   * @generated from enum value: VIDEO = 2;
+   */
+  VIDEO = 2,
+
+  /**
+   * @generated from enum value: AUDIO = 3;
+   */
+  AUDIO = 3,
+}
+
+/**
+ * Describes the enum parley.content.AttachmentPointer.Type.
+ */
+export const AttachmentPointer_TypeSchema: GenEnum<AttachmentPointer_Type> = /*@__PURE__*/
+  enumDesc(file_content, 2, 0);
 
 /**
  * @generated from message parley.content.Reaction
@@ -117,7 +266,7 @@ export type Reaction = Message<"parley.content.Reaction"> & {
  * Use `create(ReactionSchema)` to create a new message.
  */
 export const ReactionSchema: GenMessage<Reaction> = /*@__PURE__*/
-  messageDesc(file_content, 2);
+  messageDesc(file_content, 3);
 
 /**
  * @generated from message parley.content.Edit
@@ -139,7 +288,7 @@ export type Edit = Message<"parley.content.Edit"> & {
  * Use `create(EditSchema)` to create a new message.
  */
 export const EditSchema: GenMessage<Edit> = /*@__PURE__*/
-  messageDesc(file_content, 3);
+  messageDesc(file_content, 4);
 
 /**
  * @generated from message parley.content.Delete
@@ -156,7 +305,7 @@ export type Delete = Message<"parley.content.Delete"> & {
  * Use `create(DeleteSchema)` to create a new message.
  */
 export const DeleteSchema: GenMessage<Delete> = /*@__PURE__*/
-  messageDesc(file_content, 4);
+  messageDesc(file_content, 5);
 
 /**
  * @generated from message parley.content.Receipt
@@ -178,7 +327,7 @@ export type Receipt = Message<"parley.content.Receipt"> & {
  * Use `create(ReceiptSchema)` to create a new message.
  */
 export const ReceiptSchema: GenMessage<Receipt> = /*@__PURE__*/
-  messageDesc(file_content, 5);
+  messageDesc(file_content, 6);
 
 /**
  * @generated from enum parley.content.Receipt.Type
@@ -204,7 +353,7 @@ export enum Receipt_Type {
  * Describes the enum parley.content.Receipt.Type.
  */
 export const Receipt_TypeSchema: GenEnum<Receipt_Type> = /*@__PURE__*/
-  enumDesc(file_content, 5, 0);
+  enumDesc(file_content, 6, 0);
 
 /**
  * @generated from message parley.content.Typing
@@ -226,7 +375,7 @@ export type Typing = Message<"parley.content.Typing"> & {
  * Use `create(TypingSchema)` to create a new message.
  */
 export const TypingSchema: GenMessage<Typing> = /*@__PURE__*/
-  messageDesc(file_content, 6);
+  messageDesc(file_content, 7);
 
 /**
  * @generated from enum parley.content.Typing.Action
@@ -247,7 +396,7 @@ export enum Typing_Action {
  * Describes the enum parley.content.Typing.Action.
  */
 export const Typing_ActionSchema: GenEnum<Typing_Action> = /*@__PURE__*/
-  enumDesc(file_content, 6, 0);
+  enumDesc(file_content, 7, 0);
 
 /**
  * Asks the sender to resend after a message could not be decrypted (and to start a new session).
@@ -279,7 +428,7 @@ export type RetryRequest = Message<"parley.content.RetryRequest"> & {
  * Use `create(RetryRequestSchema)` to create a new message.
  */
 export const RetryRequestSchema: GenMessage<RetryRequest> = /*@__PURE__*/
-  messageDesc(file_content, 7);
+  messageDesc(file_content, 8);
 
 /**
  * A member's sender key for a group (over the 1:1 session, to every member device that lacks it), with
@@ -320,7 +469,7 @@ export type SenderKeyDistribution = Message<"parley.content.SenderKeyDistributio
  * Use `create(SenderKeyDistributionSchema)` to create a new message.
  */
 export const SenderKeyDistributionSchema: GenMessage<SenderKeyDistribution> = /*@__PURE__*/
-  messageDesc(file_content, 8);
+  messageDesc(file_content, 9);
 
 /**
  * The encrypted attributes of a group (GroupState.attributes holds them encrypted under the master key).
@@ -356,7 +505,7 @@ export type GroupAttributes = Message<"parley.content.GroupAttributes"> & {
  * Use `create(GroupAttributesSchema)` to create a new message.
  */
 export const GroupAttributesSchema: GenMessage<GroupAttributes> = /*@__PURE__*/
-  messageDesc(file_content, 9);
+  messageDesc(file_content, 10);
 
 /**
  * Between the devices of one account only (the receiver ignores a SyncMessage from another account).
@@ -398,7 +547,7 @@ export type SyncMessage = Message<"parley.content.SyncMessage"> & {
  * Use `create(SyncMessageSchema)` to create a new message.
  */
 export const SyncMessageSchema: GenMessage<SyncMessage> = /*@__PURE__*/
-  messageDesc(file_content, 10);
+  messageDesc(file_content, 11);
 
 /**
  * A message this device sent to a contact (1:1; group messages reach our other devices through the group
@@ -435,7 +584,7 @@ export type SyncMessage_Sent = Message<"parley.content.SyncMessage.Sent"> & {
  * Use `create(SyncMessage_SentSchema)` to create a new message.
  */
 export const SyncMessage_SentSchema: GenMessage<SyncMessage_Sent> = /*@__PURE__*/
-  messageDesc(file_content, 10, 0);
+  messageDesc(file_content, 11, 0);
 
 /**
  * Messages read on this device: the other devices mark them read (and send no receipts of their own).
@@ -459,7 +608,7 @@ export type SyncMessage_Read = Message<"parley.content.SyncMessage.Read"> & {
  * Use `create(SyncMessage_ReadSchema)` to create a new message.
  */
 export const SyncMessage_ReadSchema: GenMessage<SyncMessage_Read> = /*@__PURE__*/
-  messageDesc(file_content, 10, 1);
+  messageDesc(file_content, 11, 1);
 
 /**
  * The history a primary gives a newly linked companion: an encrypted blob (see docs/multi-device.md).
@@ -507,7 +656,7 @@ export type SyncMessage_History = Message<"parley.content.SyncMessage.History"> 
  * Use `create(SyncMessage_HistorySchema)` to create a new message.
  */
 export const SyncMessage_HistorySchema: GenMessage<SyncMessage_History> = /*@__PURE__*/
-  messageDesc(file_content, 10, 2);
+  messageDesc(file_content, 11, 2);
 
 /**
  * The account's device list changed (sent by the primary after publishing it).
@@ -526,7 +675,7 @@ export type SyncMessage_DevicesChanged = Message<"parley.content.SyncMessage.Dev
  * Use `create(SyncMessage_DevicesChangedSchema)` to create a new message.
  */
 export const SyncMessage_DevicesChangedSchema: GenMessage<SyncMessage_DevicesChanged> = /*@__PURE__*/
-  messageDesc(file_content, 10, 3);
+  messageDesc(file_content, 11, 3);
 
 /**
  * What the primary leaves for a companion it links (encrypted under keys from the linking secret; the
@@ -594,7 +743,7 @@ export type ProvisionMessage = Message<"parley.content.ProvisionMessage"> & {
  * Use `create(ProvisionMessageSchema)` to create a new message.
  */
 export const ProvisionMessageSchema: GenMessage<ProvisionMessage> = /*@__PURE__*/
-  messageDesc(file_content, 11);
+  messageDesc(file_content, 12);
 
 /**
  * The plaintext of a history bundle (before encryption): what a new companion imports.
@@ -633,7 +782,7 @@ export type HistoryBundle = Message<"parley.content.HistoryBundle"> & {
  * Use `create(HistoryBundleSchema)` to create a new message.
  */
 export const HistoryBundleSchema: GenMessage<HistoryBundle> = /*@__PURE__*/
-  messageDesc(file_content, 12);
+  messageDesc(file_content, 13);
 
 /**
  * @generated from message parley.content.HistoryContact
@@ -665,7 +814,7 @@ export type HistoryContact = Message<"parley.content.HistoryContact"> & {
  * Use `create(HistoryContactSchema)` to create a new message.
  */
 export const HistoryContactSchema: GenMessage<HistoryContact> = /*@__PURE__*/
-  messageDesc(file_content, 13);
+  messageDesc(file_content, 14);
 
 /**
  * @generated from message parley.content.HistoryGroup
@@ -692,7 +841,7 @@ export type HistoryGroup = Message<"parley.content.HistoryGroup"> & {
  * Use `create(HistoryGroupSchema)` to create a new message.
  */
 export const HistoryGroupSchema: GenMessage<HistoryGroup> = /*@__PURE__*/
-  messageDesc(file_content, 14);
+  messageDesc(file_content, 15);
 
 /**
  * @generated from message parley.content.HistoryMessage
@@ -758,7 +907,7 @@ export type HistoryMessage = Message<"parley.content.HistoryMessage"> & {
  * Use `create(HistoryMessageSchema)` to create a new message.
  */
 export const HistoryMessageSchema: GenMessage<HistoryMessage> = /*@__PURE__*/
-  messageDesc(file_content, 15);
+  messageDesc(file_content, 16);
 
 /**
  * @generated from message parley.content.Content
@@ -859,5 +1008,5 @@ export type Content = Message<"parley.content.Content"> & {
  * Use `create(ContentSchema)` to create a new message.
  */
 export const ContentSchema: GenMessage<Content> = /*@__PURE__*/
-  messageDesc(file_content, 16);
+  messageDesc(file_content, 17);
 

@@ -11,6 +11,7 @@
  * store with the web app.
  */
 import type { AccountId, ConversationId, E164, GroupId, MessageId } from '../ids.js';
+import type { MediaType } from '../media/crypto.js';
 
 /** Version of the record shapes below; stored with persisted data from day one. */
 export const STORE_FORMAT_VERSION = 1;
@@ -160,6 +161,70 @@ export interface MessageRecord {
   readonly receipts: readonly MemberReceiptRecord[];
   /** For `group-update`: what changed. */
   readonly groupUpdate: GroupUpdateRecord | undefined;
+  /** Files sent with the message (then `body` is their caption); empty for most messages. */
+  readonly attachments: readonly AttachmentRecord[];
+}
+
+/** Where an attachment stands on this device. */
+export type AttachmentState =
+  /** Announced; not fetched yet (incoming), or being uploaded (outgoing, before the message is sent). */
+  | 'pending'
+  /** The verified plaintext is saved at `path`. */
+  | 'saved'
+  /** Fetching or verifying failed (`error` says why); a download may be tried again. */
+  | 'failed';
+
+/** A file of a message: the pointer the message carried, and where this device keeps the plaintext. */
+export interface AttachmentRecord {
+  readonly type: MediaType;
+  /** Lowercase hex SHA-256 of the encrypted file. */
+  readonly blobId: string;
+  readonly mediaKey: Uint8Array;
+  readonly plaintextSha256: Uint8Array;
+  readonly encryptedSha256: Uint8Array;
+  /** Plaintext bytes. */
+  readonly size: number;
+  readonly contentType: string;
+  readonly fileName: string | undefined;
+  readonly width: number | undefined;
+  readonly height: number | undefined;
+  readonly durationMs: number | undefined;
+  readonly voiceNote: boolean;
+  /** The blurred preview JPEG, when the sender gave one. */
+  readonly thumbnail: Uint8Array | undefined;
+  /** When the upload completed, ms (the blob expires 30 days later). */
+  readonly uploadedAt: number;
+  readonly state: AttachmentState;
+  /** Where the verified plaintext is (a {@link MediaFiles} location), once saved. */
+  readonly path: string | undefined;
+  /** The error code of the last failed download. */
+  readonly error: string | undefined;
+}
+
+/**
+ * An upload in progress that can resume after a crash: the media key must be reused so that re-encrypting the
+ * same bytes gives the same ciphertext the server already has part of.
+ */
+export interface UploadJobRecord {
+  /** {@link MediaSource.resumeKey}. */
+  readonly resumeKey: string;
+  readonly type: MediaType;
+  readonly mediaKey: Uint8Array;
+  /** Plaintext bytes (a source of another size is a different file: the job starts over). */
+  readonly size: number;
+  /** The server's upload id, once created. */
+  readonly uploadId: string | undefined;
+  /** Set once the upload completed: the pointer fields the message needs. */
+  readonly completed: { readonly blobId: string; readonly plaintextSha256: Uint8Array; readonly encryptedSha256: Uint8Array; readonly uploadedAt: number } | undefined;
+  readonly createdAt: number;
+}
+
+export interface UploadJobStore {
+  get(resumeKey: string): Promise<UploadJobRecord | undefined>;
+  put(job: UploadJobRecord): Promise<void>;
+  remove(resumeKey: string): Promise<void>;
+  /** Removes jobs created before `before` (their server uploads have expired). */
+  prune(before: number): Promise<void>;
 }
 
 export interface GroupMemberRecord {
@@ -402,6 +467,7 @@ export interface StoreTx {
   readonly envelopes: ProcessedEnvelopeStore;
   readonly groups: GroupStore;
   readonly senderKeys: SenderKeyRecordStore;
+  readonly uploads: UploadJobStore;
   /** Runs `fn` so that, when it rejects, only its own writes roll back (then the rejection propagates). */
   savepoint<T>(fn: () => Promise<T>): Promise<T>;
 }
