@@ -67,6 +67,13 @@ export const ClientErrorCode = {
    * tampered, truncated or the wrong key. Plaintext already streamed out of it must be discarded.
    */
   BadMedia: 'CLIENT_BAD_MEDIA',
+  /** `ffmpeg` or `ffprobe`, needed to prepare a video or audio file, is not installed (or not at its configured path). */
+  MediaToolMissing: 'CLIENT_MEDIA_TOOL_MISSING',
+  /**
+   * A file to send that cannot be prepared: not a readable regular file, changed while being read, or
+   * recognised as an image, video or audio file that the converter then failed on.
+   */
+  BadMediaInput: 'CLIENT_BAD_MEDIA_INPUT',
 } as const;
 
 /** One of the codes of {@link ClientErrorCode}. */
