@@ -122,6 +122,9 @@ export default defineConfig(
   }),
   layering('src/server', { nodeBuiltins: true, layers: ['client', 'web', 'cli'], globals: [], why: '' }),
   layering('src/node', { nodeBuiltins: true, layers: ['client', 'server', 'web', 'cli'], globals: [], why: '' }),
+  // src/node/media implements the SDK's media contract (src/client/media/types.ts) in Node, so it may import
+  // src/client; the server must not import it.
+  layering('src/node/media', { nodeBuiltins: true, layers: ['server', 'web', 'cli'], globals: [], why: '' }),
   layering('src/web', { nodeBuiltins: false, layers: ['server', 'cli', 'node'], globals: ['Buffer', 'process'], why: BROWSER }),
   // The terminal client runs the server for `parley serve` through its entry point only (src/server/main.ts).
   layering('src/cli', {

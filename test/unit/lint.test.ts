@@ -132,6 +132,21 @@ const CASES: Record<string, FolderCase> = {
       `export const b = Buffer.alloc(1);`,
     ],
   },
+  'src/node/media': {
+    file: 'src/node/media/__lint_fixture__.ts',
+    forbidden: [
+      ...DEV_ONLY,
+      ...['server', 'web', 'cli'].flatMap(layerImports),
+      [`import { createApp } from '../../server/app.js';`, 'no-restricted-imports'],
+    ],
+    allowed: [
+      ...ALWAYS_ALLOWED,
+      `import { spawn } from 'node:child_process';`,
+      `import type { MediaFiles } from '../../client/media/types.js';`,
+      `import { ClientError } from '../../client/errors.js';`,
+      `import { NodeCryptoProvider } from '../crypto-provider.js';`,
+    ],
+  },
   'src/web': {
     file: 'src/web/__lint_fixture__.ts',
     forbidden: [
