@@ -9,7 +9,9 @@ import { ClientError, ClientErrorCode } from './errors.js';
 import { HistoryBundleSchema, HistoryMessageSchema, type HistoryBundle, type HistoryMessage } from './gen/content_pb.js';
 import { placeholderGroup } from './groups/state.js';
 import { isAccountId, isE164, isGroupId, type ConversationId, type GroupId, type MessageId } from './ids.js';
-import type { MessageKind, MessageRecord, MessageStatus, StoreTx } from './store/types.js';
+import { fromHex } from '../protocol/index.js';
+import { attachmentFromPointer, decodePointer, encodePointerHex, MAX_ATTACHMENTS } from './media/pointers.js';
+import type { AttachmentRecord, MessageKind, MessageRecord, MessageStatus, StoreTx } from './store/types.js';
 
 /** Messages per conversation a history bundle carries at most. */
 export const HISTORY_MESSAGES_PER_CONVERSATION = 500;
@@ -24,6 +26,24 @@ type RecordRest = Pick<
   'quote' | 'reactions' | 'editedAt' | 'deleted' | 'viewOnce' | 'expireTimer' | 'expiresAt' | 'error' | 'receipts' | 'groupUpdate'
 >;
 
+/**
+ * What the JSON `record` holds: {@link RecordRest}, and the attachments as hex serialized AttachmentPointers
+ * (the pointer only: where the primary keeps its copy means nothing to the companion, which fetches the file
+ * itself, so each arrives `pending`).
+ */
+type RecordJson = RecordRest & { readonly attachments?: readonly string[] };
+
+function attachmentsFromJson(value: unknown): AttachmentRecord[] {
+  if (!Array.isArray(value)) return [];
+  const out: AttachmentRecord[] = [];
+  for (const hex of value.slice(0, MAX_ATTACHMENTS)) {
+    if (typeof hex !== 'string' || !/^(?:[0-9a-f]{2})*$/.test(hex)) continue;
+    const pointer = decodePointer(fromHex(hex));
+    if (pointer) out.push(attachmentFromPointer(pointer));
+  }
+  return out;
+}
+
 /** Builds the serialized HistoryBundle of everything this device holds (in `tx`). */
 export async function buildHistoryBundle(tx: StoreTx, now: number, perConversation = HISTORY_MESSAGES_PER_CONVERSATION): Promise<Uint8Array> {
   const contacts = await tx.contacts.list();
@@ -32,7 +52,7 @@ export async function buildHistoryBundle(tx: StoreTx, now: number, perConversati
   const conversations: ConversationId[] = [...contacts.map((c) => c.accountId), ...groups.map((g) => g.id)];
   for (const conversationId of conversations) {
     for (const m of await tx.messages.list(conversationId, { limit: perConversation })) {
-      const rest: RecordRest = {
+      const rest: RecordJson = {
         quote: m.quote,
         reactions: m.reactions,
         editedAt: m.editedAt,
@@ -43,6 +63,7 @@ export async function buildHistoryBundle(tx: StoreTx, now: number, perConversati
         error: m.error,
         receipts: m.receipts,
         groupUpdate: m.groupUpdate,
+        attachments: m.attachments.filter((a) => a.blobId !== '').map(encodePointerHex),
       };
       messages.push(
         create(HistoryMessageSchema, {
@@ -90,9 +111,9 @@ export function decodeHistoryBundle(bytes: Uint8Array): HistoryBundle {
   }
 }
 
-function parseRest(bytes: Uint8Array): RecordRest | undefined {
+function parseRest(bytes: Uint8Array): (RecordRest & { attachments: AttachmentRecord[] }) | undefined {
   try {
-    const r = JSON.parse(new TextDecoder().decode(bytes)) as Partial<RecordRest>;
+    const r = JSON.parse(new TextDecoder().decode(bytes)) as Partial<Record<keyof RecordJson, unknown>> & Partial<RecordRest>;
     if (typeof r !== 'object' || r === null) return undefined;
     return {
       quote: r.quote ?? undefined,
@@ -105,6 +126,7 @@ function parseRest(bytes: Uint8Array): RecordRest | undefined {
       error: typeof r.error === 'string' ? r.error : undefined,
       receipts: Array.isArray(r.receipts) ? r.receipts : [],
       groupUpdate: r.groupUpdate ?? undefined,
+      attachments: attachmentsFromJson(r.attachments),
     };
   } catch {
     return undefined;

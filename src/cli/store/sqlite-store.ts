@@ -15,6 +15,7 @@ import type { AccountId, ConversationId, E164, GroupId, MessageId } from '../../
 import {
   STORE_FORMAT_VERSION,
   type AccountRecord,
+  type AttachmentRecord,
   type ClientStore,
   type ContactRecord,
   type DeviceIdentityRecord,
@@ -26,6 +27,7 @@ import {
   type MessageRecord,
   type OutboxEntry,
   type StoreTx,
+  type UploadJobRecord,
   type VerificationStatus,
 } from '../../client/store/types.js';
 import { decodeRecord, encodeRecord } from './json-codec.js';
@@ -67,6 +69,7 @@ interface MessageRow {
   error: string | null;
   receipts: string;
   group_update: string | null;
+  attachments: string;
 }
 
 function messageFromRow(r: MessageRow): MessageRecord {
@@ -92,6 +95,7 @@ function messageFromRow(r: MessageRow): MessageRecord {
       error: opt(r.error),
       receipts: JSON.parse(r.receipts) as MemberReceiptRecord[],
       groupUpdate: r.group_update === null ? undefined : decodeRecord<GroupUpdateRecord>(r.group_update),
+      attachments: decodeRecord<AttachmentRecord[]>(r.attachments),
     };
   } catch (cause) {
     throw corrupt('message', cause);
@@ -178,6 +182,15 @@ function groupFromRow(r: { format: number; data: string }): GroupRecord {
     return decodeRecord<GroupRecord>(r.data);
   } catch (cause) {
     throw corrupt('group', cause);
+  }
+}
+
+function uploadJobFromRow(r: { format: number; data: string }): UploadJobRecord {
+  if (r.format !== STORE_FORMAT_VERSION) throw new ClientError(ClientErrorCode.StoreCorrupt, `upload job format ${r.format} is unknown`);
+  try {
+    return decodeRecord<UploadJobRecord>(r.data);
+  } catch (cause) {
+    throw corrupt('upload job', cause);
   }
 }
 
@@ -471,11 +484,11 @@ export class SqliteClientStore implements ClientStore {
         },
         put: async (m) => {
           c().run(sql`INSERT OR REPLACE INTO messages (id, conversation_id, sender_id, direction, timestamp, server_timestamp, received_at, kind, body,
-                        quote, reactions, edited_at, deleted, view_once, expire_timer, expires_at, status, error, receipts, group_update)
+                        quote, reactions, edited_at, deleted, view_once, expire_timer, expires_at, status, error, receipts, group_update, attachments)
                       VALUES (${m.id}, ${m.conversationId}, ${m.senderId}, ${m.direction}, ${m.timestamp}, ${m.serverTimestamp ?? null}, ${m.receivedAt},
                         ${m.kind}, ${m.body}, ${m.quote ? JSON.stringify(m.quote) : null}, ${JSON.stringify(m.reactions)}, ${m.editedAt ?? null},
                         ${int(m.deleted)}, ${int(m.viewOnce)}, ${m.expireTimer}, ${m.expiresAt ?? null}, ${m.status}, ${m.error ?? null},
-                        ${JSON.stringify(m.receipts)}, ${m.groupUpdate === undefined ? null : encodeRecord(m.groupUpdate)})`);
+                        ${JSON.stringify(m.receipts)}, ${m.groupUpdate === undefined ? null : encodeRecord(m.groupUpdate)}, ${encodeRecord(m.attachments)})`);
         },
         remove: async (id) => {
           c().run(sql`DELETE FROM messages WHERE id = ${id}`);
@@ -552,6 +565,22 @@ export class SqliteClientStore implements ClientStore {
         removeGroup: async (groupId, sender) => {
           if (sender === undefined) c().run(sql`DELETE FROM sender_keys WHERE group_id = ${groupId}`);
           else c().run(sql`DELETE FROM sender_keys WHERE group_id = ${groupId} AND sender = ${sender}`);
+        },
+      },
+      uploads: {
+        get: async (resumeKey) => {
+          const r = c().get<{ format: number; data: string }>(sql`SELECT format, data FROM upload_jobs WHERE resume_key = ${resumeKey}`);
+          return r && uploadJobFromRow(r);
+        },
+        put: async (j) => {
+          c().run(sql`INSERT OR REPLACE INTO upload_jobs (resume_key, created_at, format, data)
+                      VALUES (${j.resumeKey}, ${j.createdAt}, ${STORE_FORMAT_VERSION}, ${encodeRecord(j)})`);
+        },
+        remove: async (resumeKey) => {
+          c().run(sql`DELETE FROM upload_jobs WHERE resume_key = ${resumeKey}`);
+        },
+        prune: async (before) => {
+          c().run(sql`DELETE FROM upload_jobs WHERE created_at < ${before}`);
         },
       },
       savepoint: async <T>(fn: () => Promise<T>): Promise<T> => {

@@ -16,8 +16,10 @@ import type {
   JsonValue,
   MessageRecord,
   OutboxEntry,
+  AttachmentRecord,
   StoredSenderKey,
   StoreTx,
+  UploadJobRecord,
 } from './types.js';
 
 type Undo = () => void;
@@ -83,6 +85,18 @@ const copyAccount = (a: AccountRecord): AccountRecord => ({
 });
 const copyIdentity = (r: IdentityRecord): IdentityRecord => ({ ...r, identityKey: copy(r.identityKey) });
 const copyDeviceIdentity = (r: DeviceIdentityRecord): DeviceIdentityRecord => ({ ...r, identityKey: copy(r.identityKey) });
+const copyAttachment = (a: AttachmentRecord): AttachmentRecord => ({
+  ...a,
+  mediaKey: copy(a.mediaKey),
+  plaintextSha256: copy(a.plaintextSha256),
+  encryptedSha256: copy(a.encryptedSha256),
+  thumbnail: a.thumbnail && copy(a.thumbnail),
+});
+const copyUploadJob = (j: UploadJobRecord): UploadJobRecord => ({
+  ...j,
+  mediaKey: copy(j.mediaKey),
+  completed: j.completed && { ...j.completed, plaintextSha256: copy(j.completed.plaintextSha256), encryptedSha256: copy(j.completed.encryptedSha256) },
+});
 const copyMessage = (m: MessageRecord): MessageRecord => ({
   ...m,
   reactions: m.reactions.map((r) => ({ ...r })),
@@ -95,6 +109,7 @@ const copyMessage = (m: MessageRecord): MessageRecord => ({
     promoted: [...m.groupUpdate.promoted],
     demoted: [...m.groupUpdate.demoted],
   },
+  attachments: m.attachments.map(copyAttachment),
 });
 const copyGroup = (g: GroupRecord): GroupRecord => ({
   ...g,
@@ -133,6 +148,7 @@ export class InMemoryClientStore implements ClientStore {
   readonly #groups = new TxMap<string, GroupRecord>(this.#logOf);
   /** Keyed `<distribution id>/<sender>.<device>`. */
   readonly #senderKeys = new TxMap<string, StoredSenderKey & { readonly sender: AccountId }>(this.#logOf);
+  readonly #uploads = new TxMap<string, UploadJobRecord>(this.#logOf);
 
   readonly #tx: StoreTx = this.#makeTx();
 
@@ -321,6 +337,17 @@ export class InMemoryClientStore implements ClientStore {
           for (const [k, v] of [...this.#senderKeys.entries()]) {
             if (v.groupId === groupId && (sender === undefined || v.sender === sender)) this.#senderKeys.delete(k);
           }
+        },
+      },
+      uploads: {
+        get: async (resumeKey) => {
+          const j = this.#uploads.get(resumeKey);
+          return j && copyUploadJob(j);
+        },
+        put: async (job) => this.#uploads.set(job.resumeKey, copyUploadJob(job)),
+        remove: async (resumeKey) => this.#uploads.delete(resumeKey),
+        prune: async (before) => {
+          for (const j of [...this.#uploads.values()]) if (j.createdAt < before) this.#uploads.delete(j.resumeKey);
         },
       },
       savepoint: async <T>(fn: () => Promise<T>): Promise<T> => {

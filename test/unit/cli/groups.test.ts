@@ -82,6 +82,7 @@ function outgoing(receipts: MessageRecord['receipts']): MessageRecord {
     error: undefined,
     receipts,
     groupUpdate: undefined,
+    attachments: [],
   };
 }
 

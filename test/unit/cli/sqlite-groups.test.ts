@@ -76,6 +76,7 @@ function message(id: string, fields: Partial<MessageRecord> = {}): MessageRecord
     error: undefined,
     receipts: [],
     groupUpdate: undefined,
+    attachments: [],
     ...fields,
   };
 }
@@ -138,6 +139,7 @@ describe('SqliteClientStore: groups', () => {
             error: undefined,
             receipts: [],
             groupUpdate: undefined,
+            attachments: [],
           });
           assert.deepEqual((await tx.outbox.pending()).map((e) => [e.id, e.recipientId, e.attempts]), [['o1', B, 1]]);
           assert.equal((await tx.contacts.get(B))?.number, '+15550100002');

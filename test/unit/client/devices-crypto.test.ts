@@ -55,6 +55,7 @@ function message(fields: Omit<Partial<MessageRecord>, 'id'> & { id: string; time
     error: undefined,
     receipts: [],
     groupUpdate: undefined,
+    attachments: [],
     ...fields,
     id: fields.id as MessageId,
   };

@@ -117,6 +117,7 @@ function outgoing(receipts: MessageRecord['receipts'], status: MessageRecord['st
     error: undefined,
     receipts,
     groupUpdate: undefined,
+    attachments: [],
   };
 }
 

@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AccountId, E164, GroupId, MessageId } from '../../../src/client/ids.ts';
-import type { ClientStore, GroupRecord, MessageRecord, OutboxEntry } from '../../../src/client/store/types.ts';
+import type { AttachmentRecord, ClientStore, GroupRecord, MessageRecord, OutboxEntry, UploadJobRecord } from '../../../src/client/store/types.ts';
 
 const A = '11111111-1111-4111-8111-111111111111' as AccountId;
 const B = '22222222-2222-4222-8222-222222222222' as AccountId;
@@ -60,6 +60,7 @@ function message(id: string, fields: Partial<MessageRecord> = {}): MessageRecord
     error: undefined,
     receipts: [],
     groupUpdate: undefined,
+    attachments: [],
     ...fields,
   };
 }
@@ -84,6 +85,42 @@ function outbox(id: string, fields: Partial<OutboxEntry> = {}): OutboxEntry {
 }
 
 /** Registers the contract suite for stores made by `make`. */
+function attachment(fields: Partial<AttachmentRecord> = {}): AttachmentRecord {
+  return {
+    type: 'image',
+    blobId: 'ab'.repeat(32),
+    mediaKey: Uint8Array.from({ length: 32 }, (_, i) => i),
+    plaintextSha256: new Uint8Array(32).fill(1),
+    encryptedSha256: new Uint8Array(32).fill(0xab),
+    size: 3_000_000,
+    contentType: 'image/jpeg',
+    fileName: 'holiday.jpg',
+    width: 1600,
+    height: 1200,
+    durationMs: undefined,
+    voiceNote: false,
+    thumbnail: new Uint8Array([0xff, 0xd8, 0xff]),
+    uploadedAt: 1234,
+    state: 'saved',
+    path: '/media/holiday.jpg',
+    error: undefined,
+    ...fields,
+  };
+}
+
+function uploadJob(resumeKey: string, fields: Partial<UploadJobRecord> = {}): UploadJobRecord {
+  return {
+    resumeKey,
+    type: 'video',
+    mediaKey: new Uint8Array(32).fill(9),
+    size: 10_000_000,
+    uploadId: undefined,
+    completed: undefined,
+    createdAt: 100,
+    ...fields,
+  };
+}
+
 export function storeContract(name: string, make: () => Promise<{ store: ClientStore; reopen?: () => Promise<ClientStore>; cleanup?: () => void }>): void {
   describe(`ClientStore contract: ${name}`, () => {
     it('commits a transaction, and rolls back everything of one that throws', async () => {
@@ -518,6 +555,85 @@ export function storeContract(name: string, make: () => Promise<{ store: ClientS
         if (s !== store) await s.close();
       } finally {
         await store.close();
+        cleanup?.();
+      }
+    });
+
+    it('stores attachments of messages (bytes, undefined fields), hands out copies, rolls back', async () => {
+      const { store, cleanup } = await make();
+      try {
+        const two = [attachment(), attachment({ type: 'document', state: 'failed', path: undefined, error: 'CLIENT_BAD_MEDIA', thumbnail: undefined, fileName: undefined, width: undefined, height: undefined })];
+        await store.transaction(async (tx) => {
+          await tx.messages.put(message('a1', { timestamp: 1, attachments: two }));
+          await tx.messages.put(message('a2', { timestamp: 2 }));
+        });
+        await store.transaction(async (tx) => {
+          const got = await tx.messages.get('a1' as MessageId);
+          assert.deepEqual(got?.attachments, two);
+          assert.deepEqual((await tx.messages.get('a2' as MessageId))?.attachments, []);
+          (got?.attachments[0]?.mediaKey as Uint8Array)[0] = 0xff;
+          assert.deepEqual((await tx.messages.get('a1' as MessageId))?.attachments, two);
+          assert.deepEqual((await tx.messages.list(B)).map((m) => m.attachments.length), [2, 0]);
+        });
+        await assert.rejects(
+          store.transaction(async (tx) => {
+            await tx.messages.put(message('a1', { timestamp: 1, attachments: [] }));
+            throw new Error('boom');
+          }),
+          /boom/,
+        );
+        await store.transaction(async (tx) => assert.deepEqual((await tx.messages.get('a1' as MessageId))?.attachments, two));
+      } finally {
+        await store.close();
+        cleanup?.();
+      }
+    });
+
+    it('keeps upload jobs by resume key, with their completion, removed, pruned by age, rolled back', async () => {
+      const { store, reopen, cleanup } = await make();
+      let current = store;
+      try {
+        const done = uploadJob('k2', {
+          uploadId: '0123456789abcdef0123456789abcdef',
+          completed: { blobId: 'cd'.repeat(32), plaintextSha256: new Uint8Array(32).fill(2), encryptedSha256: new Uint8Array(32).fill(0xcd), uploadedAt: 999 },
+          createdAt: 300,
+        });
+        await current.transaction(async (tx) => {
+          assert.equal(await tx.uploads.get('k1'), undefined);
+          await tx.uploads.put(uploadJob('k1'));
+          await tx.uploads.put(done);
+          await tx.uploads.put(uploadJob('k3', { createdAt: 50 }));
+        });
+        if (reopen) {
+          await current.close();
+          current = await reopen();
+        }
+        await current.transaction(async (tx) => {
+          assert.deepEqual(await tx.uploads.get('k1'), uploadJob('k1'));
+          assert.deepEqual(await tx.uploads.get('k2'), done);
+          await tx.uploads.put({ ...uploadJob('k1'), uploadId: 'ff'.repeat(16) });
+          assert.equal((await tx.uploads.get('k1'))?.uploadId, 'ff'.repeat(16));
+          await tx.uploads.prune(100);
+          assert.equal(await tx.uploads.get('k3'), undefined);
+          assert.notEqual(await tx.uploads.get('k1'), undefined);
+          await tx.uploads.remove('k2');
+          await tx.uploads.remove('nothing');
+          assert.equal(await tx.uploads.get('k2'), undefined);
+        });
+        await assert.rejects(
+          current.transaction(async (tx) => {
+            await tx.uploads.remove('k1');
+            await tx.uploads.put(uploadJob('k4'));
+            throw new Error('boom');
+          }),
+          /boom/,
+        );
+        await current.transaction(async (tx) => {
+          assert.notEqual(await tx.uploads.get('k1'), undefined);
+          assert.equal(await tx.uploads.get('k4'), undefined);
+        });
+      } finally {
+        await current.close();
         cleanup?.();
       }
     });

@@ -8,6 +8,7 @@ import { sql, type Queries } from '../sql.js';
 import { migration001 } from './001-initial.js';
 import { migration002 } from './002-groups.js';
 import { migration003 } from './003-devices.js';
+import { migration004 } from './004-media.js';
 
 export interface Migration {
   readonly version: number;
@@ -17,7 +18,7 @@ export interface Migration {
 }
 
 /** Every migration, oldest first. */
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004];
 
 /** The schema version this release writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
