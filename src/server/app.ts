@@ -72,6 +72,8 @@ export function createApp(config: ServerConfig): App {
     quotaBytes: config.limits.blobQuotaBytes,
     ttlMs: config.blobTtlMs,
     uploadTtlMs: config.blobUploadTtlMs,
+    retention: config.blobRetention,
+    fetchedGraceMs: config.blobFetchedGraceMs,
   });
   const routes = buildRoutes({
     registration: new RegistrationService({

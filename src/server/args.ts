@@ -22,6 +22,7 @@ const FLAGS = [
   { flag: '--verification-webhook <url>', key: 'verificationWebhook', env: 'PARLEY_VERIFICATION_WEBHOOK', help: 'URL the webhook sender POSTs {"number","code"} to' },
   { flag: '--rate-limit <list>', key: 'rateLimit', env: 'PARLEY_RATE_LIMITS', help: `rate limits, "name=capacity/windowMs,..."; names: ${Object.keys(DEFAULT_RATE_LIMITS).join(', ')}` },
   { flag: '--limit <list>', key: 'limit', env: 'PARLEY_LIMITS', help: `size and count limits, "name=value,..."; names: ${Object.keys(DEFAULT_LIMITS).join(', ')}` },
+  { flag: '--blob-retention <mode>', key: 'blobRetention', env: 'PARLEY_BLOB_RETENTION', help: 'when blobs are deleted: expiry (30 days after upload) or fetched (also once every recipient device fetched them)', default: 'expiry', choices: ['expiry', 'fetched'] },
   { flag: '--log-level <level>', key: 'logLevel', env: 'PARLEY_LOG_LEVEL', help: 'log level', default: 'info', choices: LEVELS },
 ] as const;
 
@@ -91,6 +92,7 @@ interface RawOptions {
   verificationWebhook?: string;
   rateLimit?: string;
   limit?: string;
+  blobRetention: 'expiry' | 'fetched';
   logLevel: Level;
 }
 
@@ -124,6 +126,7 @@ export function parseServerArgs(argv: readonly string[], env: Readonly<Record<st
     host: raw.host,
     dataDir: raw.data,
     logLevel: raw.logLevel,
+    blobRetention: raw.blobRetention,
   };
   if (raw.testNumbers !== undefined) options.testNumbers = parseTestNumbers(raw.testNumbers);
   if (raw.verificationSender === 'webhook') {

@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import type { DestinationStream, Level } from 'pino';
+import type { BlobRetention } from './blobs/blob-store.js';
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import type { PhoneNumber } from './ids.js';
@@ -110,6 +111,14 @@ export interface ServerOptions {
   blobTtlMs?: number;
   /** A resumable blob upload without a chunk for this long is deleted. Default 24 hours. */
   blobUploadTtlMs?: number;
+  /**
+   * `expiry` (default): blobs are deleted only `blobTtlMs` after their last upload. `fetched`: also once
+   * every device a message naming the blob (`blob_ids`) was queued for has reported it fetched (or was
+   * removed), `blobFetchedGraceMs` after the last such message.
+   */
+  blobRetention?: BlobRetention;
+  /** Retention `fetched`: how long after the last message naming a fetched blob it is kept. Default 10 minutes. */
+  blobFetchedGraceMs?: number;
   /** Provisioning codes and provisioning messages expire after this long. Default 10 minutes. */
   provisioningTtlMs?: number;
   /** How often expired rows are swept. Default 1 minute. */
@@ -138,6 +147,8 @@ export interface ServerConfig {
   readonly idempotencyTtlMs: number;
   readonly blobTtlMs: number;
   readonly blobUploadTtlMs: number;
+  readonly blobRetention: BlobRetention;
+  readonly blobFetchedGraceMs: number;
   readonly provisioningTtlMs: number;
   readonly sweepIntervalMs: number;
   readonly heartbeatIntervalMs: number;
@@ -181,7 +192,8 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
   maxProvisioningBytes: 8 * 1024,
   maxBlobBytes: 100 * 1024 * 1024,
   maxUploadBytes: 2 * 1024 * 1024 * 1024,
-  blobQuotaBytes: 1024 * 1024 * 1024,
+  // 4 GiB: one upload of the largest size (2 GiB) fits next to other blobs.
+  blobQuotaBytes: 4 * 1024 * 1024 * 1024,
 };
 
 /** Parses `"+15550100001=111111,+15550100002=222222"`; a code is 6 digits. */
@@ -221,6 +233,8 @@ export function resolveConfig(options: ServerOptions = {}): ServerConfig {
         ? parseTestNumbers(options.testNumbers)
         : parseTestNumbers([...options.testNumbers].map(([n, c]) => `${n}=${c}`).join(','));
   const sender = options.verificationSender ?? { kind: 'log' };
+  const blobRetention = options.blobRetention ?? 'expiry';
+  if (blobRetention !== 'expiry' && blobRetention !== 'fetched') throw new RangeError('blobRetention must be expiry or fetched');
   if (sender.kind === 'webhook' && !/^https?:\/\//.test(sender.url)) throw new RangeError('webhook URL must be http(s)');
   return {
     port,
@@ -236,6 +250,8 @@ export function resolveConfig(options: ServerOptions = {}): ServerConfig {
     idempotencyTtlMs: positive('idempotencyTtlMs', options.idempotencyTtlMs ?? DAY),
     blobTtlMs: positive('blobTtlMs', options.blobTtlMs ?? 30 * DAY),
     blobUploadTtlMs: positive('blobUploadTtlMs', options.blobUploadTtlMs ?? DAY),
+    blobRetention,
+    blobFetchedGraceMs: positive('blobFetchedGraceMs', options.blobFetchedGraceMs ?? 10 * MINUTE),
     provisioningTtlMs: positive('provisioningTtlMs', options.provisioningTtlMs ?? 10 * MINUTE),
     sweepIntervalMs: positive('sweepIntervalMs', options.sweepIntervalMs ?? MINUTE),
     heartbeatIntervalMs: Math.max(0, options.heartbeatIntervalMs ?? 30_000),

@@ -28,7 +28,8 @@ export interface SweptStores {
  * Deletes what has expired: envelopes older than the queue TTL (30 days by default; delivery also skips
  * them, so a sweep that has not run yet never lets one through), idempotency keys past their window,
  * expired verification and provisioning codes, provisioning messages, blobs past their TTL (30 days;
- * they are not served once expired either), and resumable uploads without a chunk for 24 hours. Runs on an unref'd interval and on demand.
+ * they are not served once expired either) and, with retention `fetched`, blobs every registered device
+ * has fetched (past the grace period), and resumable uploads without a chunk for 24 hours. Runs on an unref'd interval and on demand.
  */
 export class Sweeper {
   readonly #stores: SweptStores;

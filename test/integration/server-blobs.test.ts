@@ -262,3 +262,116 @@ describe('resumable blob uploads and range downloads', () => {
     assert.equal((await patch(id, 0, bytes)).status, 200);
   });
 });
+
+describe('resumable uploads whose blob id comes with the last chunk', () => {
+  let t: TestServer;
+  let alice: TestAccount;
+  let dataDir: string;
+
+  before(async () => {
+    t = await startTestServer({ limits: { maxUploadBytes: 4 * MIB, blobQuotaBytes: 8 * MIB } });
+    dataDir = t.dataDir;
+    alice = await register(t.url, '+15550100003', '333333');
+  });
+  after(() => t.close());
+
+  const call = (method: string, p: string, headers: Record<string, string> = {}, body?: Uint8Array) =>
+    fetch(`${t.url}${p}`, { method, headers: { authorization: basic(alice), ...headers }, body: body === undefined ? undefined : new Uint8Array(body) });
+
+  /** Starts an upload of `length` bytes without naming the blob. */
+  async function startWithoutId(length: number): Promise<string> {
+    const r = await call('POST', '/v1/blobs/uploads', { 'upload-length': String(length) });
+    assert.equal(r.status, 201, `create: ${r.status} ${r.headers.get('x-parley-error')}`);
+    assert.equal(r.headers.get('upload-blob-id'), null, 'no blob id yet');
+    assert.equal(r.headers.get('upload-offset'), '0');
+    return r.headers.get('upload-id') ?? '';
+  }
+
+  const patch = (id: string, offset: number, chunk: Uint8Array, blobId?: string) =>
+    call('PATCH', `/v1/blobs/uploads/${id}`, { 'upload-offset': String(offset), ...(blobId === undefined ? {} : { 'upload-blob-id': blobId }) }, chunk);
+
+  async function head(id: string): Promise<Response> {
+    const r = await call('HEAD', `/v1/blobs/uploads/${id}`);
+    assert.equal(r.status, 200);
+    return r;
+  }
+
+  const partialExists = (id: string) => existsSync(path.join(dataDir, 'blobs', 'uploads', id));
+
+  it('takes chunks without an id and publishes the blob the last chunk names', async () => {
+    const bytes = randomBytes(700 * KIB);
+    const id = await startWithoutId(bytes.length);
+    assert.equal((await patch(id, 0, bytes.subarray(0, 300 * KIB))).status, 204);
+    const state = await head(id);
+    assert.equal(state.headers.get('upload-blob-id'), null, 'HEAD names no blob id');
+    assert.equal(state.headers.get('upload-offset'), String(300 * KIB));
+    assert.equal((await patch(id, 300 * KIB, bytes.subarray(300 * KIB, 600 * KIB))).status, 204);
+    const last = await patch(id, 600 * KIB, bytes.subarray(600 * KIB), idOf(bytes));
+    assert.equal(last.status, 200);
+    const response = fromBinary(PutBlobResponseSchema, new Uint8Array(await last.arrayBuffer()));
+    assert.deepEqual([response.blobId, response.size], [idOf(bytes), BigInt(bytes.length)]);
+    const got = await call('GET', `/v1/blobs/${idOf(bytes)}`);
+    assert.ok(Buffer.from(await got.arrayBuffer()).equals(bytes));
+    assert.equal((await call('HEAD', `/v1/blobs/uploads/${id}`)).status, 404, 'the upload is done');
+  });
+
+  it('refuses a last chunk without an id (400, nothing published, bytes kept); an empty chunk with the id then finishes', async () => {
+    const bytes = randomBytes(200 * KIB);
+    const id = await startWithoutId(bytes.length);
+    assert.equal((await patch(id, 0, bytes.subarray(0, 100 * KIB))).status, 204);
+    const missing = await patch(id, 100 * KIB, bytes.subarray(100 * KIB));
+    assert.deepEqual([missing.status, missing.headers.get('x-parley-error')], [400, 'SERVER_BAD_REQUEST']);
+    assert.equal(missing.headers.get('upload-offset'), String(bytes.length));
+    assert.equal((await call('GET', `/v1/blobs/${idOf(bytes)}`)).status, 404, 'nothing published');
+    assert.equal((await head(id)).headers.get('upload-offset'), String(bytes.length), 'the bytes stay');
+    assert.equal((await patch(id, bytes.length, new Uint8Array(0))).status, 400, 'still no id');
+    const finish = await patch(id, bytes.length, new Uint8Array(0), idOf(bytes));
+    assert.equal(finish.status, 200);
+    const got = await call('GET', `/v1/blobs/${idOf(bytes)}`);
+    assert.ok(Buffer.from(await got.arrayBuffer()).equals(bytes));
+  });
+
+  it('deletes the upload when the bytes do not hash to the id the last chunk names', async () => {
+    const bytes = randomBytes(64 * KIB);
+    const id = await startWithoutId(bytes.length);
+    assert.equal((await patch(id, 0, bytes.subarray(0, 32 * KIB))).status, 204);
+    const wrong = randomBytes(32).toString('hex');
+    const r = await patch(id, 32 * KIB, bytes.subarray(32 * KIB), wrong);
+    assert.deepEqual([r.status, r.headers.get('x-parley-error')], [400, 'SERVER_BAD_REQUEST']);
+    assert.equal((await call('HEAD', `/v1/blobs/uploads/${id}`)).status, 404, 'the upload is gone');
+    assert.equal(partialExists(id), false);
+    assert.equal((await call('GET', `/v1/blobs/${wrong}`)).status, 404);
+    assert.equal((await call('GET', `/v1/blobs/${idOf(bytes)}`)).status, 404);
+    assert.equal((await patch(await startWithoutId(10), 0, new Uint8Array(10), 'NOT-HEX')).status, 400, 'a malformed id is refused');
+  });
+
+  it('holds an upload started with an id to that id: a differing one is refused and changes nothing, none is needed', async () => {
+    const bytes = randomBytes(48 * KIB);
+    const created = await call('POST', '/v1/blobs/uploads', { 'upload-blob-id': idOf(bytes), 'upload-length': String(bytes.length) });
+    assert.equal(created.status, 201);
+    const id = created.headers.get('upload-id') ?? '';
+    const differing = await patch(id, 0, bytes, randomBytes(32).toString('hex'));
+    assert.deepEqual([differing.status, differing.headers.get('x-parley-error')], [400, 'SERVER_BAD_REQUEST']);
+    assert.equal((await head(id)).headers.get('upload-offset'), '0', 'nothing was written');
+    assert.equal((await head(id)).headers.get('upload-blob-id'), idOf(bytes));
+    assert.equal((await patch(id, 0, bytes.subarray(0, 16 * KIB), idOf(bytes))).status, 204, 'the same id is fine');
+    assert.equal((await patch(id, 16 * KIB, bytes.subarray(16 * KIB))).status, 200, 'the last chunk need not repeat it');
+    assert.equal((await call('POST', '/v1/blobs/uploads', {})).status, 400, 'Upload-Length is still required');
+    assert.equal((await call('POST', '/v1/blobs/uploads', { 'upload-blob-id': 'xyz', 'upload-length': '10' })).status, 400);
+  });
+
+  it('continues an upload without an id after a server restart (the hash is recomputed from the partial file)', async () => {
+    const bytes = randomBytes(900 * KIB);
+    const id = await startWithoutId(bytes.length);
+    assert.equal((await patch(id, 0, bytes.subarray(0, 400 * KIB))).status, 204);
+    await t.close({ keepData: true });
+    t = await startTestServer({ dataDir, limits: { maxUploadBytes: 4 * MIB, blobQuotaBytes: 8 * MIB } });
+    const state = await head(id);
+    assert.equal(state.headers.get('upload-offset'), String(400 * KIB));
+    assert.equal(state.headers.get('upload-blob-id'), null);
+    assert.equal((await patch(id, 400 * KIB, bytes.subarray(400 * KIB, 800 * KIB))).status, 204);
+    assert.equal((await patch(id, 800 * KIB, bytes.subarray(800 * KIB), idOf(bytes))).status, 200);
+    const got = await call('GET', `/v1/blobs/${idOf(bytes)}`);
+    assert.ok(Buffer.from(await got.arrayBuffer()).equals(bytes));
+  });
+});

@@ -15,7 +15,7 @@ import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { badRequest, notFound, ServerError, ServerErrorCode } from '../errors.js';
-import type { AccountId } from '../ids.js';
+import type { AccountId, DeviceRef } from '../ids.js';
 import type { BlobIndex, BlobUploadRecord } from '../storage/stores.js';
 
 /** A blob id: 64 lowercase hex digits. */
@@ -35,7 +35,14 @@ export interface BlobUpload {
 /** An upload id: 32 lowercase hex digits. */
 export const UPLOAD_ID = /^[0-9a-f]{32}$/;
 
-/** The limits an upload is held to. */
+/**
+ * When blobs are deleted: `expiry` only by age (`ttlMs` after the last upload); `fetched` also once every
+ * device a message naming the blob was queued for has reported it fetched (or was removed) and no message
+ * named it for `fetchedGraceMs`.
+ */
+export type BlobRetention = 'expiry' | 'fetched';
+
+/** The limits an upload is held to, and how long blobs are kept. */
 export interface BlobLimits {
   /** Largest blob uploaded in one request ({@link BlobStore.put}). */
   readonly maxBlobBytes: number;
@@ -47,6 +54,9 @@ export interface BlobLimits {
   readonly ttlMs: number;
   /** An upload in progress without a chunk for this long is deleted. */
   readonly uploadTtlMs: number;
+  readonly retention: BlobRetention;
+  /** Retention `fetched`: how long after the last message naming a blob it is kept once fetched by all. */
+  readonly fetchedGraceMs: number;
 }
 
 /** A byte range of a blob, both ends included. */
@@ -58,7 +68,8 @@ export interface ByteRange {
 /** Where a resumable upload stands. */
 export interface UploadState {
   readonly uploadId: string;
-  readonly blobId: string;
+  /** Undefined when the upload was started without an id (the completing chunk names it). */
+  readonly blobId: string | undefined;
   /** Bytes received so far (the next chunk starts here). */
   readonly offset: number;
   readonly length: number;
@@ -77,13 +88,19 @@ export interface UploadChunk {
   readonly accountId: AccountId;
   /** Where the client says the chunk starts; must be the upload's current offset. */
   readonly offset: number;
+  /**
+   * The blob id the client names with this chunk (`Upload-Blob-Id`): required on the chunk that completes
+   * an upload started without one; when the upload has one, it must be equal.
+   */
+  readonly blobId?: string | undefined;
   readonly body: AsyncIterable<Uint8Array>;
   readonly now: number;
 }
 
 /** Result of {@link BlobStore.appendUpload}. */
 export interface AppendResult {
-  readonly blobId: string;
+  /** With `complete`: the published blob's id; otherwise the upload's id if it has one. */
+  readonly blobId: string | undefined;
   /** The offset after the bytes that arrived (even when the body was cut off, which then rejects). */
   readonly offset: number;
   readonly length: number;
@@ -121,22 +138,32 @@ export interface BlobStore {
   put(upload: BlobUpload): Promise<PutBlobResult>;
   /** The unexpired blob, or undefined. */
   get(id: string, now: number): Promise<StoredBlob | undefined>;
-  /** Deletes blobs uploaded more than the TTL before `now`; returns how many. */
-  expire(now: number): Promise<number>;
   /**
-   * Starts a resumable upload of `length` bytes that must hash to `blobId`: 413 above `maxUploadBytes`,
-   * 507 when the account's blobs, uploads in progress and this length exceed the quota. When the blob is
-   * stored, nothing is to be uploaded; when the account has an unfinished upload of it, that one is
-   * returned (with its offset).
+   * Deletes blobs uploaded more than the TTL before `now` and, with retention `fetched`, blobs fetched by
+   * every device they were registered for whose last registration is more than `fetchedGraceMs` before
+   * `now`; returns how many.
    */
-  createUpload(request: { blobId: string; accountId: AccountId; length: number; now: number }): Promise<CreateUploadResult>;
+  expire(now: number): Promise<number>;
+  /** The device reports the blob fetched: its pending fetch, if any, is done. Idempotent. */
+  markFetched(blobId: string, device: DeviceRef): Promise<void>;
+  /**
+   * Starts a resumable upload of `length` bytes: 413 above `maxUploadBytes`, 507 when the account's
+   * blobs, uploads in progress and this length exceed the quota. With a `blobId` (the bytes must hash to
+   * it): when the blob is stored, nothing is to be uploaded; when the account has an unfinished upload of
+   * it, that one is returned (with its offset). Without one, a new upload is always created; its last
+   * chunk names the id.
+   */
+  createUpload(request: { blobId: string | undefined; accountId: AccountId; length: number; now: number }): Promise<CreateUploadResult>;
   /** The state of the account's upload (404 `SERVER_NOT_FOUND` when it does not exist, expired, or is another account's). */
   uploadState(uploadId: string, accountId: AccountId): Promise<UploadState>;
   /**
    * Appends a chunk, streamed to the partial file: 409 `SERVER_CONFLICT` (with header `upload-offset`)
    * when `offset` is not the current offset or another chunk is being received, 400 beyond the declared
-   * length. Bytes that arrived before a body was cut off are kept. When the length is reached, the whole
-   * file's SHA-256 is checked: a mismatch deletes the upload (400); a match publishes the blob.
+   * length, 400 when `blobId` differs from the upload's (before anything is read). Bytes that arrived
+   * before a body was cut off are kept. When the length is reached: without an id (neither the upload's
+   * nor the chunk's) 400 and nothing is published, but the bytes stay (an empty chunk at the end with the
+   * id finishes it); otherwise the whole file's SHA-256 is checked: a mismatch deletes the upload (400), a
+   * match publishes the blob.
    */
   appendUpload(chunk: UploadChunk): Promise<AppendResult>;
   /** Deletes the account's upload (404 when there is none). */
@@ -340,25 +367,34 @@ export class FilesystemBlobStore implements BlobStore {
   }
 
   async expire(now: number): Promise<number> {
-    const ids = await this.#index.expire(now - this.#limits.ttlMs);
+    const { ttlMs, retention, fetchedGraceMs } = this.#limits;
+    const ids = await this.#index.expire(now - ttlMs);
+    if (retention === 'fetched') ids.push(...(await this.#index.expireFetched(now - fetchedGraceMs)));
     for (const id of ids) {
       await this.#lock.run(id, async () => {
         // Uploaded again after the index row went: that upload's file stays.
-        if ((await this.#index.get(id, now - this.#limits.ttlMs)) !== undefined) return;
+        if ((await this.#index.get(id, now - ttlMs)) !== undefined) return;
         await rm(this.#file(id), { force: true });
       });
     }
     return ids.length;
   }
 
-  async createUpload(request: { blobId: string; accountId: AccountId; length: number; now: number }): Promise<CreateUploadResult> {
+  async markFetched(blobId: string, device: DeviceRef): Promise<void> {
+    if (!BLOB_ID.test(blobId)) throw badRequest('malformed blob id');
+    await this.#index.markFetched(blobId, device);
+  }
+
+  async createUpload(request: { blobId: string | undefined; accountId: AccountId; length: number; now: number }): Promise<CreateUploadResult> {
     const { blobId, accountId, length, now } = request;
-    const target = this.#file(blobId);
     const { maxUploadBytes, quotaBytes, ttlMs } = this.#limits;
+    if (blobId !== undefined) this.#file(blobId);
     if (!Number.isSafeInteger(length) || length <= 0) throw badRequest('malformed upload length');
     if (length > maxUploadBytes) throw tooLarge(maxUploadBytes);
     await this.#prepare();
     const notBefore = now - ttlMs;
+    if (blobId === undefined) return this.#newUpload(undefined, accountId, length, now);
+    const target = this.#file(blobId);
     const stored = await this.#lock.run(blobId, async () => {
       const existing = await this.#index.get(blobId, notBefore);
       if (existing === undefined || !(await stat(target).then((s) => s.size === existing.size, () => false))) return undefined;
@@ -373,8 +409,14 @@ export class FilesystemBlobStore implements BlobStore {
       await this.#index.touchUpload(previous.id, now);
       return { kind: 'upload', state: { uploadId: previous.id, blobId, offset: await this.#offsetOf(previous.id), length }, resumed: true };
     }
+    return this.#newUpload(blobId, accountId, length, now);
+  }
+
+  /** Records a new upload (507 past the quota). */
+  async #newUpload(blobId: string | undefined, accountId: AccountId, length: number, now: number): Promise<CreateUploadResult> {
     const uploadId = randomBytes(16).toString('hex');
-    if (!(await this.#index.createUpload({ id: uploadId, blobId, accountId, length, updatedAt: now }, quotaBytes, notBefore))) throw overQuota();
+    const { quotaBytes, ttlMs } = this.#limits;
+    if (!(await this.#index.createUpload({ id: uploadId, blobId, accountId, length, updatedAt: now }, quotaBytes, now - ttlMs))) throw overQuota();
     return { kind: 'upload', state: { uploadId, blobId, offset: 0, length }, resumed: false };
   }
 
@@ -385,7 +427,9 @@ export class FilesystemBlobStore implements BlobStore {
 
   async appendUpload(chunk: UploadChunk): Promise<AppendResult> {
     const { uploadId, accountId } = chunk;
-    await this.#owned(uploadId, accountId);
+    if (chunk.blobId !== undefined) this.#file(chunk.blobId);
+    const claimed = await this.#owned(uploadId, accountId);
+    if (chunk.blobId !== undefined && claimed.blobId !== undefined && chunk.blobId !== claimed.blobId) throw badRequest('Upload-Blob-Id differs from the upload\'s blob id');
     if (this.#busy.has(uploadId)) throw uploadConflict('a chunk of this upload is being received', await this.#offsetOf(uploadId));
     this.#busy.add(uploadId);
     try {
@@ -420,16 +464,19 @@ export class FilesystemBlobStore implements BlobStore {
         await this.#index.touchUpload(uploadId, chunk.now);
       }
       if (offset < record.length) return { blobId: record.blobId, offset, length: record.length, complete: false, created: false };
+      // The running hash stays until the id is known: an empty chunk at the end with the id finishes.
+      const blobId = record.blobId ?? chunk.blobId;
+      if (blobId === undefined) throw new ServerError(ServerErrorCode.BadRequest, 'the chunk that completes an upload started without a blob id must carry Upload-Blob-Id', { headers: { 'upload-offset': String(offset) } });
       const digest = running?.offset === offset ? running.hash.digest('hex') : await hashFile(file);
       this.#hashes.delete(uploadId);
-      if (digest !== record.blobId) {
+      if (digest !== blobId) {
         await this.#index.deleteUpload(uploadId);
         await rm(file, { force: true });
         throw badRequest('the upload does not hash to its blob id; it was deleted');
       }
-      const created = await this.#lock.run(record.blobId, async () => {
-        const target = this.#file(record.blobId);
-        const added = await this.#index.completeUpload(uploadId, { id: record.blobId, accountId, size: offset, createdAt: chunk.now });
+      const created = await this.#lock.run(blobId, async () => {
+        const target = this.#file(blobId);
+        const added = await this.#index.completeUpload(uploadId, { id: blobId, accountId, size: offset, createdAt: chunk.now });
         if (added.kind === 'exists' && (await stat(target).then(() => true, () => false))) {
           await rm(file, { force: true });
           return false;
@@ -438,7 +485,7 @@ export class FilesystemBlobStore implements BlobStore {
         await syncDirectory(this.#dir);
         return added.kind === 'added';
       });
-      return { blobId: record.blobId, offset, length: record.length, complete: true, created };
+      return { blobId, offset, length: record.length, complete: true, created };
     } finally {
       this.#busy.delete(uploadId);
     }

@@ -23,15 +23,22 @@ function integerHeader(ctx: RequestContext, name: string): number {
   return n;
 }
 
+/** The `Upload-Blob-Id` header: undefined when absent, 400 when malformed. */
+function uploadBlobId(ctx: RequestContext): string | undefined {
+  const value = ctx.headers['upload-blob-id'];
+  return value === undefined ? undefined : blobId(value.trim());
+}
+
 function httpOnly(ctx: RequestContext): void {
   if (ctx.transport !== 'http') throw badRequest('resumable uploads are HTTP only');
 }
 
+/** The headers describing an upload; `Upload-Blob-Id` only when the upload was started with one. */
 function stateHeaders(state: UploadState): Record<string, string> {
   return {
     location: `/v1/blobs/uploads/${state.uploadId}`,
     'upload-id': state.uploadId,
-    'upload-blob-id': state.blobId,
+    ...(state.blobId === undefined ? {} : { 'upload-blob-id': state.blobId }),
     'upload-offset': String(state.offset),
     'upload-length': String(state.length),
   };
@@ -65,9 +72,10 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
 }
 
 /**
- * `PUT /v1/blobs/{blob_id}` (the body streamed to disk, at most `maxBlobBytes`) and `GET /v1/blobs/{blob_id}`
+ * `PUT /v1/blobs/{blob_id}` (the body streamed to disk, at most `maxBlobBytes`), `GET /v1/blobs/{blob_id}`
  * (streamed back over HTTP; over the WebSocket the bytes are the response body, so at most what fits in a
- * frame).
+ * frame), `POST /v1/blobs/{blob_id}/fetched` (retention `fetched`), and the resumable uploads under
+ * `/v1/blobs/uploads` (HTTP only).
  */
 export function blobRoutes(blobs: BlobStore, config: ServerConfig): Route[] {
   const limiter = new RateLimiter(config.rateLimits.blobsPerAccount, config.clock);
@@ -114,16 +122,28 @@ export function blobRoutes(blobs: BlobStore, config: ServerConfig): Route[] {
       },
     },
     {
+      // Retention `fetched`: this device has the blob (idempotent; 204 whether or not a fetch was pending).
+      verb: 'POST',
+      path: '/v1/blobs/:blobId/fetched',
+      auth: true,
+      async handle(ctx) {
+        const id = blobId(ctx.params.blobId);
+        limiter.check(ctx.device.accountId, 'blob requests');
+        await blobs.markFetched(id, ctx.device.ref);
+        return { status: 204, body: new Uint8Array(0) };
+      },
+    },
+    {
       verb: 'POST',
       path: '/v1/blobs/uploads',
       auth: true,
       async handle(ctx) {
         httpOnly(ctx);
-        const id = blobId(ctx.headers['upload-blob-id']);
+        const id = uploadBlobId(ctx);
         const length = integerHeader(ctx, 'upload-length');
         limiter.check(ctx.device.accountId, 'blob requests');
         const result = await blobs.createUpload({ blobId: id, accountId: ctx.device.accountId, length, now: config.clock.now() });
-        if (result.kind === 'stored') return stored(id, result.size, { 'upload-offset': String(result.size), 'upload-length': String(result.size) });
+        if (result.kind === 'stored') return stored(id ?? '', result.size, { 'upload-offset': String(result.size), 'upload-length': String(result.size) });
         return { status: 201, body: new Uint8Array(0), headers: stateHeaders(result.state) };
       },
     },
@@ -147,14 +167,15 @@ export function blobRoutes(blobs: BlobStore, config: ServerConfig): Route[] {
       async handle(ctx) {
         httpOnly(ctx);
         const offset = integerHeader(ctx, 'upload-offset');
+        const id = uploadBlobId(ctx);
         limiter.check(ctx.device.accountId, 'blob requests');
         const body = ctx.bodyStream;
         if (body === undefined) throw badRequest('missing body');
         const uploadId = ctx.params.uploadId ?? '';
-        const result = await blobs.appendUpload({ uploadId, accountId: ctx.device.accountId, offset, body, now: config.clock.now() });
+        const result = await blobs.appendUpload({ uploadId, accountId: ctx.device.accountId, offset, blobId: id, body, now: config.clock.now() });
         const headers = { 'upload-offset': String(result.offset), 'upload-length': String(result.length) };
         if (!result.complete) return { status: 204, body: new Uint8Array(0), headers };
-        return stored(result.blobId, result.length, headers);
+        return stored(result.blobId ?? '', result.length, headers);
       },
     },
     {

@@ -32,7 +32,7 @@ import { RateLimiter } from '../rate-limiter.js';
 import type { AccountStore, FanOutEnvelope, GroupDecision, GroupDeviceRecord, GroupNotice, GroupRecord, GroupStore, StoredEnvelope } from '../storage/stores.js';
 import { changeGroup, createGroup, DEFAULT_SETTINGS, joinGroup, leaveGroup, requireMember, type ParsedChange, type Transition } from './group-rules.js';
 import { devicesDigest, GROUP_UPDATE_TYPE, groupUpdateContent, SENDER_KEY_TYPE, settingsFromWire, toGroupDevices, toGroupState } from './group-wire.js';
-import { checkContent, checkIdempotencyKey, parseTimestamp, queueFull } from './messages.js';
+import { blobFetches, checkBlobIds, checkContent, checkIdempotencyKey, parseTimestamp, queueFull } from './messages.js';
 
 /** Bytes of an invite link password. */
 const INVITE_PASSWORD_BYTES = 16;
@@ -140,6 +140,7 @@ export class GroupService {
     checkContent(request.content, this.#limits.maxEnvelopeBytes);
     const timestamp = parseTimestamp(request.timestamp);
     checkIdempotencyKey(request.idempotencyKey);
+    checkBlobIds(request.blobIds);
     const now = this.#now();
     const envelope: FanOutEnvelope = { type: SENDER_KEY_TYPE, sourceAccountId: device.accountId, sourceDeviceId: device.deviceId, timestamp, serverTimestamp: now, content: request.content, groupId: id };
     let revision = 0;
@@ -151,11 +152,12 @@ export class GroupService {
     const verify = (recipients: readonly GroupDeviceRecord[]): void => checkDigest(recipients, request.devicesDigest, revision);
     if (request.ephemeral) return this.#sendEphemeral(device, id, envelope, authorize, request.devicesDigest);
     const idempotency = request.idempotencyKey.length === 0 ? undefined : { scope: `${device.accountId}.${device.deviceId}`, key: request.idempotencyKey };
+    const blobs = blobFetches(this.#deps.config, request.blobIds, now);
     const result = await this.#deps.groups.send({
       groupId: id,
       senderRef: device.ref,
       envelope,
-      options: { maxQueueDepth: this.#limits.maxQueueDepth, idempotency, now },
+      options: { maxQueueDepth: this.#limits.maxQueueDepth, idempotency, now, ...(blobs === undefined ? {} : { blobFetches: blobs }) },
       authorize,
       verify,
     });

@@ -16,11 +16,14 @@ import { parseDeviceId, type AccountId, type DeviceId } from '../ids.js';
 import type { ServerMetrics } from '../metrics.js';
 import { RandomPool } from '../random-pool.js';
 import { RateLimiter } from '../rate-limiter.js';
-import type { AccountStore, DeviceRecord, MessageStore, NewEnvelope } from '../storage/stores.js';
+import type { AccountStore, BlobFetchRegistration, DeviceRecord, MessageStore, NewEnvelope } from '../storage/stores.js';
 
 /** Ciphertext types an envelope may carry: Whisper, PreKey, SenderKey, Plaintext (never 9, group updates: the server writes those). */
 const ENVELOPE_TYPES: ReadonlySet<number> = new Set([2, 3, 7, 8]);
 const IDEMPOTENCY_KEY_BYTES = 16;
+/** Most blob ids one send may name. */
+export const MAX_BLOB_IDS = 32;
+const BLOB_ID = /^[0-9a-f]{64}$/;
 
 /** A sender's timestamp (ms, positive, a safe integer), or 400. */
 export function parseTimestamp(timestamp: bigint): number {
@@ -31,6 +34,21 @@ export function parseTimestamp(timestamp: bigint): number {
 /** An idempotency key is absent (empty) or 16 bytes; 400 otherwise. */
 export function checkIdempotencyKey(key: Uint8Array): void {
   if (key.length !== 0 && key.length !== IDEMPOTENCY_KEY_BYTES) throw badRequest(`idempotency key must be ${IDEMPOTENCY_KEY_BYTES} bytes`);
+}
+
+/** A send's `blob_ids`: at most {@link MAX_BLOB_IDS}, each 64 lowercase hex digits; 400 otherwise. */
+export function checkBlobIds(ids: readonly string[]): void {
+  if (ids.length > MAX_BLOB_IDS) throw badRequest(`at most ${MAX_BLOB_IDS} blob ids per message`);
+  for (const id of ids) if (!BLOB_ID.test(id)) throw badRequest('malformed blob id');
+}
+
+/**
+ * What to register with a send's envelopes: with retention `fetched`, the destination devices become
+ * pending fetchers of the named blobs (unexpired ones); with `expiry`, or no blob ids, nothing.
+ */
+export function blobFetches(config: ServerConfig, ids: readonly string[], now: number): BlobFetchRegistration | undefined {
+  if (config.blobRetention !== 'fetched' || ids.length === 0) return undefined;
+  return { blobIds: ids, notBefore: now - config.blobTtlMs };
 }
 
 /** Envelope content is non-empty (400) and at most `maxBytes` (413). */
@@ -92,7 +110,8 @@ export class MessageService {
     }
 
     const idempotency = request.idempotencyKey.length === 0 ? undefined : { scope: `${sender.accountId}.${sender.deviceId}`, key: request.idempotencyKey };
-    const result = await this.#messages.insert(envelopes, { maxQueueDepth: this.#config.limits.maxQueueDepth, idempotency, now });
+    const blobs = blobFetches(this.#config, request.blobIds, now);
+    const result = await this.#messages.insert(envelopes, { maxQueueDepth: this.#config.limits.maxQueueDepth, idempotency, now, ...(blobs === undefined ? {} : { blobFetches: blobs }) });
     switch (result.kind) {
       case 'duplicate':
         return result.stored;
@@ -114,6 +133,7 @@ export class MessageService {
   #validate(request: SendMessageRequest): number {
     const timestamp = parseTimestamp(request.timestamp);
     checkIdempotencyKey(request.idempotencyKey);
+    checkBlobIds(request.blobIds);
     const seen = new Set<number>();
     for (const m of request.messages) {
       parseDeviceId(m.destinationDeviceId);

@@ -177,11 +177,24 @@ export interface IdempotencyKey {
   readonly key: Uint8Array;
 }
 
+/**
+ * Blobs a send names (`blob_ids`) whose fetch the destination devices are to report (retention
+ * `fetched`): each of these blobs that is stored and created from `notBefore` on gets every device the
+ * envelopes were queued for as a pending fetcher, in the transaction that queues them. Unknown or
+ * expired ids are skipped.
+ */
+export interface BlobFetchRegistration {
+  readonly blobIds: readonly string[];
+  readonly notBefore: number;
+}
+
 /** Options of an insert. */
 export interface InsertOptions {
   readonly maxQueueDepth: number;
   readonly idempotency?: IdempotencyKey;
   readonly now: number;
+  /** Registers pending blob fetchers with the envelopes (not when the idempotency key was seen). */
+  readonly blobFetches?: BlobFetchRegistration;
 }
 
 /** Result of {@link MessageStore.insert}. */
@@ -478,8 +491,8 @@ export type BlobAddResult =
 export interface BlobUploadRecord {
   /** Random upload id (32 hex digits). */
   readonly id: string;
-  /** The id the finished blob must hash to. */
-  readonly blobId: string;
+  /** The id the finished blob must hash to; undefined when the client names it only with the last chunk. */
+  readonly blobId: string | undefined;
   readonly accountId: AccountId;
   /** The total length declared when the upload was created (reserved against the quota). */
   readonly length: number;
@@ -497,7 +510,7 @@ export interface BlobIndex {
   add(record: BlobRecord, quotaBytes: number): Promise<BlobAddResult>;
   /** Bytes of unexpired blobs the account uploaded plus the declared lengths of its uploads in progress. */
   usage(accountId: AccountId, notBefore: number): Promise<number>;
-  /** Deletes the records created before `before`; returns their ids (the caller deletes the files). */
+  /** Deletes the records (and their fetch marks and pending fetches) created before `before`; returns their ids (the caller deletes the files). */
   expire(before: number): Promise<string[]>;
   /**
    * Records an upload in progress if the account's usage (blobs created from `notBefore` on, and uploads)
@@ -520,6 +533,14 @@ export interface BlobIndex {
   staleUploads(before: number): Promise<string[]>;
   /** Ids of all uploads in progress (startup: partial files without a record are deleted). */
   uploadIds(): Promise<string[]>;
+  /** The device has fetched the blob: deletes its pending fetch, if any. */
+  markFetched(blobId: string, device: DeviceRef): Promise<void>;
+  /**
+   * Retention `fetched`: deletes the records of blobs that were named by a message (have a fetch mark),
+   * have no pending fetcher left, and were last named before `registeredBefore`; returns their ids (the
+   * caller deletes the files). Their marks go with them.
+   */
+  expireFetched(registeredBefore: number): Promise<string[]>;
 }
 
 /** All stores of one backend. */

@@ -23,6 +23,22 @@ describe('parseServerArgs', () => {
     assert.equal(config.queueTtlMs, 30 * 24 * 3600 * 1000);
   });
 
+  it('reads --blob-retention and PARLEY_BLOB_RETENTION (default expiry, 10-minute grace, 4 GiB quota)', () => {
+    const defaults = resolveConfig(run([]));
+    assert.equal(defaults.blobRetention, 'expiry');
+    assert.equal(defaults.blobFetchedGraceMs, 10 * 60 * 1000);
+    assert.equal(defaults.limits.blobQuotaBytes, 4 * 1024 ** 3);
+    assert.ok(defaults.limits.blobQuotaBytes >= defaults.limits.maxUploadBytes * 2, 'one largest upload fits next to other blobs');
+    assert.equal(run(['--blob-retention', 'fetched']).blobRetention, 'fetched');
+    assert.equal(run([], { PARLEY_BLOB_RETENTION: 'fetched' }).blobRetention, 'fetched');
+    assert.equal(run(['--blob-retention', 'expiry'], { PARLEY_BLOB_RETENTION: 'fetched' }).blobRetention, 'expiry', 'the flag wins');
+    assert.throws(() => parseServerArgs(['--blob-retention', 'never'], {}), RangeError);
+    assert.throws(() => parseServerArgs([], { PARLEY_BLOB_RETENTION: 'never' }), /PARLEY_BLOB_RETENTION/);
+    assert.throws(() => resolveConfig({ blobRetention: 'never' as 'expiry' }), /blobRetention/);
+    assert.throws(() => resolveConfig({ blobFetchedGraceMs: 0 }), /blobFetchedGraceMs/);
+    assert.match(SERVER_HELP, /--blob-retention/);
+  });
+
   it('reads flags, then variables for what the flags leave out', () => {
     const options = run(['--port', '9000', '--test-numbers', '+15550100001=123456'], { PARLEY_PORT: '7000', PARLEY_DATA_DIR: '/tmp/x', PARLEY_LOG_LEVEL: 'debug' });
     assert.equal(options.port, 9000, 'the flag wins');

@@ -13,7 +13,7 @@ import type { AccountId } from '../../../src/server/ids.ts';
 import { parseRange } from '../../../src/server/routes/blobs.ts';
 import { openSqliteStorage } from '../../../src/server/storage/sqlite/index.ts';
 
-const LIMITS: BlobLimits = { maxBlobBytes: 1 << 20, maxUploadBytes: 1 << 22, quotaBytes: 1 << 23, ttlMs: 1000, uploadTtlMs: 100 };
+const LIMITS: BlobLimits = { maxBlobBytes: 1 << 20, maxUploadBytes: 1 << 22, quotaBytes: 1 << 23, ttlMs: 1000, uploadTtlMs: 100, retention: 'expiry', fetchedGraceMs: 100 };
 const alice = 'a1' as AccountId;
 const idOf = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 

@@ -151,17 +151,56 @@ describe('migration 10: blob uploads', () => {
   });
 });
 
+describe('migration 11: blob fetches', () => {
+  it('creates the fetch marks and pending fetches; they go with their blob and their device', () => {
+    const { db, names } = added(11);
+    assert.deepEqual(names.sort(), ['blob_fetch_marks', 'blob_fetch_marks_by_time', 'blob_fetches', 'blob_fetches_by_device']);
+    db.run(sql`INSERT INTO accounts (id, number, identity_key, created_at, registered_at) VALUES (${'a'}, ${'+1'}, ${new Uint8Array(33)}, ${1}, ${1})`);
+    for (const deviceId of [1, 2]) {
+      db.run(sql`INSERT INTO devices (account_id, device_id, registration_id, password_hash, name, created_at) VALUES (${'a'}, ${deviceId}, ${1}, ${new Uint8Array(32)}, ${new Uint8Array()}, ${1})`);
+    }
+    const count = (table: 'blob_fetches' | 'blob_fetch_marks') =>
+      db.get<{ n: number }>(table === 'blob_fetches' ? sql`SELECT COUNT(*) AS n FROM blob_fetches` : sql`SELECT COUNT(*) AS n FROM blob_fetch_marks`)?.n;
+    for (const blob of ['b1', 'b2']) {
+      db.run(sql`INSERT INTO blobs (id, account_id, size, created_at) VALUES (${blob}, ${'a'}, ${10}, ${1})`);
+      db.run(sql`INSERT INTO blob_fetch_marks (blob_id, last_registered_at) VALUES (${blob}, ${1})`);
+      for (const ref of [1, 2]) db.run(sql`INSERT INTO blob_fetches (blob_id, device_ref, registered_at) VALUES (${blob}, ${ref}, ${1})`);
+    }
+    assert.throws(() => db.run(sql`INSERT INTO blob_fetches (blob_id, device_ref, registered_at) VALUES (${'nope'}, ${1}, ${1})`), /FOREIGN KEY/);
+    db.run(sql`DELETE FROM devices WHERE ref = ${2}`);
+    assert.equal(count('blob_fetches'), 2, "a removed device's pending fetches go with it");
+    db.run(sql`DELETE FROM blobs WHERE id = ${'b1'}`);
+    assert.equal(count('blob_fetches'), 1, 'pending fetches go with their blob');
+    assert.equal(count('blob_fetch_marks'), 1, 'marks go with their blob');
+  });
+});
+
+describe('migration 12: blob uploads without id', () => {
+  it('keeps the uploads and their indexes and lets the blob id be unknown', () => {
+    const db = memoryDb();
+    migrate(db, MIGRATIONS, 11);
+    db.run(sql`INSERT INTO blob_uploads (id, blob_id, account_id, length, updated_at) VALUES (${'u1'}, ${'b'}, ${'a'}, ${5}, ${7})`);
+    assert.throws(() => db.run(sql`INSERT INTO blob_uploads (id, blob_id, account_id, length, updated_at) VALUES (${'u2'}, ${null}, ${'a'}, ${5}, ${7})`), /NOT NULL/);
+    const before = tables(db);
+    assert.deepEqual(migrate(db, MIGRATIONS, 12), [12]);
+    assert.deepEqual(tables(db), before, 'same tables and indexes');
+    db.run(sql`INSERT INTO blob_uploads (id, blob_id, account_id, length, updated_at) VALUES (${'u2'}, ${null}, ${'a'}, ${5}, ${7})`);
+    const rows = db.all<{ id: string; blob_id: string | null; length: number; updated_at: number }>(sql`SELECT id, blob_id, length, updated_at FROM blob_uploads ORDER BY id`);
+    assert.deepEqual(rows.map((r) => ({ ...r })), [{ id: 'u1', blob_id: 'b', length: 5, updated_at: 7 }, { id: 'u2', blob_id: null, length: 5, updated_at: 7 }]);
+  });
+});
+
 describe('migration runner', () => {
   it('covers every migration with a test above', () => {
-    assert.equal(latestVersion(), 10, 'a new migration needs its own describe block in this file');
+    assert.equal(latestVersion(), 12, 'a new migration needs its own describe block in this file');
   });
 
   it('applies everything once and records each version', () => {
     const db = memoryDb();
-    assert.deepEqual(migrate(db), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert.deepEqual(migrate(db), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
     assert.deepEqual(migrate(db), [], 'a second run applies nothing');
     const rows = db.all<{ version: number; name: string }>(sql`SELECT version, name FROM schema_migrations ORDER BY version`);
-    assert.deepEqual(rows.map((r) => `${r.version}:${r.name}`), ['1:accounts', '2:keys', '3:messages', '4:verification', '5:presence', '6:groups', '7:payloads', '8:linked-devices', '9:blobs', '10:blob-uploads']);
+    assert.deepEqual(rows.map((r) => `${r.version}:${r.name}`), ['1:accounts', '2:keys', '3:messages', '4:verification', '5:presence', '6:groups', '7:payloads', '8:linked-devices', '9:blobs', '10:blob-uploads', '11:blob-fetches', '12:blob-uploads-without-id']);
   });
 
   it('refuses a database newer than the server', () => {

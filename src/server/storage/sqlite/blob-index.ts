@@ -1,5 +1,5 @@
-import type { AccountId } from '../../ids.js';
-import type { BlobAddResult, BlobIndex, BlobRecord, BlobUploadRecord } from '../stores.js';
+import type { AccountId, DeviceRef } from '../../ids.js';
+import type { BlobAddResult, BlobFetchRegistration, BlobIndex, BlobRecord, BlobUploadRecord } from '../stores.js';
 import type { GroupCommitWriter } from './group-commit.js';
 import { sql, type SqlHandle } from './sql.js';
 
@@ -12,17 +12,35 @@ interface BlobRow {
 
 interface UploadRow {
   id: string;
-  blob_id: string;
+  blob_id: string | null;
   account_id: string;
   length: number;
   updated_at: number;
 }
 
-const toUpload = (row: UploadRow): BlobUploadRecord => ({ id: row.id, blobId: row.blob_id, accountId: row.account_id as AccountId, length: row.length, updatedAt: row.updated_at });
+const toUpload = (row: UploadRow): BlobUploadRecord => ({ id: row.id, blobId: row.blob_id ?? undefined, accountId: row.account_id as AccountId, length: row.length, updatedAt: row.updated_at });
 
 /** Bytes reserved by the account's uploads in progress. */
 function reserved(db: SqlHandle, accountId: AccountId): number {
   return db.get<{ n: number | null }>(sql`SELECT SUM(length) AS n FROM blob_uploads WHERE account_id = ${accountId}`)?.n ?? 0;
+}
+
+/**
+ * Inside a message write job: registers `refs` (the devices the envelopes were queued for) as pending
+ * fetchers of each named blob that is stored and created from `notBefore` on, and moves the blob's mark
+ * (last registration) to `now`. Unknown and expired ids are skipped; no devices registers nothing.
+ */
+export function registerFetchers(db: SqlHandle, registration: BlobFetchRegistration, refs: readonly DeviceRef[], now: number): void {
+  if (refs.length === 0) return;
+  for (const blobId of new Set(registration.blobIds)) {
+    if (db.get<{ id: string }>(sql`SELECT id FROM blobs WHERE id = ${blobId} AND created_at >= ${registration.notBefore}`) === undefined) continue;
+    db.run(sql`INSERT INTO blob_fetch_marks (blob_id, last_registered_at) VALUES (${blobId}, ${now})
+               ON CONFLICT (blob_id) DO UPDATE SET last_registered_at = MAX(last_registered_at, excluded.last_registered_at)`);
+    for (const ref of new Set(refs)) {
+      db.run(sql`INSERT INTO blob_fetches (blob_id, device_ref, registered_at) VALUES (${blobId}, ${ref}, ${now})
+                 ON CONFLICT (blob_id, device_ref) DO UPDATE SET registered_at = excluded.registered_at`);
+    }
+  }
 }
 
 const toRecord = (row: BlobRow): BlobRecord => ({ id: row.id, accountId: row.account_id as AccountId, size: row.size, createdAt: row.created_at });
@@ -65,11 +83,29 @@ export class SqliteBlobIndex implements BlobIndex {
     return this.#writer.enqueue((db) => db.all<{ id: string }>(sql`DELETE FROM blobs WHERE created_at < ${before} RETURNING id`).map((r) => r.id));
   }
 
+  markFetched(blobId: string, device: DeviceRef): Promise<void> {
+    return this.#writer.enqueue((db) => {
+      db.run(sql`DELETE FROM blob_fetches WHERE blob_id = ${blobId} AND device_ref = ${device}`);
+    });
+  }
+
+  expireFetched(registeredBefore: number): Promise<string[]> {
+    return this.#writer.enqueue((db) =>
+      db
+        .all<{ id: string }>(sql`
+          DELETE FROM blobs WHERE id IN (
+            SELECT m.blob_id FROM blob_fetch_marks m
+            WHERE m.last_registered_at < ${registeredBefore} AND NOT EXISTS (SELECT 1 FROM blob_fetches f WHERE f.blob_id = m.blob_id))
+          RETURNING id`)
+        .map((r) => r.id),
+    );
+  }
+
   createUpload(upload: BlobUploadRecord, quotaBytes: number, notBefore: number): Promise<boolean> {
     return this.#writer.enqueue((db) => {
       const blobs = db.get<{ n: number | null }>(sql`SELECT SUM(size) AS n FROM blobs WHERE account_id = ${upload.accountId} AND created_at >= ${notBefore}`)?.n ?? 0;
       if (blobs + reserved(db, upload.accountId) + upload.length > quotaBytes) return false;
-      db.run(sql`INSERT INTO blob_uploads (id, blob_id, account_id, length, updated_at) VALUES (${upload.id}, ${upload.blobId}, ${upload.accountId}, ${upload.length}, ${upload.updatedAt})`);
+      db.run(sql`INSERT INTO blob_uploads (id, blob_id, account_id, length, updated_at) VALUES (${upload.id}, ${upload.blobId ?? null}, ${upload.accountId}, ${upload.length}, ${upload.updatedAt})`);
       return true;
     });
   }

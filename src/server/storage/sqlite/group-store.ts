@@ -12,6 +12,7 @@ import type {
   GroupStore,
   StoredEnvelope,
 } from '../stores.js';
+import { registerFetchers } from './blob-index.js';
 import type { GroupCommitWriter } from './group-commit.js';
 import { idempotencySeen, recordIdempotency, type SqliteMessageStore } from './message-store.js';
 import { sql, type SqlHandle } from './sql.js';
@@ -180,6 +181,7 @@ export class SqliteGroupStore implements GroupStore {
       const stored = this.#messages.fanOutInJob(db, s.envelope, targets, s.options.maxQueueDepth);
       if (stored === undefined) return { kind: 'queue-full' };
       if (s.options.idempotency !== undefined) recordIdempotency(db, s.options.idempotency, stored.length, s.options.now);
+      if (s.options.blobFetches !== undefined) registerFetchers(db, s.options.blobFetches, stored.map((e) => e.ref), s.options.now);
       return { kind: 'stored', envelopes: stored };
     });
   }

@@ -1,5 +1,6 @@
 import type { AccountId, DeviceId, DeviceRef, GroupId } from '../../ids.js';
 import type { FanOutEnvelope, FanOutRecipient, IdempotencyKey, InsertOptions, InsertResult, MessageStore, NewEnvelope, StoredEnvelope } from '../stores.js';
+import { registerFetchers } from './blob-index.js';
 import type { GroupCommitWriter } from './group-commit.js';
 import { sql, type SqlHandle } from './sql.js';
 
@@ -119,6 +120,7 @@ export class SqliteMessageStore implements MessageStore {
         const stored = job(db);
         if (stored === undefined) return { kind: 'queue-full' };
         if (idempotency !== undefined) recordIdempotency(db, idempotency, stored.length, now);
+        if (options.blobFetches !== undefined) registerFetchers(db, options.blobFetches, stored.map((e) => e.ref), now);
         return { kind: 'stored', envelopes: stored };
       });
     } catch (err) {
