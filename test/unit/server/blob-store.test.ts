@@ -25,6 +25,39 @@ describe('FilesystemBlobStore resumable uploads', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'parley-blob-store-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
+  it('takes an upload without a blob id: the completing chunk names it, a missing id keeps the bytes and the running hash', async () => {
+    const bytes = randomBytes(200_000);
+    const storage = openSqliteStorage(dir);
+    try {
+      const store = new FilesystemBlobStore(path.join(dir, 'blobs'), storage.blobs, LIMITS);
+      const created = await store.createUpload({ blobId: undefined, accountId: alice, length: bytes.length, now: 0 });
+      assert.equal(created.kind, 'upload');
+      if (created.kind !== 'upload') return;
+      const { uploadId } = created.state;
+      assert.equal(created.state.blobId, undefined);
+      await store.appendUpload({ uploadId, accountId: alice, offset: 0, body: chunks(bytes.subarray(0, 50_000)), now: 1 });
+      await assert.rejects(
+        store.appendUpload({ uploadId, accountId: alice, offset: 50_000, body: chunks(bytes.subarray(50_000)), now: 2 }),
+        (err) => ServerError.is(err, 'SERVER_BAD_REQUEST') && err.headers?.['upload-offset'] === String(bytes.length),
+      );
+      assert.equal(await store.get(idOf(bytes), 2), undefined, 'nothing published');
+      assert.deepEqual(await store.uploadState(uploadId, alice), { uploadId, blobId: undefined, offset: bytes.length, length: bytes.length });
+      const done = await store.appendUpload({ uploadId, accountId: alice, offset: bytes.length, blobId: idOf(bytes), body: chunks(), now: 3 });
+      assert.deepEqual([done.blobId, done.complete, done.created], [idOf(bytes), true, true]);
+      assert.equal((await store.get(idOf(bytes), 3))?.size, bytes.length);
+
+      // A named upload refuses another id before reading anything.
+      const other = randomBytes(1000);
+      const named = await store.createUpload({ blobId: idOf(other), accountId: alice, length: other.length, now: 4 });
+      if (named.kind !== 'upload') throw new Error('expected an upload');
+      await assert.rejects(store.appendUpload({ uploadId: named.state.uploadId, accountId: alice, offset: 0, blobId: idOf(bytes), body: chunks(other), now: 5 }), (err) => ServerError.is(err, 'SERVER_BAD_REQUEST'));
+      assert.equal((await store.uploadState(named.state.uploadId, alice)).offset, 0);
+      await store.cancelUpload(named.state.uploadId, alice);
+    } finally {
+      await storage.close();
+    }
+  });
+
   it('completes an upload begun before a restart (the hash is recomputed from the file)', async () => {
     const bytes = randomBytes(300_000);
     let storage = openSqliteStorage(dir);
