@@ -15,6 +15,8 @@ export type FetchLike = (input: string, init: {
   readonly status: number;
   readonly headers: { get(name: string): string | null };
   arrayBuffer(): Promise<ArrayBuffer>;
+  /** The body as a stream (the Fetch API's `Response.body`); used to stream downloads when present. */
+  readonly body?: ReadableStream<Uint8Array> | null | undefined;
 }>;
 
 export interface HttpTransportOptions {

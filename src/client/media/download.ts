@@ -1,0 +1,137 @@
+/**
+ * Downloading an attachment (docs/media.md "Download"): verify, then decrypt.
+ *
+ * 1. The encrypted bytes are appended to the blob's staging file ({@link MediaFiles.staging}) as they arrive,
+ *    hashed and MACed on the way. A dropped connection continues from the staged length (`Range`); so does a
+ *    download after a restart (the staged bytes are hashed again first).
+ * 2. Complete: the SHA-256 must be the pointer's and the MAC must match, else `CLIENT_BAD_MEDIA` and the
+ *    staged bytes are deleted. Nothing is decrypted before this.
+ * 3. The staged file is decrypted into a {@link MediaWriter} (which re-verifies as it goes, so bytes that
+ *    changed on disk between the passes are caught too), the plaintext's size and SHA-256 are checked, and the
+ *    file is committed; the staging file is removed.
+ */
+import type { CryptoProvider } from '../../protocol/index.js';
+import { sleep } from '../async.js';
+import { ClientError, ClientErrorCode, abortError } from '../errors.js';
+import type { AttachmentRecord } from '../store/types.js';
+import { Backoff, type BackoffOptions } from '../transport/backoff.js';
+import type { BlobHttp } from './blob-http.js';
+import { createMediaVerifier, decryptMediaToSink, encryptedMediaSize, type ExpectedMedia } from './crypto.js';
+import { isFetchable } from './pointers.js';
+import type { MediaFiles, StagedFile, TransferOptions } from './types.js';
+
+export interface DownloadContext {
+  readonly crypto: CryptoProvider;
+  readonly http: BlobHttp;
+  readonly files: MediaFiles;
+  /** Failed requests in a row before giving up (default 6). */
+  readonly maxAttempts?: number | undefined;
+  readonly backoff?: BackoffOptions | undefined;
+}
+
+/** What a download saved. */
+export interface DownloadedMedia {
+  /** The location {@link MediaWriter.commit} gave. */
+  readonly path: string;
+  /** Encrypted bytes fetched by this call (not counting those staged before). */
+  readonly bytesFetched: number;
+}
+
+const EXTENSIONS: Readonly<Record<string, string>> = {
+  'image/jpeg': 'jpg',
+  'image/png': 'png',
+  'image/webp': 'webp',
+  'image/gif': 'gif',
+  'image/heic': 'heic',
+  'video/mp4': 'mp4',
+  'video/quicktime': 'mov',
+  'video/webm': 'webm',
+  'audio/ogg': 'ogg',
+  'audio/mpeg': 'mp3',
+  'audio/mp4': 'm4a',
+  'audio/aac': 'aac',
+  'audio/wav': 'wav',
+  'application/pdf': 'pdf',
+  'application/zip': 'zip',
+  'text/plain': 'txt',
+};
+
+/** The name to suggest for a saved attachment: the sender's file name, else one made of the blob id and type. */
+export function suggestedName(a: AttachmentRecord): string {
+  if (a.fileName !== undefined && a.fileName !== '') return a.fileName;
+  const ext = EXTENSIONS[a.contentType.split(';')[0]?.trim().toLowerCase() ?? ''] ?? 'bin';
+  return `${a.type}-${a.blobId.slice(0, 12)}.${ext}`;
+}
+
+/**
+ * Fetches, verifies and decrypts `a` into the media folder; resolves with where it was saved. Throws
+ * `CLIENT_BAD_MEDIA` for a file that fails verification (its staged bytes are gone then), `CLIENT_BAD_BLOB` when
+ * the blob is not on the server, and network errors once the retries ran out (the staged bytes stay: the next
+ * try continues from them).
+ */
+export async function downloadAttachment(ctx: DownloadContext, a: AttachmentRecord, options: TransferOptions = {}): Promise<DownloadedMedia> {
+  if (!isFetchable(a)) throw new ClientError(ClientErrorCode.BadMedia, 'the attachment pointer is invalid');
+  const { signal } = options;
+  const total = encryptedMediaSize(a.size);
+  const expected: ExpectedMedia = { encryptedSha256: a.encryptedSha256, size: a.size, plaintextSha256: a.plaintextSha256 };
+  let staged = await ctx.files.staging(a.blobId);
+  if ((await staged.size()) > total) {
+    // Longer than the blob: not a prefix of it. Start afresh.
+    await staged.remove();
+    staged = await ctx.files.staging(a.blobId);
+  }
+  const fail = async (err: unknown): Promise<never> => {
+    if (ClientError.is(err, ClientErrorCode.BadMedia) || ClientError.is(err, ClientErrorCode.BadBlob)) await staged.remove();
+    throw err;
+  };
+  const verifier = await createMediaVerifier(ctx.crypto, a.type, a.mediaKey, expected);
+  let fetched = 0;
+  try {
+    // What an earlier try staged is hashed again (a restart loses the running hashes).
+    for await (const chunk of readChecked(staged, signal)) verifier.update(chunk);
+    const backoff = new Backoff(ctx.backoff ?? { baseMs: 250, maxMs: 8_000 });
+    let failures = 0;
+    const progress = (): void => options.onProgress?.({ direction: 'download', transferred: verifier.received, total });
+    progress();
+    while (verifier.received < total) {
+      if (signal?.aborted) throw abortError(signal);
+      try {
+        const download = await ctx.http.download(a.blobId, verifier.received, signal);
+        if (download.size !== total) throw new ClientError(ClientErrorCode.BadMedia, 'the blob has another size than the pointer announces');
+        for await (const chunk of download.chunks) {
+          verifier.update(chunk);
+          await staged.append(chunk);
+          fetched += chunk.length;
+          failures = 0;
+          backoff.reset();
+          progress();
+        }
+        if (verifier.received < total) throw new ClientError(ClientErrorCode.ConnectionClosed, 'the download ended early');
+      } catch (err) {
+        if (!ClientError.is(err) || !err.retryable || signal?.aborted || ++failures >= (ctx.maxAttempts ?? 6)) throw err;
+        await sleep(Math.max(err.retryAfterMs ?? 0, backoff.next()), signal);
+      }
+    }
+    verifier.verify();
+  } catch (err) {
+    return fail(err);
+  }
+  // Verified: now decrypt (the decryption checks the hash and MAC again, against bytes read anew).
+  const writer = await ctx.files.output(suggestedName(a), a.contentType);
+  try {
+    await decryptMediaToSink(ctx.crypto, a.type, a.mediaKey, expected, readChecked(staged, signal), (chunk) => writer.write(chunk));
+  } catch (err) {
+    await writer.abort();
+    return fail(err);
+  }
+  const path = await writer.commit();
+  await staged.remove();
+  return { path, bytesFetched: fetched };
+}
+
+async function* readChecked(staged: StagedFile, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array, void, undefined> {
+  for await (const chunk of staged.read()) {
+    if (signal?.aborted) throw abortError(signal);
+    yield chunk;
+  }
+}
