@@ -1,0 +1,433 @@
+/**
+ * Files behind the SDK's media contract in Node (src/client/media/types.ts): a {@link MediaSource} over a
+ * file on disk, and {@link FileMediaFiles}, a profile's media folder holding download staging files
+ * (`.staging/<blobId>.enc`), writers' temporary files (`.tmp/`) and saved attachments (the folder itself).
+ * The folder is private (0700), its files 0600.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { link, mkdir, open, readdir, realpath, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { ClientError, ClientErrorCode } from '../../client/errors.js';
+import type { MediaFiles, MediaSource, MediaWriter, StagedFile } from '../../client/media/types.js';
+
+/** Read chunk size: node:crypto's ciphers and hashes are fastest on 64 KiB chunks. */
+export const READ_CHUNK_BYTES = 64 * 1024;
+/** A staging file is synced to disk after at most this many appended bytes, and before it is read. */
+export const STAGING_SYNC_BYTES = 4 * 1024 * 1024;
+/** Longest file name an output gets, in UTF-8 bytes (ext4 and most others allow 255). */
+const MAX_NAME_BYTES = 200;
+const DIR_MODE = 0o700;
+const FILE_MODE = 0o600;
+
+const asBytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+const errno = (err: unknown): string | undefined => (err as NodeJS.ErrnoException | undefined)?.code;
+
+/**
+ * Streams `size` bytes of `file` in 64 KiB chunks; rejects with `CLIENT_BAD_MEDIA_INPUT` when the file has
+ * fewer bytes by then (it changed while being read). Bytes past `size` are not read.
+ */
+async function* readExactly(file: string, size: number): AsyncGenerator<Uint8Array, void, undefined> {
+  if (size === 0) return;
+  let read = 0;
+  const stream = createReadStream(file, { start: 0, end: size - 1, highWaterMark: READ_CHUNK_BYTES });
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      read += chunk.length;
+      yield asBytes(chunk);
+    }
+  } catch (err) {
+    throw new ClientError(ClientErrorCode.BadMediaInput, 'the file could not be read', { cause: err });
+  } finally {
+    stream.destroy();
+  }
+  if (read !== size) throw new ClientError(ClientErrorCode.BadMediaInput, 'the file changed while it was being read');
+}
+
+/** The default resume key of a file: hex SHA-256 of `realpath \0 size \0 mtimeMs`. */
+export function fileResumeKey(realPath: string, size: number, mtimeMs: number): string {
+  return createHash('sha256').update(`${realPath}\0${size}\0${mtimeMs}`).digest('hex');
+}
+
+/** A file on disk that can be read several times. */
+export interface FileMediaSource extends MediaSource {
+  /** The resolved path that is read. */
+  readonly path: string;
+  readonly resumeKey: string;
+}
+
+/**
+ * A {@link MediaSource} over the regular file at `file`: its size now, read from the start in 64 KiB chunks
+ * on each `open()`. The resume key defaults to {@link fileResumeKey}, so it changes when the file does.
+ * Rejects with `CLIENT_BAD_MEDIA_INPUT` when `file` is missing or not a regular file.
+ */
+export async function fileSource(file: string, options: { resumeKey?: string | undefined } = {}): Promise<FileMediaSource> {
+  let real: string;
+  let size: number;
+  let mtimeMs: number;
+  try {
+    real = await realpath(file);
+    const info = await stat(real);
+    if (!info.isFile()) throw new ClientError(ClientErrorCode.BadMediaInput, 'not a regular file');
+    ({ size, mtimeMs } = info);
+  } catch (err) {
+    if (err instanceof ClientError) throw err;
+    throw new ClientError(ClientErrorCode.BadMediaInput, `the file cannot be read (${errno(err) ?? 'error'})`, { cause: err });
+  }
+  return {
+    path: real,
+    size,
+    resumeKey: options.resumeKey ?? fileResumeKey(real, size, mtimeMs),
+    open: () => readExactly(real, size),
+  };
+}
+
+// ---- names
+
+const WINDOWS_RESERVED = /^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$/i;
+
+/** File-name extensions of common content types, for names that have none. */
+const EXTENSIONS: Readonly<Record<string, string>> = {
+  'image/jpeg': '.jpg',
+  'image/png': '.png',
+  'image/webp': '.webp',
+  'image/gif': '.gif',
+  'image/heic': '.heic',
+  'image/avif': '.avif',
+  'video/mp4': '.mp4',
+  'video/quicktime': '.mov',
+  'video/webm': '.webm',
+  'audio/ogg': '.ogg',
+  'audio/mpeg': '.mp3',
+  'audio/mp4': '.m4a',
+  'audio/aac': '.aac',
+  'audio/wav': '.wav',
+  'audio/x-wav': '.wav',
+  'application/pdf': '.pdf',
+  'text/plain': '.txt',
+  'application/zip': '.zip',
+};
+
+/** Cuts `s` to at most `max` UTF-8 bytes without splitting a character. */
+function cutUtf8(s: string, max: number): string {
+  let out = '';
+  let bytes = 0;
+  for (const ch of s) {
+    bytes += Buffer.byteLength(ch);
+    if (bytes > max) break;
+    out += ch;
+  }
+  return out;
+}
+
+/**
+ * A safe file name from a suggested one: no directories (`/` and `\`), no control or reserved characters,
+ * no leading dots or spaces, not a reserved device name, at most 200 bytes with its extension kept. An empty
+ * result becomes `file` (plus the extension of `contentType` when the name had none).
+ */
+export function sanitizeFileName(suggested: string, contentType = ''): string {
+  const base = suggested.split(/[/\\]/).pop() ?? '';
+  // eslint-disable-next-line no-control-regex
+  let name = base.normalize('NFC').replace(/[\u0000-\u001f\u007f-\u009f<>:"|?*\u202a-\u202e\u2066-\u2069]/g, '_');
+  name = name.replace(/^[\s.]+/, '').replace(/[\s.]+$/, '');
+  if (WINDOWS_RESERVED.test(name)) name = `_${name}`;
+  let ext = path.extname(name);
+  if (ext.length > 16 || ext === name) ext = '';
+  let stem = ext === '' ? name : name.slice(0, -ext.length);
+  if (stem === '') stem = 'file';
+  if (ext === '') ext = EXTENSIONS[contentType.split(';')[0]?.trim().toLowerCase() ?? ''] ?? '';
+  return cutUtf8(stem, MAX_NAME_BYTES - Buffer.byteLength(ext)) + ext;
+}
+
+/** The candidate names for `name`: itself, `stem (2).ext` ... `stem (99).ext`, then random suffixes. */
+function* candidates(name: string): Generator<string> {
+  const ext = path.extname(name);
+  const stem = ext === '' ? name : name.slice(0, -ext.length);
+  const room = (suffix: string): string => cutUtf8(stem, MAX_NAME_BYTES - Buffer.byteLength(suffix + ext)) + suffix + ext;
+  yield name;
+  for (let n = 2; n < 100; n++) yield room(` (${n})`);
+  for (;;) yield room(`-${randomBytes(6).toString('hex')}`);
+}
+
+// ---- staging
+
+/** Blob ids name staging files, so only a safe alphabet is accepted. */
+const BLOB_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+/**
+ * One download's staging file. Appends go through one open handle in append mode (serialised), synced after
+ * every {@link STAGING_SYNC_BYTES} and before reading; the handle closes on `read` and `remove` and reopens
+ * on the next append. An interrupted append leaves a prefix of the chunk, which `size` counts: still a
+ * correct prefix of the blob, from which the download resumes.
+ */
+class FileStagedFile implements StagedFile {
+  readonly #file: string;
+  #handle: FileHandle | undefined;
+  #unsynced = 0;
+  #tail: Promise<unknown> = Promise.resolve();
+
+  constructor(file: string, handle: FileHandle) {
+    this.#file = file;
+    this.#handle = handle;
+  }
+
+  /** Runs `op` after every earlier operation of this file. */
+  #serial<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(op, op);
+    this.#tail = run.catch(() => undefined);
+    return run;
+  }
+
+  async #close(): Promise<void> {
+    const handle = this.#handle;
+    if (handle === undefined) return;
+    this.#handle = undefined;
+    try {
+      if (this.#unsynced > 0) await handle.datasync();
+      this.#unsynced = 0;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  size(): Promise<number> {
+    return this.#serial(async () => {
+      if (this.#handle !== undefined) return (await this.#handle.stat()).size;
+      try {
+        return (await stat(this.#file)).size;
+      } catch (err) {
+        if (errno(err) === 'ENOENT') return 0;
+        throw err;
+      }
+    });
+  }
+
+  append(chunk: Uint8Array): Promise<void> {
+    return this.#serial(async () => {
+      this.#handle ??= await open(this.#file, 'a', FILE_MODE);
+      let offset = 0;
+      while (offset < chunk.length) {
+        const { bytesWritten } = await this.#handle.write(chunk, offset, chunk.length - offset);
+        offset += bytesWritten;
+      }
+      this.#unsynced += chunk.length;
+      if (this.#unsynced >= STAGING_SYNC_BYTES) {
+        await this.#handle.datasync();
+        this.#unsynced = 0;
+      }
+    });
+  }
+
+  async *read(): AsyncGenerator<Uint8Array, void, undefined> {
+    const size = await this.#serial(async () => {
+      await this.#close();
+      try {
+        return (await stat(this.#file)).size;
+      } catch (err) {
+        if (errno(err) === 'ENOENT') return 0;
+        throw err;
+      }
+    });
+    yield* readExactly(this.#file, size);
+  }
+
+  remove(): Promise<void> {
+    return this.#serial(async () => {
+      try {
+        await this.#close();
+      } finally {
+        await rm(this.#file, { force: true });
+      }
+    });
+  }
+}
+
+// ---- outputs
+
+/** Writes to `.tmp/<random>`; `commit` syncs it and links it under a free name, `abort` deletes it. */
+class FileMediaWriter implements MediaWriter {
+  readonly #dir: string;
+  readonly #tmp: string;
+  readonly #name: string;
+  #handle: FileHandle | undefined;
+  #state: 'open' | 'committed' | 'aborted' = 'open';
+
+  constructor(dir: string, tmp: string, name: string, handle: FileHandle) {
+    this.#dir = dir;
+    this.#tmp = tmp;
+    this.#name = name;
+    this.#handle = handle;
+  }
+
+  #open(): FileHandle {
+    if (this.#state !== 'open' || this.#handle === undefined) {
+      throw new ClientError(ClientErrorCode.InvalidArgument, `the media writer was ${this.#state} already`);
+    }
+    return this.#handle;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    const handle = this.#open();
+    let offset = 0;
+    while (offset < chunk.length) {
+      const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
+      offset += bytesWritten;
+    }
+  }
+
+  async commit(): Promise<string> {
+    const handle = this.#open();
+    this.#state = 'committed';
+    this.#handle = undefined;
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    try {
+      for (const candidate of candidates(this.#name)) {
+        const target = path.join(this.#dir, candidate);
+        if (await claim(this.#tmp, target)) {
+          await syncDir(this.#dir);
+          return target;
+        }
+      }
+    } catch (err) {
+      await rm(this.#tmp, { force: true });
+      throw err;
+    }
+    throw new Error('unreachable');
+  }
+
+  async abort(): Promise<void> {
+    if (this.#state !== 'open') return;
+    this.#state = 'aborted';
+    const handle = this.#handle;
+    this.#handle = undefined;
+    try {
+      await handle?.close();
+    } finally {
+      await rm(this.#tmp, { force: true });
+    }
+  }
+}
+
+/**
+ * Moves `tmp` to `target` unless `target` exists (false then). A hard link fails atomically on an existing
+ * name; where the file system has no hard links, the name is claimed with an exclusive create and replaced.
+ */
+async function claim(tmp: string, target: string): Promise<boolean> {
+  try {
+    await link(tmp, target);
+    await unlink(tmp);
+    return true;
+  } catch (err) {
+    const code = errno(err);
+    if (code === 'EEXIST') return false;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EXDEV') throw err;
+  }
+  try {
+    await (await open(target, 'wx', FILE_MODE)).close();
+  } catch (err) {
+    if (errno(err) === 'EEXIST') return false;
+    throw err;
+  }
+  await rename(tmp, target);
+  return true;
+}
+
+/** Syncs a folder so a rename in it survives a crash; not every platform allows it, which is fine. */
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const handle = await open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // Best effort (Windows cannot open folders).
+  }
+}
+
+/**
+ * A profile's media folder implementing the SDK's {@link MediaFiles}: saved attachments directly in `dir`
+ * under sanitised, unique names (locations are absolute paths), staging files in `dir/.staging`, unfinished
+ * writes in `dir/.tmp`. The folders are created (0700) on first use.
+ */
+export class FileMediaFiles implements MediaFiles {
+  readonly #dir: string;
+  #ready: Promise<void> | undefined;
+
+  constructor(dir: string) {
+    this.#dir = path.resolve(dir);
+  }
+
+  /** The media folder (absolute). */
+  get dir(): string {
+    return this.#dir;
+  }
+
+  #ensure(): Promise<void> {
+    this.#ready ??= (async () => {
+      await mkdir(path.join(this.#dir, '.staging'), { recursive: true, mode: DIR_MODE });
+      await mkdir(path.join(this.#dir, '.tmp'), { recursive: true, mode: DIR_MODE });
+    })().catch((err: unknown) => {
+      this.#ready = undefined;
+      throw err;
+    });
+    return this.#ready;
+  }
+
+  async staging(blobId: string): Promise<StagedFile> {
+    if (!BLOB_ID.test(blobId)) throw new ClientError(ClientErrorCode.InvalidArgument, 'a blob id is 1 to 128 characters of A-Z a-z 0-9 _ -');
+    await this.#ensure();
+    const file = path.join(this.#dir, '.staging', `${blobId}.enc`);
+    return new FileStagedFile(file, await open(file, 'a', FILE_MODE));
+  }
+
+  async output(name: string, contentType: string): Promise<MediaWriter> {
+    await this.#ensure();
+    const tmp = path.join(this.#dir, '.tmp', randomBytes(16).toString('hex'));
+    const handle = await open(tmp, 'wx', FILE_MODE);
+    return new FileMediaWriter(this.#dir, tmp, sanitizeFileName(name, contentType), handle);
+  }
+
+  /** A saved file's location, checked to be a file directly in the media folder. */
+  #inside(location: string): string {
+    const resolved = path.resolve(location);
+    if (path.dirname(resolved) !== this.#dir || path.basename(resolved).startsWith('.')) {
+      throw new ClientError(ClientErrorCode.InvalidArgument, 'not a location in this media folder');
+    }
+    return resolved;
+  }
+
+  async *read(location: string): AsyncGenerator<Uint8Array, void, undefined> {
+    const file = this.#inside(location);
+    const stream = createReadStream(file, { highWaterMark: READ_CHUNK_BYTES });
+    try {
+      for await (const chunk of stream as AsyncIterable<Buffer>) yield asBytes(chunk);
+    } finally {
+      stream.destroy();
+    }
+  }
+
+  async remove(location: string): Promise<void> {
+    await rm(this.#inside(location), { force: true });
+  }
+
+  /**
+   * Deletes what interrupted writes left in `.tmp` (call it at start-up, before any writer is open). Staging
+   * files stay: they are how downloads resume.
+   */
+  async sweepTemporary(): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(path.join(this.#dir, '.tmp'));
+    } catch (err) {
+      if (errno(err) === 'ENOENT') return;
+      throw err;
+    }
+    await Promise.all(names.map((name) => rm(path.join(this.#dir, '.tmp', name), { force: true })));
+  }
+}
