@@ -14,7 +14,7 @@
 import type { CryptoProvider } from '../protocol/index.js';
 import { ServiceApi } from './api.js';
 import { SerialQueue, drop } from './async.js';
-import { checkText } from './content.js';
+import { checkBody, checkText } from './content.js';
 import { ContactDirectory, type ContactView } from './contacts.js';
 import type { DevicesChangeNotice } from './devices.js';
 import { Emitter } from './emitter.js';
@@ -35,13 +35,20 @@ import { Outbox } from './outbox.js';
 import { Outgoing, TimestampClock, type TextOptions } from './outgoing.js';
 import { requireAccount, type IdentityChangeNotice } from './protocol-stores.js';
 import { MessageReceiver, PENDING_HISTORY_KEY, RESEND_WINDOW_MS, type ReceivedBatch, type ReceivedItem } from './receiver.js';
-import { DEFAULT_SEND_POLICY, MessageSender, type SendPolicy } from './sender.js';
+import { DEFAULT_SEND_POLICY, errorCode, MessageSender, type SendPolicy } from './sender.js';
 import { SessionManager } from './sessions.js';
-import type { AccountRecord, ClientStore, ContactRecord, GroupSettingsRecord, IdentityRecord, MessageRecord } from './store/types.js';
+import type { AccountRecord, AttachmentRecord, ClientStore, ContactRecord, GroupSettingsRecord, IdentityRecord, MessageRecord } from './store/types.js';
 import type { BackoffOptions } from './transport/backoff.js';
 import { HttpTransport, type FetchLike } from './transport/http.js';
 import type { ApiRequest, ApiResponse, RequestOptions, Requester } from './transport/types.js';
 import { ConnectionState, WebSocketTransport, type WebSocketConstructor } from './transport/websocket.js';
+import { BlobHttp } from './media/blob-http.js';
+import { encryptedMediaSize, type MediaType } from './media/crypto.js';
+import { downloadAttachment } from './media/download.js';
+import { isFetchable, MAX_CONTENT_TYPE_LENGTH, mediaTypeOf } from './media/pointers.js';
+import { sanitizeFileName } from './media/memory-files.js';
+import { uploadAttachment, type UploadContext } from './media/upload.js';
+import { MAX_THUMBNAIL_BYTES, type AttachmentInput, type MediaFiles, type MediaSource, type TransferProgress } from './media/types.js';
 
 export interface ClientOptions {
   readonly store: ClientStore;
@@ -70,7 +77,53 @@ export interface ClientOptions {
   readonly maintainKeys?: boolean | undefined;
   /** How often disappearing messages are looked for while connected, ms (default 30,000; 0 = only on demand). */
   readonly expiryCheckMs?: number | undefined;
+  /**
+   * Where downloaded attachments are staged and saved (Node: `src/node/media/`; browsers and tests:
+   * {@link InMemoryMediaFiles}). Needed to download and forward attachments (`CLIENT_INVALID_ARGUMENT` without).
+   */
+  readonly media?: MediaFiles | undefined;
+  /**
+   * Incoming attachments up to this many bytes are downloaded as soon as their message is stored (default
+   * 100 MiB; 0 = never): `whenIdle` waits for them, and each ends with an `attachment` event. Larger ones wait
+   * for {@link Client.downloadAttachment}.
+   */
+  readonly autoDownloadBytes?: number | undefined;
+  /** Tuning of media transfers (tests use small chunks). */
+  readonly mediaTransfer?: {
+    /** Bytes per upload PATCH (default 8 MiB). */
+    readonly uploadChunkBytes?: number;
+    /** Failed requests in a row before a transfer gives up (default 6). */
+    readonly maxAttempts?: number;
+    readonly backoff?: BackoffOptions;
+    /** Per-request response timeout, ms (default 60,000). */
+    readonly timeoutMs?: number;
+    /** How long a download may go without a byte, ms (default 30,000). */
+    readonly idleTimeoutMs?: number;
+  };
 }
+
+/** Options of {@link Client.sendAttachment}. */
+export interface AttachmentSendOptions {
+  /** Text shown with the file. */
+  readonly caption?: string | undefined;
+  /** The message replied to. */
+  readonly quote?: MessageRecord | undefined;
+  readonly viewOnce?: boolean | undefined;
+  readonly signal?: AbortSignal | undefined;
+  readonly onProgress?: ((progress: TransferProgress) => void) | undefined;
+}
+
+/** Options of {@link Client.downloadAttachment}. */
+export interface AttachmentDownloadOptions {
+  /** Which attachment of the message (default 0). */
+  readonly index?: number | undefined;
+  /** Aborts this caller's download (a download another caller joined is not aborted by it). */
+  readonly signal?: AbortSignal | undefined;
+  readonly onProgress?: ((progress: TransferProgress) => void) | undefined;
+}
+
+/** Default of {@link ClientOptions.autoDownloadBytes}: 100 MiB. */
+export const DEFAULT_AUTO_DOWNLOAD_BYTES = 100 * 1024 * 1024;
 
 /** Settings key set once this companion removed itself (logged out): the profile cannot be opened again. */
 const REMOVED_KEY = 'account.removed';
@@ -112,6 +165,11 @@ export class Client {
   readonly #post = new SerialQueue();
   /** Background follow-ups in flight (see #background). */
   readonly #tasks = new Set<Promise<void>>();
+  readonly #blobs: BlobHttp;
+  /** Downloads in flight, by `<message id>#<index>`: a second caller joins the first. */
+  readonly #downloads = new Map<string, Promise<AttachmentRecord>>();
+  /** Aborted on close: stops background transfers. */
+  readonly #closing = new AbortController();
   #keyTimer: ReturnType<typeof setTimeout> | undefined;
   #expiryTimer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
@@ -124,6 +182,13 @@ export class Client {
     this.#events = new Emitter<ClientEvents>((error) => this.#events.emit('error', { context: 'listener', error }));
     const credentials = { accountId: account.accountId, deviceId: account.deviceId, password: account.password };
     const http = new HttpTransport({ url: account.serverUrl, credentials, fetch: options.fetch, requestTimeoutMs: options.transport?.requestTimeoutMs });
+    this.#blobs = new BlobHttp({
+      url: account.serverUrl,
+      credentials,
+      fetch: options.fetch,
+      timeoutMs: options.mediaTransfer?.timeoutMs,
+      idleTimeoutMs: options.mediaTransfer?.idleTimeoutMs,
+    });
     this.#ws = new WebSocketTransport({
       url: account.serverUrl,
       credentials,
@@ -298,6 +363,7 @@ export class Client {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closing.abort(new ClientError(ClientErrorCode.Closed, 'client closed'));
     clearTimeout(this.#keyTimer);
     clearInterval(this.#expiryTimer);
     this.#ws.close();
@@ -347,10 +413,200 @@ export class Client {
     await this.#outgoing.edit(await this.#message(target), text, signal);
   }
 
-  /** Deletes one of our messages for everyone. */
+  /** Deletes one of our messages for everyone (and the saved files of its attachments here). */
   async deleteForEveryone(target: MessageId, signal?: AbortSignal): Promise<void> {
     this.#ensureOpen();
-    await this.#outgoing.deleteForEveryone(await this.#message(target), signal);
+    const files = await this.#outgoing.deleteForEveryone(await this.#message(target), signal);
+    await this.#removeFiles(files);
+  }
+
+  // ---- media ---------------------------------------------------------------------------------------------
+
+  /**
+   * Sends a file to a contact or a group: uploads it (encrypted under a fresh key; resumable, see
+   * docs/media.md), then sends the message carrying its pointer (`caption` as the text) like any other, and
+   * resolves once the server accepted the message for every device. With a `resumeKey` on the source, a send
+   * interrupted by a crash resumes its upload when the same source is sent again.
+   */
+  async sendAttachment(to: string, attachment: AttachmentInput, options: AttachmentSendOptions = {}): Promise<MessageRecord> {
+    this.#ensureOpen();
+    const { signal } = options;
+    const input = checkAttachmentInput(attachment);
+    if (options.caption !== undefined) checkBody(options.caption);
+    const conversation = await this.#conversation(to, { signal });
+    const up = await uploadAttachment(this.#uploadContext(), attachment.source, input.type, { signal, onProgress: options.onProgress });
+    const record: AttachmentRecord = {
+      type: input.type,
+      blobId: up.blobId,
+      mediaKey: up.mediaKey,
+      plaintextSha256: up.plaintextSha256,
+      encryptedSha256: up.encryptedSha256,
+      size: up.size,
+      contentType: input.contentType,
+      fileName: input.fileName,
+      width: input.width,
+      height: input.height,
+      durationMs: input.durationMs,
+      voiceNote: input.voiceNote,
+      thumbnail: input.thumbnail,
+      uploadedAt: up.uploadedAt,
+      // The sender has the file (the caller keeps its own copy; the SDK does not store one).
+      state: 'saved',
+      path: undefined,
+      error: undefined,
+    };
+    const resumeKey = attachment.source.resumeKey;
+    return this.#outgoing.sendAttachments(conversation, [record], {
+      caption: options.caption,
+      quote: options.quote,
+      viewOnce: options.viewOnce,
+      signal,
+      resumeKeys: resumeKey === undefined ? [] : [resumeKey],
+    });
+  }
+
+  /**
+   * Downloads, verifies and saves attachment `index` of a stored message (into {@link ClientOptions.media});
+   * resolves with the attachment as stored (`saved`, with its `path`). An attachment saved already is returned
+   * at once; a download of it in flight is joined. A failure is recorded on the attachment (`failed`, with the
+   * error code; `CLIENT_BAD_MEDIA` for a file that fails verification) and thrown; an abort leaves it `pending`.
+   * Each finished download also emits an `attachment` event.
+   */
+  downloadAttachment(id: MessageId, options: AttachmentDownloadOptions = {}): Promise<AttachmentRecord> {
+    this.#ensureOpen();
+    const index = options.index ?? 0;
+    if (!Number.isSafeInteger(index) || index < 0) return Promise.reject(new ClientError(ClientErrorCode.InvalidArgument, 'an attachment index is a non-negative integer'));
+    const key = `${id}#${index}`;
+    const inflight = this.#downloads.get(key);
+    if (inflight) return inflight;
+    const download = this.#download(id, index, options).finally(() => this.#downloads.delete(key));
+    this.#downloads.set(key, download);
+    return download;
+  }
+
+  /**
+   * Sends the attachments of a stored message to another contact or group (with its text as the caption unless
+   * `caption` is given). Each blob is offered to the server first: one it still has is not uploaded again;
+   * otherwise the saved file is uploaded again under the same media key (the same blob). An attachment that is
+   * neither on the server nor saved here cannot be forwarded (`CLIENT_INVALID_ARGUMENT`: download it first).
+   */
+  async forwardAttachments(
+    id: MessageId,
+    to: string,
+    options: { caption?: string | undefined; signal?: AbortSignal | undefined; onProgress?: ((progress: TransferProgress) => void) | undefined } = {},
+  ): Promise<MessageRecord> {
+    this.#ensureOpen();
+    const { signal } = options;
+    const message = await this.#message(id);
+    if (message.attachments.length === 0 || message.deleted) throw new ClientError(ClientErrorCode.InvalidArgument, 'the message has no attachments to forward');
+    const caption = options.caption ?? message.body;
+    checkBody(caption);
+    const conversation = await this.#conversation(to, { signal });
+    const records: AttachmentRecord[] = [];
+    for (const a of message.attachments) {
+      if (!isFetchable(a)) throw new ClientError(ClientErrorCode.BadMedia, 'an attachment of the message has an invalid pointer');
+      const path = a.state === 'saved' ? a.path : undefined;
+      let uploadedAt: number;
+      if (path === undefined) {
+        const offered = await this.#blobs.createUpload(encryptedMediaSize(a.size), a.blobId, signal);
+        if (offered.kind !== 'stored') {
+          await this.#blobs.cancelUpload(offered.uploadId).catch(() => undefined);
+          throw new ClientError(ClientErrorCode.InvalidArgument, 'an attachment is no longer on the server and not saved here: download it first');
+        }
+        uploadedAt = this.#clock.now();
+      } else {
+        const media = this.#requireMedia();
+        const source: MediaSource = { size: a.size, open: () => media.read(path) };
+        const up = await uploadAttachment(this.#uploadContext(), source, a.type, {
+          signal,
+          onProgress: options.onProgress,
+          known: { mediaKey: a.mediaKey, blobId: a.blobId, plaintextSha256: a.plaintextSha256 },
+        });
+        uploadedAt = up.uploadedAt;
+      }
+      records.push({ ...a, uploadedAt, state: 'saved', path: undefined, error: undefined });
+    }
+    return this.#outgoing.sendAttachments(conversation, records, { caption, signal });
+  }
+
+  #requireMedia(): MediaFiles {
+    const media = this.#o.media;
+    if (!media) throw new ClientError(ClientErrorCode.InvalidArgument, 'attachments need a media folder: pass ClientOptions.media');
+    return media;
+  }
+
+  #uploadContext(): UploadContext {
+    const t = this.#o.mediaTransfer;
+    return { crypto: this.#o.crypto, store: this.#o.store, http: this.#blobs, now: () => this.#clock.now(), chunkBytes: t?.uploadChunkBytes, maxAttempts: t?.maxAttempts, backoff: t?.backoff };
+  }
+
+  async #download(id: MessageId, index: number, options: AttachmentDownloadOptions): Promise<AttachmentRecord> {
+    const media = this.#requireMedia();
+    const message = await this.#message(id);
+    const a = message.attachments[index];
+    if (!a) throw new ClientError(ClientErrorCode.InvalidArgument, 'the message has no such attachment');
+    if (a.state === 'saved') return a;
+    if (!isFetchable(a)) throw new ClientError(ClientErrorCode.BadMedia, 'the attachment pointer is invalid');
+    const signal = options.signal ? AbortSignal.any([options.signal, this.#closing.signal]) : this.#closing.signal;
+    const t = this.#o.mediaTransfer;
+    let path: string;
+    try {
+      ({ path } = await downloadAttachment(
+        { crypto: this.#o.crypto, http: this.#blobs, files: media, maxAttempts: t?.maxAttempts, backoff: t?.backoff },
+        a,
+        { signal, onProgress: options.onProgress },
+      ));
+    } catch (err) {
+      if (!signal.aborted) await this.#settleAttachment(id, index, a, { state: 'failed', path: undefined, error: errorCode(err) });
+      throw err;
+    }
+    const saved = await this.#settleAttachment(id, index, a, { state: 'saved', path, error: undefined });
+    if (!saved) {
+      // Deleted meanwhile: the file has no message any more.
+      await this.#removeFiles([path]);
+      throw new ClientError(ClientErrorCode.InvalidArgument, 'the message was deleted during the download');
+    }
+    // Retention `fetched`: this device has it (best effort; the blob expires anyway).
+    await this.#blobs.markFetched(a.blobId, this.#closing.signal).catch(() => undefined);
+    return saved;
+  }
+
+  /** Records a download's outcome on the attachment (when it is still there) and emits `attachment`. */
+  async #settleAttachment(id: MessageId, index: number, a: AttachmentRecord, outcome: Pick<AttachmentRecord, 'state' | 'path' | 'error'>): Promise<AttachmentRecord | undefined> {
+    const updated = await this.#o.store.transaction(async (tx) => {
+      const m = await tx.messages.get(id);
+      const current = m?.attachments[index];
+      if (!m || !current || current.blobId !== a.blobId || m.deleted) return undefined;
+      const next: AttachmentRecord = { ...current, ...outcome };
+      await tx.messages.put({ ...m, attachments: m.attachments.map((x, i) => (i === index ? next : x)) });
+      return next;
+    });
+    if (updated) this.#events.emit('attachment', { messageId: id, index, attachment: updated });
+    return updated;
+  }
+
+  /** Removes saved files no message refers to any more (best effort). */
+  async #removeFiles(files: readonly string[]): Promise<void> {
+    const media = this.#o.media;
+    if (!media) return;
+    for (const f of files) {
+      try {
+        await media.remove(f);
+      } catch (error) {
+        this.#events.emit('error', { context: 'media', error });
+      }
+    }
+  }
+
+  /** Starts the automatic downloads of a received message's attachments (those small enough). */
+  #autoDownload(message: MessageRecord): void {
+    const limit = this.#o.autoDownloadBytes ?? DEFAULT_AUTO_DOWNLOAD_BYTES;
+    if (!this.#o.media || limit <= 0 || this.#closed) return;
+    message.attachments.forEach((a, index) => {
+      if (a.state !== 'pending' || a.size > limit || !isFetchable(a)) return;
+      // A failure is recorded on the attachment and reported by the `attachment` event.
+      this.#background('media', () => this.downloadAttachment(message.id, { index }).catch(() => undefined));
+    });
   }
 
   /** Marks a conversation's unread messages (or the given ones) read and sends a read receipt. */
@@ -714,6 +970,7 @@ export class Client {
         break;
       case 'message':
         e.emit('message', { from, message: item.message });
+        this.#autoDownload(item.message);
         break;
       case 'timer':
         e.emit('timer', { from, groupId, expireTimer: item.expireTimer, timestamp: item.timestamp });
@@ -726,6 +983,7 @@ export class Client {
         break;
       case 'delete':
         e.emit('delete', { from, groupId, targetId: item.targetId, timestamp: item.timestamp });
+        if (item.files.length > 0) this.#background('media', () => this.#removeFiles(item.files));
         break;
       case 'receipt':
         e.emit('receipt', { from, kind: item.receipt, timestamp: item.timestamp, timestamps: item.timestamps, updated: item.updated });
@@ -744,4 +1002,41 @@ export class Client {
         break; // handled in the pipeline (the resend is queued); nothing for the user to see
     }
   }
+}
+
+/** What {@link Client.sendAttachment} sends of an input, checked (`CLIENT_INVALID_ARGUMENT`). */
+function checkAttachmentInput(input: AttachmentInput): {
+  type: MediaType;
+  contentType: string;
+  fileName: string | undefined;
+  width: number | undefined;
+  height: number | undefined;
+  durationMs: number | undefined;
+  voiceNote: boolean;
+  thumbnail: Uint8Array | undefined;
+} {
+  const invalid = (message: string): ClientError => new ClientError(ClientErrorCode.InvalidArgument, message);
+  const contentType = input.contentType.trim();
+  if (contentType === '' || contentType.length > MAX_CONTENT_TYPE_LENGTH || !/^[\x21-\x7e]+\/[\x20-\x7e]+$/.test(contentType)) throw invalid('a content type is a MIME type');
+  const type = input.type ?? mediaTypeOf(contentType);
+  if (!['image', 'video', 'audio', 'document'].includes(type)) throw invalid('unknown media type');
+  const dimension = (v: number | undefined, what: string): number | undefined => {
+    if (v === undefined || v === 0) return undefined;
+    if (!Number.isSafeInteger(v) || v < 0 || v > 0xffffffff) throw invalid(`${what} is a non-negative 32-bit integer`);
+    return v;
+  };
+  const thumbnail = input.thumbnail?.bytes;
+  if (thumbnail !== undefined && thumbnail.length > MAX_THUMBNAIL_BYTES) throw invalid(`a thumbnail is at most ${MAX_THUMBNAIL_BYTES} bytes`);
+  const size = input.source.size;
+  if (!Number.isSafeInteger(size) || size < 0) throw invalid('a source has a size in bytes');
+  return {
+    type,
+    contentType,
+    fileName: input.fileName === undefined || input.fileName === '' ? undefined : sanitizeFileName(input.fileName),
+    width: dimension(input.width, 'a width'),
+    height: dimension(input.height, 'a height'),
+    durationMs: dimension(input.durationMs, 'a duration'),
+    voiceNote: input.voiceNote ?? false,
+    thumbnail: thumbnail === undefined || thumbnail.length === 0 ? undefined : thumbnail.slice(),
+  };
 }

@@ -1,7 +1,7 @@
 /** The typed events a {@link Client} emits. */
 import type { AccountId, E164, GroupId, MessageId } from './ids.js';
 import type { IdentityChangeNotice } from './protocol-stores.js';
-import type { GroupRecord, MessageRecord, VerificationStatus } from './store/types.js';
+import type { AttachmentRecord, GroupRecord, MessageRecord, VerificationStatus } from './store/types.js';
 import type { StateChange } from './transport/websocket.js';
 
 /** Who sent something: the account and device, and the phone number once the server's directory confirmed it. */
@@ -136,6 +136,14 @@ export interface ExpiredEvent {
   readonly ids: readonly MessageId[];
 }
 
+/** An attachment's download finished: saved (`state: 'saved'`, `path`) or failed (`state: 'failed'`, `error`). */
+export interface AttachmentEvent {
+  readonly messageId: MessageId;
+  /** Its index in the message's attachments. */
+  readonly index: number;
+  readonly attachment: AttachmentRecord;
+}
+
 /** A background failure worth logging (it never carries plaintext). */
 export interface ErrorEvent {
   readonly context: string;
@@ -160,6 +168,7 @@ export interface ClientEvents {
   readSynced: ReadSyncedEvent;
   messageStatus: MessageStatusEvent;
   expired: ExpiredEvent;
+  attachment: AttachmentEvent;
   /** The server delivered everything that was queued for this device while it was offline. */
   queueEmpty: Record<string, never>;
   error: ErrorEvent;

@@ -5,7 +5,7 @@
  * Start with {@link requestVerificationCode} and {@link register}, then {@link Client.open} and
  * `client.connect()`; listen for events with `client.on(...)`.
  */
-export { Client, type ClientOptions } from './client.js';
+export { Client, DEFAULT_AUTO_DOWNLOAD_BYTES, type AttachmentDownloadOptions, type AttachmentSendOptions, type ClientOptions } from './client.js';
 export { register, requestVerificationCode, type RegistrationOptions, type RegistrationResult } from './registration.js';
 export { ClientError, ClientErrorCode } from './errors.js';
 export { startLinking, LINK_TIMEOUT_MS, type LinkingOptions, type PendingLink } from './linking.js';
@@ -51,3 +51,8 @@ export {
 export { Backoff, type BackoffOptions } from './transport/backoff.js';
 export type { ApiRequest, ApiResponse, DeviceCredentials, RequestOptions, Requester } from './transport/types.js';
 export { MAX_BODY_BYTES } from './content.js';
+export * from './media/types.js';
+export { encryptedMediaSize, type MediaType } from './media/crypto.js';
+export { InMemoryMediaFiles } from './media/memory-files.js';
+export { MAX_ATTACHMENTS, MAX_ATTACHMENT_BYTES, mediaTypeOf } from './media/pointers.js';
+export { DEFAULT_UPLOAD_CHUNK_BYTES } from './media/upload.js';

@@ -73,10 +73,24 @@ export async function applyEdit(
   return next;
 }
 
-/** Deletes the message `targetId` of `conversationId` for everyone (its text, quote and reactions), when `mayDelete` accepts it. */
-export async function applyDelete(tx: StoreTx, targetId: MessageId, conversationId: ConversationId, mayDelete: (m: MessageRecord) => boolean): Promise<void> {
+/**
+ * Deletes the message `targetId` of `conversationId` for everyone (its text, quote, reactions and attachments),
+ * when `mayDelete` accepts it; resolves with the locations of the attachments' saved files, for the caller to
+ * remove once the deletion is committed.
+ */
+export async function applyDelete(tx: StoreTx, targetId: MessageId, conversationId: ConversationId, mayDelete: (m: MessageRecord) => boolean): Promise<string[]> {
   const message = await tx.messages.get(targetId);
-  if (message && message.conversationId === conversationId && mayDelete(message)) {
-    await tx.messages.put({ ...message, body: '', quote: undefined, reactions: [], deleted: true });
-  }
+  if (!message || message.conversationId !== conversationId || !mayDelete(message)) return [];
+  await tx.messages.put(deletedRecord(message));
+  return savedFiles(message);
+}
+
+/** A message as deleted for everyone: no text, quote, reactions or attachments. */
+export function deletedRecord(message: MessageRecord): MessageRecord {
+  return { ...message, body: '', quote: undefined, reactions: [], attachments: [], deleted: true };
+}
+
+/** Where a message's attachments are saved on this device. */
+export function savedFiles(message: MessageRecord): string[] {
+  return message.attachments.flatMap((a) => (a.path === undefined ? [] : [a.path]));
 }

@@ -12,13 +12,14 @@ import { ClientError, ClientErrorCode } from './errors.js';
 import { isGroupId, messageId, type AccountId, type ConversationId, type MessageId } from './ids.js';
 import type { GroupSender } from './groups/sender.js';
 import { requireActiveGroup } from './groups/state.js';
-import { newMessageRecord } from './message-records.js';
+import { deletedRecord, newMessageRecord, savedFiles } from './message-records.js';
+import { MAX_ATTACHMENTS, pointerOf } from './media/pointers.js';
 import { enqueueMessage, enqueueReceipt, newOutboxEntry, type Outbox } from './outbox.js';
 import { requireAccount } from './protocol-stores.js';
 import type { MessageSender } from './sender.js';
 import { advanceStatus } from './status.js';
 import type { RequestOptions } from './transport/types.js';
-import type { AccountRecord, ClientStore, ContactRecord, MessageRecord, OutboxEntry, QuoteRecord, StoreTx } from './store/types.js';
+import type { AccountRecord, AttachmentRecord, ClientStore, ContactRecord, MessageRecord, OutboxEntry, QuoteRecord, StoreTx } from './store/types.js';
 
 /** Hands out sender timestamps: the clock, but strictly increasing, because a timestamp is a message's id. */
 export class TimestampClock {
@@ -128,6 +129,45 @@ export class Outgoing {
     }));
   }
 
+  /**
+   * Sends uploaded attachments (their records, state `saved` or `pending`) with an optional caption; the upload
+   * jobs named by `resumeKeys` are forgotten in the transaction that queues the message.
+   */
+  async sendAttachments(
+    to: ConversationId,
+    attachments: readonly AttachmentRecord[],
+    options: TextOptions & { readonly caption?: string | undefined; readonly resumeKeys?: readonly string[] } = {},
+  ): Promise<MessageRecord> {
+    const caption = options.caption ?? '';
+    checkBody(caption);
+    if (attachments.length === 0 || attachments.length > MAX_ATTACHMENTS) throw new ClientError(ClientErrorCode.InvalidArgument, `a message carries 1 to ${MAX_ATTACHMENTS} attachments`);
+    const quote: QuoteRecord | undefined = options.quote && {
+      timestamp: options.quote.timestamp,
+      authorId: options.quote.senderId,
+      text: options.quote.body.slice(0, 200),
+    };
+    return this.#sendMessage(
+      to,
+      options.signal,
+      (contact) => ({
+        record: { kind: 'text', body: caption, quote, viewOnce: options.viewOnce ?? false, expireTimer: contact.expireTimer, attachments },
+        body: {
+          case: 'data',
+          value: {
+            body: caption,
+            quote: quote && { id: BigInt(quote.timestamp), authorAccountId: quote.authorId, text: quote.text },
+            expireTimer: contact.expireTimer,
+            viewOnce: options.viewOnce ?? false,
+            attachments: attachments.map(pointerOf),
+          },
+        },
+      }),
+      async (tx) => {
+        for (const key of options.resumeKeys ?? []) await tx.uploads.remove(key);
+      },
+    );
+  }
+
   /** Sets the conversation's disappearing-message timer (seconds, 0 = off) and tells the peer. */
   async setExpireTimer(to: ConversationId, seconds: number, signal?: AbortSignal): Promise<MessageRecord> {
     if (!Number.isInteger(seconds) || seconds < 0 || seconds > 0xffffffff) throw new ClientError(ClientErrorCode.InvalidArgument, 'timer must be whole seconds');
@@ -159,14 +199,22 @@ export class Outgoing {
     });
   }
 
-  /** Deletes one of our messages for everyone. */
-  async deleteForEveryone(target: MessageRecord, signal?: AbortSignal): Promise<void> {
+  /**
+   * Deletes one of our messages for everyone; resolves with the locations of its attachments' saved files
+   * (no longer referenced: the caller removes them).
+   */
+  async deleteForEveryone(target: MessageRecord, signal?: AbortSignal): Promise<string[]> {
     if (target.direction !== 'outgoing') throw new ClientError(ClientErrorCode.InvalidArgument, 'only your own messages can be deleted for everyone');
+    let files: string[] = [];
     await this.#sendControl(target.conversationId, signal, async (tx) => {
       const current = await tx.messages.get(target.id);
-      if (current) await tx.messages.put({ ...current, body: '', quote: undefined, reactions: [], deleted: true });
+      if (current) {
+        await tx.messages.put(deletedRecord(current));
+        files = savedFiles(current);
+      }
       return { case: 'delete', value: { targetTimestamp: BigInt(target.timestamp) } };
     });
+    return files;
   }
 
   /**
@@ -245,10 +293,11 @@ export class Outgoing {
     to: ConversationId,
     signal: AbortSignal | undefined,
     build: (conversation: Conversation) => {
-      record: Pick<MessageRecord, 'kind' | 'body' | 'quote' | 'viewOnce' | 'expireTimer'>;
+      record: Pick<MessageRecord, 'kind' | 'body' | 'quote' | 'viewOnce' | 'expireTimer'> & Partial<Pick<MessageRecord, 'attachments'>>;
       body: ContentBody;
       contactTimer?: number;
     },
+    also?: (tx: StoreTx) => Promise<void>,
   ): Promise<MessageRecord> {
     const timestamp = this.#o.clock.next();
     const now = this.#o.clock.now();
@@ -265,6 +314,7 @@ export class Outgoing {
       const bytes = serializeContent(content);
       const entry = await enqueueMessage(tx, { recipientId: to, timestamp, content: bytes, messageId: id, now });
       await this.#syncSent(tx, account, to, timestamp, bytes, now);
+      await also?.(tx);
       return { entryId: entry.id, id };
     });
     this.#kickSync();

@@ -49,6 +49,7 @@ import {
 } from './groups/state.js';
 import { isAccountId, isE164, isGroupId, messageId, type AccountId, type ConversationId, type GroupId, type MessageId } from './ids.js';
 import { applyDelete, applyEdit, applyReaction, newMessageRecord, quoteOf } from './message-records.js';
+import { attachmentsOf } from './media/pointers.js';
 import { enqueueReceipt, enqueueRetryRequest, newOutboxEntry } from './outbox.js';
 import { protocolStores, requireAccount, type IdentityChangeNotice } from './protocol-stores.js';
 import { archiveSession } from './sessions.js';
@@ -77,7 +78,13 @@ export type ReceivedItem =
   | (Origin & { readonly kind: 'timer'; readonly expireTimer: number; readonly timestamp: number })
   | (Origin & { readonly kind: 'reaction'; readonly targetId: MessageId; readonly emoji: string; readonly remove: boolean; readonly timestamp: number; readonly message: MessageRecord | undefined })
   | (Origin & { readonly kind: 'edit'; readonly targetId: MessageId; readonly body: string; readonly timestamp: number; readonly message: MessageRecord | undefined })
-  | (Origin & { readonly kind: 'delete'; readonly targetId: MessageId; readonly timestamp: number })
+  | (Origin & {
+      readonly kind: 'delete';
+      readonly targetId: MessageId;
+      readonly timestamp: number;
+      /** Saved files of the deleted message's attachments, to remove once committed. */
+      readonly files: readonly string[];
+    })
   | (Origin & { readonly kind: 'receipt'; readonly receipt: ReceiptKind; readonly timestamp: number; readonly timestamps: readonly number[]; readonly updated: readonly MessageRecord[] })
   | (Origin & { readonly kind: 'typing'; readonly started: boolean; readonly timestamp: number })
   | (Origin & { readonly kind: 'retry-request'; readonly timestamp: number; readonly resent: boolean })
@@ -365,6 +372,7 @@ export class MessageReceiver {
           viewOnce: data.viewOnce,
           expireTimer: data.expireTimer,
           status: own ? 'sent' : 'received',
+          attachments: attachmentsOf(data),
         });
         await tx.messages.put(message);
         if (this.#o.deliveryReceipts !== false && !own) {
@@ -388,8 +396,8 @@ export class MessageReceiver {
       }
       case 'delete': {
         const targetId = messageId(source, Number(body.value.targetTimestamp));
-        await applyDelete(tx, targetId, conversationId, (m) => m.senderId === source);
-        return { ...origin, kind: 'delete', targetId, timestamp };
+        const files = await applyDelete(tx, targetId, conversationId, (m) => m.senderId === source);
+        return { ...origin, kind: 'delete', targetId, timestamp, files };
       }
       case 'typing':
         return { ...origin, kind: 'typing', started: body.value.action === TypingAction.STARTED, timestamp };
@@ -477,6 +485,7 @@ export class MessageReceiver {
           expireTimer: data.expireTimer,
           expiresAt: !data.expireTimerUpdate && data.expireTimer > 0 ? now + data.expireTimer * 1000 : undefined,
           status: 'sent',
+          attachments: data.expireTimerUpdate ? [] : attachmentsOf(data),
         });
         await tx.messages.put(message);
         if (data.expireTimerUpdate) return { ...origin, kind: 'timer', expireTimer: data.expireTimer, timestamp };
@@ -497,8 +506,8 @@ export class MessageReceiver {
       }
       case 'delete': {
         const targetId = messageId(self, Number(body.value.targetTimestamp));
-        await applyDelete(tx, targetId, destination, (m) => m.direction === 'outgoing');
-        return { ...origin, kind: 'delete', targetId, timestamp };
+        const files = await applyDelete(tx, targetId, destination, (m) => m.direction === 'outgoing');
+        return { ...origin, kind: 'delete', targetId, timestamp, files };
       }
       default:
         return { kind: 'ignored' };

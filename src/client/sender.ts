@@ -21,6 +21,7 @@ import {
 import { encodeSendMessageRequest, type ServiceApi } from './api.js';
 import { sleep } from './async.js';
 import { encodeContent, deserializeContent } from './content.js';
+import { blobIdsOf } from './media/pointers.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { isGroupId, type AccountId } from './ids.js';
 import { protocolStores, type IdentityChangeNotice } from './protocol-stores.js';
@@ -180,7 +181,8 @@ export class MessageSender {
     ephemeral: boolean,
     now: number,
   ): Promise<Uint8Array> {
-    const plaintext = encodeContent(deserializeContent(content));
+    const parsed = deserializeContent(content);
+    const plaintext = encodeContent(parsed);
     const messages = [];
     for (const deviceId of await tx.sessions.devices(recipient)) {
       const bytes = await tx.sessions.get(recipient, deviceId);
@@ -207,7 +209,8 @@ export class MessageSender {
         throw err;
       }
     }
-    return encodeSendMessageRequest({ messages, timestamp: BigInt(timestamp), ephemeral, idempotencyKey: idempotencyKey(this.#o.crypto) });
+    // The blobs the message names (its attachments, or those of a sync copy's), for the server's retention rule.
+    return encodeSendMessageRequest({ messages, timestamp: BigInt(timestamp), ephemeral, idempotencyKey: idempotencyKey(this.#o.crypto), blobIds: blobIdsOf(parsed) });
   }
 
   async #clearRequest(id: string): Promise<void> {

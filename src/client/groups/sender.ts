@@ -17,6 +17,7 @@ import {
 } from '../../protocol/index.js';
 import type { GroupDevices } from '../../protocol/gen/service_pb.js';
 import { encodeSendGroupMessageRequest, type ServiceApi } from '../api.js';
+import { blobIdsOf } from '../media/pointers.js';
 import { sleep } from '../async.js';
 import { deserializeContent, encodeContent, makeContent, serializeContent } from '../content.js';
 import { ClientError, ClientErrorCode } from '../errors.js';
@@ -195,14 +196,17 @@ export class GroupSender {
     const before = group;
     group = await ensureOwnSenderKey(tx, this.#o.crypto, group, account);
     if (group !== before) await tx.groups.put(group);
+    const parsed = deserializeContent(content);
     const message = await groupEncrypt(
       this.#o.crypto,
       senderKeyStore(tx, groupId),
       selfAddress(account.accountId, account.deviceId),
       group.distributionId as string,
-      encodeContent(deserializeContent(content)),
+      encodeContent(parsed),
     );
     return encodeSendGroupMessageRequest({
+      // The blobs the message names, for the server's retention rule (docs/media.md).
+      blobIds: blobIdsOf(parsed),
       content: message.serialize(),
       timestamp: BigInt(timestamp),
       ephemeral,
