@@ -7,8 +7,10 @@ import type { Client } from '../client/client.js';
 import type { ClientEvents, Sender } from '../client/events.js';
 import type { GroupView } from '../client/groups/state.js';
 import { isGroupId, messageId, type GroupId } from '../client/ids.js';
-import type { MessageRecord } from '../client/store/types.js';
+import type { AttachmentRecord, MessageRecord } from '../client/store/types.js';
 import { describeGroupUpdate, namesFor, type NameOf } from './groups.js';
+import type { Io } from './io.js';
+import { attachmentFields, describeAttachment, progressBar, type AttachmentLine } from './media.js';
 
 /** One printed event. */
 export interface EventLine {
@@ -40,6 +42,35 @@ function base(from: Sender, timestamp: number, type: string, body: string): Even
   };
 }
 
+/** How {@link subscribeEvents} treats what arrives. */
+export interface EventOptions {
+  /**
+   * Download the attachments of incoming messages before printing their line, so that it carries the saved
+   * file's path (a failed download is printed with its error code; `parley download` tries again).
+   */
+  readonly downloadAttachments?: boolean | undefined;
+  /** Where a download draws its progress bar (a terminal only). */
+  readonly io?: Io | undefined;
+}
+
+/**
+ * The message's attachments after downloading each one (the message as stored afterwards); the downloads'
+ * errors are in the records (state `failed`), never thrown.
+ */
+async function downloadAll(client: Client, m: MessageRecord, io: Io | undefined): Promise<readonly AttachmentRecord[]> {
+  for (let index = 0; index < m.attachments.length; index += 1) {
+    const bar = io ? progressBar(io, 'downloading') : undefined;
+    try {
+      await client.downloadAttachment(m.id, { index, onProgress: bar?.update });
+    } catch {
+      // Recorded on the attachment (state failed, error code).
+    } finally {
+      bar?.done();
+    }
+  }
+  return (await client.message(m.id))?.attachments ?? m.attachments;
+}
+
 /** Stops a subscription; resolves once the lines of events that arrived before were delivered. */
 export type StopEvents = () => Promise<void>;
 
@@ -48,7 +79,7 @@ export type StopEvents = () => Promise<void>;
  * needs the members' numbers from the store first; the lines after it wait for it). Returns a function that
  * stops.
  */
-export function subscribeEvents(client: Client, deliver: (line: EventLine, event: keyof ClientEvents) => void): StopEvents {
+export function subscribeEvents(client: Client, deliver: (line: EventLine, event: keyof ClientEvents) => void, options: EventOptions = {}): StopEvents {
   let chain: Promise<void> = Promise.resolve();
   let stopped = false;
   /** Queues a line; `make` must not reject (the group-update builder falls back to account ids). */
@@ -75,8 +106,10 @@ export function subscribeEvents(client: Client, deliver: (line: EventLine, event
     client.on('message', ({ from, message: m }) =>
       later(async () => {
         const group = isGroupId(m.conversationId);
+        const attachments = options.downloadAttachments === true && m.attachments.length > 0 ? await downloadAll(client, m, options.io) : m.attachments;
         return {
           ...base(self(from), m.timestamp, 'text', m.body),
+          ...attachmentFields(attachments),
           groupId: group ? m.conversationId : null,
           serverTimestamp: m.serverTimestamp ?? null,
           quote: m.quote ? { id: messageId(m.quote.authorId, m.quote.timestamp), timestamp: m.quote.timestamp, text: m.quote.text } : null,
@@ -208,10 +241,12 @@ export function humanLine(l: EventLine): string {
   const who = l.from ?? l.fromAccountId;
   const when = `${new Date(l.timestamp).toISOString()}${typeof l.groupId === 'string' && l.type !== 'group-update' ? ` [group ${l.groupId}]` : ''}`;
   switch (l.type) {
-    case 'text':
+    case 'text': {
+      const files = Array.isArray(l.attachments) ? (l.attachments as AttachmentLine[]).map((a) => ` [${describeAttachment(a)}]`).join('') : '';
       return l.direction === 'outgoing'
-        ? `${when} you (device ${String(l.fromDeviceId)}) to ${typeof l.groupId === 'string' ? 'the group' : String(l.to ?? l.toAccountId)}: ${l.body}${l.viewOnce ? ' (view once)' : ''}`
-        : `${when} ${who}: ${l.body}${l.viewOnce ? ' (view once)' : ''}`;
+        ? `${when} you (device ${String(l.fromDeviceId)}) to ${typeof l.groupId === 'string' ? 'the group' : String(l.to ?? l.toAccountId)}: ${l.body}${files}${l.viewOnce ? ' (view once)' : ''}`
+        : `${when} ${who}: ${l.body}${files}${l.viewOnce ? ' (view once)' : ''}`;
+    }
     case 'timer':
       return `${when} ${who} set disappearing messages to ${String(l.expireTimer)} s`;
     case 'reaction':

@@ -23,6 +23,7 @@ import {
 } from './commands/group.js';
 import { receiveCommand } from './commands/receive.js';
 import { registerCommand } from './commands/register.js';
+import { downloadCommand, sendFileCommand } from './commands/media.js';
 import { deleteCommand, editCommand, reactCommand, sendCommand, timerCommand, typingCommand } from './commands/send.js';
 import { serveCommand } from './commands/serve.js';
 import { Printer, describeError, processIo, type Io } from './io.js';
@@ -50,6 +51,12 @@ function onOff(value: string): boolean {
 function deviceIdArg(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a device id (a whole number, 1 for the primary)');
+  return n;
+}
+
+function wholeNumber(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected a whole number');
   return n;
 }
 
@@ -123,13 +130,40 @@ function program(io: Io, run: (work: () => Promise<number>) => void, named: (com
       run(() => sendCommand({ to, group: o.group !== undefined, text, quote: o.quote, viewOnce: o.viewOnce === true, profile }, out));
     });
 
+  client('send-file', 'send a photo, video, voice note or document (compressed unless --original); resumes an interrupted upload')
+    .usage('[options] <phone> <path>  |  --group <groupId> <path>')
+    .argument('<phone>', 'recipient: a phone number, or a group id (or give --group and only the path)')
+    .argument('[path]', 'the file')
+    .option('--group <groupId>', 'send to this group')
+    .option('--caption <text>', 'a caption shown with the file')
+    .option('--original', 'send images and videos as they are, without compressing them')
+    .option('--voice-note', 'send audio as a voice note (Opus)')
+    .action((first: string, second: string | undefined, o: { group?: string; caption?: string; original?: boolean; voiceNote?: boolean }, cmd: Command) => {
+      const { profile, out } = common(cmd);
+      if ((o.group === undefined) === (second === undefined)) {
+        cmd.error(o.group === undefined ? 'error: missing required argument \'path\'' : 'error: with --group, give only the path', { exitCode: 2 });
+      }
+      const to = o.group ?? first;
+      const file = second ?? first;
+      run(() => sendFileCommand({ to, group: o.group !== undefined, file, caption: o.caption, original: o.original === true, voiceNote: o.voiceNote === true, profile }, io, out));
+    });
+
+  client('download', 'download (again) the attachments of a received message into the media folder')
+    .argument('<id>', 'message id')
+    .option('--index <n>', 'only this attachment (0 is the first)', wholeNumber)
+    .action((id: string, o: { index?: number }, cmd: Command) => {
+      const { profile, out } = common(cmd);
+      run(() => downloadCommand({ id, index: o.index, profile }, io, out));
+    });
+
   client('receive', 'print incoming messages and events, acknowledging them')
     .option('--timeout <seconds>', 'exit after this long (default 5, or 120 with --until-empty)', seconds)
     .option('--until-empty', 'exit once everything queued for this device has arrived')
     .option('--mark-read', 'mark what arrived as read (sends read receipts)')
-    .action((o: { timeout?: number; untilEmpty?: boolean; markRead?: boolean }, cmd: Command) => {
+    .option('--no-download', 'leave attachments on the server (fetch them later with parley download <id>)')
+    .action((o: { timeout?: number; untilEmpty?: boolean; markRead?: boolean; download: boolean }, cmd: Command) => {
       const { profile, out } = common(cmd);
-      run(() => receiveCommand({ timeout: o.timeout, untilEmpty: o.untilEmpty === true, markRead: o.markRead === true, profile }, out));
+      run(() => receiveCommand({ timeout: o.timeout, untilEmpty: o.untilEmpty === true, markRead: o.markRead === true, download: o.download, profile }, out));
     });
 
   client('contacts', 'list contacts').action((_o: unknown, cmd: Command) => {

@@ -1,7 +1,7 @@
 /**
  * The local profile: a folder (default `~/.parley`, or `--profile DIR`, or `PARLEY_PROFILE`) holding the
- * SQLite database with this device's keys, sessions, contacts and messages. Several accounts live on one
- * machine as several profiles.
+ * SQLite database with this device's keys, sessions, contacts and messages, and `media/` with the files
+ * received. Several accounts live on one machine as several profiles.
  */
 import { homedir } from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,8 @@ import WebSocket from 'ws';
 import { Client, type ClientOptions } from '../client/client.js';
 import type { WebSocketConstructor } from '../client/transport/websocket.js';
 import { NodeCryptoProvider } from '../node/crypto-provider.js';
+import { FileMediaFiles } from '../node/media/files.js';
+import { mediaDir } from './media.js';
 import { SqliteClientStore } from './store/sqlite-store.js';
 
 /** The profile folder: the flag, else `PARLEY_PROFILE`, else `~/.parley`. */
@@ -24,12 +26,18 @@ export function openStore(dir: string): SqliteClientStore {
   return SqliteClientStore.open(dir);
 }
 
-/** A Client over the profile's store, with Node's WebSocket (`ws`) and fetch. */
-export async function openClient(store: SqliteClientStore, options: Partial<ClientOptions> = {}): Promise<Client> {
+/**
+ * A Client over the profile's store, with Node's WebSocket (`ws`) and fetch, keeping received files in the
+ * profile's media folder. Attachments are downloaded by the commands that show them (`receive`, the daemon,
+ * `download`), not in the background.
+ */
+export async function openClient(profile: string, store: SqliteClientStore, options: Partial<ClientOptions> = {}): Promise<Client> {
   return Client.open({
     store,
     crypto,
     WebSocket: WebSocket satisfies WebSocketConstructor,
+    media: new FileMediaFiles(mediaDir(profile)),
+    autoDownloadBytes: 0,
     ...options,
   });
 }

@@ -10,7 +10,7 @@ const count = Number(countText);
 const window = Number(windowText);
 
 const store = openStore(profile as string);
-const client = await openClient(store, {
+const client = await openClient(profile as string, store, {
   maintainKeys: false,
   deliveryReceipts: false,
   send: { maxAttempts: 200, backoff: { baseMs: 50, maxMs: 400 }, requestTimeoutMs: 5_000 },

@@ -12,7 +12,10 @@
  * {link}; each answers with the group as `parley group info --json` prints it. Linked devices: `devices` (the
  * account's devices as `parley devices --json` prints them), `devicesLink` {uri, timeout?} (the primary: links the
  * companion showing that code, the call being the approval; answers {deviceId}) and `devicesRemove` {deviceId}
- * (the primary removes a companion; a companion its own id, which logs it out).
+ * (the primary removes a companion; a companion its own id, which logs it out). Media: `sendFile` {to | groupId,
+ * path, caption?, original?, voiceNote?} (as `parley send-file`) and `download` {id, index?} (as `parley
+ * download`); attachments of incoming messages are downloaded before their notification, which carries
+ * `attachment` as `parley receive --json` does.
  * Every incoming event is also sent to every connected peer as a `message` notification whose params are
  * the object `parley receive --json` prints.
  */
@@ -32,6 +35,8 @@ import { changeMembers, checkMemberCount, updateGroup } from './group.js';
 import { groupContext, messageLine } from './info.js';
 import { openClient, openStore } from '../profile.js';
 import { subscribeEvents, type EventLine } from '../events.js';
+import { attachmentFields, attachmentLine, outgoingDir } from '../media.js';
+import { prepareFile } from '../../node/media/prepare.js';
 import {
   MAX_LINE_BYTES,
   RpcError,
@@ -52,9 +57,36 @@ export const SOCKET_FILE = 'parley.sock';
 const MAX_BUFFERED_EVENTS = 10_000;
 
 /** The daemon's methods over a client. */
-export function daemonMethods(client: Client, buffer: EventBuffer): Record<string, RpcMethod> {
+export function daemonMethods(client: Client, buffer: EventBuffer, profile: string): Record<string, RpcMethod> {
   const view = (g: GroupView): Record<string, unknown> => groupJson(g, client.number);
   return {
+    sendFile: async (p) => {
+      const group = optionalStringParam(p, 'groupId');
+      if ((group === undefined) === (p.to === undefined)) throw new RpcError(RpcErrorCode.InvalidParams, 'give exactly one of "to" and "groupId"');
+      const prepared = await prepareFile(stringParam(p, 'path'), {
+        original: booleanParam(p, 'original') ?? false,
+        voiceNote: booleanParam(p, 'voiceNote') ?? false,
+        workDir: outgoingDir(profile),
+      });
+      const options = { caption: optionalStringParam(p, 'caption') };
+      const m =
+        group !== undefined
+          ? await explainGroupErrors('send', () => client.sendAttachment(groupIdArg(group), prepared.input, options))
+          : await client.sendAttachment(stringParam(p, 'to'), prepared.input, options);
+      await prepared.cleanup();
+      return {
+        id: m.id,
+        timestamp: m.timestamp,
+        status: m.status,
+        ...(group !== undefined ? { groupId: m.conversationId } : { toAccountId: m.conversationId }),
+        ...attachmentFields(m.attachments),
+      };
+    },
+    download: async (p) => {
+      const id = stringParam(p, 'id') as MessageId;
+      const a = await client.downloadAttachment(id, { index: numberParam(p, 'index') ?? 0 });
+      return { id, attachment: attachmentLine(a) };
+    },
     send: async (p) => {
       const quoteId = optionalStringParam(p, 'quote');
       const quote = quoteId === undefined ? undefined : await client.message(quoteId as MessageId);
@@ -204,18 +236,22 @@ function serveStream(rpc: RpcServer, input: NodeJS.ReadableStream, write: (line:
 
 export async function daemonCommand(args: { profile: string; socket: string | undefined; stdio: boolean }, io: Io): Promise<number> {
   const store = openStore(args.profile);
-  const client = await openClient(store).catch(async (err: unknown) => {
+  const client = await openClient(args.profile, store).catch(async (err: unknown) => {
     await store.close();
     throw err;
   });
   const buffer = new EventBuffer();
-  const rpc = new RpcServer(daemonMethods(client, buffer), toRpcError);
+  const rpc = new RpcServer(daemonMethods(client, buffer, args.profile), toRpcError);
   const peers = new Set<(line: string) => void>();
-  const stopEvents = subscribeEvents(client, (line) => {
-    buffer.push(line);
-    const n = notification('message', line);
-    for (const send of peers) send(n);
-  });
+  const stopEvents = subscribeEvents(
+    client,
+    (line) => {
+      buffer.push(line);
+      const n = notification('message', line);
+      for (const send of peers) send(n);
+    },
+    { downloadAttachments: true },
+  );
 
   let finish: () => void = () => undefined;
   const finished = new Promise<void>((resolve) => (finish = resolve));

@@ -4,6 +4,7 @@ import type { Client } from '../../client/client.js';
 import type { GroupView } from '../../client/groups/state.js';
 import { isGroupId } from '../../client/ids.js';
 import type { MessageRecord } from '../../client/store/types.js';
+import { attachmentFields } from '../media.js';
 import { describeGroupUpdate, groupIdArg, isGroupArg, namesFor, receiptSummary, type NameOf } from '../groups.js';
 import type { Printer } from '../io.js';
 import { withClient } from './send.js';
@@ -82,6 +83,7 @@ export function messageLine(m: MessageRecord, ctx?: GroupContext): Record<string
     ...(ctx && m.direction === 'outgoing' && m.kind === 'text' ? { receiptCounts: receiptCounts(m, ctx.group) } : {}),
     groupUpdate: m.groupUpdate ?? null,
     ...(ctx && m.groupUpdate ? { description: describeGroupUpdate(m.groupUpdate, ctx.nameOf) } : {}),
+    ...attachmentFields(m.attachments),
   };
 }
 

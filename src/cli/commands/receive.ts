@@ -24,11 +24,11 @@ const DEFAULT_TIMEOUT_S = 5;
 const FOLLOW_UP_LIMIT_MS = 60_000;
 
 export async function receiveCommand(
-  args: { timeout: number | undefined; untilEmpty: boolean; markRead: boolean; profile: string },
+  args: { timeout: number | undefined; untilEmpty: boolean; markRead: boolean; download: boolean; profile: string },
   out: Printer,
 ): Promise<number> {
   const store = openStore(args.profile);
-  const client = await openClient(store).catch(async (err: unknown) => {
+  const client = await openClient(args.profile, store).catch(async (err: unknown) => {
     await store.close();
     throw err;
   });
@@ -38,7 +38,7 @@ export async function receiveCommand(
     const stop = subscribeEvents(client, (line) => {
       out.result(line, humanLine(line));
       if (line.type === 'text' && line.viewOnce === true) void client.markViewed(line.id as MessageId).catch(() => undefined);
-    });
+    }, { downloadAttachments: args.download, io: out.io });
     let refused = false;
     let stopWaiting: () => void = () => undefined;
     const stopped = new Promise<void>((resolve) => (stopWaiting = resolve));

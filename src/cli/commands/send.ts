@@ -18,7 +18,7 @@ import { openClient, openStore } from '../profile.js';
 export async function withClient<T>(profile: string, fn: (client: Client) => Promise<T>, settleMs = 5_000, out?: Printer): Promise<T> {
   const store = openStore(profile);
   try {
-    const client = await openClient(store, { maintainKeys: false });
+    const client = await openClient(profile, store, { maintainKeys: false });
     const stop = out
       ? subscribeEvents(client, (line, event) => {
           if (event === 'identityChanged') out.result(line, humanLine(line));
