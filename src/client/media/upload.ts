@@ -194,14 +194,17 @@ class UploadRun {
     let heldAt = this.#offset;
     let heldBytes = 0;
     let position = 0;
-    const send = async (final: string | undefined): Promise<void> => {
+    /** Sends the held bytes (the last range, with the blob id), or with `chunk` only the first `chunk` of them. */
+    const send = async (final: string | undefined, chunk?: number): Promise<void> => {
       const bytes = concat(held, heldBytes);
-      held = [];
-      heldBytes = 0;
-      const start = heldAt;
-      await this.#sendRange(bytes, start, final);
-      heldAt = this.#offset;
-      // A server that is past this range (it had the bytes already) lets the pass skip on.
+      const part = chunk === undefined ? bytes : bytes.subarray(0, chunk);
+      await this.#sendRange(part, heldAt, final);
+      // The rest starts after the part; the server may be further on already (it had those bytes).
+      const restAt = heldAt + part.length;
+      const rest = bytes.subarray(Math.min(bytes.length, part.length + Math.max(0, this.#offset - restAt)));
+      held = rest.length > 0 ? [rest] : [];
+      heldBytes = rest.length;
+      heldAt = Math.max(restAt, this.#offset);
     };
     for await (const chunk of encryption.chunks) {
       this.#checkAborted();
@@ -216,7 +219,8 @@ class UploadRun {
         heldBytes += part.length;
       }
       position = end;
-      if (heldBytes >= this.chunkBytes && position < this.total) await send(undefined);
+      // Whole chunks go as soon as they are complete, except the last bytes of the file (they carry the blob id).
+      while (heldBytes >= this.chunkBytes && heldAt + this.chunkBytes < this.total && !this.#complete) await send(undefined, this.chunkBytes);
     }
     const info = await encryption.result;
     if (info.size !== this.source.size || info.encryptedSize !== this.total) {
