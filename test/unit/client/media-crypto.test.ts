@@ -9,6 +9,7 @@ import { WebCryptoProvider } from '../../../src/protocol/webcrypto-provider.ts';
 import type { CryptoProvider } from '../../../src/protocol/crypto.ts';
 import { ClientError, ClientErrorCode } from '../../../src/client/errors.ts';
 import {
+  createMediaVerifier,
   decryptMedia,
   decryptMediaToSink,
   encryptedMediaSize,
@@ -209,4 +210,35 @@ describe('media encryption', () => {
     assert.equal(out, total);
     assert.ok(peak < 32 * 1024 * KiB, `rss grew by ${peak} bytes`);
   });
+});
+
+describe('createMediaVerifier: the whole encrypted file checked before any decryption', () => {
+  for (const [name, crypto] of [['node', node], ['webcrypto', web]] as const) {
+    it(`accepts the file in any chunking and refuses a flipped byte, a cut or an extra byte (${name})`, async () => {
+      const data = randomBytes(100 * KiB + 5);
+      const { file, info } = await encrypt(crypto, 'document', data);
+      const expected = { encryptedSha256: info.encryptedSha256, size: data.length };
+      const feed = async (bytes: Uint8Array, seed: number): Promise<void> => {
+        const v = await createMediaVerifier(crypto, 'document', info.mediaKey, expected);
+        for await (const chunk of chunked(bytes, seed, 9_001)) v.update(chunk);
+        v.verify();
+      };
+      for (const seed of [1, 2, 3]) await feed(file, seed);
+      const one = await createMediaVerifier(crypto, 'document', info.mediaKey, expected);
+      for (const b of file.subarray(0, 100)) one.update(new Uint8Array([b]));
+      one.update(file.subarray(100));
+      one.verify();
+      for (const at of [0, 5_000, file.length - 11, file.length - 1]) {
+        const bad = Buffer.from(file);
+        bad[at] = (bad[at] as number) ^ 1;
+        await assertBadMedia(feed(bad, 4));
+      }
+      await assertBadMedia(feed(file.subarray(0, file.length - 16), 5));
+      await assertBadMedia(feed(Buffer.concat([file, Buffer.from([0])]), 6));
+      // The MAC alone is checked too: the right hash of a file under another key is still refused.
+      const other = await createMediaVerifier(crypto, 'image', info.mediaKey, expected);
+      other.update(file);
+      assert.throws(() => other.verify(), (err: unknown) => ClientError.is(err, ClientErrorCode.BadMedia));
+    });
+  }
 });

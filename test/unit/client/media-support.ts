@@ -40,7 +40,7 @@ export class TapFetch {
   readonly fetch: FetchLike;
 
   constructor() {
-    this.fetch = (async (input: string, init: Parameters<FetchLike>[1]) => {
+    this.fetch = async (input: string, init: Parameters<FetchLike>[1]) => {
       const path = new URL(input).pathname;
       if (!path.startsWith('/v1/blobs')) return globalThis.fetch(input, init as RequestInit);
       const call: BlobCall = { method: init.method, path, headers: { ...init.headers }, bodyBytes: init.body?.length ?? 0, status: 0, responseHeaders: {} };
@@ -93,7 +93,7 @@ export class TapFetch {
         return new Response(body, { status: res.status, headers: res.headers });
       }
       return res;
-    }) as unknown as FetchLike;
+    };
   }
 
   cutPatch(bytes: number): void {
