@@ -101,3 +101,64 @@ export function deferred<T>(): Deferred<T> {
   });
   return { promise, resolve, reject };
 }
+
+/**
+ * Iterates `source` with up to `maxBytes` of it produced ahead: while the consumer awaits something else (an
+ * upload request), the next chunks are made (encrypted) meanwhile. When the consumer stops early (a break or
+ * a throw), the source is stopped once the chunk it is producing is done, and returned.
+ */
+export async function* readAhead(source: AsyncIterable<Uint8Array>, maxBytes: number): AsyncGenerator<Uint8Array, void, undefined> {
+  const it = source[Symbol.asyncIterator]();
+  const queue: Uint8Array[] = [];
+  let queued = 0;
+  let ended = false;
+  let stopped = false;
+  let failure: { readonly err: unknown } | undefined;
+  let wakeConsumer: (() => void) | undefined;
+  let wakePump: (() => void) | undefined;
+  const notify = (): void => {
+    wakeConsumer?.();
+    wakeConsumer = undefined;
+  };
+  const pump = (async () => {
+    try {
+      while (!stopped) {
+        if (queued >= maxBytes) {
+          await new Promise<void>((resolve) => (wakePump = resolve));
+          continue;
+        }
+        const next = await it.next();
+        if (next.done === true) break;
+        queue.push(next.value);
+        queued += next.value.length;
+        notify();
+      }
+    } catch (err) {
+      failure = { err };
+    } finally {
+      ended = true;
+      notify();
+    }
+  })();
+  try {
+    for (;;) {
+      const chunk = queue.shift();
+      if (chunk !== undefined) {
+        queued -= chunk.length;
+        wakePump?.();
+        wakePump = undefined;
+        yield chunk;
+        continue;
+      }
+      if (failure) throw failure.err;
+      if (ended) return;
+      await new Promise<void>((resolve) => (wakeConsumer = resolve));
+    }
+  } finally {
+    stopped = true;
+    wakePump?.();
+    wakePump = undefined;
+    await pump;
+    if (failure === undefined) await it.return?.();
+  }
+}

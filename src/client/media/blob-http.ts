@@ -243,23 +243,24 @@ export class BlobHttp {
         return;
       }
       const reader = res.body.getReader();
+      // One watchdog for the whole download (a timer per read would cost more than the reads): it aborts
+      // when no bytes came for `idleMs`.
       const idleMs = this.#o.idleTimeoutMs ?? 30_000;
+      let lastByteAt = Date.now();
+      const watchdog = setInterval(() => {
+        if (Date.now() - lastByteAt < idleMs) return;
+        stalled = true;
+        controller.abort();
+      }, Math.max(10, Math.min(1_000, Math.floor(idleMs / 4))));
       try {
         for (;;) {
-          const timer = setTimeout(() => {
-            stalled = true;
-            controller.abort();
-          }, idleMs);
-          let step: ReadableStreamReadResult<Uint8Array>;
-          try {
-            step = await reader.read();
-          } finally {
-            clearTimeout(timer);
-          }
+          const step = await reader.read();
           if (step.done) return;
+          lastByteAt = Date.now();
           if (step.value.length > 0) yield step.value;
         }
       } finally {
+        clearInterval(watchdog);
         reader.releaseLock();
       }
     } catch (cause) {

@@ -89,6 +89,16 @@ export interface ExpectedMedia {
   readonly plaintextSha256?: Uint8Array;
 }
 
+/** Options of {@link decryptMedia}. */
+export interface DecryptOptions {
+  /**
+   * The encrypted file was verified already (SHA-256 and MAC, by a {@link createMediaVerifier} pass over the
+   * same bytes): skip those two checks. The plaintext SHA-256 and size must then be given and are checked,
+   * which still catches any change to the bytes between the passes (the plaintext is a function of them).
+   */
+  readonly verified?: boolean | undefined;
+}
+
 /** What a completed, verified decryption reports. */
 export interface DecryptedMediaInfo {
   readonly size: number;
@@ -243,6 +253,7 @@ export function decryptMedia(
   mediaKey: Uint8Array,
   expected: ExpectedMedia,
   source: AsyncIterable<Uint8Array>,
+  options: DecryptOptions = {},
 ): MediaDecryption {
   if (mediaKey.length !== MEDIA_KEY_BYTES) throw new ClientError(ClientErrorCode.InvalidArgument, 'a media key is 32 bytes');
   if (expected.encryptedSha256.length !== 32 || (expected.plaintextSha256 !== undefined && expected.plaintextSha256.length !== 32)) {
@@ -250,6 +261,10 @@ export function decryptMedia(
   }
   if (expected.size !== undefined && !(Number.isSafeInteger(expected.size) && expected.size >= 0)) {
     throw new ClientError(ClientErrorCode.InvalidArgument, 'a media size is a non-negative integer');
+  }
+  const verified = options.verified === true;
+  if (verified && (expected.plaintextSha256 === undefined || expected.size === undefined)) {
+    throw new ClientError(ClientErrorCode.InvalidArgument, 'decrypting a verified file needs the plaintext SHA-256 and size');
   }
   const limit = expected.size === undefined ? undefined : encryptedMediaSize(expected.size);
   const done = deferred<DecryptedMediaInfo>();
@@ -272,7 +287,7 @@ export function decryptMedia(
 
       const decrypt = async (ciphertext: Uint8Array): Promise<Uint8Array> => {
         if (ciphertext.length === 0) return ciphertext;
-        mac.update(ciphertext);
+        if (!verified) mac.update(ciphertext);
         const out = await cipher.update(ciphertext);
         plainHash.update(out);
         size += out.length;
@@ -283,7 +298,7 @@ export function decryptMedia(
       for await (const chunk of source) {
         received += chunk.length;
         if (limit !== undefined && received > limit) throw bad('the media file is longer than announced');
-        encHash.update(chunk);
+        if (!verified) encHash.update(chunk);
         const parts: Uint8Array[] = [];
         if (chunk.length >= MEDIA_MAC_BYTES) {
           parts.push(await decrypt(tail), await decrypt(chunk.subarray(0, chunk.length - MEDIA_MAC_BYTES)));
@@ -304,8 +319,10 @@ export function decryptMedia(
       }
 
       if (received < BLOCK + MEDIA_MAC_BYTES) throw bad('the media file is truncated');
-      if (!constantTimeEqual(encHash.digest(), expected.encryptedSha256)) throw bad('the SHA-256 of the encrypted media file does not match');
-      if (!constantTimeEqual(mac.digest().subarray(0, MEDIA_MAC_BYTES), tail)) throw bad('the MAC of the media file does not match');
+      if (!verified) {
+        if (!constantTimeEqual(encHash.digest(), expected.encryptedSha256)) throw bad('the SHA-256 of the encrypted media file does not match');
+        if (!constantTimeEqual(mac.digest().subarray(0, MEDIA_MAC_BYTES), tail)) throw bad('the MAC of the media file does not match');
+      }
       let last: Uint8Array;
       try {
         last = await cipher.final();
@@ -345,8 +362,9 @@ export async function decryptMediaToSink(
   expected: ExpectedMedia,
   source: AsyncIterable<Uint8Array>,
   write: (chunk: Uint8Array) => void | Promise<void>,
+  options: DecryptOptions = {},
 ): Promise<DecryptedMediaInfo> {
-  const decryption = decryptMedia(crypto, type, mediaKey, expected, source);
+  const decryption = decryptMedia(crypto, type, mediaKey, expected, source, options);
   for await (const chunk of decryption.chunks) await write(chunk);
   return decryption.result;
 }

@@ -10,7 +10,7 @@
  *    changed on disk between the passes are caught too), the plaintext's size and SHA-256 are checked, and the
  *    file is committed; the staging file is removed.
  */
-import type { CryptoProvider } from '../../protocol/index.js';
+import { concatBytes, type CryptoProvider } from '../../protocol/index.js';
 import { sleep } from '../async.js';
 import { ClientError, ClientErrorCode, abortError } from '../errors.js';
 import type { AttachmentRecord } from '../store/types.js';
@@ -98,13 +98,19 @@ export async function downloadAttachment(ctx: DownloadContext, a: AttachmentReco
       try {
         const download = await ctx.http.download(a.blobId, verifier.received, signal);
         if (download.size !== total) throw new ClientError(ClientErrorCode.BadMedia, 'the blob has another size than the pointer announces');
-        for await (const chunk of download.chunks) {
-          verifier.update(chunk);
-          await staged.append(chunk);
-          fetched += chunk.length;
-          failures = 0;
-          backoff.reset();
-          progress();
+        // The network's pieces (tens of KiB) are staged a MiB at a time; a cut-off download stages what came.
+        const batch = new WriteBatch((bytes) => staged.append(bytes));
+        try {
+          for await (const chunk of download.chunks) {
+            verifier.update(chunk);
+            await batch.write(chunk);
+            fetched += chunk.length;
+            failures = 0;
+            backoff.reset();
+            progress();
+          }
+        } finally {
+          await batch.flush();
         }
         if (verifier.received < total) throw new ClientError(ClientErrorCode.ConnectionClosed, 'the download ended early');
       } catch (err) {
@@ -116,10 +122,13 @@ export async function downloadAttachment(ctx: DownloadContext, a: AttachmentReco
   } catch (err) {
     return fail(err);
   }
-  // Verified: now decrypt (the decryption checks the hash and MAC again, against bytes read anew).
+  // Verified: now decrypt. The staged bytes are read anew; the plaintext SHA-256 (checked before the file is
+  // committed) covers any change to them since, so the hash and MAC of the ciphertext are not computed twice.
   const writer = await ctx.files.output(suggestedName(a), a.contentType);
   try {
-    await decryptMediaToSink(ctx.crypto, a.type, a.mediaKey, expected, readChecked(staged, signal), (chunk) => writer.write(chunk));
+    const batch = new WriteBatch((bytes) => writer.write(bytes));
+    await decryptMediaToSink(ctx.crypto, a.type, a.mediaKey, expected, readChecked(staged, signal), (chunk) => batch.write(chunk), { verified: true });
+    await batch.flush();
   } catch (err) {
     await writer.abort();
     return fail(err);
@@ -133,5 +142,28 @@ async function* readChecked(staged: StagedFile, signal: AbortSignal | undefined)
   for await (const chunk of staged.read()) {
     if (signal?.aborted) throw abortError(signal);
     yield chunk;
+  }
+}
+
+/** Gathers small chunks and hands them on a MiB at a time (a file write per network piece costs more than its bytes). */
+class WriteBatch {
+  static readonly BYTES = 1024 * 1024;
+  #parts: Uint8Array[] = [];
+  #size = 0;
+
+  constructor(readonly sink: (bytes: Uint8Array) => Promise<void>) {}
+
+  async write(chunk: Uint8Array): Promise<void> {
+    this.#parts.push(chunk);
+    this.#size += chunk.length;
+    if (this.#size >= WriteBatch.BYTES) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.#size === 0) return;
+    const parts = this.#parts;
+    this.#parts = [];
+    this.#size = 0;
+    await this.sink(parts.length === 1 ? (parts[0] as Uint8Array) : concatBytes(...parts));
   }
 }

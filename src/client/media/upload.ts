@@ -12,8 +12,8 @@
  * - a crash: with a {@link MediaSource.resumeKey}, the job (media key, upload id) is in the store
  *   ({@link UploadJobRecord}); sending the same source again continues it.
  */
-import { constantTimeEqual, fromHex, toHex, type CryptoProvider } from '../../protocol/index.js';
-import { sleep } from '../async.js';
+import { concatBytes, constantTimeEqual, fromHex, toHex, type CryptoProvider } from '../../protocol/index.js';
+import { readAhead, sleep } from '../async.js';
 import { ClientError, ClientErrorCode, abortError } from '../errors.js';
 import type { ClientStore, UploadJobRecord } from '../store/types.js';
 import { Backoff, type BackoffOptions } from '../transport/backoff.js';
@@ -196,7 +196,7 @@ class UploadRun {
     let position = 0;
     /** Sends the held bytes (the last range, with the blob id), or with `chunk` only the first `chunk` of them. */
     const send = async (final: string | undefined, chunk?: number): Promise<void> => {
-      const bytes = concat(held, heldBytes);
+      const bytes = held.length === 1 ? (held[0] as Uint8Array) : concatBytes(...held);
       const part = chunk === undefined ? bytes : bytes.subarray(0, chunk);
       await this.#sendRange(part, heldAt, final);
       // The rest starts after the part; the server may be further on already (it had those bytes).
@@ -206,7 +206,8 @@ class UploadRun {
       heldBytes = rest.length;
       heldAt = Math.max(restAt, this.#offset);
     };
-    for await (const chunk of encryption.chunks) {
+    // Encrypting the next chunk overlaps the upload of the one before (a chunk's worth is made ahead).
+    for await (const chunk of readAhead(encryption.chunks, this.chunkBytes)) {
       this.#checkAborted();
       if (this.#complete) return;
       const end = position + chunk.length;
@@ -334,15 +335,4 @@ class UploadRun {
   #progress(): void {
     this.options.onProgress?.({ direction: 'upload', transferred: this.#offset, total: this.total });
   }
-}
-
-function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
-  if (parts.length === 1 && (parts[0] as Uint8Array).length === length) return parts[0] as Uint8Array;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

@@ -13,8 +13,8 @@ import type { MediaFiles, MediaSource, MediaWriter, StagedFile } from '../../cli
 
 /** Read chunk size: node:crypto's ciphers and hashes are fastest on 64 KiB chunks. */
 export const READ_CHUNK_BYTES = 64 * 1024;
-/** A staging file is synced to disk after at most this many appended bytes, and before it is read. */
-export const STAGING_SYNC_BYTES = 4 * 1024 * 1024;
+/** While a saved file is written, its bytes are flushed to disk in the background every this many bytes. */
+export const OUTPUT_FLUSH_BYTES = 32 * 1024 * 1024;
 /** Longest file name an output gets, in UTF-8 bytes (ext4 and most others allow 255). */
 const MAX_NAME_BYTES = 200;
 const DIR_MODE = 0o700;
@@ -155,15 +155,18 @@ function* candidates(name: string): Generator<string> {
 const BLOB_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 /**
- * One download's staging file. Appends go through one open handle in append mode (serialised), synced after
- * every {@link STAGING_SYNC_BYTES} and before reading; the handle closes on `read` and `remove` and reopens
- * on the next append. An interrupted append leaves a prefix of the chunk, which `size` counts: still a
- * correct prefix of the blob, from which the download resumes.
+ * One download's staging file. Appends go through one open handle in append mode (serialised); the handle
+ * closes on `read` and `remove` and reopens on the next append. An interrupted append leaves a prefix of the
+ * chunk, which `size` counts: still a correct prefix of the blob, from which the download resumes.
+ *
+ * Staging is a cache, never synced to disk: after a crash of the process the page cache still holds every
+ * byte written; after a power loss a tail may be lost (then `size` is smaller and the download fetches it
+ * again) or, rarely, damaged (then verification fails, the staged bytes are deleted and the user downloads
+ * again). Nothing is acknowledged to anyone on the strength of staged bytes.
  */
 class FileStagedFile implements StagedFile {
   readonly #file: string;
   #handle: FileHandle | undefined;
-  #unsynced = 0;
   #tail: Promise<unknown> = Promise.resolve();
 
   constructor(file: string, handle: FileHandle) {
@@ -182,12 +185,7 @@ class FileStagedFile implements StagedFile {
     const handle = this.#handle;
     if (handle === undefined) return;
     this.#handle = undefined;
-    try {
-      if (this.#unsynced > 0) await handle.datasync();
-      this.#unsynced = 0;
-    } finally {
-      await handle.close();
-    }
+    await handle.close();
   }
 
   size(): Promise<number> {
@@ -209,11 +207,6 @@ class FileStagedFile implements StagedFile {
       while (offset < chunk.length) {
         const { bytesWritten } = await this.#handle.write(chunk, offset, chunk.length - offset);
         offset += bytesWritten;
-      }
-      this.#unsynced += chunk.length;
-      if (this.#unsynced >= STAGING_SYNC_BYTES) {
-        await this.#handle.datasync();
-        this.#unsynced = 0;
       }
     });
   }
@@ -251,6 +244,9 @@ class FileMediaWriter implements MediaWriter {
   readonly #name: string;
   #handle: FileHandle | undefined;
   #state: 'open' | 'committed' | 'aborted' = 'open';
+  /** Bytes written since the last background flush began. */
+  #unflushed = 0;
+  #flushing: Promise<void> | undefined;
 
   constructor(dir: string, tmp: string, name: string, handle: FileHandle) {
     this.#dir = dir;
@@ -273,6 +269,14 @@ class FileMediaWriter implements MediaWriter {
       const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
       offset += bytesWritten;
     }
+    // Flush in the background as the file grows (one flush at a time), so that the disk works while the
+    // next bytes are decrypted instead of all at once in `commit`.
+    this.#unflushed += chunk.length;
+    if (this.#unflushed >= OUTPUT_FLUSH_BYTES && this.#flushing === undefined) {
+      this.#unflushed = 0;
+      this.#flushing = handle.datasync().finally(() => (this.#flushing = undefined));
+      this.#flushing.catch(() => undefined);
+    }
   }
 
   async commit(): Promise<string> {
@@ -280,6 +284,7 @@ class FileMediaWriter implements MediaWriter {
     this.#state = 'committed';
     this.#handle = undefined;
     try {
+      await this.#flushing;
       await handle.sync();
     } finally {
       await handle.close();
@@ -305,6 +310,7 @@ class FileMediaWriter implements MediaWriter {
     const handle = this.#handle;
     this.#handle = undefined;
     try {
+      await this.#flushing?.catch(() => undefined);
       await handle?.close();
     } finally {
       await rm(this.#tmp, { force: true });

@@ -212,8 +212,8 @@ function overQuota(): ServerError {
  * renamed into place and the directory fsync'd, then recorded in the index. Memory stays bounded: bodies
  * are hashed and written chunk by chunk.
  *
- * Resumable uploads are `<dir>/uploads/<upload id>`, appended to chunk by chunk; the file's size is the
- * upload's offset. The SHA-256 of the bytes so far is kept in memory between chunks; when it is missing
+ * Resumable uploads are `<dir>/uploads/<upload id>`, appended to chunk by chunk (flushed to disk in the
+ * background, and completely before the blob is published); the file's size is the upload's offset. The SHA-256 of the bytes so far is kept in memory between chunks; when it is missing
  * (after a restart, or a failed write) the complete file is hashed again, streaming, before it is renamed
  * to its blob id.
  */
@@ -228,6 +228,8 @@ export class FilesystemBlobStore implements BlobStore {
   readonly #hashes = new Map<string, RunningHash>();
   /** Uploads receiving a chunk (or being deleted) right now. */
   readonly #busy = new Set<string>();
+  /** The background flush to disk of each upload in progress (one at a time per upload). */
+  readonly #flushes = new Map<string, Promise<void>>();
   #ready: Promise<void> | undefined;
 
   constructor(dir: string, index: BlobIndex, limits: BlobLimits) {
@@ -310,7 +312,7 @@ export class FilesystemBlobStore implements BlobStore {
         return { size, created: false };
       }
       await rename(temp, target);
-      await syncDirectory(this.#dir);
+      await syncPath(this.#dir);
       return { size, created: added.kind === 'added' };
     });
   }
@@ -463,10 +465,8 @@ export class FilesystemBlobStore implements BlobStore {
         }
       } finally {
         // Also when the body was cut off or too long: what arrived is kept, the client resumes from the offset.
-        await writer
-          .flush()
-          .then(() => handle.sync())
-          .finally(() => handle.close());
+        await writer.flush().finally(() => handle.close());
+        this.#flushInBackground(uploadId, file);
         await this.#index.touchUpload(uploadId, chunk.now);
       }
       if (offset < record.length) return { blobId: record.blobId, offset, length: record.length, complete: false, created: false };
@@ -480,6 +480,10 @@ export class FilesystemBlobStore implements BlobStore {
         await rm(file, { force: true });
         throw badRequest('the upload does not hash to its blob id; it was deleted');
       }
+      // Durable before it is published (and acknowledged): the flushes so far, then the rest.
+      await this.#flushes.get(uploadId);
+      this.#flushes.delete(uploadId);
+      await syncPath(file);
       const created = await this.#lock.run(blobId, async () => {
         const target = this.#file(blobId);
         const added = await this.#index.completeUpload(uploadId, { id: blobId, accountId, size: offset, createdAt: chunk.now });
@@ -488,7 +492,7 @@ export class FilesystemBlobStore implements BlobStore {
           return false;
         }
         await rename(file, target);
-        await syncDirectory(this.#dir);
+        await syncPath(this.#dir);
         return added.kind === 'added';
       });
       return { blobId, offset, length: record.length, complete: true, created };
@@ -507,6 +511,22 @@ export class FilesystemBlobStore implements BlobStore {
     let removed = 0;
     for (const id of await this.#index.staleUploads(now - this.#limits.uploadTtlMs)) if (await this.#remove(id)) removed++;
     return removed;
+  }
+
+  /**
+   * Starts writing an upload's received bytes to disk without waiting for it, unless a flush of it is under
+   * way: a chunk is answered once it is in the file (the operating system's cache), so the disk works while
+   * the next chunk comes, and the upload is synced completely before its blob is published. After a power
+   * failure the upload's offset is what reached the disk (HEAD reports it; the client sends the rest again).
+   */
+  #flushInBackground(uploadId: string, file: string): void {
+    if (this.#flushes.has(uploadId)) return;
+    const flush = syncPath(file)
+      .catch(() => undefined) // the sync before publishing reports a failing disk
+      .finally(() => {
+        if (this.#flushes.get(uploadId) === flush) this.#flushes.delete(uploadId);
+      });
+    this.#flushes.set(uploadId, flush);
   }
 
   /** Deletes an upload's record and file unless a chunk is being received; false then. */
@@ -571,6 +591,16 @@ function rest(buffers: readonly Uint8Array[], n: number): Uint8Array[] {
   return out;
 }
 
+/** fsync of a file (its data and size) or of a folder (its entries). */
+async function syncPath(file: string): Promise<void> {
+  const handle = await open(file, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 async function hashFile(file: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) hash.update(chunk);
@@ -578,11 +608,3 @@ async function hashFile(file: string): Promise<string> {
 }
 
 /** fsync of a directory, so that a rename into it survives a crash. */
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
