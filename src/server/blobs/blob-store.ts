@@ -281,13 +281,15 @@ export class FilesystemBlobStore implements BlobStore {
     const { maxBlobBytes, quotaBytes, ttlMs } = this.#limits;
     if (upload.declaredLength !== undefined && upload.declaredLength > maxBlobBytes) throw tooLarge(maxBlobBytes);
     const notBefore = upload.now - ttlMs;
-    const existing = await this.#index.get(upload.id, notBefore);
-    if (existing === undefined && upload.declaredLength !== undefined) {
+    // Stored already only when its record and its file are both there (a record whose file the sweeper
+    // deleted meanwhile gets the file again).
+    const existing = (await this.#index.get(upload.id, notBefore)) !== undefined && (await exists(target));
+    if (!existing && upload.declaredLength !== undefined) {
       if ((await this.#index.usage(upload.accountId, notBefore)) + upload.declaredLength > quotaBytes) throw overQuota();
     }
     await this.#prepare();
     // An existing blob is only hashed (the bytes must still match the id), not written again.
-    const temp = existing === undefined ? path.join(this.#tmp, randomBytes(16).toString('hex')) : undefined;
+    const temp = existing ? undefined : path.join(this.#tmp, randomBytes(16).toString('hex'));
     let size: number;
     try {
       size = await this.#receive(upload, temp);
@@ -304,8 +306,12 @@ export class FilesystemBlobStore implements BlobStore {
         if (temp !== undefined) await rm(temp, { force: true });
         throw overQuota();
       }
-      if (temp === undefined) return { size, created: false };
-      const present = await stat(target).then(() => true, () => false);
+      const present = await exists(target);
+      if (temp === undefined) {
+        if (present) return { size, created: false };
+        // Deleted (expired, or fetched by all) between the check above and now: the bytes were only hashed.
+        throw new ServerError(ServerErrorCode.Unavailable, 'the blob was deleted while it was being uploaded again: send it again', { retryAfterMs: 1000 });
+      }
       if (added.kind === 'exists' && present) {
         // Stored meanwhile by a concurrent upload of the same bytes.
         await rm(temp, { force: true });
@@ -487,7 +493,7 @@ export class FilesystemBlobStore implements BlobStore {
       const created = await this.#lock.run(blobId, async () => {
         const target = this.#file(blobId);
         const added = await this.#index.completeUpload(uploadId, { id: blobId, accountId, size: offset, createdAt: chunk.now });
-        if (added.kind === 'exists' && (await stat(target).then(() => true, () => false))) {
+        if (added.kind === 'exists' && (await exists(target))) {
           await rm(file, { force: true });
           return false;
         }
@@ -589,6 +595,13 @@ function rest(buffers: readonly Uint8Array[], n: number): Uint8Array[] {
     skip = 0;
   }
   return out;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** fsync of a file (its data and size) or of a folder (its entries). */

@@ -58,6 +58,22 @@ describe('FilesystemBlobStore resumable uploads', () => {
     }
   });
 
+  it('stores the bytes again when a blob\'s record outlived its file (deleted by the sweeper while it was uploaded again)', async () => {
+    const bytes = randomBytes(5000);
+    const storage = openSqliteStorage(dir);
+    try {
+      const store = new FilesystemBlobStore(path.join(dir, 'blobs'), storage.blobs, LIMITS);
+      const id = idOf(bytes);
+      assert.equal((await store.put({ id, accountId: alice, body: chunks(bytes), declaredLength: bytes.length, now: 0 })).created, true);
+      rmSync(path.join(dir, 'blobs', id));
+      assert.equal(await store.get(id, 1), undefined, 'a record without its file is not served');
+      await store.put({ id, accountId: alice, body: chunks(bytes), declaredLength: bytes.length, now: 1 });
+      assert.deepEqual(await (await store.get(id, 2))?.read(), new Uint8Array(bytes), 'the upload acknowledged is there');
+    } finally {
+      await storage.close();
+    }
+  });
+
   it('completes an upload begun before a restart (the hash is recomputed from the file)', async () => {
     const bytes = randomBytes(300_000);
     let storage = openSqliteStorage(dir);
