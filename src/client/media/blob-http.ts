@@ -11,7 +11,7 @@
  */
 import { ClientError, ClientErrorCode, abortError } from '../errors.js';
 import type { FetchLike } from '../transport/http.js';
-import { loginOf, type DeviceCredentials } from '../transport/types.js';
+import { basicAuthorization, type DeviceCredentials } from '../transport/types.js';
 
 export interface BlobHttpOptions {
   /** The server's base URL. */
@@ -53,12 +53,6 @@ interface Call {
 }
 
 type FetchResponse = Awaited<ReturnType<FetchLike>>;
-
-function base64Utf8(s: string): string {
-  let binary = '';
-  for (const b of new TextEncoder().encode(s)) binary += String.fromCharCode(b);
-  return btoa(binary);
-}
 
 const UPLOAD_ID = /^[0-9a-f]{32}$/;
 const BLOB_ID = /^[0-9a-f]{64}$/;
@@ -109,7 +103,7 @@ export class BlobHttp {
     if (!f) throw new ClientError(ClientErrorCode.InvalidArgument, 'no fetch implementation: pass one');
     this.#fetch = f;
     const c = options.credentials;
-    this.#auth = `Basic ${base64Utf8(`${loginOf(c)}:${c.password}`)}`;
+    this.#auth = basicAuthorization(c);
   }
 
   /**

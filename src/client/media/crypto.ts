@@ -19,6 +19,7 @@
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import { hmac as nobleHmac } from '@noble/hashes/hmac.js';
 import {
+  concatBytes,
   chunkedAes256CbcDecryptor,
   chunkedAes256CbcEncryptor,
   constantTimeEqual,
@@ -238,6 +239,19 @@ export function encryptMedia(
   return { mediaKey, chunks: run(), result: done.promise };
 }
 
+/**
+ * Holds back the last {@link MEDIA_MAC_BYTES} bytes seen (the MAC, if the file ends there): given the bytes
+ * held so far and the next chunk, returns what precedes the new tail (in order) and the new tail.
+ */
+function holdBackMac(tail: Uint8Array, chunk: Uint8Array): { ready: Uint8Array[]; tail: Uint8Array } {
+  if (chunk.length >= MEDIA_MAC_BYTES) {
+    return { ready: [tail, chunk.subarray(0, chunk.length - MEDIA_MAC_BYTES)], tail: chunk.slice(chunk.length - MEDIA_MAC_BYTES) };
+  }
+  const joined = concatBytes(tail, chunk);
+  const cut = Math.max(0, joined.length - MEDIA_MAC_BYTES);
+  return { ready: [joined.subarray(0, cut)], tail: joined.slice(cut) };
+}
+
 const bad = (message: string, cause?: unknown): ClientError =>
   new ClientError(ClientErrorCode.BadMedia, message, cause === undefined ? {} : { cause });
 
@@ -300,17 +314,9 @@ export function decryptMedia(
         if (limit !== undefined && received > limit) throw bad('the media file is longer than announced');
         if (!verified) encHash.update(chunk);
         const parts: Uint8Array[] = [];
-        if (chunk.length >= MEDIA_MAC_BYTES) {
-          parts.push(await decrypt(tail), await decrypt(chunk.subarray(0, chunk.length - MEDIA_MAC_BYTES)));
-          tail = chunk.slice(chunk.length - MEDIA_MAC_BYTES);
-        } else {
-          const joined = new Uint8Array(tail.length + chunk.length);
-          joined.set(tail);
-          joined.set(chunk, tail.length);
-          const cut = Math.max(0, joined.length - MEDIA_MAC_BYTES);
-          parts.push(await decrypt(joined.subarray(0, cut)));
-          tail = joined.slice(cut);
-        }
+        const split = holdBackMac(tail, chunk);
+        for (const ready of split.ready) parts.push(await decrypt(ready));
+        tail = split.tail;
         for (const out of parts) {
           if (out.length === 0) continue;
           if (held) yield held;
@@ -407,18 +413,9 @@ export async function createMediaVerifier(crypto: CryptoProvider, type: MediaTyp
       received += chunk.length;
       if (limit !== undefined && received > limit) throw bad('the media file is longer than announced');
       hash.update(chunk);
-      if (chunk.length >= MEDIA_MAC_BYTES) {
-        if (tail.length > 0) mac.update(tail);
-        mac.update(chunk.subarray(0, chunk.length - MEDIA_MAC_BYTES));
-        tail = chunk.slice(chunk.length - MEDIA_MAC_BYTES);
-      } else {
-        const joined = new Uint8Array(tail.length + chunk.length);
-        joined.set(tail);
-        joined.set(chunk, tail.length);
-        const cut = Math.max(0, joined.length - MEDIA_MAC_BYTES);
-        if (cut > 0) mac.update(joined.subarray(0, cut));
-        tail = joined.slice(cut);
-      }
+      const split = holdBackMac(tail, chunk);
+      for (const ready of split.ready) if (ready.length > 0) mac.update(ready);
+      tail = split.tail;
     },
     verify() {
       if (done) throw new ClientError(ClientErrorCode.InvalidArgument, 'the verifier has finished');

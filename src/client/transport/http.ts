@@ -3,7 +3,7 @@
  * always goes this way (it is unauthenticated), and a client without an open socket sends through it too.
  */
 import { ClientError, ClientErrorCode, abortError } from '../errors.js';
-import { loginOf, type ApiRequest, type ApiResponse, type DeviceCredentials, type RequestOptions, type Requester } from './types.js';
+import { basicAuthorization, type ApiRequest, type ApiResponse, type DeviceCredentials, type RequestOptions, type Requester } from './types.js';
 
 /** The part of the Fetch API the transport uses. */
 export type FetchLike = (input: string, init: {
@@ -28,13 +28,6 @@ export interface HttpTransportOptions {
   readonly fetch?: FetchLike | undefined;
   /** Default request timeout, ms (default 15,000). */
   readonly requestTimeoutMs?: number | undefined;
-}
-
-/** Base64 of a string's UTF-8 bytes (for the Basic authorization header). */
-function base64Utf8(s: string): string {
-  let binary = '';
-  for (const b of new TextEncoder().encode(s)) binary += String.fromCharCode(b);
-  return btoa(binary);
 }
 
 export class HttpTransport implements Requester {
@@ -65,7 +58,7 @@ export class HttpTransport implements Requester {
     options.signal?.addEventListener('abort', onAbort, { once: true });
     const headers: Record<string, string> = { 'content-type': 'application/x-protobuf' };
     const c = this.#options.credentials;
-    if (c) headers.authorization = `Basic ${base64Utf8(`${loginOf(c)}:${c.password}`)}`;
+    if (c) headers.authorization = basicAuthorization(c);
     try {
       const res = await this.#fetch(new URL(req.path, this.#options.url).toString(), {
         method: req.verb,

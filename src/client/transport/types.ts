@@ -49,3 +49,10 @@ export interface DeviceCredentials {
 export function loginOf(c: DeviceCredentials): string {
   return `${c.accountId}.${c.deviceId}`;
 }
+
+/** The `Authorization` header value of Basic authentication as this device (base64 of the UTF-8 bytes). */
+export function basicAuthorization(c: DeviceCredentials): string {
+  let binary = '';
+  for (const b of new TextEncoder().encode(`${loginOf(c)}:${c.password}`)) binary += String.fromCharCode(b);
+  return `Basic ${btoa(binary)}`;
+}
