@@ -110,23 +110,7 @@ export class Outgoing {
   /** Sends a text message; resolves with the stored message once the server accepted it for every device. */
   async sendText(to: ConversationId, text: string, options: TextOptions = {}): Promise<MessageRecord> {
     checkText(text);
-    const quote: QuoteRecord | undefined = options.quote && {
-      timestamp: options.quote.timestamp,
-      authorId: options.quote.senderId,
-      text: options.quote.body.slice(0, 200),
-    };
-    return this.#sendMessage(to, options.signal, (contact) => ({
-      record: { kind: 'text', body: text, quote, viewOnce: options.viewOnce ?? false, expireTimer: contact.expireTimer },
-      body: {
-        case: 'data',
-        value: {
-          body: text,
-          quote: quote && { id: BigInt(quote.timestamp), authorAccountId: quote.authorId, text: quote.text },
-          expireTimer: contact.expireTimer,
-          viewOnce: options.viewOnce ?? false,
-        },
-      },
-    }));
+    return this.#sendData(to, text, [], options);
   }
 
   /**
@@ -141,30 +125,42 @@ export class Outgoing {
     const caption = options.caption ?? '';
     checkBody(caption);
     if (attachments.length === 0 || attachments.length > MAX_ATTACHMENTS) throw new ClientError(ClientErrorCode.InvalidArgument, `a message carries 1 to ${MAX_ATTACHMENTS} attachments`);
+    return this.#sendData(to, caption, attachments, options, async (tx) => {
+      for (const key of options.resumeKeys ?? []) await tx.uploads.remove(key);
+    });
+  }
+
+  /** A DataMessage with text (a caption when there are files), quote, view-once and the conversation's timer. */
+  #sendData(
+    to: ConversationId,
+    body: string,
+    attachments: readonly AttachmentRecord[],
+    options: TextOptions,
+    also?: (tx: StoreTx) => Promise<void>,
+  ): Promise<MessageRecord> {
     const quote: QuoteRecord | undefined = options.quote && {
       timestamp: options.quote.timestamp,
       authorId: options.quote.senderId,
       text: options.quote.body.slice(0, 200),
     };
+    const viewOnce = options.viewOnce ?? false;
     return this.#sendMessage(
       to,
       options.signal,
       (contact) => ({
-        record: { kind: 'text', body: caption, quote, viewOnce: options.viewOnce ?? false, expireTimer: contact.expireTimer, attachments },
+        record: { kind: 'text', body, quote, viewOnce, expireTimer: contact.expireTimer, attachments },
         body: {
           case: 'data',
           value: {
-            body: caption,
+            body,
             quote: quote && { id: BigInt(quote.timestamp), authorAccountId: quote.authorId, text: quote.text },
             expireTimer: contact.expireTimer,
-            viewOnce: options.viewOnce ?? false,
+            viewOnce,
             attachments: attachments.map(pointerOf),
           },
         },
       }),
-      async (tx) => {
-        for (const key of options.resumeKeys ?? []) await tx.uploads.remove(key);
-      },
+      also,
     );
   }
 

@@ -161,12 +161,3 @@ export function blobIdsOf(content: Content): string[] {
   }
   return [...ids];
 }
-
-/** The blob ids of a serialized content (see {@link blobIdsOf}); none when it does not decode. */
-export function blobIdsOfSerialized(bytes: Uint8Array): string[] {
-  try {
-    return blobIdsOf(deserializeContent(bytes));
-  } catch {
-    return [];
-  }
-}
