@@ -5,7 +5,7 @@
 //   encryption + HMAC-SHA256 of the ciphertext, and decryption + HMAC (each the best of 3 runs);
 // - encrypt-and-upload: `uploadAttachment` reads the file (64 KiB chunks), encrypts it in one pass
 //   (AES-256-CBC, HMAC-SHA256, SHA-256 of the plaintext and of the ciphertext) and sends it in 8 MiB PATCH
-//   chunks to a real server in a child process (bench/server-child.ts), which hashes and stores it;
+//   chunks (over src/cli/http-fetch.ts, as the terminal client does) to a real server in a child process (bench/server-child.ts), which hashes and stores it;
 // - download-and-decrypt: `downloadAttachment` fetches the blob into a staging file while hashing and
 //   MACing it, verifies it, then decrypts it into the media folder (SHA-256 of the plaintext checked).
 //
@@ -17,6 +17,7 @@ import { createHash, createCipheriv, createDecipheriv, createHmac, randomBytes }
 import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { nodeFetch } from '../src/cli/http-fetch.ts';
 import { BlobHttp } from '../src/client/media/blob-http.ts';
 import { downloadAttachment } from '../src/client/media/download.ts';
 import { uploadAttachment } from '../src/client/media/upload.ts';
@@ -106,7 +107,7 @@ const TRANSPORT_MIB = 256;
  * in the same 8 MiB PATCH chunks, and a download of the blob whose bytes are dropped (no staging, no crypto).
  */
 async function transportOnly(url: string, who: BenchCredentials, blobId: string): Promise<{ upload: number; download: number }> {
-  const http = new BlobHttp({ url, credentials: credentialsOf(who) });
+  const http = new BlobHttp({ url, credentials: credentialsOf(who), fetch: nodeFetch });
   const chunk = randomBytes(8 * MIB);
   const count = TRANSPORT_MIB / 8;
   const hash = createHash('sha256');
@@ -145,7 +146,7 @@ async function main(): Promise<void> {
 
     const upStart = performance.now();
     const uploaded = await uploadAttachment(
-      { crypto, store: new InMemoryClientStore(), http: new BlobHttp({ url, credentials: credentialsOf(sender) }), now: Date.now },
+      { crypto, store: new InMemoryClientStore(), http: new BlobHttp({ url, credentials: credentialsOf(sender), fetch: nodeFetch }), now: Date.now },
       await fileSource(file),
       'document',
     );
@@ -172,7 +173,7 @@ async function main(): Promise<void> {
     };
     const downStart = performance.now();
     const downloaded = await downloadAttachment(
-      { crypto, http: new BlobHttp({ url, credentials: credentialsOf(receiver) }), files: new FileMediaFiles(path.join(work, 'media')) },
+      { crypto, http: new BlobHttp({ url, credentials: credentialsOf(receiver), fetch: nodeFetch }), files: new FileMediaFiles(path.join(work, 'media')) },
       record,
     );
     const downMs = performance.now() - downStart;

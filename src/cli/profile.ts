@@ -10,6 +10,7 @@ import { Client, type ClientOptions } from '../client/client.js';
 import type { WebSocketConstructor } from '../client/transport/websocket.js';
 import { NodeCryptoProvider } from '../node/crypto-provider.js';
 import { FileMediaFiles } from '../node/media/files.js';
+import { nodeFetch } from './http-fetch.js';
 import { mediaDir } from './media.js';
 import { SqliteClientStore } from './store/sqlite-store.js';
 
@@ -27,7 +28,7 @@ export function openStore(dir: string): SqliteClientStore {
 }
 
 /**
- * A Client over the profile's store, with Node's WebSocket (`ws`) and fetch, keeping received files in the
+ * A Client over the profile's store, with Node's WebSocket (`ws`) and HTTP ({@link nodeFetch}), keeping received files in the
  * profile's media folder. Attachments are downloaded by the commands that show them (`receive`, the daemon,
  * `download`), not in the background.
  */
@@ -36,6 +37,7 @@ export async function openClient(profile: string, store: SqliteClientStore, opti
     store,
     crypto,
     WebSocket: WebSocket satisfies WebSocketConstructor,
+    fetch: nodeFetch,
     media: new FileMediaFiles(mediaDir(profile)),
     autoDownloadBytes: 0,
     ...options,
