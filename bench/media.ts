@@ -11,10 +11,14 @@
 //
 // Throughput is plaintext bytes per second (1 GB = 10^9 bytes; the file is 1 GiB unless --mib N). Target:
 // each end-to-end figure at least 0.6x the raw figure of its direction. The load is one file each way.
-// Last, the same server and HTTP path without client crypto (ready bytes up, bytes dropped down): the
-// ceiling that the transport and the server's disk put on the figures above.
+// Last, the same server and HTTP path without client crypto (ready bytes up, bytes dropped down), and the
+// speed of writing a new file on this machine: the ceilings that the transport, the disk and the two cores put
+// on the figures above. Every phase also reports the CPU time the client and the server used, from which a
+// CPU-bound limit per direction follows (transport CPU per byte + crypto CPU per byte, spread over all cores).
 import { createHash, createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { cpus } from 'node:os';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { nodeFetch } from '../src/cli/http-fetch.ts';
@@ -106,7 +110,7 @@ const TRANSPORT_MIB = 256;
  * The ceiling the server and HTTP path put on the media path here: an upload of ready bytes (no encryption)
  * in the same 8 MiB PATCH chunks, and a download of the blob whose bytes are dropped (no staging, no crypto).
  */
-async function transportOnly(url: string, who: BenchCredentials, blobId: string): Promise<{ upload: number; download: number }> {
+async function transportOnly(url: string, who: BenchCredentials, blobId: string, pid: number | undefined): Promise<{ upload: Phase; download: Phase; uploadBytes: number; downloadBytes: number }> {
   const http = new BlobHttp({ url, credentials: credentialsOf(who), fetch: nodeFetch });
   const chunk = randomBytes(8 * MIB);
   const count = TRANSPORT_MIB / 8;
@@ -114,15 +118,66 @@ async function transportOnly(url: string, who: BenchCredentials, blobId: string)
   for (let i = 0; i < count; i++) hash.update(chunk);
   const created = await http.createUpload(count * chunk.length, undefined);
   if (created.kind !== 'created') throw new Error('expected a new upload');
-  let start = performance.now();
-  for (let i = 0; i < count; i++) await http.patch(created.uploadId, i * chunk.length, chunk, { blobId: i === count - 1 ? hash.digest('hex') : undefined });
-  const upload = mbps(count * chunk.length, performance.now() - start);
-  start = performance.now();
-  const { size, chunks } = await http.download(blobId, 0);
-  let received = 0;
-  for await (const c of chunks) received += c.length;
-  if (received !== size) throw new Error('short download');
-  return { upload, download: mbps(size, performance.now() - start) };
+  const blobIdOfChunks = hash.digest('hex');
+  const { phase: upload } = await measure(pid, async () => {
+    for (let i = 0; i < count; i++) await http.patch(created.uploadId, i * chunk.length, chunk, { blobId: i === count - 1 ? blobIdOfChunks : undefined });
+  });
+  const { result: size, phase: download } = await measure(pid, async () => {
+    const { size, chunks } = await http.download(blobId, 0);
+    let received = 0;
+    for await (const c of chunks) received += c.length;
+    if (received !== size) throw new Error('short download');
+    return size;
+  });
+  return { upload, download, uploadBytes: count * chunk.length, downloadBytes: size };
+}
+
+/** CPU seconds used so far by this process and by the process `pid` (from /proc; 0 when unreadable). */
+function cpuSeconds(pid: number | undefined): { client: number; server: number } {
+  const own = process.cpuUsage();
+  let server = 0;
+  try {
+    // Fields 14 and 15 of /proc/PID/stat (after the parenthesised name): utime and stime in clock ticks (100/s).
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    server = (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    server = 0;
+  }
+  return { client: (own.user + own.system) / 1e6, server };
+}
+
+/** Wall and CPU time of one phase. */
+interface Phase {
+  readonly wallS: number;
+  readonly clientS: number;
+  readonly serverS: number;
+}
+
+async function measure<T>(pid: number | undefined, fn: () => Promise<T>): Promise<{ result: T; phase: Phase }> {
+  const cpu0 = cpuSeconds(pid);
+  const start = performance.now();
+  const result = await fn();
+  const wallS = (performance.now() - start) / 1000;
+  const cpu1 = cpuSeconds(pid);
+  return { result, phase: { wallS, clientS: cpu1.client - cpu0.client, serverS: cpu1.server - cpu0.server } };
+}
+
+const describePhase = (p: Phase): string =>
+  `CPU client ${p.clientS.toFixed(2)} s + server ${p.serverS.toFixed(2)} s in ${p.wallS.toFixed(2)} s (${(((p.clientS + p.serverS) / p.wallS) * 100).toFixed(0)}% of one core)`;
+
+/** Writes `bytes` to a new file in 1 MiB writes (the page cache, as every download's output): MB/s and CPU s. */
+async function fileWriteSpeed(file: string, bytes: number): Promise<{ mbps: number; cpuS: number }> {
+  const block = randomBytes(MIB);
+  const { phase } = await measure(undefined, async () => {
+    const handle = await open(file, 'w');
+    try {
+      for (let written = 0; written < bytes; written += MIB) await handle.write(block, 0, Math.min(MIB, bytes - written));
+    } finally {
+      await handle.close();
+    }
+  });
+  rmSync(file, { force: true });
+  return { mbps: mbps(bytes, phase.wallS * 1000), cpuS: phase.clientS };
 }
 
 const credentialsOf = (c: BenchCredentials): { accountId: string; deviceId: number; password: string } => ({
@@ -144,13 +199,14 @@ async function main(): Promise<void> {
     const [sender, receiver] = (await server.provision(2)) as [BenchCredentials, BenchCredentials];
     const url = server.url;
 
-    const upStart = performance.now();
-    const uploaded = await uploadAttachment(
-      { crypto, store: new InMemoryClientStore(), http: new BlobHttp({ url, credentials: credentialsOf(sender), fetch: nodeFetch }), now: Date.now },
-      await fileSource(file),
-      'document',
+    const pid = server.child.pid;
+    const { result: uploaded, phase: upPhase } = await measure(pid, async () =>
+      uploadAttachment(
+        { crypto, store: new InMemoryClientStore(), http: new BlobHttp({ url, credentials: credentialsOf(sender), fetch: nodeFetch }), now: Date.now },
+        await fileSource(file),
+        'document',
+      ),
     );
-    const upMs = performance.now() - upStart;
 
     const record: AttachmentRecord = {
       type: uploaded.type,
@@ -171,29 +227,46 @@ async function main(): Promise<void> {
       path: undefined,
       error: undefined,
     };
-    const downStart = performance.now();
-    const downloaded = await downloadAttachment(
-      { crypto, http: new BlobHttp({ url, credentials: credentialsOf(receiver), fetch: nodeFetch }), files: new FileMediaFiles(path.join(work, 'media')) },
-      record,
+    const { result: downloaded, phase: downPhase } = await measure(pid, () =>
+      downloadAttachment(
+        { crypto, http: new BlobHttp({ url, credentials: credentialsOf(receiver), fetch: nodeFetch }), files: new FileMediaFiles(path.join(work, 'media')) },
+        record,
+      ),
     );
-    const downMs = performance.now() - downStart;
 
     // Outside the timing: the saved file is the file sent.
     const [want, got] = [await sha256File(file), await sha256File(downloaded.path)];
     if (want !== got) throw new Error('the downloaded file differs from the one sent');
 
-    const transport = await transportOnly(url, sender, uploaded.blobId);
+    const transport = await transportOnly(url, sender, uploaded.blobId, pid);
+    const disk = await fileWriteSpeed(path.join(work, 'write-test.bin'), FILE_BYTES);
 
-    const up = mbps(FILE_BYTES, upMs);
-    const down = mbps(FILE_BYTES, downMs);
+    const up = mbps(FILE_BYTES, upPhase.wallS * 1000);
+    const down = mbps(FILE_BYTES, downPhase.wallS * 1000);
     const upRatio = up / raw.encrypt;
     const downRatio = down / raw.decrypt;
-    console.log(`file: ${FILE_BYTES / MIB} MiB (${uploaded.bytesSent} encrypted bytes sent, ${downloaded.bytesFetched} fetched), loopback`);
-    console.log(`encrypt-and-upload:   ${(upMs / 1000).toFixed(2)} s, ${fmt(up)} = ${upRatio.toFixed(2)}x raw encrypt+HMAC ${upRatio >= TARGET ? 'OK' : 'BELOW'} (target ${TARGET}x)`);
-    console.log(`download-and-decrypt: ${(downMs / 1000).toFixed(2)} s, ${fmt(down)} = ${downRatio.toFixed(2)}x raw decrypt+HMAC ${downRatio >= TARGET ? 'OK' : 'BELOW'} (target ${TARGET}x)`);
+    console.log(`file: ${FILE_BYTES / MIB} MiB (${uploaded.bytesSent} encrypted bytes sent, ${downloaded.bytesFetched} fetched), loopback, ${cpus().length} cores`);
+    console.log(`encrypt-and-upload:   ${upPhase.wallS.toFixed(2)} s, ${fmt(up)} = ${upRatio.toFixed(2)}x raw encrypt+HMAC ${upRatio >= TARGET ? 'OK' : 'BELOW'} (target ${TARGET}x = ${fmt(TARGET * raw.encrypt)}); ${describePhase(upPhase)}`);
+    console.log(`download-and-decrypt: ${downPhase.wallS.toFixed(2)} s, ${fmt(down)} = ${downRatio.toFixed(2)}x raw decrypt+HMAC ${downRatio >= TARGET ? 'OK' : 'BELOW'} (target ${TARGET}x = ${fmt(TARGET * raw.decrypt)}); ${describePhase(downPhase)}`);
     console.log(`(download vs raw encrypt+HMAC, the slower direction: ${(down / raw.encrypt).toFixed(2)}x)`);
+
+    // The ceilings of this machine, measured above without any client crypto.
+    const tUp = mbps(transport.uploadBytes, transport.upload.wallS * 1000);
+    const tDown = mbps(transport.downloadBytes, transport.download.wallS * 1000);
+    console.log(`ceilings without client crypto (${TRANSPORT_MIB} MiB up, the blob down):`);
+    console.log(`  PATCH of ready 8 MiB chunks ${fmt(tUp)}; ${describePhase(transport.upload)}`);
+    console.log(`  GET of the blob, bytes dropped ${fmt(tDown)}; ${describePhase(transport.download)}`);
+    console.log(`  writing a new ${FILE_BYTES / MIB} MiB file in 1 MiB writes ${fmt(disk.mbps)} (CPU ${disk.cpuS.toFixed(2)} s)`);
+    // CPU-bound limits: the transport's CPU per byte plus the crypto's CPU per byte (at the raw speed), on all cores.
+    const cores = cpus().length;
+    const upCpuPerByte = (transport.upload.clientS + transport.upload.serverS) / transport.uploadBytes + 1 / (raw.encrypt * 1e6);
+    const downCpuPerByte =
+      (transport.download.clientS + transport.download.serverS) / transport.downloadBytes + 1 / (raw.decrypt * 1e6) + disk.cpuS / FILE_BYTES;
+    const upLimit = Math.min(tUp, cores / upCpuPerByte / 1e6);
+    const downLimit = Math.min(tDown, disk.mbps, cores / downCpuPerByte / 1e6);
     console.log(
-      `the same server and HTTP path without any client crypto: PATCH of ready 8 MiB chunks ${fmt(transport.upload)} (${TRANSPORT_MIB} MiB), GET of the blob read and dropped ${fmt(transport.download)}`,
+      `  => best possible here: encrypt-and-upload ${fmt(upLimit)} (${(upLimit / raw.encrypt).toFixed(2)}x raw), download-and-decrypt ${fmt(downLimit)} (${(downLimit / raw.decrypt).toFixed(2)}x raw): ` +
+        `the lower of the transport, the disk and CPU (transport CPU per byte + raw crypto CPU per byte + file writes, over ${cores} cores)`,
     );
   } finally {
     await server.stop().catch(() => undefined);

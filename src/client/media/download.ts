@@ -125,11 +125,12 @@ export async function downloadAttachment(ctx: DownloadContext, a: AttachmentReco
   // Verified: now decrypt. The staged bytes are read anew; the plaintext SHA-256 (checked before the file is
   // committed) covers any change to them since, so the hash and MAC of the ciphertext are not computed twice.
   const writer = await ctx.files.output(suggestedName(a), a.contentType);
+  const batch = new WriteBatch((bytes) => writer.write(bytes));
   try {
-    const batch = new WriteBatch((bytes) => writer.write(bytes));
     await decryptMediaToSink(ctx.crypto, a.type, a.mediaKey, expected, readChecked(staged, signal), (chunk) => batch.write(chunk), { verified: true });
     await batch.flush();
   } catch (err) {
+    await batch.abandon();
     await writer.abort();
     return fail(err);
   }
@@ -145,25 +146,54 @@ async function* readChecked(staged: StagedFile, signal: AbortSignal | undefined)
   }
 }
 
-/** Gathers small chunks and hands them on a MiB at a time (a file write per network piece costs more than its bytes). */
+/**
+ * Gathers small chunks and hands them on a MiB at a time (a file write per network piece costs more than its
+ * bytes), with one write in flight behind the caller: the next MiB is hashed or decrypted while the last one is
+ * written. A failed write surfaces at the next `write` or at `flush`, which waits for every write.
+ */
 class WriteBatch {
   static readonly BYTES = 1024 * 1024;
   #parts: Uint8Array[] = [];
   #size = 0;
+  #inFlight: Promise<void> | undefined;
 
   constructor(readonly sink: (bytes: Uint8Array) => Promise<void>) {}
 
   async write(chunk: Uint8Array): Promise<void> {
     this.#parts.push(chunk);
     this.#size += chunk.length;
-    if (this.#size >= WriteBatch.BYTES) await this.flush();
+    if (this.#size >= WriteBatch.BYTES) await this.#handOn();
   }
 
-  async flush(): Promise<void> {
+  /** Waits for the write in flight, then starts the next one without waiting for it. */
+  async #handOn(): Promise<void> {
+    await this.#settle();
     if (this.#size === 0) return;
     const parts = this.#parts;
     this.#parts = [];
     this.#size = 0;
-    await this.sink(parts.length === 1 ? (parts[0] as Uint8Array) : concatBytes(...parts));
+    const writing = this.sink(parts.length === 1 ? (parts[0] as Uint8Array) : concatBytes(...parts));
+    // Handled here so that a failure waits for the next write or flush without being reported as unhandled.
+    writing.catch(() => undefined);
+    this.#inFlight = writing;
+  }
+
+  async #settle(): Promise<void> {
+    const writing = this.#inFlight;
+    this.#inFlight = undefined;
+    if (writing !== undefined) await writing;
+  }
+
+  /** Drops what is gathered and waits for the write in flight, ignoring its outcome (before the sink is discarded). */
+  async abandon(): Promise<void> {
+    this.#parts = [];
+    this.#size = 0;
+    await this.#settle().catch(() => undefined);
+  }
+
+  /** Writes what is gathered and waits until every write is done. */
+  async flush(): Promise<void> {
+    await this.#handOn();
+    await this.#settle();
   }
 }
