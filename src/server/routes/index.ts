@@ -10,8 +10,10 @@ import type { KeyDirectory } from '../services/key-directory.js';
 import type { MessageService } from '../services/messages.js';
 import type { PresenceService } from '../services/presence.js';
 import type { RegistrationService } from '../services/registration.js';
+import type { TurnConfig } from '../turn.js';
 import { accountRoutes } from './accounts.js';
 import { blobRoutes } from './blobs.js';
+import { callRoutes } from './calls.js';
 import { deviceRoutes } from './devices.js';
 import { groupRoutes } from './groups.js';
 import { keyRoutes } from './keys.js';
@@ -33,6 +35,8 @@ export interface RouteServices {
   readonly config: ServerConfig;
   readonly metrics: ServerMetrics;
   readonly accepting: () => boolean;
+  /** The TURN server whose credentials `GET /v1/calls/turn` mints (absent: that route answers 404). */
+  readonly turn?: TurnConfig | undefined;
 }
 
 /** Builds the route table. */
@@ -47,5 +51,6 @@ export function buildRoutes(s: RouteServices): Route[] {
     ...groupRoutes(s.groups),
     ...deviceRoutes(s.devices),
     ...blobRoutes(s.blobs, s.config),
+    ...callRoutes(s.turn, s.config.clock),
   ];
 }
