@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file content.proto.
  */
 export const file_content: GenFile = /*@__PURE__*/
-  fileDesc("Cg1jb250ZW50LnByb3RvEg5wYXJsZXkuY29udGVudCI8CgVRdW90ZRIKCgJpZBgBIAEoBBIZChFhdXRob3JfYWNjb3VudF9pZBgCIAEoCRIMCgR0ZXh0GAMgASgJIr8BCgtEYXRhTWVzc2FnZRIMCgRib2R5GAEgASgJEiQKBXF1b3RlGAIgASgLMhUucGFybGV5LmNvbnRlbnQuUXVvdGUSFAoMZXhwaXJlX3RpbWVyGAMgASgNEhEKCXZpZXdfb25jZRgEIAEoCBIbChNleHBpcmVfdGltZXJfdXBkYXRlGAUgASgIEjYKC2F0dGFjaG1lbnRzGAYgAygLMiEucGFybGV5LmNvbnRlbnQuQXR0YWNobWVudFBvaW50ZXIi/wIKEUF0dGFjaG1lbnRQb2ludGVyEjQKBHR5cGUYASABKA4yJi5wYXJsZXkuY29udGVudC5BdHRhY2htZW50UG9pbnRlci5UeXBlEg8KB2Jsb2JfaWQYAiABKAkSEQoJbWVkaWFfa2V5GAMgASgMEhgKEHBsYWludGV4dF9zaGEyNTYYBCABKAwSGAoQZW5jcnlwdGVkX3NoYTI1NhgFIAEoDBIMCgRzaXplGAYgASgEEhQKDGNvbnRlbnRfdHlwZRgHIAEoCRIRCglmaWxlX25hbWUYCCABKAkSDQoFd2lkdGgYCSABKA0SDgoGaGVpZ2h0GAogASgNEhMKC2R1cmF0aW9uX21zGAsgASgNEhEKCXRodW1ibmFpbBgMIAEoDBISCgp2b2ljZV9ub3RlGA0gASgIEhMKC3VwbG9hZGVkX2F0GA4gASgEIjUKBFR5cGUSDAoIRE9DVU1FTlQQABIJCgVJTUFHRRABEgkKBVZJREVPEAISCQoFQVVESU8QAyJlCghSZWFjdGlvbhINCgVlbW9qaRgBIAEoCRIOCgZyZW1vdmUYAiABKAgSIAoYdGFyZ2V0X2F1dGhvcl9hY2NvdW50X2lkGAMgASgJEhgKEHRhcmdldF90aW1lc3RhbXAYBCABKAQiSwoERWRpdBIYChB0YXJnZXRfdGltZXN0YW1wGAEgASgEEikKBGRhdGEYAiABKAsyGy5wYXJsZXkuY29udGVudC5EYXRhTWVzc2FnZSIiCgZEZWxldGUSGAoQdGFyZ2V0X3RpbWVzdGFtcBgBIAEoBCJ1CgdSZWNlaXB0EioKBHR5cGUYASABKA4yHC5wYXJsZXkuY29udGVudC5SZWNlaXB0LlR5cGUSEgoKdGltZXN0YW1wcxgCIAMoBCIqCgRUeXBlEgwKCERFTElWRVJZEAASCAoEUkVBRBABEgoKBlZJRVdFRBACIm4KBlR5cGluZxItCgZhY3Rpb24YASABKA4yHS5wYXJsZXkuY29udGVudC5UeXBpbmcuQWN0aW9uEhEKCXRpbWVzdGFtcBgCIAEoBCIiCgZBY3Rpb24SCwoHU1RBUlRFRBAAEgsKB1NUT1BQRUQQASJMCgxSZXRyeVJlcXVlc3QSEQoJdGltZXN0YW1wGAEgASgEEhcKD2NpcGhlcnRleHRfdHlwZRgCIAEoDRIQCghncm91cF9pZBgDIAEoCSJlChVTZW5kZXJLZXlEaXN0cmlidXRpb24SEAoIZ3JvdXBfaWQYASABKAkSEgoKbWFzdGVyX2tleRgCIAEoDBIUCgxkaXN0cmlidXRpb24YAyABKAwSEAoIcmV2aXNpb24YBCABKA0iYQoPR3JvdXBBdHRyaWJ1dGVzEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSDgoGYXZhdGFyGAMgASgMEhsKE2F2YXRhcl9jb250ZW50X3R5cGUYBCABKAkimQQKC1N5bmNNZXNzYWdlEjAKBHNlbnQYASABKAsyIC5wYXJsZXkuY29udGVudC5TeW5jTWVzc2FnZS5TZW50SAASNgoHaGlzdG9yeRgDIAEoCzIjLnBhcmxleS5jb250ZW50LlN5bmNNZXNzYWdlLkhpc3RvcnlIABJFCg9kZXZpY2VzX2NoYW5nZWQYBCABKAsyKi5wYXJsZXkuY29udGVudC5TeW5jTWVzc2FnZS5EZXZpY2VzQ2hhbmdlZEgAEi4KBHJlYWQYAiADKAsyIC5wYXJsZXkuY29udGVudC5TeW5jTWVzc2FnZS5SZWFkGm4KBFNlbnQSHgoWZGVzdGluYXRpb25fYWNjb3VudF9pZBgBIAEoCRIRCgl0aW1lc3RhbXAYAiABKAQSDwoHY29udGVudBgDIAEoDBIiChpleHBpcmF0aW9uX3N0YXJ0X3RpbWVzdGFtcBgEIAEoDRo0CgRSZWFkEhkKEXNlbmRlcl9hY2NvdW50X2lkGAEgASgJEhEKCXRpbWVzdGFtcBgCIAEoBBpYCgdIaXN0b3J5Eg8KB2Jsb2JfaWQYASABKAkSCwoDa2V5GAIgASgMEg4KBnNoYTI1NhgDIAEoDBIMCgRzaXplGAQgASgEEhEKCWRldmljZV9pZBgFIAEoDRohCg5EZXZpY2VzQ2hhbmdlZBIPCgd2ZXJzaW9uGAEgASgEQgYKBGtpbmQiyQEKEFByb3Zpc2lvbk1lc3NhZ2USEgoKYWNjb3VudF9pZBgBIAEoCRIOCgZudW1iZXIYAiABKAkSEgoKc2VydmVyX3VybBgDIAEoCRIRCglkZXZpY2VfaWQYBCABKA0SDAoEY29kZRgFIAEoCRIcChRhY2NvdW50X2lkZW50aXR5X2tleRgGIAEoDBIPCgdkZXRhaWxzGAcgASgMEhkKEWFjY291bnRfc2lnbmF0dXJlGAggASgMEhIKCmV4cGlyZXNfYXQYCSABKAQixgEKDUhpc3RvcnlCdW5kbGUSDwoHdmVyc2lvbhgBIAEoDRISCgpjcmVhdGVkX2F0GAIgASgEEjAKCGNvbnRhY3RzGAMgAygLMh4ucGFybGV5LmNvbnRlbnQuSGlzdG9yeUNvbnRhY3QSLAoGZ3JvdXBzGAQgAygLMhwucGFybGV5LmNvbnRlbnQuSGlzdG9yeUdyb3VwEjAKCG1lc3NhZ2VzGAUgAygLMh4ucGFybGV5LmNvbnRlbnQuSGlzdG9yeU1lc3NhZ2UiYwoOSGlzdG9yeUNvbnRhY3QSEgoKYWNjb3VudF9pZBgBIAEoCRIOCgZudW1iZXIYAiABKAkSFwoPbnVtYmVyX3ZlcmlmaWVkGAMgASgIEhQKDGV4cGlyZV90aW1lchgEIAEoDSJKCgxIaXN0b3J5R3JvdXASEAoIZ3JvdXBfaWQYASABKAkSEgoKbWFzdGVyX2tleRgCIAEoDBIUCgxleHBpcmVfdGltZXIYAyABKA0iywEKDkhpc3RvcnlNZXNzYWdlEgoKAmlkGAEgASgJEhcKD2NvbnZlcnNhdGlvbl9pZBgCIAEoCRIZChFzZW5kZXJfYWNjb3VudF9pZBgDIAEoCRIQCghvdXRnb2luZxgEIAEoCBIRCgl0aW1lc3RhbXAYBSABKAQSGAoQc2VydmVyX3RpbWVzdGFtcBgGIAEoBBIMCgRraW5kGAcgASgJEgwKBGJvZHkYCCABKAkSDgoGc3RhdHVzGAkgASgJEg4KBnJlY29yZBgKIAEoDCKFBAoHQ29udGVudBIPCgd2ZXJzaW9uGA8gASgNEhEKCXRpbWVzdGFtcBgOIAEoBBIVCg1zZW5kZXJfbnVtYmVyGA0gASgJEisKBGRhdGEYASABKAsyGy5wYXJsZXkuY29udGVudC5EYXRhTWVzc2FnZUgAEiwKCHJlYWN0aW9uGAIgASgLMhgucGFybGV5LmNvbnRlbnQuUmVhY3Rpb25IABIkCgRlZGl0GAMgASgLMhQucGFybGV5LmNvbnRlbnQuRWRpdEgAEigKBmRlbGV0ZRgEIAEoCzIWLnBhcmxleS5jb250ZW50LkRlbGV0ZUgAEioKB3JlY2VpcHQYBSABKAsyFy5wYXJsZXkuY29udGVudC5SZWNlaXB0SAASKAoGdHlwaW5nGAYgASgLMhYucGFybGV5LmNvbnRlbnQuVHlwaW5nSAASLQoFcmV0cnkYByABKAsyHC5wYXJsZXkuY29udGVudC5SZXRyeVJlcXVlc3RIABJIChdzZW5kZXJfa2V5X2Rpc3RyaWJ1dGlvbhgIIAEoCzIlLnBhcmxleS5jb250ZW50LlNlbmRlcktleURpc3RyaWJ1dGlvbkgAEisKBHN5bmMYCSABKAsyGy5wYXJsZXkuY29udGVudC5TeW5jTWVzc2FnZUgAEhAKCGdyb3VwX2lkGAwgASgJQgYKBGJvZHliBnByb3RvMw");
+  fileDesc("Cg1jb250ZW50LnByb3RvEg5wYXJsZXkuY29udGVudCI8CgVRdW90ZRIKCgJpZBgBIAEoBBIZChFhdXRob3JfYWNjb3VudF9pZBgCIAEoCRIMCgR0ZXh0GAMgASgJIr8BCgtEYXRhTWVzc2FnZRIMCgRib2R5GAEgASgJEiQKBXF1b3RlGAIgASgLMhUucGFybGV5LmNvbnRlbnQuUXVvdGUSFAoMZXhwaXJlX3RpbWVyGAMgASgNEhEKCXZpZXdfb25jZRgEIAEoCBIbChNleHBpcmVfdGltZXJfdXBkYXRlGAUgASgIEjYKC2F0dGFjaG1lbnRzGAYgAygLMiEucGFybGV5LmNvbnRlbnQuQXR0YWNobWVudFBvaW50ZXIi/wIKEUF0dGFjaG1lbnRQb2ludGVyEjQKBHR5cGUYASABKA4yJi5wYXJsZXkuY29udGVudC5BdHRhY2htZW50UG9pbnRlci5UeXBlEg8KB2Jsb2JfaWQYAiABKAkSEQoJbWVkaWFfa2V5GAMgASgMEhgKEHBsYWludGV4dF9zaGEyNTYYBCABKAwSGAoQZW5jcnlwdGVkX3NoYTI1NhgFIAEoDBIMCgRzaXplGAYgASgEEhQKDGNvbnRlbnRfdHlwZRgHIAEoCRIRCglmaWxlX25hbWUYCCABKAkSDQoFd2lkdGgYCSABKA0SDgoGaGVpZ2h0GAogASgNEhMKC2R1cmF0aW9uX21zGAsgASgNEhEKCXRodW1ibmFpbBgMIAEoDBISCgp2b2ljZV9ub3RlGA0gASgIEhMKC3VwbG9hZGVkX2F0GA4gASgEIjUKBFR5cGUSDAoIRE9DVU1FTlQQABIJCgVJTUFHRRABEgkKBVZJREVPEAISCQoFQVVESU8QAyJlCghSZWFjdGlvbhINCgVlbW9qaRgBIAEoCRIOCgZyZW1vdmUYAiABKAgSIAoYdGFyZ2V0X2F1dGhvcl9hY2NvdW50X2lkGAMgASgJEhgKEHRhcmdldF90aW1lc3RhbXAYBCABKAQiSwoERWRpdBIYChB0YXJnZXRfdGltZXN0YW1wGAEgASgEEikKBGRhdGEYAiABKAsyGy5wYXJsZXkuY29udGVudC5EYXRhTWVzc2FnZSIiCgZEZWxldGUSGAoQdGFyZ2V0X3RpbWVzdGFtcBgBIAEoBCJ1CgdSZWNlaXB0EioKBHR5cGUYASABKA4yHC5wYXJsZXkuY29udGVudC5SZWNlaXB0LlR5cGUSEgoKdGltZXN0YW1wcxgCIAMoBCIqCgRUeXBlEgwKCERFTElWRVJZEAASCAoEUkVBRBABEgoKBlZJRVdFRBACIm4KBlR5cGluZxItCgZhY3Rpb24YASABKA4yHS5wYXJsZXkuY29udGVudC5UeXBpbmcuQWN0aW9uEhEKCXRpbWVzdGFtcBgCIAEoBCIiCgZBY3Rpb24SCwoHU1RBUlRFRBAAEgsKB1NUT1BQRUQQASJMCgxSZXRyeVJlcXVlc3QSEQoJdGltZXN0YW1wGAEgASgEEhcKD2NpcGhlcnRleHRfdHlwZRgCIAEoDRIQCghncm91cF9pZBgDIAEoCSJlChVTZW5kZXJLZXlEaXN0cmlidXRpb24SEAoIZ3JvdXBfaWQYASABKAkSEgoKbWFzdGVyX2tleRgCIAEoDBIUCgxkaXN0cmlidXRpb24YAyABKAwSEAoIcmV2aXNpb24YBCABKA0iYQoPR3JvdXBBdHRyaWJ1dGVzEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSDgoGYXZhdGFyGAMgASgMEhsKE2F2YXRhcl9jb250ZW50X3R5cGUYBCABKAkimQQKC1N5bmNNZXNzYWdlEjAKBHNlbnQYASABKAsyIC5wYXJsZXkuY29udGVudC5TeW5jTWVzc2FnZS5TZW50SAASNgoHaGlzdG9yeRgDIAEoCzIjLnBhcmxleS5jb250ZW50LlN5bmNNZXNzYWdlLkhpc3RvcnlIABJFCg9kZXZpY2VzX2NoYW5nZWQYBCABKAsyKi5wYXJsZXkuY29udGVudC5TeW5jTWVzc2FnZS5EZXZpY2VzQ2hhbmdlZEgAEi4KBHJlYWQYAiADKAsyIC5wYXJsZXkuY29udGVudC5TeW5jTWVzc2FnZS5SZWFkGm4KBFNlbnQSHgoWZGVzdGluYXRpb25fYWNjb3VudF9pZBgBIAEoCRIRCgl0aW1lc3RhbXAYAiABKAQSDwoHY29udGVudBgDIAEoDBIiChpleHBpcmF0aW9uX3N0YXJ0X3RpbWVzdGFtcBgEIAEoDRo0CgRSZWFkEhkKEXNlbmRlcl9hY2NvdW50X2lkGAEgASgJEhEKCXRpbWVzdGFtcBgCIAEoBBpYCgdIaXN0b3J5Eg8KB2Jsb2JfaWQYASABKAkSCwoDa2V5GAIgASgMEg4KBnNoYTI1NhgDIAEoDBIMCgRzaXplGAQgASgEEhEKCWRldmljZV9pZBgFIAEoDRohCg5EZXZpY2VzQ2hhbmdlZBIPCgd2ZXJzaW9uGAEgASgEQgYKBGtpbmQiyQEKEFByb3Zpc2lvbk1lc3NhZ2USEgoKYWNjb3VudF9pZBgBIAEoCRIOCgZudW1iZXIYAiABKAkSEgoKc2VydmVyX3VybBgDIAEoCRIRCglkZXZpY2VfaWQYBCABKA0SDAoEY29kZRgFIAEoCRIcChRhY2NvdW50X2lkZW50aXR5X2tleRgGIAEoDBIPCgdkZXRhaWxzGAcgASgMEhkKEWFjY291bnRfc2lnbmF0dXJlGAggASgMEhIKCmV4cGlyZXNfYXQYCSABKAQixgEKDUhpc3RvcnlCdW5kbGUSDwoHdmVyc2lvbhgBIAEoDRISCgpjcmVhdGVkX2F0GAIgASgEEjAKCGNvbnRhY3RzGAMgAygLMh4ucGFybGV5LmNvbnRlbnQuSGlzdG9yeUNvbnRhY3QSLAoGZ3JvdXBzGAQgAygLMhwucGFybGV5LmNvbnRlbnQuSGlzdG9yeUdyb3VwEjAKCG1lc3NhZ2VzGAUgAygLMh4ucGFybGV5LmNvbnRlbnQuSGlzdG9yeU1lc3NhZ2UiYwoOSGlzdG9yeUNvbnRhY3QSEgoKYWNjb3VudF9pZBgBIAEoCRIOCgZudW1iZXIYAiABKAkSFwoPbnVtYmVyX3ZlcmlmaWVkGAMgASgIEhQKDGV4cGlyZV90aW1lchgEIAEoDSJKCgxIaXN0b3J5R3JvdXASEAoIZ3JvdXBfaWQYASABKAkSEgoKbWFzdGVyX2tleRgCIAEoDBIUCgxleHBpcmVfdGltZXIYAyABKA0iywEKDkhpc3RvcnlNZXNzYWdlEgoKAmlkGAEgASgJEhcKD2NvbnZlcnNhdGlvbl9pZBgCIAEoCRIZChFzZW5kZXJfYWNjb3VudF9pZBgDIAEoCRIQCghvdXRnb2luZxgEIAEoCBIRCgl0aW1lc3RhbXAYBSABKAQSGAoQc2VydmVyX3RpbWVzdGFtcBgGIAEoBBIMCgRraW5kGAcgASgJEgwKBGJvZHkYCCABKAkSDgoGc3RhdHVzGAkgASgJEg4KBnJlY29yZBgKIAEoDCKACQoLQ2FsbE1lc3NhZ2USDwoHY2FsbF9pZBgBIAEoDBIyCgVvZmZlchgCIAEoCzIhLnBhcmxleS5jb250ZW50LkNhbGxNZXNzYWdlLk9mZmVySAASNAoGYW5zd2VyGAMgASgLMiIucGFybGV5LmNvbnRlbnQuQ2FsbE1lc3NhZ2UuQW5zd2VySAASOAoDaWNlGAQgASgLMikucGFybGV5LmNvbnRlbnQuQ2FsbE1lc3NhZ2UuSWNlQ2FuZGlkYXRlc0gAEjYKB3JpbmdpbmcYBSABKAsyIy5wYXJsZXkuY29udGVudC5DYWxsTWVzc2FnZS5SaW5naW5nSAASMAoEYnVzeRgGIAEoCzIgLnBhcmxleS5jb250ZW50LkNhbGxNZXNzYWdlLkJ1c3lIABI0CgZoYW5ndXAYByABKAsyIi5wYXJsZXkuY29udGVudC5DYWxsTWVzc2FnZS5IYW5ndXBIABIdChVkZXN0aW5hdGlvbl9kZXZpY2VfaWQYCCABKA0SEAoIZ3JvdXBfaWQYCSABKAkSPQoMcGFydGljaXBhbnRzGAogAygLMicucGFybGV5LmNvbnRlbnQuQ2FsbE1lc3NhZ2UuUGFydGljaXBhbnQSNgoIdG9wb2xvZ3kYCyABKA4yJC5wYXJsZXkuY29udGVudC5DYWxsTWVzc2FnZS5Ub3BvbG9neRpGCgVPZmZlchILCgNzZHAYASABKAkSMAoFbWVkaWEYAiABKA4yIS5wYXJsZXkuY29udGVudC5DYWxsTWVzc2FnZS5NZWRpYRoVCgZBbnN3ZXISCwoDc2RwGAEgASgJGmcKDEljZUNhbmRpZGF0ZRIRCgljYW5kaWRhdGUYASABKAkSDwoHc2RwX21pZBgCIAEoCRIYChBzZHBfbV9saW5lX2luZGV4GAMgASgNEhkKEXVzZXJuYW1lX2ZyYWdtZW50GAQgASgJGk0KDUljZUNhbmRpZGF0ZXMSPAoKY2FuZGlkYXRlcxgBIAMoCzIoLnBhcmxleS5jb250ZW50LkNhbGxNZXNzYWdlLkljZUNhbmRpZGF0ZRoJCgdSaW5naW5nGgYKBEJ1c3kazQEKBkhhbmd1cBI5CgZyZWFzb24YASABKA4yKS5wYXJsZXkuY29udGVudC5DYWxsTWVzc2FnZS5IYW5ndXAuUmVhc29uEhEKCWRldmljZV9pZBgCIAEoDSJ1CgZSZWFzb24SCgoGTk9STUFMEAASDAoIREVDTElORUQQARIWChJBTlNXRVJFRF9FTFNFV0hFUkUQAhILCgdUSU1FT1VUEAMSCAoEQlVTWRAEEgoKBkZBSUxFRBAFEhYKEkRFQ0xJTkVEX0VMU0VXSEVSRRAGGjQKC1BhcnRpY2lwYW50EhIKCmFjY291bnRfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgNIh0KBU1lZGlhEgkKBUFVRElPEAASCQoFVklERU8QASIdCghUb3BvbG9neRIICgRNRVNIEAASBwoDU0ZVEAFCBgoEa2luZCKyBAoHQ29udGVudBIPCgd2ZXJzaW9uGA8gASgNEhEKCXRpbWVzdGFtcBgOIAEoBBIVCg1zZW5kZXJfbnVtYmVyGA0gASgJEisKBGRhdGEYASABKAsyGy5wYXJsZXkuY29udGVudC5EYXRhTWVzc2FnZUgAEiwKCHJlYWN0aW9uGAIgASgLMhgucGFybGV5LmNvbnRlbnQuUmVhY3Rpb25IABIkCgRlZGl0GAMgASgLMhQucGFybGV5LmNvbnRlbnQuRWRpdEgAEigKBmRlbGV0ZRgEIAEoCzIWLnBhcmxleS5jb250ZW50LkRlbGV0ZUgAEioKB3JlY2VpcHQYBSABKAsyFy5wYXJsZXkuY29udGVudC5SZWNlaXB0SAASKAoGdHlwaW5nGAYgASgLMhYucGFybGV5LmNvbnRlbnQuVHlwaW5nSAASLQoFcmV0cnkYByABKAsyHC5wYXJsZXkuY29udGVudC5SZXRyeVJlcXVlc3RIABJIChdzZW5kZXJfa2V5X2Rpc3RyaWJ1dGlvbhgIIAEoCzIlLnBhcmxleS5jb250ZW50LlNlbmRlcktleURpc3RyaWJ1dGlvbkgAEisKBHN5bmMYCSABKAsyGy5wYXJsZXkuY29udGVudC5TeW5jTWVzc2FnZUgAEisKBGNhbGwYCiABKAsyGy5wYXJsZXkuY29udGVudC5DYWxsTWVzc2FnZUgAEhAKCGdyb3VwX2lkGAwgASgJQgYKBGJvZHliBnByb3RvMw");
 
 /**
  * @generated from message parley.content.Quote
@@ -910,6 +910,359 @@ export const HistoryMessageSchema: GenMessage<HistoryMessage> = /*@__PURE__*/
   messageDesc(file_content, 16);
 
 /**
+ * Call signalling (docs/calls.md): WebRTC offers, answers and ICE candidates, ringing, busy and hang-up, end to
+ * end encrypted like any content, so the SDP (with its DTLS fingerprint) is authenticated by the Signal session
+ * and the DTLS-SRTP media keys are known only to the two devices. Always sent 1:1 (each leg of a group call too).
+ *
+ * @generated from message parley.content.CallMessage
+ */
+export type CallMessage = Message<"parley.content.CallMessage"> & {
+  /**
+   * 16 random bytes, chosen by the caller
+   *
+   * @generated from field: bytes call_id = 1;
+   */
+  callId: Uint8Array;
+
+  /**
+   * @generated from oneof parley.content.CallMessage.kind
+   */
+  kind: {
+    /**
+     * @generated from field: parley.content.CallMessage.Offer offer = 2;
+     */
+    value: CallMessage_Offer;
+    case: "offer";
+  } | {
+    /**
+     * @generated from field: parley.content.CallMessage.Answer answer = 3;
+     */
+    value: CallMessage_Answer;
+    case: "answer";
+  } | {
+    /**
+     * @generated from field: parley.content.CallMessage.IceCandidates ice = 4;
+     */
+    value: CallMessage_IceCandidates;
+    case: "ice";
+  } | {
+    /**
+     * @generated from field: parley.content.CallMessage.Ringing ringing = 5;
+     */
+    value: CallMessage_Ringing;
+    case: "ringing";
+  } | {
+    /**
+     * @generated from field: parley.content.CallMessage.Busy busy = 6;
+     */
+    value: CallMessage_Busy;
+    case: "busy";
+  } | {
+    /**
+     * @generated from field: parley.content.CallMessage.Hangup hangup = 7;
+     */
+    value: CallMessage_Hangup;
+    case: "hangup";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * The device of the recipient account this message is for (0 = every device: offers and the caller's
+   * hang-up before an answer). A 1:1 send reaches every device of the account; the others ignore it.
+   *
+   * @generated from field: uint32 destination_device_id = 8;
+   */
+  destinationDeviceId: number;
+
+  /**
+   * set for a group call (32 lowercase hex digits)
+   *
+   * @generated from field: string group_id = 9;
+   */
+  groupId: string;
+
+  /**
+   * @generated from field: repeated parley.content.CallMessage.Participant participants = 10;
+   */
+  participants: CallMessage_Participant[];
+
+  /**
+   * @generated from field: parley.content.CallMessage.Topology topology = 11;
+   */
+  topology: CallMessage_Topology;
+};
+
+/**
+ * Describes the message parley.content.CallMessage.
+ * Use `create(CallMessageSchema)` to create a new message.
+ */
+export const CallMessageSchema: GenMessage<CallMessage> = /*@__PURE__*/
+  messageDesc(file_content, 17);
+
+/**
+ * @generated from message parley.content.CallMessage.Offer
+ */
+export type CallMessage_Offer = Message<"parley.content.CallMessage.Offer"> & {
+  /**
+   * @generated from field: string sdp = 1;
+   */
+  sdp: string;
+
+  /**
+   * @generated from field: parley.content.CallMessage.Media media = 2;
+   */
+  media: CallMessage_Media;
+};
+
+/**
+ * Describes the message parley.content.CallMessage.Offer.
+ * Use `create(CallMessage_OfferSchema)` to create a new message.
+ */
+export const CallMessage_OfferSchema: GenMessage<CallMessage_Offer> = /*@__PURE__*/
+  messageDesc(file_content, 17, 0);
+
+/**
+ * @generated from message parley.content.CallMessage.Answer
+ */
+export type CallMessage_Answer = Message<"parley.content.CallMessage.Answer"> & {
+  /**
+   * @generated from field: string sdp = 1;
+   */
+  sdp: string;
+};
+
+/**
+ * Describes the message parley.content.CallMessage.Answer.
+ * Use `create(CallMessage_AnswerSchema)` to create a new message.
+ */
+export const CallMessage_AnswerSchema: GenMessage<CallMessage_Answer> = /*@__PURE__*/
+  messageDesc(file_content, 17, 1);
+
+/**
+ * @generated from message parley.content.CallMessage.IceCandidate
+ */
+export type CallMessage_IceCandidate = Message<"parley.content.CallMessage.IceCandidate"> & {
+  /**
+   * the a=candidate line ("" = end of candidates)
+   *
+   * @generated from field: string candidate = 1;
+   */
+  candidate: string;
+
+  /**
+   * @generated from field: string sdp_mid = 2;
+   */
+  sdpMid: string;
+
+  /**
+   * @generated from field: uint32 sdp_m_line_index = 3;
+   */
+  sdpMLineIndex: number;
+
+  /**
+   * @generated from field: string username_fragment = 4;
+   */
+  usernameFragment: string;
+};
+
+/**
+ * Describes the message parley.content.CallMessage.IceCandidate.
+ * Use `create(CallMessage_IceCandidateSchema)` to create a new message.
+ */
+export const CallMessage_IceCandidateSchema: GenMessage<CallMessage_IceCandidate> = /*@__PURE__*/
+  messageDesc(file_content, 17, 2);
+
+/**
+ * Candidates gathered close together go in one message.
+ *
+ * @generated from message parley.content.CallMessage.IceCandidates
+ */
+export type CallMessage_IceCandidates = Message<"parley.content.CallMessage.IceCandidates"> & {
+  /**
+   * @generated from field: repeated parley.content.CallMessage.IceCandidate candidates = 1;
+   */
+  candidates: CallMessage_IceCandidate[];
+};
+
+/**
+ * Describes the message parley.content.CallMessage.IceCandidates.
+ * Use `create(CallMessage_IceCandidatesSchema)` to create a new message.
+ */
+export const CallMessage_IceCandidatesSchema: GenMessage<CallMessage_IceCandidates> = /*@__PURE__*/
+  messageDesc(file_content, 17, 3);
+
+/**
+ * @generated from message parley.content.CallMessage.Ringing
+ */
+export type CallMessage_Ringing = Message<"parley.content.CallMessage.Ringing"> & {
+};
+
+/**
+ * Describes the message parley.content.CallMessage.Ringing.
+ * Use `create(CallMessage_RingingSchema)` to create a new message.
+ */
+export const CallMessage_RingingSchema: GenMessage<CallMessage_Ringing> = /*@__PURE__*/
+  messageDesc(file_content, 17, 4);
+
+/**
+ * @generated from message parley.content.CallMessage.Busy
+ */
+export type CallMessage_Busy = Message<"parley.content.CallMessage.Busy"> & {
+};
+
+/**
+ * Describes the message parley.content.CallMessage.Busy.
+ * Use `create(CallMessage_BusySchema)` to create a new message.
+ */
+export const CallMessage_BusySchema: GenMessage<CallMessage_Busy> = /*@__PURE__*/
+  messageDesc(file_content, 17, 5);
+
+/**
+ * @generated from message parley.content.CallMessage.Hangup
+ */
+export type CallMessage_Hangup = Message<"parley.content.CallMessage.Hangup"> & {
+  /**
+   * @generated from field: parley.content.CallMessage.Hangup.Reason reason = 1;
+   */
+  reason: CallMessage_Hangup_Reason;
+
+  /**
+   * @generated from field: uint32 device_id = 2;
+   */
+  deviceId: number;
+};
+
+/**
+ * Describes the message parley.content.CallMessage.Hangup.
+ * Use `create(CallMessage_HangupSchema)` to create a new message.
+ */
+export const CallMessage_HangupSchema: GenMessage<CallMessage_Hangup> = /*@__PURE__*/
+  messageDesc(file_content, 17, 6);
+
+/**
+ * @generated from enum parley.content.CallMessage.Hangup.Reason
+ */
+export enum CallMessage_Hangup_Reason {
+  /**
+   * @generated from enum value: NORMAL = 0;
+   */
+  NORMAL = 0,
+
+  /**
+   * @generated from enum value: DECLINED = 1;
+   */
+  DECLINED = 1,
+
+  /**
+   * another device of the callee answered (device_id names it)
+   *
+   * @generated from enum value: ANSWERED_ELSEWHERE = 2;
+   */
+  ANSWERED_ELSEWHERE = 2,
+
+  /**
+   * nobody answered in time
+   *
+   * @generated from enum value: TIMEOUT = 3;
+   */
+  TIMEOUT = 3,
+
+  /**
+   * @generated from enum value: BUSY = 4;
+   */
+  BUSY = 4,
+
+  /**
+   * the connection could not be set up or was lost
+   *
+   * @generated from enum value: FAILED = 5;
+   */
+  FAILED = 5,
+
+  /**
+   * another device of the callee declined (device_id names it)
+   *
+   * @generated from enum value: DECLINED_ELSEWHERE = 6;
+   */
+  DECLINED_ELSEWHERE = 6,
+}
+
+/**
+ * Describes the enum parley.content.CallMessage.Hangup.Reason.
+ */
+export const CallMessage_Hangup_ReasonSchema: GenEnum<CallMessage_Hangup_Reason> = /*@__PURE__*/
+  enumDesc(file_content, 17, 6, 0);
+
+/**
+ * A group call (mesh of up to 8): who takes part, as the sender knows it.
+ *
+ * @generated from message parley.content.CallMessage.Participant
+ */
+export type CallMessage_Participant = Message<"parley.content.CallMessage.Participant"> & {
+  /**
+   * @generated from field: string account_id = 1;
+   */
+  accountId: string;
+
+  /**
+   * @generated from field: uint32 device_id = 2;
+   */
+  deviceId: number;
+};
+
+/**
+ * Describes the message parley.content.CallMessage.Participant.
+ * Use `create(CallMessage_ParticipantSchema)` to create a new message.
+ */
+export const CallMessage_ParticipantSchema: GenMessage<CallMessage_Participant> = /*@__PURE__*/
+  messageDesc(file_content, 17, 7);
+
+/**
+ * @generated from enum parley.content.CallMessage.Media
+ */
+export enum CallMessage_Media {
+  /**
+   * @generated from enum value: AUDIO = 0;
+   */
+  AUDIO = 0,
+
+  /**
+   * @generated from enum value: VIDEO = 1;
+   */
+  VIDEO = 1,
+}
+
+/**
+ * Describes the enum parley.content.CallMessage.Media.
+ */
+export const CallMessage_MediaSchema: GenEnum<CallMessage_Media> = /*@__PURE__*/
+  enumDesc(file_content, 17, 0);
+
+/**
+ * @generated from enum parley.content.CallMessage.Topology
+ */
+export enum CallMessage_Topology {
+  /**
+   * every participant connects to every other (group calls of up to 8)
+   *
+   * @generated from enum value: MESH = 0;
+   */
+  MESH = 0,
+
+  /**
+   * reserved: a selective forwarding unit (media still end-to-end encrypted)
+   *
+   * @generated from enum value: SFU = 1;
+   */
+  SFU = 1,
+}
+
+/**
+ * Describes the enum parley.content.CallMessage.Topology.
+ */
+export const CallMessage_TopologySchema: GenEnum<CallMessage_Topology> = /*@__PURE__*/
+  enumDesc(file_content, 17, 1);
+
+/**
  * @generated from message parley.content.Content
  */
 export type Content = Message<"parley.content.Content"> & {
@@ -991,6 +1344,12 @@ export type Content = Message<"parley.content.Content"> & {
      */
     value: SyncMessage;
     case: "sync";
+  } | {
+    /**
+     * @generated from field: parley.content.CallMessage call = 10;
+     */
+    value: CallMessage;
+    case: "call";
   } | { case: undefined; value?: undefined };
 
   /**
@@ -1008,5 +1367,5 @@ export type Content = Message<"parley.content.Content"> & {
  * Use `create(ContentSchema)` to create a new message.
  */
 export const ContentSchema: GenMessage<Content> = /*@__PURE__*/
-  messageDesc(file_content, 17);
+  messageDesc(file_content, 18);
 
