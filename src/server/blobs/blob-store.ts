@@ -7,7 +7,7 @@
  * `<data dir>/blobs/` and their metadata (uploader, size, time) in a {@link BlobIndex}. Blobs are written
  * either in one request ({@link BlobStore.put}) or by a resumable upload in chunks
  * ({@link BlobStore.createUpload}, {@link BlobStore.appendUpload}); they are read whole or by byte range.
- * An S3-compatible backend is meant to be a further implementation of this interface.
+ * `S3BlobStore` (`./s3-store.ts`) keeps the bytes in an S3-compatible bucket instead.
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -17,6 +17,7 @@ import type { Readable } from 'node:stream';
 import { badRequest, notFound, ServerError, ServerErrorCode } from '../errors.js';
 import type { AccountId, DeviceRef } from '../ids.js';
 import type { BlobIndex, BlobUploadRecord } from '../storage/stores.js';
+import { KeyedLock, overQuota, tooLarge, uploadConflict } from './common.js';
 
 /** A blob id: 64 lowercase hex digits. */
 export const BLOB_ID = /^[0-9a-f]{64}$/;
@@ -172,39 +173,10 @@ export interface BlobStore {
   expireUploads(now: number): Promise<number>;
 }
 
-/** Serializes work per blob id (an upload renaming a file and a sweep deleting it must not interleave). */
-class KeyedLock {
-  readonly #tails = new Map<string, Promise<unknown>>();
-
-  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.#tails.get(key) ?? Promise.resolve();
-    const next = previous.then(fn, fn);
-    const tail = next.catch(() => undefined);
-    this.#tails.set(key, tail);
-    try {
-      return await next;
-    } finally {
-      if (this.#tails.get(key) === tail) this.#tails.delete(key);
-    }
-  }
-}
-
-function tooLarge(limit: number): ServerError {
-  return new ServerError(ServerErrorCode.PayloadTooLarge, `blob above ${limit} bytes`);
-}
-
-function uploadConflict(message: string, offset: number): ServerError {
-  return new ServerError(ServerErrorCode.Conflict, message, { headers: { 'upload-offset': String(offset) } });
-}
-
 /** The SHA-256 of the first `offset` bytes of a partial upload, kept between chunks. */
 interface RunningHash {
   offset: number;
   readonly hash: Hash;
-}
-
-function overQuota(): ServerError {
-  return new ServerError(ServerErrorCode.QuotaExceeded, "the account's blob quota is used up", { retryAfterMs: 60 * 60 * 1000 });
 }
 
 /**
