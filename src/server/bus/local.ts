@@ -2,7 +2,7 @@ import type { DeviceRef } from '../ids.js';
 import type { DeviceEvent, MessageBus } from './bus.js';
 
 /** Subscriber sets by key, removing a key when its last subscriber leaves (bounded by live sockets). */
-class Topics<K, E> {
+export class Topics<K, E> {
   readonly #handlers = new Map<K, Set<(event: E) => void>>();
 
   publish(key: K, event: E): void {
@@ -11,19 +11,33 @@ class Topics<K, E> {
     for (const handler of [...handlers]) handler(event);
   }
 
-  subscribe(key: K, handler: (event: E) => void): () => void {
+  /**
+   * Adds a subscriber; `onFirst` runs when the key had none, `onLast` when its last subscriber leaves.
+   * Returns the unsubscribe function (idempotent).
+   */
+  subscribe(key: K, handler: (event: E) => void, hooks: { onFirst?: () => void; onLast?: () => void } = {}): () => void {
     let handlers = this.#handlers.get(key);
     if (handlers === undefined) {
       handlers = new Set();
       this.#handlers.set(key, handlers);
+      hooks.onFirst?.();
     }
     handlers.add(handler);
     return () => {
       const current = this.#handlers.get(key);
-      if (current === undefined) return;
-      current.delete(handler);
-      if (current.size === 0) this.#handlers.delete(key);
+      if (current === undefined || !current.delete(handler)) return;
+      if (current.size > 0) return;
+      this.#handlers.delete(key);
+      hooks.onLast?.();
     };
+  }
+
+  has(key: K): boolean {
+    return this.#handlers.has(key);
+  }
+
+  keys(): K[] {
+    return [...this.#handlers.keys()];
   }
 
   get size(): number {
@@ -33,9 +47,12 @@ class Topics<K, E> {
 
 /**
  * The in-process {@link MessageBus}: subscribers are called synchronously, in publish order, so per
- * device the order of `stored` events is the commit order.
+ * device the order of `stored` events is the commit order. It never has an outage, so resync handlers
+ * are never called; presence is left to the connection registry.
  */
 export class LocalMessageBus implements MessageBus {
+  readonly nodeId = 'local';
+  readonly presence = undefined;
   readonly #devices = new Topics<DeviceRef, DeviceEvent>();
 
   publishToDevice(ref: DeviceRef, event: DeviceEvent): void {
@@ -44,6 +61,14 @@ export class LocalMessageBus implements MessageBus {
 
   subscribeDevice(ref: DeviceRef, handler: (event: DeviceEvent) => void): () => void {
     return this.#devices.subscribe(ref, handler);
+  }
+
+  ready(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  onResync(): () => void {
+    return () => undefined;
   }
 
   /** Topics with at least one subscriber (tests check that closed sockets unsubscribe). */
