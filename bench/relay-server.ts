@@ -25,6 +25,7 @@ async function main(): Promise<void> {
   const options = JSON.parse(process.argv[2] ?? '{}') as ServerOptions;
   const server = await startServer({ ...options, logLevel: 'warn' });
   const send = (message: unknown): void => void process.send?.(message);
+  const sqlite = server.app.sqlite;
   const loopDelay = monitorEventLoopDelay({ resolution: 5 });
   loopDelay.enable();
   send({ event: 'ready', url: server.url, port: server.port });
@@ -68,12 +69,13 @@ async function main(): Promise<void> {
             rss: process.memoryUsage().rss,
             heapUsed: process.memoryUsage().heapUsed,
             connections: server.app.registry.size,
-            commits: server.app.storage.writer.commits,
-            jobs: server.app.storage.writer.jobs,
-            syncMsTotal: server.app.storage.writer.syncMsTotal,
-            syncMsMax: server.app.storage.writer.syncMsMax,
+            // Group-commit and WAL figures exist on SQLite only (0 on PostgreSQL).
+            commits: sqlite?.writer.commits ?? 0,
+            jobs: sqlite?.writer.jobs ?? 0,
+            syncMsTotal: sqlite?.writer.syncMsTotal ?? 0,
+            syncMsMax: sqlite?.writer.syncMsMax ?? 0,
             queued: await server.app.storage.messages.totalDepth(),
-            walBytes: existsSync(`${server.app.storage.file}-wal`) ? statSync(`${server.app.storage.file}-wal`).size : 0,
+            walBytes: sqlite !== undefined && existsSync(`${sqlite.file}-wal`) ? statSync(`${sqlite.file}-wal`).size : 0,
             loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
             loopDelayMaxMs: loopDelay.max / 1e6,
           });

@@ -5,7 +5,13 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import type { Level } from 'pino';
-import { DEFAULT_LIMITS, DEFAULT_RATE_LIMITS, parseTestNumbers, type RateLimit, type RateLimits, type ServerLimits, type ServerOptions } from './config.js';
+import {
+  DEFAULT_LIMITS,
+  DEFAULT_RATE_LIMITS,
+  parseBlobsUrl,
+  parseBusUrl,
+  parseDatabaseUrl,
+  parseTestNumbers, type RateLimit, type RateLimits, type ServerLimits, type ServerOptions } from './config.js';
 
 /** Result of {@link parseServerArgs}. */
 export type ParsedServerArgs = { readonly kind: 'run'; readonly options: ServerOptions } | { readonly kind: 'help'; readonly text: string };
@@ -16,7 +22,12 @@ const LEVELS: readonly Level[] = ['fatal', 'error', 'warn', 'info', 'debug', 'tr
 const FLAGS = [
   { flag: '--port <n>', key: 'port', env: 'PARLEY_PORT', help: 'TCP port (0 picks a free one)', default: '8080' },
   { flag: '--host <addr>', key: 'host', env: 'PARLEY_HOST', help: 'interface to listen on', default: '0.0.0.0' },
-  { flag: '--data <dir>', key: 'data', env: 'PARLEY_DATA_DIR', help: 'data folder (SQLite database)', default: './data' },
+  { flag: '--data <dir>', key: 'data', env: 'PARLEY_DATA_DIR', help: 'data folder (SQLite database, blob files)', default: './data' },
+  { flag: '--database <url>', key: 'database', env: 'PARLEY_DATABASE', help: 'durable state: sqlite (in the data folder, the default) or postgres://user:password@host:5432/db (a cluster: every node names the same database)' },
+  { flag: '--database-pool <n>', key: 'databasePool', env: 'PARLEY_DATABASE_POOL', help: 'PostgreSQL connections per node', default: '10' },
+  { flag: '--bus <url>', key: 'bus', env: 'PARLEY_BUS', help: 'bus between nodes: local (one node) or nats://host:4222[,host:4222...][?prefix=NAME]', default: 'local' },
+  { flag: '--blobs <url>', key: 'blobs', env: 'PARLEY_BLOBS', help: 'blob bytes: the blobs folder in the data folder (default) or s3://bucket?endpoint=https://host&region=r[&forcePathStyle=true] (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)' },
+  { flag: '--node-id <id>', key: 'nodeId', env: 'PARLEY_NODE_ID', help: "this node's name in a cluster (1-64 of A-Za-z0-9._-); default hostname-pid" },
   { flag: '--test-numbers <list>', key: 'testNumbers', env: 'PARLEY_TEST_NUMBERS', help: 'numbers with fixed codes, "+15550100001=111111,+15550100002=222222"' },
   { flag: '--verification-sender <kind>', key: 'verificationSender', env: 'PARLEY_VERIFICATION_SENDER', help: 'how codes are sent: log (to the server log) or webhook', default: 'log', choices: ['log', 'webhook'] },
   { flag: '--verification-webhook <url>', key: 'verificationWebhook', env: 'PARLEY_VERIFICATION_WEBHOOK', help: 'URL the webhook sender POSTs {"number","code"} to' },
@@ -27,7 +38,9 @@ const FLAGS = [
 ] as const;
 
 function program(): Command {
-  const cmd = new Command('parley serve').description('Run the Parley server: HTTP and WebSocket on one port, SQLite in the data folder.');
+  const cmd = new Command('parley serve').description(
+    'Run the Parley server: HTTP and WebSocket on one port; SQLite and blob files in the data folder, or one node of a cluster on PostgreSQL, NATS and S3.',
+  );
   for (const spec of FLAGS) {
     const option = new Option(spec.flag, `${spec.help} [env ${spec.env}]`);
     if ('default' in spec) option.default(spec.default);
@@ -87,6 +100,11 @@ interface RawOptions {
   port: string;
   host: string;
   data: string;
+  database?: string;
+  databasePool: string;
+  bus: string;
+  blobs?: string;
+  nodeId?: string;
   testNumbers?: string;
   verificationSender: 'log' | 'webhook';
   verificationWebhook?: string;
@@ -128,6 +146,23 @@ export function parseServerArgs(argv: readonly string[], env: Readonly<Record<st
     logLevel: raw.logLevel,
     blobRetention: raw.blobRetention,
   };
+  // A bad value is named by where it came from: the flag, or the variable that stood in for it.
+  const source = (key: string, flag: string, env: string): string => (cmd.getOptionValueSource(key) === 'env' ? env : flag);
+  if (raw.database !== undefined) {
+    parseDatabaseUrl(raw.database, source('database', '--database', 'PARLEY_DATABASE'));
+    options.database = raw.database;
+  }
+  options.databasePoolSize = positiveInt(raw.databasePool, source('databasePool', '--database-pool', 'PARLEY_DATABASE_POOL'));
+  parseBusUrl(raw.bus, source('bus', '--bus', 'PARLEY_BUS'));
+  options.bus = raw.bus;
+  if (raw.blobs !== undefined) {
+    parseBlobsUrl(raw.blobs, source('blobs', '--blobs', 'PARLEY_BLOBS'));
+    options.blobs = raw.blobs;
+  }
+  if (raw.nodeId !== undefined) {
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(raw.nodeId)) throw new RangeError(`${source('nodeId', '--node-id', 'PARLEY_NODE_ID')}: expected 1 to 64 of A-Za-z0-9._-`);
+    options.nodeId = raw.nodeId;
+  }
   if (raw.testNumbers !== undefined) options.testNumbers = parseTestNumbers(raw.testNumbers);
   if (raw.verificationSender === 'webhook') {
     if (raw.verificationWebhook === undefined) throw new RangeError('--verification-sender webhook needs --verification-webhook URL');

@@ -3,6 +3,7 @@
  * immutable {@link ServerConfig}. Command-line flags and environment variables are parsed into these
  * options by `args.ts`.
  */
+import { hostname } from 'node:os';
 import path from 'node:path';
 import type { DestinationStream, Level } from 'pino';
 import type { BlobRetention } from './blobs/blob-store.js';
@@ -86,14 +87,51 @@ export type VerificationSenderOption =
   | { kind: 'webhook'; url: string; timeoutMs?: number }
   | { kind: 'custom'; sender: VerificationSender };
 
+/** Where durable state lives. */
+export type DatabaseConfig =
+  /** One SQLite file in `dir` (one node). */
+  | { readonly kind: 'sqlite'; readonly dir: string }
+  /** A PostgreSQL database shared by every node; `url` is `postgres://` or `postgresql://`. */
+  | { readonly kind: 'postgres'; readonly url: string; readonly poolSize: number };
+
+/** How nodes reach each other's sockets. */
+export type BusConfig =
+  /** In-process: one node. */
+  | { readonly kind: 'local' }
+  /** NATS: `servers` is the comma-separated server list without the query; `subjectPrefix` isolates one cluster's subjects. */
+  | { readonly kind: 'nats'; readonly servers: string; readonly subjectPrefix: string | undefined };
+
+/** Where blob bytes live. */
+export type BlobStorageConfig =
+  /** Files in `dir` (one node, or a folder every node shares). */
+  | { readonly kind: 'filesystem'; readonly dir: string }
+  /** An S3-compatible bucket: `s3://bucket?endpoint=...&region=...&forcePathStyle=true`. */
+  | { readonly kind: 's3'; readonly url: string };
+
 /** What `startServer` accepts. Everything is optional. */
 export interface ServerOptions {
   /** TCP port; 0 picks a free one. Default 8080. */
   port?: number;
   /** Interface to listen on. Default `0.0.0.0`. */
   host?: string;
-  /** Folder of the SQLite database. Default `./data`. */
+  /** Folder of the SQLite database and the blob files (when those are the backends). Default `./data`. */
   dataDir?: string;
+  /**
+   * Durable state: absent (or `sqlite`) for SQLite in `dataDir`, or a `postgres://` / `postgresql://` URL
+   * (every node of a cluster names the same database).
+   */
+  database?: string;
+  /** PostgreSQL connections per node. Default 10. */
+  databasePoolSize?: number;
+  /**
+   * The bus between nodes: `local` (default, one node) or `nats://host:port[,host:port...]`; a `?prefix=NAME`
+   * query puts the cluster's subjects under `NAME` (several clusters or tests on one NATS).
+   */
+  bus?: string;
+  /** Blob bytes: absent for the `blobs` folder in `dataDir`, or `s3://bucket?endpoint=URL&region=R&forcePathStyle=true`. */
+  blobs?: string;
+  /** This node's name in a cluster (bus, logs, metrics): 1 to 64 of `A-Za-z0-9._-`. Default `<hostname>-<pid>`. */
+  nodeId?: string;
   /** Numbers with fixed codes (no code is sent), as `Map` or `"+1555...=111111,..."`. */
   testNumbers?: ReadonlyMap<string, string> | string;
   verificationSender?: VerificationSenderOption;
@@ -137,6 +175,10 @@ export interface ServerConfig {
   readonly port: number;
   readonly host: string;
   readonly dataDir: string;
+  readonly database: DatabaseConfig;
+  readonly bus: BusConfig;
+  readonly blobs: BlobStorageConfig;
+  readonly nodeId: string;
   readonly testNumbers: ReadonlyMap<PhoneNumber, string>;
   readonly verificationSender: VerificationSenderOption;
   readonly rateLimits: Readonly<RateLimits>;
@@ -210,6 +252,83 @@ export function parseTestNumbers(spec: string): Map<PhoneNumber, string> {
   return out;
 }
 
+/**
+ * Checks a `--database` value: `postgres://` or `postgresql://` with a host selects PostgreSQL; `sqlite` (or
+ * absent, handled by the caller) SQLite in the data folder. `what` names the flag or variable in the error;
+ * the error never repeats the value, which can carry a password.
+ */
+export function parseDatabaseUrl(value: string, what: string): { kind: 'sqlite' } | { kind: 'postgres'; url: string } {
+  if (value === 'sqlite') return { kind: 'sqlite' };
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new RangeError(`${what}: expected a postgres:// or postgresql:// URL (or sqlite), and this is not a URL`);
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new RangeError(`${what}: expected a postgres:// or postgresql:// URL (or sqlite), got a ${url.protocol}// URL`);
+  }
+  if (url.hostname === '' && !url.searchParams.has('host')) throw new RangeError(`${what}: the PostgreSQL URL names no host`);
+  if (url.pathname.length <= 1) throw new RangeError(`${what}: the PostgreSQL URL names no database (postgres://user@host:5432/DATABASE)`);
+  return { kind: 'postgres', url: value };
+}
+
+const SUBJECT_PREFIX = /^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7}$/;
+
+/**
+ * Checks a `--bus` value: `local`, or NATS servers `nats://host:port[,nats://host:port|host:port...]` (also
+ * `tls://`) with an optional `?prefix=NAME` query at the end. `what` names the flag or variable in errors.
+ */
+export function parseBusUrl(value: string, what: string): BusConfig {
+  if (value === 'local') return { kind: 'local' };
+  const q = value.indexOf('?');
+  const list = q < 0 ? value : value.slice(0, q);
+  const query = new URLSearchParams(q < 0 ? '' : value.slice(q + 1));
+  const servers = list.split(',').map((s) => s.trim());
+  if (!/^(nats|tls):\/\//.test(servers[0] ?? '')) throw new RangeError(`${what}: expected local or nats://host:port[,host:port...]`);
+  for (const server of servers) {
+    let url: URL;
+    try {
+      url = new URL(/^[a-z]+:\/\//.test(server) ? server : `nats://${server}`);
+    } catch {
+      throw new RangeError(`${what}: "${server}" is not a NATS server address (nats://host:port)`);
+    }
+    if ((url.protocol !== 'nats:' && url.protocol !== 'tls:') || url.hostname === '' || (url.pathname !== '' && url.pathname !== '/')) {
+      throw new RangeError(`${what}: "${url.host}" is not a NATS server address (nats://host:port)`);
+    }
+  }
+  let subjectPrefix: string | undefined;
+  for (const [key, v] of query) {
+    if (key !== 'prefix') throw new RangeError(`${what}: unknown query parameter "${key}" (known: prefix)`);
+    if (!SUBJECT_PREFIX.test(v)) throw new RangeError(`${what}: prefix must be NATS subject tokens of A-Za-z0-9_- joined by dots`);
+    subjectPrefix = v;
+  }
+  return { kind: 'nats', servers: servers.join(','), subjectPrefix };
+}
+
+/** Checks a `--blobs` value: `s3://bucket[?endpoint=...&region=...&forcePathStyle=true]`. */
+export function parseBlobsUrl(value: string, what: string): { kind: 's3'; url: string } {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new RangeError(`${what}: expected s3://bucket?endpoint=...&region=..., and this is not a URL`);
+  }
+  if (url.protocol !== 's3:') throw new RangeError(`${what}: expected s3://bucket?endpoint=...&region=..., got a ${url.protocol}// URL`);
+  if (url.hostname === '') throw new RangeError(`${what}: the S3 URL names no bucket (s3://BUCKET?...)`);
+  const endpoint = url.searchParams.get('endpoint');
+  if (endpoint !== null && !/^https?:\/\/[^/]/.test(endpoint)) throw new RangeError(`${what}: endpoint must be an http(s) URL`);
+  return { kind: 's3', url: value };
+}
+
+const NODE_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** The default node id: `<hostname>-<pid>`, cut to the allowed characters and length. */
+export function defaultNodeId(): string {
+  const host = hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 48) || 'node';
+  return `${host}-${process.pid}`;
+}
+
 function positive(name: string, value: number): number {
   if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number`);
   return value;
@@ -236,10 +355,20 @@ export function resolveConfig(options: ServerOptions = {}): ServerConfig {
   const blobRetention = options.blobRetention ?? 'expiry';
   if (blobRetention !== 'expiry' && blobRetention !== 'fetched') throw new RangeError('blobRetention must be expiry or fetched');
   if (sender.kind === 'webhook' && !/^https?:\/\//.test(sender.url)) throw new RangeError('webhook URL must be http(s)');
+  const dataDir = path.resolve(options.dataDir ?? './data');
+  const poolSize = options.databasePoolSize ?? 10;
+  if (!Number.isInteger(poolSize) || poolSize < 1 || poolSize > 1000) throw new RangeError('databasePoolSize must be 1..1000');
+  const db = options.database === undefined ? ({ kind: 'sqlite' } as const) : parseDatabaseUrl(options.database, 'database');
+  const nodeId = options.nodeId ?? defaultNodeId();
+  if (!NODE_ID.test(nodeId)) throw new RangeError('nodeId must be 1 to 64 of A-Za-z0-9._-');
   return {
     port,
     host: options.host ?? '0.0.0.0',
-    dataDir: path.resolve(options.dataDir ?? './data'),
+    dataDir,
+    database: db.kind === 'sqlite' ? { kind: 'sqlite', dir: dataDir } : { kind: 'postgres', url: db.url, poolSize },
+    bus: parseBusUrl(options.bus ?? 'local', 'bus'),
+    blobs: options.blobs === undefined ? { kind: 'filesystem', dir: path.join(dataDir, 'blobs') } : parseBlobsUrl(options.blobs, 'blobs'),
+    nodeId,
     testNumbers,
     verificationSender: sender,
     rateLimits,

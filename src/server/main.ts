@@ -31,7 +31,7 @@ export interface RunningServer {
  */
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const config = resolveConfig(options);
-  const app = createApp(config);
+  const app = await createApp(config);
   const server: Server = createServer({ requestTimeout: 30_000, headersTimeout: 15_000, keepAliveTimeout: 5_000 }, createHttpHandler(app.router, config.limits.maxRequestBytes, app.logger));
   server.on('upgrade', (req, socket, head: Buffer) => app.gateway.handleUpgrade(req, socket, head));
   server.on('clientError', (_err, socket) => {
@@ -71,4 +71,49 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       return closing;
     },
   };
+}
+
+/** The longest a graceful shutdown may take before {@link closeOnSignal} gives up. */
+export const SHUTDOWN_LIMIT_MS = 30_000;
+
+/**
+ * Waits for SIGINT or SIGTERM, then shuts `server` down gracefully: it stops accepting, tells its clients
+ * to reconnect (to another node of a cluster) and waits for what it acknowledged to be durable. Resolves
+ * with the exit status: 0 once closed; 1 when closing failed, took longer than {@link SHUTDOWN_LIMIT_MS},
+ * or a second signal came first (nothing acknowledged is lost even then: an acknowledgement follows the
+ * commit).
+ */
+export function closeOnSignal(server: RunningServer, stderr: { write(text: string): unknown } = process.stderr): Promise<number> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        stderr.write(`parley serve: ${signal} again, exiting now\n`);
+        resolve(1);
+        return;
+      }
+      stopping = true;
+      server.app.logger.info({ event: 'shutdown', signal }, 'shutting down');
+      const timer = setTimeout(() => {
+        stderr.write(`parley serve: shutdown took longer than ${SHUTDOWN_LIMIT_MS / 1000} s\n`);
+        resolve(1);
+      }, SHUTDOWN_LIMIT_MS);
+      timer.unref();
+      server.close().then(
+        () => {
+          clearTimeout(timer);
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve(0);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          stderr.write(`parley serve: shutdown failed: ${err instanceof Error ? err.message : String(err)}\n`);
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
 }

@@ -30,6 +30,7 @@ import { KeyPair } from '../../src/protocol/keys.ts';
 import { recordSecret, startTestServer, type TestServer } from '../support/server-harness.ts';
 import { decodeBody, fakeCiphertext, http, register, WsTestClient, type DeviceCredentials, type HttpResult, type TestAccount } from '../support/server-client.ts';
 import { crypto, kyberPreKey, signedPreKey } from '../support/server-keys.ts';
+import { sqliteStorage } from '../../src/server/app.ts';
 
 const KIB = 1024;
 const MINUTE = 60_000;
@@ -143,7 +144,7 @@ class Fixture {
   }
 
   #query<T>(query: string, ...params: unknown[]): T {
-    const db = new Database(this.t.server.app.storage.file, { readonly: true, fileMustExist: true });
+    const db = new Database(sqliteStorage(this.t.server.app).file, { readonly: true, fileMustExist: true });
     try {
       return db.prepare(query).get(...params) as T;
     } finally {
@@ -153,7 +154,7 @@ class Fixture {
 
   /** `<account>.<device>` of every device with a pending fetch of `blobId`, sorted. */
   pending(blobId: string): string[] {
-    const db = new Database(this.t.server.app.storage.file, { readonly: true, fileMustExist: true });
+    const db = new Database(sqliteStorage(this.t.server.app).file, { readonly: true, fileMustExist: true });
     try {
       const rows = db.prepare('SELECT d.account_id AS a, d.device_id AS d FROM blob_fetches f JOIN devices d ON d.ref = f.device_ref WHERE f.blob_id = ?').all(blobId) as Array<{ a: string; d: number }>;
       return rows.map((r) => `${r.a}.${r.d}`).sort();

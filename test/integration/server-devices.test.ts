@@ -37,6 +37,7 @@ import { KeyPair } from '../../src/protocol/keys.ts';
 import { recordSecret, startTestServer, type TestServer } from '../support/server-harness.ts';
 import { basic, decodeBody, fakeCiphertext, http, register, sendBody, WsTestClient, type DeviceCredentials, type TestAccount } from '../support/server-client.ts';
 import { crypto, kyberPreKey, signedPreKey } from '../support/server-keys.ts';
+import { sqliteStorage } from '../../src/server/app.ts';
 
 const MINUTE = 60_000;
 
@@ -123,7 +124,7 @@ async function devicesOf(t: TestServer, device: DeviceCredentials) {
 
 /** Counts rows on a separate read-only connection. */
 function count(t: TestServer, query: string, ...params: unknown[]): number {
-  const db = new Database(t.server.app.storage.file, { readonly: true, fileMustExist: true });
+  const db = new Database(sqliteStorage(t.server.app).file, { readonly: true, fileMustExist: true });
   try {
     return (db.prepare(query).get(...params) as { n: number }).n;
   } finally {

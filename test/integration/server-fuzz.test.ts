@@ -19,6 +19,7 @@ import { chooseSeed, Prng } from '../support/prng.ts';
 import { decodeBody, fakeCiphertext, http, register, registerRequest, sendBody, WsTestClient, type TestAccount } from '../support/server-client.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
 import { kyberPreKey, preKeys, signedPreKey } from '../support/server-keys.ts';
+import { sqliteStorage } from '../../src/server/app.ts';
 
 const FRAMES = 5000;
 const HTTP_REQUESTS = 600;
@@ -168,7 +169,7 @@ describe('server decoder fuzzing', () => {
     }
 
     assert.equal((await http(t.url, 'GET', '/healthz')).status, 200);
-    const db = new Database(t.server.app.storage.file, { readonly: true, fileMustExist: true });
+    const db = new Database(sqliteStorage(t.server.app).file, { readonly: true, fileMustExist: true });
     assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
     db.close();
     const status = decodeBody(KeyStatusResponseSchema, (await http(t.url, 'GET', '/v1/keys/status', { auth: victim })).body);

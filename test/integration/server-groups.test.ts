@@ -24,6 +24,7 @@ import {
 import type { AccountId, PhoneNumber } from '../../src/server/ids.ts';
 import { decodeBody, fakeCiphertext, http, register, sendBody, WsTestClient, type HttpResult, type TestAccount } from '../support/server-client.ts';
 import { countRows, startTestServer, type TestServer } from '../support/server-harness.ts';
+import { sqliteStorage } from '../../src/server/app.ts';
 
 const newGroupId = (): string => randomBytes(16).toString('hex');
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -87,7 +88,7 @@ describe('server groups', () => {
     await socket.waitForQueueEmpty();
     await socket.close();
     // The acks arrived before the close; wait for their deletes to commit.
-    await t.server.app.storage.writer.drain();
+    await sqliteStorage(t.server.app).writer.drain();
     return socket.received.filter((e) => e.groupId === id);
   };
   const updates = (envelopes: readonly Envelope[]) => envelopes.filter((e) => e.type === 9).map((e) => decodeBody(GroupUpdateSchema, e.content));

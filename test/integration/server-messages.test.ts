@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { MismatchedDevicesSchema, SendMessageResponseSchema, StaleDevicesSchema } from '../../src/protocol/gen/service_pb.ts';
 import { decodeBody, fakeCiphertext, http, register, sendBody, WsTestClient, type TestAccount } from '../support/server-client.ts';
 import { countRows, dataFolderBytes, startTestServer, type TestServer } from '../support/server-harness.ts';
+import { sqliteStorage } from '../../src/server/app.ts';
 
 const DAY = 24 * 60 * 60 * 1000;
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -171,7 +172,7 @@ describe('server messages', () => {
     assert.equal(ws.received[0]?.ephemeral, true);
     assert.equal(hex(ws.received[0]?.content ?? new Uint8Array()), hex(online));
     assert.equal(await countRows(t, 'messages'), 0);
-    await t.server.app.storage.writer.drain();
+    await sqliteStorage(t.server.app).writer.drain();
     const disk = dataFolderBytes(t.dataDir);
     assert.equal(disk.indexOf(Buffer.from(online)), -1, 'ephemeral content never reached the disk');
     assert.equal(disk.indexOf(Buffer.from(offline)), -1);

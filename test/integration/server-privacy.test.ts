@@ -12,6 +12,7 @@ import { http, sendBody, WsTestClient, type TestAccount } from '../support/serve
 import { dataFolderBytes, recordSecret, startTestServer, type TestServer } from '../support/server-harness.ts';
 import { crypto } from '../support/server-keys.ts';
 import { ParleyPeer, type BundleBytes } from '../support/parley-peer.ts';
+import { sqliteStorage } from '../../src/server/app.ts';
 
 const ROUNDS = 12;
 
@@ -105,7 +106,7 @@ describe('server privacy', () => {
     await bobOnline.close();
     const stillQueued = ROUNDS / 2;
     for (let i = 0; i < stillQueued; i++) await send(bobPeer, bob, alice, `canary ${canary} queued ${i}: not yet read`);
-    await t.server.app.storage.writer.drain();
+    await sqliteStorage(t.server.app).writer.drain();
 
     // 1. Nothing on disk or in the log contains a plaintext, or its base64 or hex.
     const disk = dataFolderBytes(t.dataDir);
@@ -120,7 +121,7 @@ describe('server privacy', () => {
 
     // 2. What is still queued is exactly the ciphertext that was sent (1:1 envelopes keep it inline: no
     // payload, no group), and the other columns hold only ids, types and times.
-    const db = new Database(t.server.app.storage.file, { readonly: true, fileMustExist: true });
+    const db = new Database(sqliteStorage(t.server.app).file, { readonly: true, fileMustExist: true });
     const rows = db.prepare('SELECT * FROM messages ORDER BY seq').all() as Array<Record<string, unknown>>;
     db.close();
     const expected = sent.slice(-stillQueued);

@@ -8,6 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/main.ts';
+import { sqliteStorage } from '../../src/server/app.ts';
 
 /** A clock that moves only when told. */
 export class ManualClock {
@@ -125,7 +126,7 @@ const COUNT_QUERIES = {
 
 export async function countRows(t: TestServer, table: keyof typeof COUNT_QUERIES): Promise<number> {
   const { default: Database } = await import('better-sqlite3');
-  const db = new Database(t.server.app.storage.file, { readonly: true, fileMustExist: true });
+  const db = new Database(sqliteStorage(t.server.app).file, { readonly: true, fileMustExist: true });
   try {
     return (db.prepare(COUNT_QUERIES[table]).get() as { n: number }).n;
   } finally {

@@ -1,10 +1,11 @@
 /**
  * `parley serve [--port N] [--data DIR] [--test-numbers LIST] ...`: runs the server in this process (the
  * flags and PARLEY_* variables are the server's own, parsed by `parseServerArgs`; `--help` lists them).
- * Prints one JSON line `{"event":"ready","port":N,"url":...}` once it accepts clients, and stops cleanly on
- * SIGINT and SIGTERM.
+ * Prints one JSON line `{"event":"ready","port":N,"url":...}` once it accepts clients, and stops gracefully on
+ * SIGINT and SIGTERM (see `closeOnSignal`). A backend that cannot be opened exits 1 with a message naming
+ * its flag; a bad flag exits 2.
  */
-import { parseServerArgs, startServer } from '../../server/main.js';
+import { closeOnSignal, parseServerArgs, startServer } from '../../server/main.js';
 import type { Io } from '../io.js';
 
 export async function serveCommand(argv: readonly string[], io: Io): Promise<number> {
@@ -19,12 +20,17 @@ export async function serveCommand(argv: readonly string[], io: Io): Promise<num
     io.stdout.write(parsed.text);
     return 0;
   }
-  const server = await startServer(parsed.options);
+  let server;
+  try {
+    server = await startServer(parsed.options);
+  } catch (err) {
+    // A backend that cannot be opened (the message names the flag), or the port is taken.
+    io.stderr.write(`parley serve: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
   io.stdout.write(`${JSON.stringify({ event: 'ready', port: server.port, url: server.url })}\n`);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  await server.close();
+  const status = await closeOnSignal(server, io.stderr);
+  // A shutdown that failed or was cut short leaves handles open: leave now (what was acknowledged is durable).
+  if (status !== 0) process.exit(status);
   return 0;
 }

@@ -7,6 +7,7 @@ import { KeyPair, createSignedDeviceList, encodeSignedDeviceList, decodeDeviceLi
 import { ClientError, ClientErrorCode } from '../../../src/client/errors.ts';
 import { companion, primary, settle, startServer, type Device } from './devices-support.ts';
 import { collect, crypto } from './support.ts';
+import { sqliteStorage } from '../../../src/server/app.ts';
 
 describe('linked devices: trust (real server)', () => {
   it('refuses a companion named by a forged device list (CLIENT_UNTRUSTED_DEVICE) and encrypts nothing to it', async () => {
@@ -21,7 +22,7 @@ describe('linked devices: trust (real server)', () => {
       await settle(devices.map((d) => d.client));
       // The server is compromised: it replaces Bob's list with one signed by a key that is not Bob's account key.
       const { default: Database } = await import('better-sqlite3');
-      const db = new Database(t.server.app.storage.file);
+      const db = new Database(sqliteStorage(t.server.app).file);
       try {
         const row = db.prepare('SELECT signed_list FROM device_lists WHERE account_id = ?').get(b1.client.accountId) as { signed_list: Uint8Array };
         const { decodeSignedDeviceList } = await import('../../../src/protocol/device-identity.ts');

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import type { GroupId } from '../../../src/client/ids.ts';
 import type { TestServer } from '../../support/server-harness.ts';
 import { bytesOf, mediaCompanion, mediaDevice, settle, sha256, sourceOf, startMediaServer, type MediaDevice } from './media-support.ts';
+import { sqliteStorage } from '../../../src/server/app.ts';
 
 describe('attachments in a group and on linked devices (real server)', () => {
   let t: TestServer;
@@ -27,7 +28,7 @@ describe('attachments in a group and on linked devices (real server)', () => {
   });
 
   const pendingFetches = (blobId: string): number => {
-    const db = new Database(t.server.app.storage.file, { readonly: true, fileMustExist: true });
+    const db = new Database(sqliteStorage(t.server.app).file, { readonly: true, fileMustExist: true });
     try {
       return (db.prepare('SELECT count(*) AS n FROM blob_fetches WHERE blob_id = ?').get(blobId) as { n: number }).n;
     } finally {

@@ -15,6 +15,7 @@ import { attachmentFromPointer, MAX_ATTACHMENT_BYTES } from '../../../src/client
 import type { AttachmentEvent } from '../../../src/client/events.ts';
 import type { TestServer } from '../../support/server-harness.ts';
 import { bytesOf, CHUNK, mediaDevice, settle, sha256, sourceOf, startMediaServer, type MediaDevice } from './media-support.ts';
+import { sqliteStorage } from '../../../src/server/app.ts';
 
 const isCode = (code: string) => (err: unknown) => ClientError.is(err) && err.code === code;
 
@@ -370,7 +371,7 @@ describe('blob_ids and retention "fetched" (real server)', () => {
       await settle([alice.client, bob.client]);
       const blobId = m.attachments[0]?.blobId as string;
       const pending = (): number => {
-        const db = new Database(t.server.app.storage.file, { readonly: true, fileMustExist: true });
+        const db = new Database(sqliteStorage(t.server.app).file, { readonly: true, fileMustExist: true });
         try {
           return (db.prepare('SELECT count(*) AS n FROM blob_fetches WHERE blob_id = ?').get(blobId) as { n: number }).n;
         } finally {

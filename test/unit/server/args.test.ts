@@ -60,6 +60,73 @@ describe('parseServerArgs', () => {
     assert.equal(config.limits.maxEnvelopeBytes, DEFAULT_LIMITS.maxEnvelopeBytes);
   });
 
+  it('selects the cluster backends with --database, --bus, --blobs and --node-id (or their variables)', () => {
+    const defaults = resolveConfig(run(['--data', '/tmp/parley-x']));
+    assert.deepEqual(defaults.database, { kind: 'sqlite', dir: '/tmp/parley-x' });
+    assert.deepEqual(defaults.bus, { kind: 'local' });
+    assert.deepEqual(defaults.blobs, { kind: 'filesystem', dir: '/tmp/parley-x/blobs' });
+    assert.match(defaults.nodeId, /^[A-Za-z0-9._-]+-\d+$/, 'hostname-pid');
+    assert.ok(defaults.nodeId.endsWith(`-${process.pid}`));
+
+    const options = run([
+      '--database', 'postgresql://parley:secret@db.internal:5432/parley',
+      '--bus', 'nats://n1:4222,n2:4222?prefix=parley.prod',
+      '--blobs', 's3://media?endpoint=http://127.0.0.1:7480&region=us-east-1&forcePathStyle=true',
+      '--node-id', 'node-1',
+      '--database-pool', '25',
+    ]);
+    const config = resolveConfig(options);
+    assert.deepEqual(config.database, { kind: 'postgres', url: 'postgresql://parley:secret@db.internal:5432/parley', poolSize: 25 });
+    assert.deepEqual(config.bus, { kind: 'nats', servers: 'nats://n1:4222,n2:4222', subjectPrefix: 'parley.prod' });
+    assert.deepEqual(config.blobs, { kind: 's3', url: 's3://media?endpoint=http://127.0.0.1:7480&region=us-east-1&forcePathStyle=true' });
+    assert.equal(config.nodeId, 'node-1');
+
+    const fromEnv = resolveConfig(
+      run([], { PARLEY_DATABASE: 'postgres://127.0.0.1/p', PARLEY_BUS: 'nats://127.0.0.1:4222', PARLEY_BLOBS: 's3://b', PARLEY_NODE_ID: 'n2', PARLEY_DATABASE_POOL: '3' }),
+    );
+    assert.deepEqual(
+      [fromEnv.database, fromEnv.bus, fromEnv.blobs.kind, fromEnv.nodeId],
+      [{ kind: 'postgres', url: 'postgres://127.0.0.1/p', poolSize: 3 }, { kind: 'nats', servers: 'nats://127.0.0.1:4222', subjectPrefix: undefined }, 's3', 'n2'],
+    );
+    assert.equal(run(['--bus', 'local'], { PARLEY_BUS: 'nats://x:1' }).bus, 'local', 'the flag wins');
+    assert.deepEqual(resolveConfig(run(['--database', 'sqlite'])).database.kind, 'sqlite');
+    for (const word of ['--database', '--bus', '--blobs', '--node-id', 'PARLEY_DATABASE', 'PARLEY_BUS', 'PARLEY_BLOBS', 'PARLEY_NODE_ID']) {
+      assert.ok(SERVER_HELP.includes(word), `help mentions ${word}`);
+    }
+  });
+
+  it('refuses bad backend URLs with a RangeError naming the flag or variable, never echoing a password', () => {
+    const bad: Array<[string[], Record<string, string>, RegExp]> = [
+      [['--database', 'mysql://root:hunter2@h/db'], {}, /^--database: .*mysql:/],
+      [['--database', 'not a url'], {}, /^--database: /],
+      [['--database', 'postgres://h'], {}, /^--database: .*names no database/],
+      [[], { PARLEY_DATABASE: 'redis://h:6379' }, /^PARLEY_DATABASE: /],
+      [['--bus', 'redis://h:6379'], {}, /^--bus: expected local or nats:/],
+      [['--bus', 'nats://h:4222,http://x'], {}, /^--bus: /],
+      [['--bus', 'nats://h:4222?prefix=a b'], {}, /^--bus: prefix/],
+      [['--bus', 'nats://h:4222?queue=x'], {}, /^--bus: unknown query parameter "queue"/],
+      [[], { PARLEY_BUS: 'nats:/' }, /^PARLEY_BUS: /],
+      [['--blobs', '/var/blobs'], {}, /^--blobs: /],
+      [['--blobs', 'gs://bucket'], {}, /^--blobs: .*gs:/],
+      [['--blobs', 's3://b?endpoint=ftp://x'], {}, /^--blobs: endpoint/],
+      [[], { PARLEY_BLOBS: 'file:///x' }, /^PARLEY_BLOBS: /],
+      [['--node-id', 'a/b'], {}, /^--node-id: /],
+      [['--node-id', 'x'.repeat(65)], {}, /^--node-id: /],
+      [['--database-pool', '0'], {}, /^--database-pool: /],
+    ];
+    for (const [argv, env, message] of bad) {
+      assert.throws(
+        () => parseServerArgs(argv, env),
+        (err) => err instanceof RangeError && message.test(err.message) && !err.message.includes('hunter2'),
+        `${argv.join(' ')} ${JSON.stringify(env)}`,
+      );
+    }
+    assert.throws(() => resolveConfig({ database: 'mysql://h/db' }), /^RangeError: database: /);
+    assert.throws(() => resolveConfig({ bus: 'amqp://h' }), /^RangeError: bus: /);
+    assert.throws(() => resolveConfig({ nodeId: '' }), /nodeId/);
+    assert.throws(() => resolveConfig({ databasePoolSize: 0 }), /databasePoolSize/);
+  });
+
   it('returns the help text for --help and -h', () => {
     for (const flag of ['--help', '-h']) {
       const parsed = parseServerArgs([flag], {});

@@ -30,9 +30,9 @@ describe('router (in-process)', () => {
   let dir: string;
   const lines: string[] = [];
 
-  before(() => {
+  before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'parley-router-test-'));
-    app = createApp(resolveConfig({ dataDir: dir, logLevel: 'debug', logDestination: { write: (l: string) => void lines.push(l) } }));
+    app = await createApp(resolveConfig({ dataDir: dir, logLevel: 'debug', logDestination: { write: (l: string) => void lines.push(l) } }));
   });
   after(async () => {
     await app.close();
