@@ -5,6 +5,11 @@
  * router refuses gets an error Response and the socket stays open. Requests are rate limited per
  * connection: refused ones get 429 with `retry_after_ms`, and a client that keeps going past
  * `floodCloseAfter` refusals in a row is disconnected (4429).
+ *
+ * On shutdown the gateway calls {@link DeviceConnection.beginShutdown}: pushing stops, new requests are
+ * refused with 503 (retry elsewhere), and {@link DeviceConnection.idle} resolves once the requests being
+ * handled have been answered (an answer to a send is only written after the store committed it) and the
+ * pushes out have been acknowledged; then the socket is closed with 1001.
  */
 import type { Duplex } from 'node:stream';
 import { fromBinary } from '@bufbuild/protobuf';
@@ -62,6 +67,10 @@ export class DeviceConnection implements RegisteredSocket, PushChannel {
   readonly #socket: Duplex | undefined;
   #corked = false;
   #closeListeners: Array<() => void> = [];
+  #shuttingDown = false;
+  #idleWaiters: Array<() => void> = [];
+  /** Settles once the socket closed and its last-seen write and ack deletes finished. */
+  #finished: Promise<void> | undefined;
   /** Set by a pong, cleared by each heartbeat ping. */
   alive = true;
 
@@ -71,7 +80,12 @@ export class DeviceConnection implements RegisteredSocket, PushChannel {
     this.#deps = deps;
     this.#remoteAddress = remoteAddress;
     this.#socket = (ws as unknown as { _socket?: Duplex })._socket;
-    this.#delivery = new QueueDelivery(device, this, deps, () => this.close(CloseCode.Revoked, 'device removed'));
+    this.#delivery = new QueueDelivery(device, this, deps, {
+      connectionId: `${deps.bus.nodeId}/${this.#key}`,
+      connectedAt: Date.now(),
+      onRemoved: () => this.close(CloseCode.Revoked, 'device removed'),
+      onReplaced: () => this.close(CloseCode.Replaced, 'replaced by a newer connection'),
+    });
     ws.on('message', (data: Buffer, isBinary: boolean) => this.#onMessage(data, isBinary));
     ws.on('pong', () => {
       this.alive = true;
@@ -81,7 +95,7 @@ export class DeviceConnection implements RegisteredSocket, PushChannel {
       deps.logger.debug({ code: (err as { code?: string }).code, accountId: device.accountId, deviceId: device.deviceId }, 'socket error');
     });
     ws.on('close', () => this.#onClose());
-    deps.registry.add(this);
+    if (deps.registry.add(this)) deps.presence.wentOnline(device.accountId);
     deps.metrics.connections.inc();
     this.#delivery.start();
   }
@@ -100,6 +114,40 @@ export class DeviceConnection implements RegisteredSocket, PushChannel {
   /** Drops the socket without a closing handshake (heartbeat timeout, shutdown). */
   terminate(): void {
     this.#ws.terminate();
+  }
+
+  /**
+   * Shutdown, step one: stop pushing, refuse new requests with 503. Acks of pushes already out and
+   * requests already running go on; {@link idle} says when they are done.
+   */
+  beginShutdown(): void {
+    this.#shuttingDown = true;
+    this.#delivery.stop();
+    this.#checkIdle();
+  }
+
+  /** Resolves when no request is running and no push awaits its ack (or the socket closed). */
+  idle(): Promise<void> {
+    if (this.#closed || (this.#activeRequests === 0 && this.#pending.size === 0)) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** Resolves once the socket has closed and the work its closing started (last seen, ack deletes) is done. */
+  finished(): Promise<void> {
+    return new Promise<void>((resolve) => this.onClosed(resolve)).then(() => this.#finished);
+  }
+
+  /** The bus came back after an outage: read the queue again (events may have been lost). */
+  resync(): void {
+    if (!this.#closed && !this.#shuttingDown) this.#delivery.resync();
+  }
+
+  #checkIdle(): void {
+    if (this.#idleWaiters.length === 0) return;
+    if (!this.#closed && (this.#activeRequests > 0 || this.#pending.size > 0)) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   /** Sends a ping; the heartbeat calls this. */
@@ -170,9 +218,15 @@ export class DeviceConnection implements RegisteredSocket, PushChannel {
     if (pending === undefined) return; // an answer to nothing we sent: ignore
     this.#pending.delete(id);
     pending.resolve(response.status);
+    if (this.#shuttingDown) this.#checkIdle();
   }
 
   #onRequest(request: Request): void {
+    if (this.#shuttingDown) {
+      const refused = new ServerError(ServerErrorCode.Unavailable, 'server shutting down: reconnect and retry', { retryAfterMs: 0 });
+      this.#respond(request.id, errorResponse(refused, 'shutdown', this.#deps.logger));
+      return;
+    }
     const wait = this.#deps.requestLimiter.take(this.#key);
     if (wait > 0 || this.#activeRequests >= MAX_CONCURRENT_REQUESTS) {
       this.#refusedInARow++;
@@ -200,6 +254,7 @@ export class DeviceConnection implements RegisteredSocket, PushChannel {
         .then((response) => {
           this.#activeRequests--;
           this.#respond(request.id, response);
+          if (this.#shuttingDown) this.#checkIdle();
         }),
     );
   }
@@ -216,9 +271,12 @@ export class DeviceConnection implements RegisteredSocket, PushChannel {
     this.#pending.clear();
     this.#deps.requestLimiter.reset(this.#key);
     this.#deps.metrics.connections.dec();
+    const work: Array<Promise<unknown>> = [this.#delivery.settled()];
     if (this.#deps.registry.remove(this)) {
-      drop(this.#deps.presence.wentOffline(this.device.accountId), (err) => this.#deps.logger.warn({ err }, 'recording last seen failed'));
+      work.push(this.#deps.presence.wentOffline(this.device.accountId).catch((err: unknown) => this.#deps.logger.warn({ err }, 'recording last seen failed')));
     }
+    this.#finished = Promise.allSettled(work).then(() => undefined);
+    this.#checkIdle();
     for (const listener of this.#closeListeners) listener();
     this.#closeListeners = [];
   }

@@ -2,7 +2,12 @@
  * The WebSocket endpoint, `GET /v1/websocket` on the HTTP port. The upgrade is authenticated before the
  * socket opens (Basic header, or `login` and `password` query parameters for browsers); a failure is
  * answered with a plain HTTP 401 and the TCP connection closed. One interval pings every socket and
- * drops those that did not answer the previous ping.
+ * drops those that did not answer the previous ping. When the bus comes back from an outage, every
+ * socket re-reads its device's queue from the store.
+ *
+ * Shutdown ({@link WebSocketGateway.close}): refuse new upgrades (503), stop pushing and refuse new
+ * requests (503), let running requests answer, then close every socket with 1001 Going Away, on which
+ * Parley clients reconnect at once (with a little jitter), to another node behind the same address.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -36,6 +41,7 @@ export class WebSocketGateway {
   readonly #deps: ConnectionDeps;
   readonly #connections = new Set<DeviceConnection>();
   #heartbeat: NodeJS.Timeout | undefined;
+  readonly #stopResync: () => void;
   #closing = false;
 
   constructor(authenticator: Authenticator, deps: ConnectionDeps) {
@@ -52,6 +58,9 @@ export class WebSocketGateway {
       this.#heartbeat = setInterval(() => this.#beat(), interval);
       this.#heartbeat.unref();
     }
+    this.#stopResync = deps.bus.onResync(() => {
+      for (const connection of this.#connections) connection.resync();
+    });
   }
 
   /** The `upgrade` handler of the HTTP server. */
@@ -96,23 +105,33 @@ export class WebSocketGateway {
     return this.#connections.size;
   }
 
-  /** Refuses new upgrades and closes every socket (1001). */
-  async close(): Promise<void> {
+  /**
+   * Refuses new upgrades, lets running requests finish (at most `drainTimeoutMs`, default 10 s), then
+   * closes every socket with 1001 and waits until each one's closing work (last seen, ack deletes) is
+   * done. Nothing a client saw acknowledged is lost: acks are only written after the store committed.
+   */
+  async close(drainTimeoutMs = 10_000): Promise<void> {
     this.#closing = true;
+    this.#stopResync();
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
-    const closed = [...this.#connections].map(
+    const connections = [...this.#connections];
+    for (const c of connections) c.beginShutdown();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(connections.map((c) => c.idle())),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, drainTimeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    const closed = connections.map(
       (c) =>
         new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
-            c.terminate();
-            resolve();
-          }, 2000);
+          const timer = setTimeout(() => c.terminate(), 2000);
           timer.unref();
-          c.onClosed(() => {
-            clearTimeout(timer);
-            resolve();
-          });
+          c.onClosed(() => clearTimeout(timer));
           c.close(CloseCode.GoingAway, 'server shutting down');
+          drop(c.finished().then(resolve));
         }),
     );
     await Promise.all(closed);

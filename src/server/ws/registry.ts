@@ -1,7 +1,7 @@
 /**
  * The sockets connected to this process, by device and by account. One socket per device: a new
- * connection of the same device replaces the old one (closed with 4409), as Signal-Server does.
- * Presence "online" is read from here.
+ * connection of the same device replaces the old one (closed with 4409), as Signal-Server does; across
+ * nodes the bus's `connected` event does the same. Presence "online" on this node is read from here.
  */
 import type { AuthenticatedDevice } from '../auth/authenticator.js';
 import type { AccountId, DeviceRef } from '../ids.js';
@@ -18,8 +18,11 @@ export class ConnectionRegistry {
   readonly #byDevice = new Map<DeviceRef, RegisteredSocket>();
   readonly #byAccount = new Map<AccountId, Set<RegisteredSocket>>();
 
-  /** Adds a socket, closing an older socket of the same device. */
-  add(socket: RegisteredSocket): void {
+  /**
+   * Adds a socket, closing an older socket of the same device. True when it is its account's first
+   * socket here (the account just came online on this node).
+   */
+  add(socket: RegisteredSocket): boolean {
     const previous = this.#byDevice.get(socket.device.ref);
     if (previous !== undefined) {
       this.remove(previous);
@@ -27,11 +30,13 @@ export class ConnectionRegistry {
     }
     this.#byDevice.set(socket.device.ref, socket);
     let sockets = this.#byAccount.get(socket.device.accountId);
+    const first = sockets === undefined;
     if (sockets === undefined) {
       sockets = new Set();
       this.#byAccount.set(socket.device.accountId, sockets);
     }
     sockets.add(socket);
+    return first;
   }
 
   /** Removes a socket; true when its account has no socket left (it just went offline). */
