@@ -74,6 +74,17 @@ export const ClientErrorCode = {
    * recognised as an image, video or audio file that the converter then failed on.
    */
   BadMediaInput: 'CLIENT_BAD_MEDIA_INPUT',
+  /**
+   * A backup that cannot be restored: not a Parley backup, a format this release does not read, truncated,
+   * tampered with, or records that do not parse. Nothing of it was imported.
+   */
+  BadBackup: 'CLIENT_BAD_BACKUP',
+  /** The recovery key or password does not open the backup (for a password, the server counted the attempt). */
+  WrongBackupKey: 'CLIENT_WRONG_BACKUP_KEY',
+  /** The server deleted the backup's password share after too many wrong passwords: only the recovery key opens it. */
+  BackupLocked: 'CLIENT_BACKUP_LOCKED',
+  /** The account has no backup on the server (or none with the password slot this file needs). */
+  NoBackup: 'CLIENT_NO_BACKUP',
 } as const;
 
 /** One of the codes of {@link ClientErrorCode}. */
