@@ -2,7 +2,9 @@
  * The WebSocket transport: one authenticated socket to the server carrying request/response frames both ways
  * (transport.proto). It keeps the connection up by itself: a state machine with typed `state` events and
  * numbered reasons, reconnects with full-jitter backoff, keep-alive requests, and per-request timeouts and
- * AbortSignals. The WebSocket constructor is injected (default `globalThis.WebSocket`), so the same code runs
+ * AbortSignals. A server that is shutting down closes with 1001 Going Away: the transport then reconnects at
+ * once (after a random wait below `goingAwayJitterMs`, so that a node's clients do not all arrive together),
+ * since another node, or the restarted server, is usually ready behind the same address. The WebSocket constructor is injected (default `globalThis.WebSocket`), so the same code runs
  * in browsers and, with the `ws` package, in Node.
  */
 import { ClientError, ClientErrorCode, abortError } from '../errors.js';
@@ -31,6 +33,10 @@ export interface WebSocketLike {
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
 const OPEN = 1;
+/** The close code of a server that is shutting down (RFC 6455 Going Away). */
+export const GOING_AWAY = 1001;
+/** Immediate reconnects after 1001 in a row (of sockets closed before `stableAfterMs`) before backing off. */
+const MAX_QUICK_GOING_AWAY = 3;
 
 /** Connection states. */
 export const ConnectionState = {
@@ -114,6 +120,11 @@ export interface WebSocketTransportOptions {
   readonly stableAfterMs?: number | undefined;
   readonly backoff?: BackoffOptions | undefined;
   /**
+   * After a 1001 Going Away close, the reconnect waits a random time below this, ms (default 500): soon,
+   * but spread out. The backoff starts over; if the new attempt fails, it takes over from there.
+   */
+  readonly goingAwayJitterMs?: number | undefined;
+  /**
    * Called after a socket failed to open: resolves false when the server refuses the credentials (browsers do
    * not expose the 401 of a failed upgrade, so the client asks over HTTP). Default: assume they are fine.
    */
@@ -151,6 +162,8 @@ export class WebSocketTransport implements Requester {
   #connecting: { socket: WebSocketLike; timer: ReturnType<typeof setTimeout> } | undefined;
   #keepAliveTimer: ReturnType<typeof setTimeout> | undefined;
   #lastFrameAt = 0;
+  /** 1001 closes in a row of sockets that had not become stable. */
+  #goingAwayStreak = 0;
   /** Settles when the state next becomes Connected (resolve) or Closed (reject). */
   #connected: Deferred<void> = deferred();
 
@@ -297,7 +310,17 @@ export class WebSocketTransport implements Requester {
         this.#socket = undefined;
         this.#stopKeepAlive();
         this.#failPending(socket, new ClientError(ClientErrorCode.ConnectionClosed, 'connection closed before the response'));
-        if (Date.now() - this.#openedAt >= (this.#options.stableAfterMs ?? 5_000)) this.#backoff.reset();
+        const stable = Date.now() - this.#openedAt >= (this.#options.stableAfterMs ?? 5_000);
+        if (stable) this.#goingAwayStreak = 0;
+        // At once, unless sockets keep being sent away right after opening (then the backoff decides).
+        if (event.code === GOING_AWAY && this.#goingAwayStreak++ < MAX_QUICK_GOING_AWAY) {
+          this.#backoff.reset();
+          const jitterMs = this.#options.goingAwayJitterMs ?? 500;
+          // Reported as ConnectionLost with closeCode 1001 and the short retryInMs.
+          this.#scheduleReconnect(ConnectionReason.ConnectionLost, event.code, Math.floor((this.#options.backoff?.random ?? Math.random)() * jitterMs));
+          return;
+        }
+        if (stable) this.#backoff.reset();
         this.#scheduleReconnect(event.code === 4001 ? ConnectionReason.KeepAliveTimeout : ConnectionReason.ConnectionLost, event.code);
       } else {
         drop(this.#afterConnectFailure(event.code));
@@ -323,9 +346,9 @@ export class WebSocketTransport implements Requester {
     this.#scheduleReconnect(ConnectionReason.ConnectFailed, closeCode);
   }
 
-  #scheduleReconnect(reason: ConnectionReason, closeCode?: number): void {
+  #scheduleReconnect(reason: ConnectionReason, closeCode?: number, delayMs?: number): void {
     if (this.#state === ConnectionState.Closed) return;
-    const delay = this.#backoff.next();
+    const delay = delayMs ?? this.#backoff.next();
     this.#setState(ConnectionState.Reconnecting, reason, closeCode === undefined ? { retryInMs: delay } : { retryInMs: delay, closeCode });
     clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = setTimeout(() => {
