@@ -79,36 +79,55 @@ function redact(url: string): string {
   }
 }
 
-// The cluster backends are being written next to this file; until they land, they are loaded by a
-// variable specifier (typed by hand here) so that this file compiles without them.
+// The PostgreSQL and S3 backends are being written next to this file; until they land, they are loaded
+// by a variable specifier (typed by hand here) so that this file compiles without them.
 const POSTGRES_MODULE = './storage/postgres/index.js';
-const NATS_MODULE = './bus/nats.js';
 const S3_MODULE = './blobs/s3-store.js';
 
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
+/** A connection pool's counts (pg.Pool's). */
+interface PoolCounts {
+  readonly totalCount: number;
+  readonly idleCount: number;
+  readonly waitingCount: number;
+}
+
 /** Opens the database: SQLite in the data folder, or PostgreSQL (migrated on open). */
-async function openStorage(database: DatabaseConfig): Promise<{ storage: Storage; sqlite: SqliteStorage | undefined }> {
+async function openStorage(database: DatabaseConfig): Promise<{ storage: Storage; sqlite: SqliteStorage | undefined; pool: PoolCounts | undefined }> {
   if (database.kind === 'sqlite') {
     const sqlite = openSqliteStorage(database.dir);
-    return { storage: sqlite, sqlite };
+    return { storage: sqlite, sqlite, pool: undefined };
   }
   try {
-    const { openPostgresStorage } = (await import(POSTGRES_MODULE)) as { openPostgresStorage: (url: string, options: { poolSize: number }) => Promise<Storage> };
-    return { storage: await openPostgresStorage(database.url, { poolSize: database.poolSize }), sqlite: undefined };
+    const { openPostgresStorage } = (await import(POSTGRES_MODULE)) as {
+      openPostgresStorage: (url: string, options: { poolSize: number }) => Promise<Storage & { readonly pool: PoolCounts }>;
+    };
+    const storage = await openPostgresStorage(database.url, { poolSize: database.poolSize });
+    return { storage, sqlite: undefined, pool: storage.pool };
   } catch (err) {
     throw new Error(`--database: cannot open PostgreSQL ${redact(database.url)}: ${message(err)}`, { cause: err });
   }
 }
 
+/** A bus with what the metrics read of it. */
+interface OpenBus {
+  readonly bus: MessageBus;
+  readonly connected: () => boolean;
+  readonly subscriptions: () => number;
+  readonly malformed: () => number;
+}
+
 /** Connects the bus: in-process, or NATS (subjects under the configured prefix). */
-async function openBus(bus: BusConfig, nodeId: string, logger: Logger): Promise<MessageBus> {
-  if (bus.kind === 'local') return new LocalMessageBus();
+async function openBus(bus: BusConfig, nodeId: string, logger: Logger): Promise<OpenBus> {
+  if (bus.kind === 'local') {
+    const local = new LocalMessageBus();
+    return { bus: local, connected: () => true, subscriptions: () => local.topicCount, malformed: () => 0 };
+  }
   try {
-    const { connectNatsBus } = (await import(NATS_MODULE)) as {
-      connectNatsBus: (url: string, options: { nodeId: string; logger: Logger; subjectPrefix?: string }) => Promise<MessageBus>;
-    };
-    return await connectNatsBus(bus.servers, { nodeId, logger, ...(bus.subjectPrefix === undefined ? {} : { subjectPrefix: bus.subjectPrefix }) });
+    const { connectNatsBus } = await import('./bus/nats.js');
+    const nats = await connectNatsBus(bus.servers, { nodeId, logger, subjectPrefix: bus.subjectPrefix });
+    return { bus: nats, connected: () => nats.connected, subscriptions: () => nats.subscriptionCount, malformed: () => nats.malformedCount };
   } catch (err) {
     throw new Error(`--bus: cannot connect to NATS ${bus.servers}: ${message(err)}`, { cause: err });
   }
@@ -136,11 +155,11 @@ async function openBlobs(blobs: BlobStorageConfig, index: BlobIndex, limits: Blo
  */
 export async function createApp(config: ServerConfig): Promise<App> {
   const logger = createLogger(config.logLevel, config.logDestination).child({ node: config.nodeId });
-  const { storage, sqlite } = await openStorage(config.database);
-  let bus: MessageBus;
+  const { storage, sqlite, pool } = await openStorage(config.database);
+  let opened: OpenBus;
   let blobs: BlobStore;
   try {
-    bus = await openBus(config.bus, config.nodeId, logger);
+    opened = await openBus(config.bus, config.nodeId, logger);
     try {
       blobs = await openBlobs(config.blobs, storage.blobs, {
         maxBlobBytes: config.limits.maxBlobBytes,
@@ -152,7 +171,7 @@ export async function createApp(config: ServerConfig): Promise<App> {
         fetchedGraceMs: config.blobFetchedGraceMs,
       });
     } catch (err) {
-      await bus.close();
+      await opened.bus.close();
       throw err;
     }
   } catch (err) {
@@ -169,7 +188,16 @@ export async function createApp(config: ServerConfig): Promise<App> {
     { event: 'backends', database: config.database.kind, bus: config.bus.kind, blobs: config.blobs.kind },
     'storage, bus and blob store open',
   );
-  const metrics = new ServerMetrics(() => storage.messages.totalDepth());
+  const bus = opened.bus;
+  const metrics = new ServerMetrics(() => storage.messages.totalDepth(), {
+    nodeId: config.nodeId,
+    backends: { database: config.database.kind, bus: config.bus.kind, blobs: config.blobs.kind },
+    busConnected: opened.connected,
+    busSubscriptions: opened.subscriptions,
+    busMalformed: opened.malformed,
+    ...(pool === undefined ? {} : { databasePool: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }) }),
+  });
+  bus.onResync(() => metrics.busResyncs.inc());
   const registry = new ConnectionRegistry();
   let accepting = true;
 

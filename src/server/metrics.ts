@@ -4,6 +4,30 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
+/** What a node reports about itself and its backends (read at scrape time). */
+export interface NodeProbes {
+  /** This node's name (label `node_id` of `parley_node_info`). */
+  readonly nodeId: string;
+  /** The backend kinds: database `sqlite`/`postgres`, bus `local`/`nats`, blobs `filesystem`/`s3`. */
+  readonly backends: { readonly database: string; readonly bus: string; readonly blobs: string };
+  /** False while the bus is unreachable (always true for the in-process bus). */
+  readonly busConnected: () => boolean;
+  /** Device subscriptions this node holds on the bus. */
+  readonly busSubscriptions: () => number;
+  /** Bus messages dropped as undecodable so far. */
+  readonly busMalformed: () => number;
+  /** The database connection pool, when there is one (PostgreSQL). */
+  readonly databasePool?: () => { readonly total: number; readonly idle: number; readonly waiting: number };
+}
+
+const SINGLE_NODE: NodeProbes = {
+  nodeId: 'local',
+  backends: { database: 'sqlite', bus: 'local', blobs: 'filesystem' },
+  busConnected: () => true,
+  busSubscriptions: () => 0,
+  busMalformed: () => 0,
+};
+
 /** The server's metrics. */
 export class ServerMetrics {
   readonly registry = new Registry();
@@ -16,9 +40,11 @@ export class ServerMetrics {
   readonly groupMessages: Counter;
   readonly groupFanOut: Histogram;
   readonly groupChanges: Counter<'kind'>;
+  /** Times this node re-read its connected devices' queues after a bus outage or a resync broadcast. */
+  readonly busResyncs: Counter;
 
-  /** `queueDepth` is read from the store at scrape time. */
-  constructor(queueDepth: () => Promise<number>) {
+  /** `queueDepth` and the `node` probes are read at scrape time. */
+  constructor(queueDepth: () => Promise<number>, node: NodeProbes = SINGLE_NODE) {
     const registers = [this.registry];
     this.connections = new Gauge({ name: 'parley_ws_connections', help: 'Authenticated WebSocket connections', registers });
     this.messagesStored = new Counter({ name: 'parley_messages_stored_total', help: 'Envelopes durably queued', registers });
@@ -39,6 +65,77 @@ export class ServerMetrics {
       registers,
     });
     this.groupChanges = new Counter({ name: 'parley_group_changes_total', help: 'Accepted group creates, changes, joins and leaves', labelNames: ['kind'], registers });
+    // For an operator of a cluster: which node, on what, is its bus up, is its database pool starved.
+    new Gauge({ name: 'parley_node_info', help: 'This node and its backends (always 1)', labelNames: ['node_id', 'database', 'bus', 'blobs'], registers }).set(
+      { node_id: node.nodeId, ...node.backends },
+      1,
+    );
+    new Gauge({
+      name: 'parley_bus_connected',
+      help: 'Whether the bus between nodes is reachable (1) or not (0: deliveries to other nodes wait for the resync after it is back)',
+      registers,
+      collect() {
+        this.set(node.busConnected() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'parley_bus_subscriptions',
+      help: 'Device subscriptions this node holds on the bus (devices connected here)',
+      registers,
+      collect() {
+        this.set(node.busSubscriptions());
+      },
+    });
+    let malformedSeen = 0;
+    new Counter({
+      name: 'parley_bus_malformed_total',
+      help: 'Bus messages dropped because they could not be decoded',
+      registers,
+      collect() {
+        const now = node.busMalformed();
+        if (now > malformedSeen) this.inc(now - malformedSeen);
+        malformedSeen = now;
+      },
+    });
+    this.busResyncs = new Counter({
+      name: 'parley_bus_resyncs_total',
+      help: "Times this node re-read its connected devices' queues after a bus outage (or another node's resync broadcast)",
+      registers,
+    });
+    const pool = node.databasePool;
+    if (pool !== undefined) {
+      new Gauge({
+        name: 'parley_db_pool_connections',
+        help: 'Database pool connections by state: total (open), idle, waiting (requests queued for a connection)',
+        labelNames: ['state'],
+        registers,
+        collect() {
+          const p = pool();
+          this.set({ state: 'total' }, p.total);
+          this.set({ state: 'idle' }, p.idle);
+          this.set({ state: 'waiting' }, p.waiting);
+        },
+      });
+    }
+    let cpuSeen = { user: 0, system: 0 };
+    new Counter({
+      name: 'parley_process_cpu_seconds_total',
+      help: 'CPU time (user and system) of this node process',
+      registers,
+      collect() {
+        const now = process.cpuUsage();
+        this.inc((now.user - cpuSeen.user + now.system - cpuSeen.system) / 1e6);
+        cpuSeen = now;
+      },
+    });
+    new Gauge({
+      name: 'parley_process_resident_memory_bytes',
+      help: 'Resident memory of this node process',
+      registers,
+      collect() {
+        this.set(process.memoryUsage.rss());
+      },
+    });
     this.queueDepth = new Gauge({
       name: 'parley_queue_depth',
       help: 'Envelopes waiting in device queues',
