@@ -77,7 +77,7 @@ export default defineConfig(
   },
   js.configs.recommended,
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', 'src/web/**/*.tsx'],
     extends: [tseslint.configs.recommendedTypeChecked],
     languageOptions: {
       parserOptions: {
@@ -126,6 +126,8 @@ export default defineConfig(
   // src/client; the server must not import it.
   layering('src/node/media', { nodeBuiltins: true, layers: ['server', 'web', 'cli'], globals: [], why: '' }),
   layering('src/web', { nodeBuiltins: false, layers: ['server', 'cli', 'node'], globals: ['Buffer', 'process'], why: BROWSER }),
+  // The web app's Vite config runs in Node at build time (it ships nothing to the browser).
+  { ...layering('src/web', { nodeBuiltins: true, layers: ['server', 'cli', 'node'], globals: [], why: '' }), files: ['src/web/vite.config.ts'] },
   // The terminal client runs the server for `parley serve` through its entry point only (src/server/main.ts).
   layering('src/cli', {
     nodeBuiltins: true,

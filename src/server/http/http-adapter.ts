@@ -12,6 +12,7 @@ import { ServerError, ServerErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { BodyStream } from './route.js';
 import { errorResponse, type Router, type RouterResponse } from './router.js';
+import { createStaticFiles, defaultWebRoot, isApiPath, type StaticFiles } from './static-files.js';
 
 /** Reads a request body of at most `limit` bytes; rejects with SERVER_PAYLOAD_TOO_LARGE beyond it. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
@@ -86,12 +87,24 @@ function write(res: ServerResponse, r: RouterResponse, close: boolean, logger: L
   });
 }
 
-/** The `request` handler of the HTTP server. */
-export function createHttpHandler(router: Router, maxRequestBytes: number, logger: Logger): (req: IncomingMessage, res: ServerResponse) => void {
+/**
+ * The `request` handler of the HTTP server. GETs and HEADs of paths outside the API go to `staticFiles` (the web
+ * app, dist/web by default); everything else goes to the router.
+ */
+export function createHttpHandler(
+  router: Router,
+  maxRequestBytes: number,
+  logger: Logger,
+  staticFiles: StaticFiles = createStaticFiles(defaultWebRoot()),
+): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     drop(
       (async () => {
         const path = (req.url ?? '/').split('?', 1)[0] as string;
+        if ((req.method === 'GET' || req.method === 'HEAD') && path.startsWith('/') && !isApiPath(path)) {
+          await staticFiles.serve(req, res, path);
+          return;
+        }
         // HEAD is GET without the body (the headers, Content-Length included, are the same).
         const head = req.method === 'HEAD';
         const verb = head ? 'GET' : (req.method ?? 'GET');
