@@ -1,6 +1,7 @@
 // The blob store's resumable uploads on a real SQLite index and folder, without HTTP: the running hash
 // survives chunks and is recomputed after a restart, a restart deletes partial files without a record,
-// and parseRange's answers for each Range form.
+// and parseRange's answers for each Range form. The BlobStore contract (blob-store-contract.ts) runs on
+// the filesystem store here; blob-store-s3.test.ts runs it on the S3 store.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -12,6 +13,7 @@ import { ServerError } from '../../../src/server/errors.ts';
 import type { AccountId } from '../../../src/server/ids.ts';
 import { parseRange } from '../../../src/server/routes/blobs.ts';
 import { openSqliteStorage } from '../../../src/server/storage/sqlite/index.ts';
+import { blobStoreContract } from './blob-store-contract.ts';
 
 const LIMITS: BlobLimits = { maxBlobBytes: 1 << 20, maxUploadBytes: 1 << 22, quotaBytes: 1 << 23, ttlMs: 1000, uploadTtlMs: 100, retention: 'expiry', fetchedGraceMs: 100 };
 const alice = 'a1' as AccountId;
@@ -122,6 +124,15 @@ describe('FilesystemBlobStore resumable uploads', () => {
     assert.equal((await store.createUpload({ blobId: idOf(other), accountId: 'c3' as AccountId, length: 300, now: 101 })).kind, 'upload');
     await storage.close();
   });
+});
+
+const contractDir = mkdtempSync(path.join(tmpdir(), 'parley-blob-fs-contract-'));
+after(() => rmSync(contractDir, { recursive: true, force: true }));
+blobStoreContract('filesystem', {
+  open: async (index, limits) => new FilesystemBlobStore(path.join(contractDir, 'blobs'), index, limits),
+  close: async () => undefined,
+  hasBlob: async (id) => existsSync(path.join(contractDir, 'blobs', id)),
+  hasUploadData: async (uploadId) => existsSync(path.join(contractDir, 'blobs', 'uploads', uploadId)),
 });
 
 describe('parseRange', () => {
