@@ -1,5 +1,5 @@
 // `npm run test:browser`: runs every test/unit/protocol/*.test.ts inside headless Chromium to prove the
-// protocol core is isomorphic.
+// protocol core is isomorphic, and test/web/*.test.ts (the web app's browser-only parts: IndexedDB stores).
 //
 // 1. esbuild bundles the files for the browser, with `node:test` -> ./node-test.ts, `node:assert/strict`
 //    -> ./assert.ts, `node:assert` -> ./assert-loose.ts and test/support/provider.ts -> ./provider.ts
@@ -11,7 +11,7 @@
 // 4. The output ends like node --test's (ℹ tests/pass/fail ...) and then `browser: N passed, M failed`.
 //    The exit code is 1 if a test failed, nothing ran, or the run took longer than its time limit.
 //
-// Usage: node --import tsx test/browser/run.ts [test files...]   (default: all of test/unit/protocol)
+// Usage: node --import tsx test/browser/run.ts [test files...]   (default: all of test/unit/protocol and test/web)
 // Environment: PARLEY_CHROMIUM (default /usr/bin/chromium), PARLEY_BROWSER_TIMEOUT_MS (whole run,
 // default 600000), PARLEY_BROWSER_TEST_TIMEOUT_MS (one test, default 120000).
 import { existsSync, readdirSync } from 'node:fs';
@@ -26,7 +26,7 @@ import type { HarnessEvent, SerializedError } from './events.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const here = path.join(root, 'test/browser');
-const TEST_DIR = 'test/unit/protocol';
+const TEST_DIRS = ['test/unit/protocol', 'test/web'];
 const CHROMIUM = process.env.PARLEY_CHROMIUM ?? '/usr/bin/chromium';
 const RUN_TIMEOUT_MS = Number(process.env.PARLEY_BROWSER_TIMEOUT_MS ?? 600_000);
 const TEST_TIMEOUT_MS = Number(process.env.PARLEY_BROWSER_TEST_TIMEOUT_MS ?? 120_000);
@@ -49,12 +49,14 @@ const rel = (p: string): string => path.relative(root, p).split(path.sep).join('
 
 function testFiles(args: string[]): string[] {
   if (args.length > 0) return args.map((a) => rel(path.resolve(a)));
-  const dir = path.join(root, TEST_DIR);
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.test.ts'))
-    .sort()
-    .map((f) => `${TEST_DIR}/${f}`);
+  return TEST_DIRS.flatMap((testDir) => {
+    const dir = path.join(root, testDir);
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir)
+      .filter((f) => f.endsWith('.test.ts'))
+      .sort()
+      .map((f) => `${testDir}/${f}`);
+  });
 }
 
 // ---- bundling
@@ -95,7 +97,7 @@ function harnessPlugin(files: string[]): Plugin {
         if (!args.path.startsWith('node:') && (args.importer.startsWith(here) || args.importer.includes('/node_modules/'))) return undefined;
         const bare = args.path.replace(/^node:/, '');
         if (args.path.startsWith('node:') || NODE_BUILTINS.has(bare)) {
-          return { errors: [{ text: `"${args.path}" is a Node built-in: the protocol tests also run in the browser (imported by ${rel(args.importer)})` }] };
+          return { errors: [{ text: `"${args.path}" is a Node built-in: the tests here run in the browser (imported by ${rel(args.importer)})` }] };
         }
         return undefined;
       });
@@ -318,7 +320,7 @@ async function main(): Promise<number> {
   let server: Server | undefined;
   let browser: Browser | undefined;
   try {
-    if (files.length === 0) throw new Error(`no test files in ${TEST_DIR}`);
+    if (files.length === 0) throw new Error(`no test files in ${TEST_DIRS.join(' or ')}`);
 
     let outputs: OutputFile[];
     try {
