@@ -1,0 +1,155 @@
+/**
+ * The PostgreSQL connection pool of one server node, and transactions on it.
+ *
+ * Durability: a transaction's promise resolves only after its COMMIT returned, and PostgreSQL returns a
+ * COMMIT once the commit record is flushed to its WAL (with synchronous standbys: once they have it too)
+ * under `synchronous_commit = on`, its default. A server configured with `off` would acknowledge commits
+ * it can still lose, so the pool then sets `on` for its own sessions (see `openPostgresDatabase`).
+ *
+ * Errors: a connection that cannot be made or breaks mid-way is SERVER_UNAVAILABLE (`sql.ts`), never an
+ * answer: a COMMIT whose reply is lost may or may not have happened, and nobody is told either.
+ * Serialization failures and deadlocks (another node's transaction won) are retried a few times with a
+ * short random pause; transactions are written to be re-runnable.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { ServerError, ServerErrorCode } from '../../errors.js';
+import { migratePostgres } from './migrate.js';
+import { isConnectionError, PgCode, pgCode, PgHandle, storageError } from './sql.js';
+
+/** Thrown inside a transaction to roll it back and still resolve with `value` (a refusal that stores nothing). */
+export class Rollback<T> extends Error {
+  readonly value: T;
+
+  constructor(value: T) {
+    super('rolled back on purpose');
+    this.value = value;
+  }
+}
+
+/** How often a transaction that lost a serialization conflict or a deadlock is tried in all. */
+const MAX_ATTEMPTS = 6;
+
+const INT8_OID = 20;
+
+/**
+ * BIGINT columns (times in ms, refs, seqs, counts) as numbers. Every such value stays far below 2^53; one
+ * beyond it fails its query instead of being rounded.
+ */
+function parseInt8(text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n)) throw new RangeError('a BIGINT value is beyond the safe integer range');
+  return n;
+}
+
+function getTypeParser(oid: number, format?: 'text' | 'binary'): (value: string) => unknown {
+  if (oid === INT8_OID && format !== 'binary') return parseInt8;
+  return pg.types.getTypeParser(oid, format ?? 'text') as (value: string) => unknown;
+}
+
+const TYPES: pg.CustomTypesConfig = { getTypeParser: getTypeParser as pg.CustomTypesConfig['getTypeParser'] };
+
+/** Options of {@link openPostgresDatabase}. */
+export interface PostgresDatabaseOptions {
+  /** Most connections of this node's pool (default 10). */
+  readonly poolSize?: number;
+}
+
+/** One node's pool: autocommit reads and writes through {@link read}, transactions through {@link transaction}. */
+export class PostgresDatabase {
+  readonly pool: pg.Pool;
+  /** Runs each statement on its own (autocommit) on some connection of the pool. */
+  readonly read: PgHandle;
+  #closed = false;
+
+  constructor(pool: pg.Pool) {
+    this.pool = pool;
+    this.read = new PgHandle({
+      query: ((text: string, values: unknown[]) => {
+        if (this.#closed) return Promise.reject(new ServerError(ServerErrorCode.Unavailable, 'storage is closed'));
+        return pool.query(text, values);
+      }) as pg.Pool['query'],
+    });
+  }
+
+  /**
+   * Runs `fn` in one transaction (READ COMMITTED; the stores take the row and advisory locks they need)
+   * and resolves with its result once the COMMIT returned. A {@link Rollback} thrown by `fn` rolls back and
+   * resolves with its value; any other throw rolls back and rejects. Retried on serialization failures
+   * and deadlocks, so `fn` must have no effects outside the transaction.
+   */
+  async transaction<T>(fn: (db: PgHandle) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      if (this.#closed) throw new ServerError(ServerErrorCode.Unavailable, 'storage is closed');
+      let client: pg.PoolClient;
+      try {
+        client = await this.pool.connect();
+      } catch (err) {
+        throw storageError(err);
+      }
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        const value = await fn(new PgHandle(client));
+        await client.query('COMMIT');
+        return value;
+      } catch (err) {
+        if (isConnectionError(err) || (err instanceof ServerError && isConnectionError(err.cause))) {
+          broken = err instanceof Error ? err : new Error('connection lost');
+          throw storageError(err);
+        }
+        try {
+          await client.query('ROLLBACK');
+        } catch (rollbackError) {
+          broken = rollbackError instanceof Error ? rollbackError : new Error('rollback failed');
+          if (!(err instanceof Rollback)) throw storageError(rollbackError);
+        }
+        if (err instanceof Rollback) return err.value as T;
+        const code = pgCode(err);
+        if ((code === PgCode.SerializationFailure || code === PgCode.DeadlockDetected) && attempt < MAX_ATTEMPTS) {
+          await sleep(Math.random() * 5 * 2 ** attempt);
+          continue;
+        }
+        throw storageError(err);
+      } finally {
+        // A client whose connection broke is destroyed instead of going back to the pool.
+        client.release(broken);
+      }
+    }
+  }
+
+  /** Waits for the connections in use to be released, then closes every connection. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.pool.end();
+  }
+}
+
+/**
+ * Connects to `url`, migrates the schema (under an advisory lock, see `migrate.ts`) and returns the pool.
+ * Rejects when the database cannot be reached or its schema is newer than this release.
+ */
+export async function openPostgresDatabase(url: string, options: PostgresDatabaseOptions = {}): Promise<PostgresDatabase> {
+  const base: pg.ClientConfig = { connectionString: url, types: TYPES, keepAlive: true, connectionTimeoutMillis: 10_000 };
+  const setup = new pg.Client(base);
+  await setup.connect();
+  let synchronousCommit: string;
+  try {
+    await migratePostgres(setup);
+    synchronousCommit = (await setup.query<{ value: string }>("SELECT current_setting('synchronous_commit') AS value")).rows[0]?.value ?? 'on';
+  } finally {
+    await setup.end();
+  }
+  const pool = new pg.Pool({
+    ...base,
+    max: options.poolSize ?? 10,
+    idleTimeoutMillis: 30_000,
+    // See the comment at the top: acknowledged writes must be flushed.
+    ...(synchronousCommit === 'off' ? { options: '-c synchronous_commit=on' } : {}),
+  });
+  // An idle connection that breaks is dropped by the pool; without a listener its error would be thrown
+  // out of the event loop. The next query opens a fresh connection (or reports SERVER_UNAVAILABLE).
+  pool.on('error', () => undefined);
+  return new PostgresDatabase(pool);
+}

@@ -1,0 +1,47 @@
+/**
+ * The PostgreSQL backend: every store on one database that several server nodes share. Open it with
+ * {@link openPostgresStorage}; the schema is migrated at open (one node at a time, see `migrate.ts`).
+ *
+ * Nothing here caches rows in memory: another node may change them at any time. Each method is one
+ * statement or one transaction, committed (and so durable) before its promise resolves; the locking that
+ * makes concurrent nodes safe is described on each store and in docs/server.md.
+ */
+import type pg from 'pg';
+import type { Storage } from '../stores.js';
+import { PostgresAccountStore } from './account-store.js';
+import { PostgresBlobIndex } from './blob-index.js';
+import { openPostgresDatabase } from './database.js';
+import { PostgresDeviceStore } from './device-store.js';
+import { PostgresGroupStore } from './group-store.js';
+import { PostgresKeyStore } from './key-store.js';
+import { PostgresMessageStore } from './message-store.js';
+import { PostgresPresenceStore } from './presence-store.js';
+import { PostgresProvisioningStore } from './provisioning-store.js';
+import { PostgresVerificationStore } from './verification-store.js';
+
+/** The PostgreSQL {@link Storage}, plus its connection pool (for health checks and tests). */
+export interface PostgresStorage extends Storage {
+  readonly pool: pg.Pool;
+}
+
+/**
+ * Connects to the database at `url` (`postgres://user@host:port/db`), migrates its schema and returns the
+ * stores. `poolSize` is the most connections this node opens (default 10). `close()` waits for the
+ * connections in use, then ends the pool.
+ */
+export async function openPostgresStorage(url: string, options: { readonly poolSize?: number } = {}): Promise<PostgresStorage> {
+  const db = await openPostgresDatabase(url, options);
+  return {
+    pool: db.pool,
+    accounts: new PostgresAccountStore(db),
+    keys: new PostgresKeyStore(db),
+    messages: new PostgresMessageStore(db),
+    verification: new PostgresVerificationStore(db),
+    presence: new PostgresPresenceStore(db),
+    groups: new PostgresGroupStore(db),
+    devices: new PostgresDeviceStore(db),
+    provisioning: new PostgresProvisioningStore(db),
+    blobs: new PostgresBlobIndex(db),
+    close: () => db.close(),
+  };
+}

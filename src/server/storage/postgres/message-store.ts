@@ -1,0 +1,219 @@
+import type { AccountId, DeviceId, DeviceRef, GroupId } from '../../ids.js';
+import type { FanOutEnvelope, FanOutRecipient, IdempotencyKey, InsertOptions, InsertResult, MessageStore, NewEnvelope, StoredEnvelope } from '../stores.js';
+import { registerFetchers } from './blob-index.js';
+import { Rollback, type PostgresDatabase } from './database.js';
+import { sql, type PgHandle } from './sql.js';
+
+interface EnvelopeRow {
+  seq: number;
+  device_ref: number;
+  guid: Uint8Array;
+  type: number;
+  source_account_id: string;
+  source_device_id: number;
+  destination_device_id: number;
+  timestamp: number;
+  server_timestamp: number;
+  content: Uint8Array;
+  group_id: string | null;
+}
+
+const toEnvelope = (row: EnvelopeRow): StoredEnvelope => ({
+  seq: row.seq,
+  ref: row.device_ref as DeviceRef,
+  guid: row.guid,
+  type: row.type,
+  sourceAccountId: row.source_account_id as AccountId,
+  sourceDeviceId: row.source_device_id as DeviceId,
+  destinationDeviceId: row.destination_device_id as DeviceId,
+  timestamp: row.timestamp,
+  serverTimestamp: row.server_timestamp,
+  content: row.content,
+  ...(row.group_id === null ? {} : { groupId: row.group_id as GroupId }),
+});
+
+const NO_CONTENT = new Uint8Array(0);
+
+/** Most queue rows one expiry transaction deletes; expiry loops until a chunk comes back short. */
+const EXPIRE_CHUNK = 10_000;
+
+/** Thrown inside a transaction when a destination device no longer exists; never leaves this backend. */
+export class DeviceGone extends Error {}
+
+/**
+ * Claims a send's idempotency key for this transaction: true when it is new (inserted with a count of 0,
+ * set by {@link recordIdempotency} before the commit); otherwise throws a {@link Rollback} with the
+ * `duplicate` answer. A concurrent send with the same key (another node) makes this wait for its commit,
+ * so exactly one of them stores.
+ */
+export async function claimIdempotency(db: PgHandle, idempotency: IdempotencyKey, now: number): Promise<void> {
+  const inserted = await db.get<{ stored: number }>(sql`
+    INSERT INTO idempotency_keys (scope, key, stored, created_at) VALUES (${idempotency.scope}, ${idempotency.key}, ${0}, ${now})
+    ON CONFLICT (scope, key) DO NOTHING RETURNING stored`);
+  if (inserted !== undefined) return;
+  const seen = await db.get<{ stored: number }>(sql`SELECT stored FROM idempotency_keys WHERE scope = ${idempotency.scope} AND key = ${idempotency.key}`);
+  throw new Rollback<InsertResult>({ kind: 'duplicate', stored: seen?.stored ?? 0 });
+}
+
+/** Sets how many envelopes the send of a claimed idempotency key stored. */
+export async function recordIdempotency(db: PgHandle, idempotency: IdempotencyKey, stored: number): Promise<void> {
+  await db.run(sql`UPDATE idempotency_keys SET stored = ${stored} WHERE scope = ${idempotency.scope} AND key = ${idempotency.key}`);
+}
+
+/**
+ * Deletes the queues of devices about to be deleted, before their rows go. Lock order: every path locks
+ * queue rows before `device_queues` rows (the delete trigger); deleting a device by cascade alone would
+ * lock its `device_queues` row first (cascades run in creation order) and could deadlock with an ack.
+ */
+export async function deleteQueues(db: PgHandle, refs: readonly number[]): Promise<void> {
+  if (refs.length === 0) return;
+  await db.run(sql`DELETE FROM messages WHERE device_ref = ANY(${refs}::bigint[])`);
+}
+
+/** One queue row to insert: content inline, or empty with a payload reference. */
+interface QueueRow {
+  readonly envelope: NewEnvelope;
+  readonly content: Uint8Array;
+  readonly payloadId: number | null;
+}
+
+/**
+ * Inside a transaction: reserves `seq`s for the rows and inserts them, all or nothing. Locks the devices
+ * (`FOR KEY SHARE`, so none can be deleted meanwhile) and then their queue counters (`FOR UPDATE`), both
+ * in `device_ref` order, so concurrent sends to overlapping devices cannot deadlock. The counter lock is
+ * held to the commit: inserts to one device commit in `seq` order. Returns undefined (nothing written)
+ * when a queue would pass `maxQueueDepth` (undefined: no limit); throws {@link DeviceGone} for a device
+ * that no longer exists.
+ */
+async function insertRows(db: PgHandle, rows: readonly QueueRow[], maxQueueDepth: number | undefined): Promise<StoredEnvelope[] | undefined> {
+  if (rows.length === 0) return [];
+  const adding = new Map<number, number>();
+  for (const r of rows) adding.set(r.envelope.ref, (adding.get(r.envelope.ref) ?? 0) + 1);
+  const refs = [...adding.keys()].sort((x, y) => x - y);
+  const counts = refs.map((ref) => adding.get(ref) ?? 0);
+  const devices = await db.all<{ ref: number }>(sql`SELECT ref FROM devices WHERE ref = ANY(${refs}::bigint[]) ORDER BY ref FOR KEY SHARE`);
+  if (devices.length !== refs.length) throw new DeviceGone();
+  const queues = await db.all<{ device_ref: number; depth: number }>(
+    sql`SELECT device_ref, depth FROM device_queues WHERE device_ref = ANY(${refs}::bigint[]) ORDER BY device_ref FOR UPDATE`,
+  );
+  if (queues.length !== refs.length) throw new DeviceGone();
+  if (maxQueueDepth !== undefined && queues.some((q) => q.depth + (adding.get(q.device_ref) ?? 0) > maxQueueDepth)) return undefined;
+  const reserved = await db.all<{ device_ref: number; last_seq: number }>(sql`
+    UPDATE device_queues q SET last_seq = q.last_seq + a.n, depth = q.depth + a.n
+    FROM unnest(${refs}::bigint[], ${counts}::integer[]) AS a (ref, n)
+    WHERE q.device_ref = a.ref
+    RETURNING q.device_ref, q.last_seq`);
+  // The next seq of each device: the first of the block just reserved.
+  const next = new Map(reserved.map((r) => [r.device_ref, r.last_seq - (adding.get(r.device_ref) ?? 0) + 1]));
+  const stored = rows.map((r): StoredEnvelope => {
+    const seq = next.get(r.envelope.ref) ?? 0;
+    next.set(r.envelope.ref, seq + 1);
+    return { ...r.envelope, seq };
+  });
+  await db.run(sql`
+    INSERT INTO messages (device_ref, seq, guid, type, source_account_id, source_device_id, destination_device_id, timestamp, server_timestamp, content, payload_id, group_id)
+    SELECT * FROM unnest(
+      ${stored.map((e) => e.ref)}::bigint[], ${stored.map((e) => e.seq)}::bigint[], ${stored.map((e) => e.guid)}::bytea[], ${stored.map((e) => e.type)}::integer[],
+      ${stored.map((e) => e.sourceAccountId)}::text[], ${stored.map((e) => e.sourceDeviceId)}::integer[], ${stored.map((e) => e.destinationDeviceId)}::integer[],
+      ${stored.map((e) => e.timestamp)}::bigint[], ${stored.map((e) => e.serverTimestamp)}::bigint[], ${rows.map((r) => r.content)}::bytea[],
+      ${rows.map((r) => r.payloadId)}::bigint[], ${stored.map((e) => e.groupId ?? null)}::text[])`);
+  return stored;
+}
+
+/**
+ * Inside a transaction: queues `envelope` for every recipient with its content stored once (a `payloads`
+ * row referenced by every queue row; the delete trigger frees it with the last). Same outcomes as
+ * {@link insertRows}.
+ */
+export async function insertFanOutRows(
+  db: PgHandle,
+  envelope: FanOutEnvelope,
+  recipients: readonly FanOutRecipient[],
+  maxQueueDepth: number | undefined,
+): Promise<StoredEnvelope[] | undefined> {
+  if (recipients.length === 0) return [];
+  const payload = await db.get<{ id: number }>(sql`INSERT INTO payloads (refs, content) VALUES (${recipients.length}, ${envelope.content}) RETURNING id`);
+  if (payload === undefined) throw new Error('INSERT ... RETURNING returned no row');
+  const rows = recipients.map((r): QueueRow => ({ envelope: { ...envelope, ref: r.ref, guid: r.guid, destinationDeviceId: r.deviceId }, content: NO_CONTENT, payloadId: payload.id }));
+  // A full queue returns undefined: the caller rolls back, the payload row with it.
+  return insertRows(db, rows, maxQueueDepth);
+}
+
+/**
+ * {@link MessageStore} on PostgreSQL. Every insert is one transaction that has committed (so is durable:
+ * see `database.ts`) before its promise resolves. Depths are `device_queues` counters kept in the same
+ * transactions as the rows, so they hold across nodes without a cache.
+ */
+export class PostgresMessageStore implements MessageStore {
+  readonly #db: PostgresDatabase;
+
+  constructor(db: PostgresDatabase) {
+    this.#db = db;
+  }
+
+  insert(envelopes: readonly NewEnvelope[], options: InsertOptions): Promise<InsertResult> {
+    return this.#write(options, (db) => insertRows(db, envelopes.map((e) => ({ envelope: e, content: e.content, payloadId: null })), options.maxQueueDepth));
+  }
+
+  insertFanOut(envelope: FanOutEnvelope, recipients: readonly FanOutRecipient[], options: InsertOptions): Promise<InsertResult> {
+    return this.#write(options, (db) => insertFanOutRows(db, envelope, recipients, options.maxQueueDepth));
+  }
+
+  /** Runs an insert with the idempotency claim and record around it; `job` returns undefined when a queue is full. */
+  async #write(options: InsertOptions, job: (db: PgHandle) => Promise<StoredEnvelope[] | undefined>): Promise<InsertResult> {
+    const { idempotency, now } = options;
+    try {
+      return await this.#db.transaction(async (db): Promise<InsertResult> => {
+        if (idempotency !== undefined) await claimIdempotency(db, idempotency, now);
+        const stored = await job(db);
+        if (stored === undefined) throw new Rollback<InsertResult>({ kind: 'queue-full' });
+        if (idempotency !== undefined) await recordIdempotency(db, idempotency, stored.length);
+        if (options.blobFetches !== undefined) await registerFetchers(db, options.blobFetches, stored.map((e) => e.ref), now);
+        return { kind: 'stored', envelopes: stored };
+      });
+    } catch (err) {
+      if (err instanceof DeviceGone) return { kind: 'device-gone' };
+      throw err;
+    }
+  }
+
+  async page(ref: DeviceRef, afterSeq: number, limit: number, notBefore: number): Promise<StoredEnvelope[]> {
+    const rows = await this.#db.read.all<EnvelopeRow>(sql`
+      SELECT m.seq, m.device_ref, m.guid, m.type, m.source_account_id, m.source_device_id, m.destination_device_id, m.timestamp, m.server_timestamp, m.group_id,
+        CASE WHEN m.payload_id IS NULL THEN m.content ELSE p.content END AS content
+      FROM messages m LEFT JOIN payloads p ON p.id = m.payload_id
+      WHERE m.device_ref = ${ref} AND m.seq > ${afterSeq} AND m.server_timestamp >= ${notBefore}
+      ORDER BY m.seq LIMIT ${limit}`);
+    return rows.map(toEnvelope);
+  }
+
+  async remove(ref: DeviceRef, seq: number): Promise<void> {
+    // The trigger decrements the depth and releases the payload in the same (autocommit) transaction.
+    await this.#db.read.run(sql`DELETE FROM messages WHERE device_ref = ${ref} AND seq = ${seq}`);
+  }
+
+  async depth(ref: DeviceRef): Promise<number> {
+    return (await this.#db.read.get<{ depth: number }>(sql`SELECT depth FROM device_queues WHERE device_ref = ${ref}`))?.depth ?? 0;
+  }
+
+  async totalDepth(): Promise<number> {
+    return (await this.#db.read.get<{ n: number }>(sql`SELECT COALESCE(SUM(depth), 0)::bigint AS n FROM device_queues`))?.n ?? 0;
+  }
+
+  async expire(before: number, keysBefore: number): Promise<number> {
+    // In chunks, each its own transaction: expiring a million envelopes neither holds a million row locks
+    // nor one huge transaction. Rows another node is expiring (locked) are skipped: it deletes them.
+    let removed = 0;
+    for (;;) {
+      const n = await this.#db.transaction((db) =>
+        db.run(sql`
+          DELETE FROM messages WHERE (device_ref, seq) IN (
+            SELECT device_ref, seq FROM messages WHERE server_timestamp < ${before} LIMIT ${EXPIRE_CHUNK} FOR UPDATE SKIP LOCKED)`),
+      );
+      removed += n;
+      if (n < EXPIRE_CHUNK) break;
+    }
+    await this.#db.read.run(sql`DELETE FROM idempotency_keys WHERE created_at < ${keysBefore}`);
+    return removed;
+  }
+}

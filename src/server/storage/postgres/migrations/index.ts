@@ -1,0 +1,5 @@
+import { migration001 } from './001-initial.js';
+import type { PostgresMigration } from './migration.js';
+
+/** Every PostgreSQL migration, in order. Append new ones; never edit or reorder applied ones. */
+export const POSTGRES_MIGRATIONS: readonly PostgresMigration[] = [migration001];

@@ -1,0 +1,153 @@
+// The storage contract (storage-contract.ts) on PostgreSQL, and what only this backend has: migrations
+// under an advisory lock, several nodes (Storage instances with their own pools) on one database, and a
+// lost connection reported as an error. Every suite creates its own database (parley_test_<random>) and
+// drops it in an `after` hook. Without PostgreSQL at 127.0.0.1:5432 the file skips locally and fails in CI.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { ServerError } from '../../../src/server/errors.ts';
+import type { AccountId, PhoneNumber } from '../../../src/server/ids.ts';
+import { openPostgresStorage, type PostgresStorage } from '../../../src/server/storage/postgres/index.ts';
+import { latestPostgresVersion } from '../../../src/server/storage/postgres/migrate.ts';
+import type { Storage } from '../../../src/server/storage/stores.ts';
+import { createTestDatabase, postgresTestOptions, type TestDatabase } from '../../support/postgres.ts';
+import { storageContract } from './storage-contract.ts';
+
+const options = await postgresTestOptions();
+
+/** Runs `fn` on a connection of its own to `url` (the test's view of the database, apart from the pools). */
+async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+storageContract(
+  'postgres',
+  async () => {
+    const database = await createTestDatabase();
+    const open: Storage[] = [];
+    try {
+      let storage = await openPostgresStorage(database.url);
+      open.push(storage);
+      let peer: PostgresStorage | undefined;
+      return {
+        get storage() {
+          return storage;
+        },
+        async reopen() {
+          await storage.close();
+          storage = await openPostgresStorage(database.url);
+          open.push(storage);
+          return storage;
+        },
+        async peer() {
+          if (peer === undefined) {
+            peer = await openPostgresStorage(database.url, { poolSize: 4 });
+            open.push(peer);
+          }
+          return peer;
+        },
+        payloads: () => withClient(database.url, async (c) => Number((await c.query<{ n: string }>('SELECT COUNT(*) AS n FROM payloads')).rows[0]?.n)),
+        async cleanup() {
+          await Promise.all(open.map((s) => s.close().catch(() => undefined)));
+          await database.drop();
+        },
+      };
+    } catch (err) {
+      await Promise.all(open.map((s) => s.close().catch(() => undefined)));
+      await database.drop();
+      throw err;
+    }
+  },
+  options,
+);
+
+describe('postgres storage: migrations, nodes, connections', options, () => {
+  let database: TestDatabase | undefined;
+  const opened: Storage[] = [];
+  const track = <T extends Storage>(s: T): T => {
+    opened.push(s);
+    return s;
+  };
+  before(async () => {
+    database = await createTestDatabase();
+  });
+  after(async () => {
+    await Promise.all(opened.map((s) => s.close().catch(() => undefined)));
+    await database?.drop();
+  });
+  const url = (): string => {
+    assert.ok(database !== undefined);
+    return database.url;
+  };
+
+  it('migrates once when several nodes start at once, and records the version', async () => {
+    const nodes = await Promise.all([1, 2, 3].map(() => openPostgresStorage(url(), { poolSize: 2 }).then(track)));
+    const versions = await withClient(url(), async (c) => (await c.query<{ version: number; name: string }>('SELECT version, name FROM schema_migrations ORDER BY version')).rows);
+    assert.deepEqual(versions, [{ version: 1, name: 'initial' }]);
+    assert.equal(latestPostgresVersion(), 1);
+    // The three share one database: what one writes, the others read.
+    const registered = await nodes[0]?.accounts.register({
+      newAccountId: '00000000-0000-4000-8000-000000000001' as AccountId, number: '+15550109001' as PhoneNumber, identityKey: new Uint8Array(33).fill(5),
+      registrationId: 1, passwordHash: new Uint8Array(32), deviceName: new Uint8Array(), signedPreKey: { id: 1, publicKey: new Uint8Array(33), signature: new Uint8Array(64) },
+      kyberLastResortKey: { id: 2, publicKey: new Uint8Array(33), signature: new Uint8Array(64) }, now: 1000,
+    });
+    assert.equal((await nodes[2]?.accounts.byNumber('+15550109001' as PhoneNumber))?.id, registered?.account.id);
+  });
+
+  it('refuses a database whose schema is newer than this server', async () => {
+    const newer = await createTestDatabase();
+    try {
+      await track(await openPostgresStorage(newer.url)).close();
+      await withClient(newer.url, (c) => c.query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', 0)"));
+      await assert.rejects(openPostgresStorage(newer.url), /schema version 99 is newer than this server/);
+    } finally {
+      await newer.drop();
+    }
+  });
+
+  it('reports a connection lost in the middle of a transaction as SERVER_UNAVAILABLE and stores nothing', async () => {
+    const storage = track(await openPostgresStorage(url(), { poolSize: 2 }));
+    const id = '00000000-0000-4000-8000-000000000001' as AccountId;
+    await withClient(url(), async (blocker) => {
+      // Hold the account row, so the reservation below waits inside its transaction; then cut its connection.
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE', [id]);
+      const reserving = storage.devices.reserve(id, new Uint8Array(32).fill(3), 10_000, 4, 0);
+      const outcome = reserving.then(
+        () => 'resolved',
+        (err: unknown) => err,
+      );
+      let waiting: number[] = [];
+      for (let i = 0; i < 100 && waiting.length === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        // Inside a transaction, pg_stat_activity is read from a snapshot taken once: drop it before each look.
+        await blocker.query('SELECT pg_stat_clear_snapshot()');
+        waiting = (await blocker.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).rows.map((r) => r.pid);
+      }
+      assert.equal(waiting.length, 1, 'the reservation waits for the lock');
+      await blocker.query('SELECT pg_terminate_backend($1)', [waiting[0]]);
+      const err = await outcome;
+      assert.ok(err instanceof ServerError, `rejected with a ServerError, got ${String(err)}`);
+      assert.equal(err.code, 'SERVER_UNAVAILABLE');
+      assert.ok(err.retryAfterMs > 0);
+      await blocker.query('ROLLBACK');
+    });
+    assert.equal(await storage.devices.pendingCode(new Uint8Array(32).fill(3), 0), undefined, 'nothing stored');
+    // The pool replaced the broken connection: the next call works.
+    assert.deepEqual(await storage.devices.reserve(id, new Uint8Array(32).fill(3), 10_000, 4, 0), { kind: 'reserved', deviceId: 2 });
+  });
+
+  it('refuses calls after close with SERVER_UNAVAILABLE, and cannot open an unreachable database', async () => {
+    const storage = await openPostgresStorage(url(), { poolSize: 1 });
+    await storage.close();
+    await assert.rejects(storage.accounts.byId('00000000-0000-4000-8000-000000000001' as AccountId), (err: unknown) => err instanceof ServerError && err.code === 'SERVER_UNAVAILABLE');
+    await assert.rejects(storage.messages.insert([], { maxQueueDepth: 1, now: 0 }), (err: unknown) => err instanceof ServerError && err.code === 'SERVER_UNAVAILABLE');
+    await assert.rejects(openPostgresStorage('postgres://postgres@127.0.0.1:1/parley'), /ECONNREFUSED/);
+  });
+});

@@ -1,0 +1,39 @@
+// The storage contract (storage-contract.ts) on SQLite: a fresh data folder, deleted afterwards. SQLite is
+// owned by one process, so the "second node" of the concurrency cases is the same Storage.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { openSqliteStorage } from '../../../src/server/storage/sqlite/index.ts';
+import type { Storage } from '../../../src/server/storage/stores.ts';
+import { storageContract } from './storage-contract.ts';
+
+storageContract('sqlite', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'parley-store-test-'));
+  let storage: Storage = openSqliteStorage(dir);
+  return {
+    get storage() {
+      return storage;
+    },
+    async reopen() {
+      await storage.close();
+      storage = openSqliteStorage(dir);
+      return storage;
+    },
+    async peer() {
+      return storage;
+    },
+    async payloads() {
+      const db = new Database(path.join(dir, 'parley.sqlite'), { readonly: true, fileMustExist: true });
+      try {
+        return (db.prepare('SELECT COUNT(*) AS n FROM payloads').get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    },
+    async cleanup() {
+      await storage.close().catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
