@@ -36,14 +36,38 @@ export class BusCodecError extends Error {
 const TEXT_ENCODER = new TextEncoder();
 const TEXT_DECODER = new TextDecoder('utf-8', { fatal: true });
 
-function uuidBytes(value: string, what: string): Uint8Array {
-  const hex = value.replace(/-/g, '');
-  if (!/^[0-9a-f]{32}$/.test(hex)) throw new BusCodecError(`${what} is not a UUID`);
-  return Uint8Array.from(Buffer.from(hex, 'hex'));
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** The value of a lowercase hex digit's char code, or -1. */
+function hexValue(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48;
+  if (code >= 97 && code <= 102) return code - 87;
+  return -1;
+}
+
+/** 32 lowercase hex digits (with dashes at the UUID positions when `dashed`) as 16 bytes. */
+function hexBytes16(value: string, dashed: boolean, what: string): Uint8Array {
+  if (value.length !== (dashed ? 36 : 32)) throw new BusCodecError(`${what} has the wrong length`);
+  const out = new Uint8Array(16);
+  let j = 0;
+  for (let i = 0; i < value.length; i += 2) {
+    if (dashed && (i === 8 || i === 13 || i === 18 || i === 23)) {
+      if (value.charCodeAt(i) !== 45) throw new BusCodecError(`${what} is malformed`);
+      i -= 1;
+      continue;
+    }
+    const hi = hexValue(value.charCodeAt(i));
+    const lo = hexValue(value.charCodeAt(i + 1));
+    if (hi < 0 || lo < 0) throw new BusCodecError(`${what} is not lowercase hex`);
+    out[j++] = hi * 16 + lo;
+  }
+  return out;
 }
 
 function hexOf(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+  let out = '';
+  for (const b of bytes) out += HEX[b] as string;
+  return out;
 }
 
 function uuidString(bytes: Uint8Array): string {
@@ -167,9 +191,8 @@ function encodeEnvelopeEvent(kind: 'stored' | 'ephemeral', e: NewEnvelope, seq: 
   if (e.guid.length > 255) throw new BusCodecError('guid longer than 255 bytes');
   if (e.content.length > MAX_BUS_CONTENT_BYTES) throw new BusCodecError('content too large for the bus');
   if (seq !== undefined) checkNum(seq, 'seq');
-  const source = uuidBytes(e.sourceAccountId, 'source account');
-  const group = e.groupId === undefined ? undefined : Uint8Array.from(Buffer.from(e.groupId, 'hex'));
-  if (group !== undefined && (group.length !== 16 || hexOf(group) !== e.groupId)) throw new BusCodecError('group id is not 32 hex digits');
+  const source = hexBytes16(e.sourceAccountId, true, 'source account');
+  const group = e.groupId === undefined ? undefined : hexBytes16(e.groupId, false, 'group id');
   const w = new Writer(2 + ENVELOPE_FIXED + e.guid.length + (group === undefined ? 0 : 16) + e.content.length + (seq === undefined ? 0 : 8));
   w.u8(BUS_CODEC_VERSION);
   w.u8(KIND[kind]);
