@@ -48,6 +48,11 @@ import { downloadAttachment } from './media/download.js';
 import { isFetchable, MAX_CONTENT_TYPE_LENGTH, mediaTypeOf } from './media/pointers.js';
 import { sanitizeFileName } from './media/memory-files.js';
 import { uploadAttachment, type UploadContext } from './media/upload.js';
+import type { Call, CallMediaOptions } from './calls/call.js';
+import { CallManager, type CallOptions } from './calls/manager.js';
+import { TurnCredentialsCache } from './calls/turn.js';
+import { callMessageInit, type CallMedia } from './calls/wire.js';
+import { hasOtherDevices } from './outgoing.js';
 import { MAX_THUMBNAIL_BYTES, type AttachmentInput, type MediaFiles, type MediaSource, type TransferProgress } from './media/types.js';
 
 export interface ClientOptions {
@@ -100,6 +105,14 @@ export interface ClientOptions {
     /** How long a download may go without a byte, ms (default 30,000). */
     readonly idleTimeoutMs?: number;
   };
+  /** Voice and video calls (docs/calls.md): the RTCPeerConnection to use, ICE servers, timeouts. */
+  readonly calls?: CallOptions | undefined;
+}
+
+/** Options of {@link Client.placeCall}. */
+export interface PlaceCallOptions extends CallMediaOptions {
+  /** Default: `video` when a video track is given, else `audio`. */
+  readonly media?: CallMedia | undefined;
 }
 
 /** Options of {@link Client.sendAttachment}. */
@@ -160,6 +173,7 @@ export class Client {
   readonly #contacts: ContactDirectory;
   readonly #keys: KeyManager;
   readonly #devices: LinkedDevices;
+  readonly #calls: CallManager;
   #importingHistory = false;
   /** Post-commit processing of received batches, in order (number confirmation, events). */
   readonly #post = new SerialQueue();
@@ -211,7 +225,8 @@ export class Client {
         drop(this.#post.run(() => this.#housekeeping()), (error) => this.#events.emit('error', { context: 'housekeeping', error }));
       }
     });
-    this.#api = new ServiceApi(new RoutedRequester(this.#ws, http));
+    const requester = new RoutedRequester(this.#ws, http);
+    this.#api = new ServiceApi(requester);
     const api = (): ServiceApi => this.#api;
     const onIdentityChanged = (n: IdentityChangeNotice): void => drop(this.#post.run(() => this.#emitIdentityChange(n)));
     const onMessageStatus = (message: MessageRecord): void => this.#events.emit('messageStatus', { message });
@@ -280,6 +295,23 @@ export class Client {
       kick: () => this.#outbox.kick(),
       onDevicesChanged,
     });
+    const turn = new TurnCredentialsCache(() => requester, () => this.#clock.now());
+    this.#calls = new CallManager(
+      {
+        self: { accountId: account.accountId, deviceId: account.deviceId },
+        store: options.store,
+        now: () => this.#clock.now(),
+        randomBytes: (n) => options.crypto.randomBytes(n),
+        send: (to, signal, durable) => this.#outgoing.sendCall(to, callMessageInit(signal), durable),
+        hasOtherDevices: () => options.store.transaction(async (tx) => hasOtherDevices(tx, await requireAccount(tx))),
+        turn: () => turn.get(),
+        emitCall: (event) => this.#events.emit('call', event),
+        emitRejected: (event) => this.#events.emit('callRejected', event),
+        emitMessage: (message) => this.#events.emit('callRecorded', { message }),
+        onError: (error) => this.#events.emit('error', { context: 'calls', error }),
+      },
+      options.calls,
+    );
   }
 
   /** A client for the account in `options.store` (`CLIENT_NOT_REGISTERED` when there is none). */
@@ -364,6 +396,7 @@ export class Client {
     if (this.#closed) return;
     this.#closed = true;
     this.#closing.abort(new ClientError(ClientErrorCode.Closed, 'client closed'));
+    this.#calls.close();
     clearTimeout(this.#keyTimer);
     clearInterval(this.#expiryTimer);
     this.#ws.close();
@@ -418,6 +451,29 @@ export class Client {
     this.#ensureOpen();
     const files = await this.#outgoing.deleteForEveryone(await this.#message(target), signal);
     await this.#removeFiles(files);
+  }
+
+  // ---- calls ---------------------------------------------------------------------------------------------
+
+  /**
+   * Calls a contact (a phone number or account id): every device of the account rings; the first to answer
+   * gets the call. Resolves with the {@link Call} once the offer was sent; `call` events follow (`ringing`,
+   * `connected`, `ended`). `CLIENT_INVALID_ARGUMENT` when already in a call.
+   */
+  async placeCall(to: string, options: PlaceCallOptions = {}): Promise<Call> {
+    this.#ensureOpen();
+    const peer = await this.resolve(to);
+    return this.#calls.place(peer, options);
+  }
+
+  /** The calls in progress here (ringing, connecting or connected). */
+  get activeCalls(): Call[] {
+    return this.#calls.active;
+  }
+
+  /** A call in progress, by id. */
+  call(callId: string): Call | undefined {
+    return this.#calls.get(callId);
   }
 
   // ---- media ---------------------------------------------------------------------------------------------
@@ -997,6 +1053,9 @@ export class Client {
         break;
       case 'read-sync':
         if (item.messages.length > 0) e.emit('readSynced', { messages: item.messages });
+        break;
+      case 'call':
+        this.#calls.handle(from, item);
         break;
       case 'retry-request':
         break; // handled in the pipeline (the resend is queued); nothing for the user to see

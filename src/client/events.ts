@@ -3,6 +3,14 @@ import type { AccountId, E164, GroupId, MessageId } from './ids.js';
 import type { IdentityChangeNotice } from './protocol-stores.js';
 import type { AttachmentRecord, GroupRecord, MessageRecord, VerificationStatus } from './store/types.js';
 import type { StateChange } from './transport/websocket.js';
+import type { CallEvent, CallRejectedEvent } from './calls/manager.js';
+
+export type { CallEvent, CallRejectedEvent } from './calls/manager.js';
+
+/** A call was recorded in its chat (a `call` message: missed, declined, answered with its duration, ...). */
+export interface CallRecordedEvent {
+  readonly message: MessageRecord;
+}
 
 /** Who sent something: the account and device, and the phone number once the server's directory confirmed it. */
 export interface Sender {
@@ -169,6 +177,11 @@ export interface ClientEvents {
   messageStatus: MessageStatusEvent;
   expired: ExpiredEvent;
   attachment: AttachmentEvent;
+  /** A call rang here, rang at the callee, connected, or ended (see `call.state` and `call.end`). */
+  call: CallEvent;
+  /** A call message was refused (malformed, stale, replayed, or from someone not in the call). */
+  callRejected: CallRejectedEvent;
+  callRecorded: CallRecordedEvent;
   /** The server delivered everything that was queued for this device while it was offline. */
   queueEmpty: Record<string, never>;
   error: ErrorEvent;

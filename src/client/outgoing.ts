@@ -6,7 +6,7 @@
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { ReceiptType, TypingAction, checkBody, checkText, makeContent, serializeContent } from './content.js';
-import type { ContentSchema, SyncMessageSchema } from './gen/content_pb.js';
+import type { CallMessageSchema, ContentSchema, SyncMessageSchema } from './gen/content_pb.js';
 import { PRIMARY_DEVICE_ID } from '../protocol/device-identity.js';
 import { ClientError, ClientErrorCode } from './errors.js';
 import { isGroupId, messageId, type AccountId, type ConversationId, type MessageId } from './ids.js';
@@ -282,6 +282,26 @@ export class Outgoing {
     });
     if (isGroupId(to)) await this.#o.groups.sendEphemeral(to, serializeContent(content), timestamp, options);
     else await this.#o.sender.sendEphemeral(to, serializeContent(content), timestamp, options);
+  }
+
+  /**
+   * Sends a call message to every device of `to` (our own account: to our other devices); resolves with its
+   * sender timestamp. `durable` sends go through the outbox and are stored by the server until fetched (offers
+   * and hang-ups: a device that is offline learns of the call, and records it as missed, when it comes back);
+   * the others are ephemeral, online only, never stored (answers, ICE candidates, ringing, busy).
+   */
+  async sendCall(to: AccountId, call: MessageInitShape<typeof CallMessageSchema>, durable: boolean, options: RequestOptions = {}): Promise<number> {
+    const timestamp = this.#o.clock.next();
+    const now = this.#o.clock.now();
+    const number = (await this.#o.store.transaction((tx) => requireAccount(tx))).number;
+    const bytes = serializeContent(makeContent({ timestamp: BigInt(timestamp), senderNumber: number, body: { case: 'call', value: call } }));
+    if (!durable) {
+      await this.#o.sender.sendEphemeral(to, bytes, timestamp, options);
+      return timestamp;
+    }
+    const entryId = await this.#o.store.transaction(async (tx) => (await enqueueMessage(tx, { recipientId: to, timestamp, content: bytes, messageId: undefined, now })).id);
+    await this.#o.outbox.deliver(entryId, options.signal);
+    return timestamp;
   }
 
   /** Stores a new outgoing message and its outbox entry, then delivers it. */

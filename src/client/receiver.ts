@@ -50,6 +50,7 @@ import {
 import { isAccountId, isE164, isGroupId, messageId, type AccountId, type ConversationId, type GroupId, type MessageId } from './ids.js';
 import { applyDelete, applyEdit, applyReaction, newMessageRecord, quoteOf } from './message-records.js';
 import { attachmentsOf } from './media/pointers.js';
+import { parseCallMessage, type CallSignal } from './calls/wire.js';
 import { enqueueReceipt, enqueueRetryRequest, newOutboxEntry } from './outbox.js';
 import { protocolStores, requireAccount, type IdentityChangeNotice } from './protocol-stores.js';
 import { archiveSession } from './sessions.js';
@@ -90,7 +91,17 @@ export type ReceivedItem =
   | (Origin & { readonly kind: 'retry-request'; readonly timestamp: number; readonly resent: boolean })
   | (Origin & { readonly kind: 'undecryptable'; readonly timestamp: number; readonly code: string; readonly retryRequested: boolean })
   | (Origin & { readonly kind: 'group-update'; readonly groupId: GroupId; readonly group: GroupRecord; readonly message: MessageRecord })
-  | (Origin & { readonly kind: 'read-sync'; readonly messages: readonly MessageRecord[] });
+  | (Origin & { readonly kind: 'read-sync'; readonly messages: readonly MessageRecord[] })
+  | (Origin & {
+      readonly kind: 'call';
+      /** The sender's timestamp of the call message (inside the encryption). */
+      readonly timestamp: number;
+      /** The envelope was ephemeral (online only). */
+      readonly ephemeral: boolean;
+      /** The validated call message, or undefined when it was malformed (`error` says why). */
+      readonly signal: CallSignal | undefined;
+      readonly error: ClientError | undefined;
+    });
 
 /** The committed outcome of one batch. */
 export interface ReceivedBatch {
@@ -323,6 +334,18 @@ export class MessageReceiver {
       // Only our own devices keep us in step; anyone else's SyncMessage is dropped.
       if (!own || content.groupId !== '') return { kind: 'ignored' };
       return this.#sync(tx, state, origin, body.value);
+    }
+    if (body.case === 'call') {
+      // Call signalling is 1:1 content (each leg of a group call too); nothing is stored here: the call manager
+      // decides who may say what (after the commit), and records the call in the chat when it ends.
+      if (content.groupId !== '') return { kind: 'ignored' };
+      if (!own) await this.#noteContact(tx, source, content.senderNumber, now);
+      try {
+        return { ...origin, kind: 'call', timestamp, ephemeral: env.ephemeral, signal: parseCallMessage(body.value), error: undefined };
+      } catch (err) {
+        if (!ClientError.is(err)) throw err;
+        return { ...origin, kind: 'call', timestamp, ephemeral: env.ephemeral, signal: undefined, error: err };
+      }
     }
     // Our own account is no contact of ours.
     const contact = own ? undefined : await this.#noteContact(tx, source, content.senderNumber, now);

@@ -16,6 +16,7 @@ import {
   STORE_FORMAT_VERSION,
   type AccountRecord,
   type AttachmentRecord,
+  type CallRecord,
   type ClientStore,
   type ContactRecord,
   type DeviceIdentityRecord,
@@ -70,6 +71,7 @@ interface MessageRow {
   receipts: string;
   group_update: string | null;
   attachments: string;
+  call: string | null;
 }
 
 function messageFromRow(r: MessageRow): MessageRecord {
@@ -96,6 +98,7 @@ function messageFromRow(r: MessageRow): MessageRecord {
       receipts: JSON.parse(r.receipts) as MemberReceiptRecord[],
       groupUpdate: r.group_update === null ? undefined : decodeRecord<GroupUpdateRecord>(r.group_update),
       attachments: decodeRecord<AttachmentRecord[]>(r.attachments),
+      ...(r.call === null ? {} : { call: decodeRecord<CallRecord>(r.call) }),
     };
   } catch (cause) {
     throw corrupt('message', cause);
@@ -484,11 +487,12 @@ export class SqliteClientStore implements ClientStore {
         },
         put: async (m) => {
           c().run(sql`INSERT OR REPLACE INTO messages (id, conversation_id, sender_id, direction, timestamp, server_timestamp, received_at, kind, body,
-                        quote, reactions, edited_at, deleted, view_once, expire_timer, expires_at, status, error, receipts, group_update, attachments)
+                        quote, reactions, edited_at, deleted, view_once, expire_timer, expires_at, status, error, receipts, group_update, attachments, call)
                       VALUES (${m.id}, ${m.conversationId}, ${m.senderId}, ${m.direction}, ${m.timestamp}, ${m.serverTimestamp ?? null}, ${m.receivedAt},
                         ${m.kind}, ${m.body}, ${m.quote ? JSON.stringify(m.quote) : null}, ${JSON.stringify(m.reactions)}, ${m.editedAt ?? null},
                         ${int(m.deleted)}, ${int(m.viewOnce)}, ${m.expireTimer}, ${m.expiresAt ?? null}, ${m.status}, ${m.error ?? null},
-                        ${JSON.stringify(m.receipts)}, ${m.groupUpdate === undefined ? null : encodeRecord(m.groupUpdate)}, ${encodeRecord(m.attachments)})`);
+                        ${JSON.stringify(m.receipts)}, ${m.groupUpdate === undefined ? null : encodeRecord(m.groupUpdate)}, ${encodeRecord(m.attachments)},
+                        ${m.call === undefined ? null : encodeRecord(m.call)})`);
         },
         remove: async (id) => {
           c().run(sql`DELETE FROM messages WHERE id = ${id}`);

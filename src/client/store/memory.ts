@@ -110,6 +110,7 @@ const copyMessage = (m: MessageRecord): MessageRecord => ({
     demoted: [...m.groupUpdate.demoted],
   },
   attachments: m.attachments.map(copyAttachment),
+  ...(m.call ? { call: { ...m.call } } : {}),
 });
 const copyGroup = (g: GroupRecord): GroupRecord => ({
   ...g,

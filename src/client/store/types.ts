@@ -85,7 +85,40 @@ export type MessageKind =
   /** A message that could not be decrypted (a placeholder; a resend replaces it). */
   | 'undecryptable'
   /** A group system message: who created, added, removed, promoted, left, what changed (`groupUpdate`). */
-  | 'group-update';
+  | 'group-update'
+  /** A voice or video call, recorded when it ended (`call` says how: missed, declined, answered, ...). */
+  | 'call';
+
+/** How a call recorded in a chat went, as this device saw it. */
+export type CallOutcome =
+  /** It connected (`durationMs` says how long). */
+  | 'answered'
+  /** Incoming, never answered here: the caller gave up, it timed out, or it came in while this device was busy. */
+  | 'missed'
+  /** Declined (incoming: here or on another of our devices; outgoing: by the callee). */
+  | 'declined'
+  /** Outgoing: the callee was in another call. */
+  | 'busy'
+  /** Outgoing: nobody answered (timeout or we hung up first). */
+  | 'unanswered'
+  /** Incoming: another of our devices took it. */
+  | 'answered-elsewhere'
+  /** The connection could not be set up or was lost. */
+  | 'failed';
+
+/** What a `call` message records. */
+export interface CallRecord {
+  /** 32 lowercase hex digits. */
+  readonly callId: string;
+  readonly media: 'audio' | 'video';
+  readonly outcome: CallOutcome;
+  /** The hang-up reason of the wire (normal, declined, timeout, busy, failed, answered-elsewhere, ...). */
+  readonly reason: string;
+  /** How long it was connected, ms (undefined when it never connected). */
+  readonly durationMs: number | undefined;
+  /** When it ended, ms. */
+  readonly endedAt: number;
+}
 
 export interface QuoteRecord {
   readonly timestamp: number;
@@ -163,6 +196,8 @@ export interface MessageRecord {
   readonly groupUpdate: GroupUpdateRecord | undefined;
   /** Files sent with the message (then `body` is their caption); empty for most messages. */
   readonly attachments: readonly AttachmentRecord[];
+  /** For `call`: how the call went (absent on every other kind). */
+  readonly call?: CallRecord | undefined;
 }
 
 /** Where an attachment stands on this device. */

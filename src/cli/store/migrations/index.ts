@@ -9,6 +9,7 @@ import { migration001 } from './001-initial.js';
 import { migration002 } from './002-groups.js';
 import { migration003 } from './003-devices.js';
 import { migration004 } from './004-media.js';
+import { migration005 } from './005-calls.js';
 
 export interface Migration {
   readonly version: number;
@@ -18,7 +19,7 @@ export interface Migration {
 }
 
 /** Every migration, oldest first. */
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005];
 
 /** The schema version this release writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
