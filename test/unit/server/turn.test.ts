@@ -27,7 +27,7 @@ function router(turn: TurnConfig | undefined, now: number): Router {
     device: async (accountId: string, deviceId: number) =>
       accountId === ACCOUNT && deviceId === 1 ? { accountId, deviceId, ref: `${accountId}.1`, passwordHash: sha256(PASSWORD) } : undefined,
   } as unknown as AccountStore;
-  return new Router(callRoutes(turn, { now: () => now }), new Authenticator(accounts), new ServerMetrics(async () => 0), createLogger('silent', { write: () => undefined }));
+  return new Router(callRoutes(turn, { now: () => now }), new Authenticator(accounts), new ServerMetrics(async () => 0), createLogger('error', { write: () => undefined }));
 }
 
 const request = (auth: boolean): RouterRequest => ({
