@@ -1,0 +1,53 @@
+// The S3 blob store. Its URL parsing runs anywhere; everything else runs against a real S3 server, Ceph's
+// radosgw, which scripts/ceph-s3.sh starts in a network namespace of its own (loopback only) around the
+// inner suite, blob-store-s3-suite.ts (the BlobStore contract and the S3-only cases). Without the Ceph
+// packages that part is skipped, saying so, except in CI (CI=true), where it fails.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseS3Url } from '../../../src/server/blobs/s3-store.ts';
+import { cephUnavailableReason, runWithCeph } from '../../support/s3.ts';
+
+describe('parseS3Url', () => {
+  it('reads the bucket, key prefix, endpoint, region, path style and keys', () => {
+    const parsed = parseS3Url('s3://media.example/parley/prod/?endpoint=http://127.0.0.1:7480&region=eu-west-1&forcePathStyle=true&accessKeyId=AK&secretAccessKey=SK');
+    assert.equal(parsed.bucket, 'media.example');
+    assert.equal(parsed.prefix, 'parley/prod/');
+    assert.equal(parsed.client.endpoint, 'http://127.0.0.1:7480');
+    assert.equal(parsed.client.region, 'eu-west-1');
+    assert.equal(parsed.client.forcePathStyle, true);
+    assert.deepEqual(parsed.client.credentials, { accessKeyId: 'AK', secretAccessKey: 'SK' });
+    const plain = parseS3Url('s3://bucket-1');
+    assert.equal(plain.prefix, '');
+    assert.equal(plain.client.endpoint, undefined);
+    assert.equal(plain.client.forcePathStyle, false);
+    assert.equal(plain.client.credentials, undefined, 'the SDK default chain (AWS_* environment variables)');
+  });
+
+  it('refuses what it cannot use, without echoing the keys', () => {
+    for (const [url, what] of [
+      ['http://bucket', /s3:\/\//],
+      ['s3://', /bucket/],
+      ['s3://Bad_Bucket', /bucket/],
+      ['s3://b1b?endpoint=ftp://x', /endpoint/],
+      ['s3://b1b?forcePathStyle=yes', /forcePathStyle/],
+      ['s3://b1b?accessKeyId=SECRETID', /both/],
+      ['s3://b1b?secretKey=SECRETVALUE', /unknown parameter secretKey/],
+    ] as const) {
+      assert.throws(() => parseS3Url(url), (err: Error) => what.test(err.message) && !/SECRET/.test(err.message), url);
+    }
+  });
+});
+
+describe('S3 blob store on Ceph radosgw (network namespace)', () => {
+  const reason = cephUnavailableReason();
+  it('passes the BlobStore contract and the S3-only cases', { timeout: 900_000 }, async (t) => {
+    if (reason !== undefined) {
+      if (process.env.CI === 'true') assert.fail(`Ceph is needed in CI: ${reason}`);
+      t.skip(`no S3 server here: ${reason}`);
+      return;
+    }
+    const status = await runWithCeph(['test/unit/server/blob-store-s3-suite.ts'], 800_000);
+    assert.notEqual(status, 3, 'Ceph did not start (see its log above)');
+    assert.equal(status, 0, 'the S3 suite failed (see above)');
+  });
+});
