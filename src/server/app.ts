@@ -79,10 +79,9 @@ function redact(url: string): string {
   }
 }
 
-// The PostgreSQL and S3 backends are being written next to this file; until they land, they are loaded
-// by a variable specifier (typed by hand here) so that this file compiles without them.
+// The PostgreSQL backend is being written next to this file; until it lands, it is loaded by a variable
+// specifier (typed by hand here) so that this file compiles without it.
 const POSTGRES_MODULE = './storage/postgres/index.js';
-const S3_MODULE = './blobs/s3-store.js';
 
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
@@ -133,19 +132,36 @@ async function openBus(bus: BusConfig, nodeId: string, logger: Logger): Promise<
   }
 }
 
-/** Opens the blob store: files in a folder, or an S3-compatible bucket. */
-async function openBlobs(blobs: BlobStorageConfig, index: BlobIndex, limits: BlobLimits): Promise<BlobStore> {
-  if (blobs.kind === 'filesystem') return new FilesystemBlobStore(blobs.dir, index, limits);
+/** The bucket of an `s3://` URL without its query (which can carry keys), for logs and errors. */
+function bucketOf(url: string): string {
   try {
-    const { createS3BlobStore } = (await import(S3_MODULE)) as {
-      createS3BlobStore: (url: string, index: BlobIndex, limits: BlobLimits) => BlobStore & { init?(): Promise<void> };
-    };
-    const store = createS3BlobStore(blobs.url, index, limits);
-    await store.init?.();
-    return store;
-  } catch (err) {
-    throw new Error(`--blobs: cannot open the S3 bucket ${redact(blobs.url)}: ${message(err)}`, { cause: err });
+    const u = new URL(url);
+    return `s3://${u.host}${u.pathname}`;
+  } catch {
+    return 's3://(unparseable URL)';
   }
+}
+
+/** A blob store and what closing it takes. */
+interface OpenBlobs {
+  readonly blobs: BlobStore;
+  readonly close: () => void;
+}
+
+/** Opens the blob store: files in a folder, or an S3-compatible bucket (checked, created if missing). */
+async function openBlobs(config: BlobStorageConfig, index: BlobIndex, limits: BlobLimits): Promise<OpenBlobs> {
+  if (config.kind === 'filesystem') return { blobs: new FilesystemBlobStore(config.dir, index, limits), close: () => undefined };
+  let store;
+  try {
+    const { createS3BlobStore } = await import('./blobs/s3-store.js');
+    store = createS3BlobStore(config.url, index, limits);
+    await store.init();
+  } catch (err) {
+    store?.close();
+    throw new Error(`--blobs: cannot open the S3 bucket ${bucketOf(config.url)}: ${message(err)}`, { cause: err });
+  }
+  const s3 = store;
+  return { blobs: s3, close: () => s3.close() };
 }
 
 /**
@@ -157,11 +173,11 @@ export async function createApp(config: ServerConfig): Promise<App> {
   const logger = createLogger(config.logLevel, config.logDestination).child({ node: config.nodeId });
   const { storage, sqlite, pool } = await openStorage(config.database);
   let opened: OpenBus;
-  let blobs: BlobStore;
+  let openedBlobs: OpenBlobs;
   try {
     opened = await openBus(config.bus, config.nodeId, logger);
     try {
-      blobs = await openBlobs(config.blobs, storage.blobs, {
+      openedBlobs = await openBlobs(config.blobs, storage.blobs, {
         maxBlobBytes: config.limits.maxBlobBytes,
         maxUploadBytes: config.limits.maxUploadBytes,
         quotaBytes: config.limits.blobQuotaBytes,
@@ -189,6 +205,7 @@ export async function createApp(config: ServerConfig): Promise<App> {
     'storage, bus and blob store open',
   );
   const bus = opened.bus;
+  const blobs = openedBlobs.blobs;
   const metrics = new ServerMetrics(() => storage.messages.totalDepth(), {
     nodeId: config.nodeId,
     backends: { database: config.database.kind, bus: config.bus.kind, blobs: config.blobs.kind },
@@ -259,6 +276,7 @@ export async function createApp(config: ServerConfig): Promise<App> {
       sweeper.stop();
       await gateway.close();
       await bus.close();
+      openedBlobs.close();
       await storage.close();
       logger.flush?.();
     },

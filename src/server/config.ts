@@ -306,7 +306,13 @@ export function parseBusUrl(value: string, what: string): BusConfig {
   return { kind: 'nats', servers: servers.join(','), subjectPrefix };
 }
 
-/** Checks a `--blobs` value: `s3://bucket[?endpoint=...&region=...&forcePathStyle=true]`. */
+/** The query parameters an `s3://` URL may carry. */
+const S3_PARAMETERS = new Set(['endpoint', 'region', 'forcePathStyle', 'accessKeyId', 'secretAccessKey', 'sessionToken']);
+
+/**
+ * Checks a `--blobs` value: `s3://bucket[/prefix][?endpoint=...&region=...&forcePathStyle=true]` (keys may
+ * be in the query, so errors never repeat the value). The store checks the bucket itself when it opens.
+ */
 export function parseBlobsUrl(value: string, what: string): { kind: 's3'; url: string } {
   let url: URL;
   try {
@@ -315,9 +321,14 @@ export function parseBlobsUrl(value: string, what: string): { kind: 's3'; url: s
     throw new RangeError(`${what}: expected s3://bucket?endpoint=...&region=..., and this is not a URL`);
   }
   if (url.protocol !== 's3:') throw new RangeError(`${what}: expected s3://bucket?endpoint=...&region=..., got a ${url.protocol}// URL`);
-  if (url.hostname === '') throw new RangeError(`${what}: the S3 URL names no bucket (s3://BUCKET?...)`);
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(url.hostname)) throw new RangeError(`${what}: the S3 URL names no valid bucket (s3://BUCKET?..., 3 to 63 of a-z 0-9 . -)`);
+  for (const name of url.searchParams.keys()) {
+    if (!S3_PARAMETERS.has(name)) throw new RangeError(`${what}: unknown query parameter "${name}" (known: ${[...S3_PARAMETERS].join(', ')})`);
+  }
   const endpoint = url.searchParams.get('endpoint');
   if (endpoint !== null && !/^https?:\/\/[^/]/.test(endpoint)) throw new RangeError(`${what}: endpoint must be an http(s) URL`);
+  const pathStyle = url.searchParams.get('forcePathStyle');
+  if (pathStyle !== null && pathStyle !== 'true' && pathStyle !== 'false') throw new RangeError(`${what}: forcePathStyle must be true or false`);
   return { kind: 's3', url: value };
 }
 

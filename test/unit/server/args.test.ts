@@ -82,7 +82,7 @@ describe('parseServerArgs', () => {
     assert.equal(config.nodeId, 'node-1');
 
     const fromEnv = resolveConfig(
-      run([], { PARLEY_DATABASE: 'postgres://127.0.0.1/p', PARLEY_BUS: 'nats://127.0.0.1:4222', PARLEY_BLOBS: 's3://b', PARLEY_NODE_ID: 'n2', PARLEY_DATABASE_POOL: '3' }),
+      run([], { PARLEY_DATABASE: 'postgres://127.0.0.1/p', PARLEY_BUS: 'nats://127.0.0.1:4222', PARLEY_BLOBS: 's3://bucket', PARLEY_NODE_ID: 'n2', PARLEY_DATABASE_POOL: '3' }),
     );
     assert.deepEqual(
       [fromEnv.database, fromEnv.bus, fromEnv.blobs.kind, fromEnv.nodeId],
@@ -108,7 +108,9 @@ describe('parseServerArgs', () => {
       [[], { PARLEY_BUS: 'nats:/' }, /^PARLEY_BUS: /],
       [['--blobs', '/var/blobs'], {}, /^--blobs: /],
       [['--blobs', 'gs://bucket'], {}, /^--blobs: .*gs:/],
-      [['--blobs', 's3://b?endpoint=ftp://x'], {}, /^--blobs: endpoint/],
+      [['--blobs', 's3://bucket?endpoint=ftp://x'], {}, /^--blobs: endpoint/],
+      [['--blobs', 's3://B?region=x'], {}, /^--blobs: .*bucket/],
+      [['--blobs', 's3://bucket?secretAccessKey=hunter2&nope=1'], {}, /^--blobs: unknown query parameter "nope"/],
       [[], { PARLEY_BLOBS: 'file:///x' }, /^PARLEY_BLOBS: /],
       [['--node-id', 'a/b'], {}, /^--node-id: /],
       [['--node-id', 'x'.repeat(65)], {}, /^--node-id: /],
