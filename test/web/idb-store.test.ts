@@ -410,17 +410,24 @@ describe('BrowserClientStore', () => {
     }
   });
 
-  it('lets one tab at a time open a profile', async () => {
+  it('lets one page at a time open a profile; a reloading page waits for its predecessor to let go', async () => {
     const name = uniqueName('lock');
     const first = await openBrowserStore(name);
+    await first.transaction((tx) => tx.settings.put('who', 'first'));
     try {
-      await assert.rejects(openBrowserStore(name), (err: unknown) => err instanceof StoreInUseError);
-      const other = await openBrowserStore(uniqueName('lock-other'));
+      await assert.rejects(openBrowserStore(name, { lockWaitMs: 0 }), (err: unknown) => err instanceof StoreInUseError);
+      const waited = performance.now();
+      await assert.rejects(openBrowserStore(name, { lockWaitMs: 200 }), (err: unknown) => err instanceof StoreInUseError);
+      assert.ok(performance.now() - waited >= 150);
+      const other = await openBrowserStore(uniqueName('lock-other'), { lockWaitMs: 0 });
       await other.destroy();
     } finally {
-      await first.close();
+      // The reload: the new page asks while the old one still has the profile, which lets go soon after.
+      setTimeout(() => void first.close(), 100);
     }
     const second = await openBrowserStore(name);
+    assert.equal(await second.transaction((tx) => tx.settings.get('who')), 'first');
+    await assert.rejects(first.transaction(async () => 1), (err: unknown) => err instanceof ClientError && err.is(ClientErrorCode.Closed));
     await second.close();
     await deleteAll(name);
   });
@@ -551,6 +558,10 @@ describe('BrowserClientStore', () => {
 async function collectBytes(source: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   for await (const p of source) parts.push(p);
+  return concat(parts);
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {
@@ -558,6 +569,12 @@ async function collectBytes(source: AsyncIterable<Uint8Array>): Promise<Uint8Arr
     at += p.length;
   }
   return out;
+}
+
+/** Byte equality without the assert package's element-by-element deep comparison (slow for megabytes). */
+function assertSameBytes(actual: Uint8Array, expected: Uint8Array): void {
+  assert.equal(actual.length, expected.length, 'length');
+  for (let i = 0; i < actual.length; i++) if (actual[i] !== expected[i]) assert.fail(`bytes differ at ${i}`);
 }
 
 describe('BrowserMediaFiles', () => {
@@ -577,8 +594,8 @@ describe('BrowserMediaFiles', () => {
       await again.append(new Uint8Array([9, 9]));
       const other = await media.staging('cd'.repeat(32));
       await other.append(new Uint8Array([1]));
-      const expected = new Uint8Array([...chunks.flatMap((c) => [...c]), 9, 9]);
-      assert.deepEqual(await collectBytes(again.read()), expected);
+      const expected = concat([...chunks, new Uint8Array([9, 9])]);
+      assertSameBytes(await collectBytes(again.read()), expected);
       assert.deepEqual((await media.stagedBlobIds()).sort(), ['ab'.repeat(32), 'cd'.repeat(32)]);
       await again.remove();
       assert.equal(await again.size(), 0);
@@ -613,7 +630,10 @@ describe('BrowserMediaFiles', () => {
 
       await media.close();
       media = await openBrowserMediaFiles(name);
-      assert.deepEqual(await collectBytes(media.read(location)), bytes);
+      const chunks: Uint8Array[] = [];
+      for await (const c of media.read(location)) chunks.push(c);
+      assert.ok(chunks.every((c) => c.length <= 64 * 1024));
+      assertSameBytes(concat(chunks), bytes);
       assert.deepEqual(await media.stat(location2), { location: location2, name: 'holiday.jpg', contentType: 'image/jpeg', size: 3, savedAt: (await media.stat(location2))?.savedAt });
 
       const url = await media.objectUrl(location);
@@ -621,11 +641,16 @@ describe('BrowserMediaFiles', () => {
       assert.equal(await media.objectUrl(location), url);
       const fetched = await fetch(url);
       assert.equal(fetched.headers.get('content-type'), 'image/jpeg');
-      assert.deepEqual(new Uint8Array(await fetched.arrayBuffer()), bytes);
+      assertSameBytes(new Uint8Array(await fetched.arrayBuffer()), bytes);
+      media.releaseObjectUrl(location);
+      await assert.rejects(fetch(url), 'a released object URL no longer loads');
+      const url2 = await media.objectUrl(location);
+      assert.notEqual(url2, url);
+      assert.equal((await fetch(url2)).status, 200);
 
       await media.remove(location);
       await media.remove(location);
-      await assert.rejects(fetch(url), 'the object URL was revoked');
+      await assert.rejects(fetch(url2), 'the object URL was revoked with the file');
       await assert.rejects(collectBytes(media.read(location)), (err: unknown) => err instanceof ClientError && err.is(ClientErrorCode.InvalidArgument));
       await assert.rejects(media.objectUrl(location), (err: unknown) => err instanceof ClientError && err.is(ClientErrorCode.InvalidArgument));
       assert.deepEqual((await media.list()).map((f) => f.location), [location2]);

@@ -46,6 +46,8 @@ import { createStoreKey, Sealer } from './sealer.js';
 export const storeDatabaseName = (name: string): string => `parley-store/${name}`;
 /** The IndexedDB database name of a profile's media cache (./media-files.ts). */
 export const mediaDatabaseName = (name: string): string => `parley-media/${name}`;
+/** How long {@link BrowserClientStore.open} waits for a profile another page holds, by default. */
+const DEFAULT_LOCK_WAIT_MS = 2_000;
 /** The Web Lock a profile's open store holds. */
 const lockName = (name: string): string => `parley-store/${name}`;
 
@@ -59,6 +61,11 @@ export class StoreInUseError extends Error {
 
 /** Options of {@link BrowserClientStore.open}. */
 export interface BrowserStoreOptions {
+  /**
+   * How long to wait for the profile's lock when another page holds it, ms (default 2,000: a reloading
+   * page's predecessor may still be letting go). 0: fail at once. Then {@link StoreInUseError}.
+   */
+  readonly lockWaitMs?: number | undefined;
   /**
    * Called with the commit's IndexedDB transaction after its writes are issued and before it completes.
    * For tests that abort it (or close the connection) to show that a crash mid-commit loses nothing committed.
@@ -300,7 +307,7 @@ export class BrowserClientStore implements ClientStore {
    * release or its record key is missing or wrong.
    */
   static async open(name: string, options: BrowserStoreOptions = {}): Promise<BrowserClientStore> {
-    const release = await acquireLock(name);
+    const release = await acquireLock(name, options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS);
     let db: IDBPDatabase | undefined;
     try {
       // Set once constructed; the callbacks below may fire before (then there is nothing to close yet).
@@ -691,21 +698,26 @@ async function loadMeta(db: IDBPDatabase): Promise<CryptoKey> {
   return key;
 }
 
-/** Takes the profile's Web Lock without waiting; returns its release. */
-async function acquireLock(name: string): Promise<() => void> {
+/** Takes the profile's Web Lock, waiting at most `waitMs`; returns its release. */
+async function acquireLock(name: string, waitMs: number): Promise<() => void> {
   const locks = (globalThis.navigator as Navigator | undefined)?.locks;
   // Without Web Locks (very old browsers) there is no cross-tab guard; the store still works in one tab.
   if (!locks) return () => undefined;
+  const options: LockOptions = waitMs > 0 ? { signal: AbortSignal.timeout(waitMs) } : { ifAvailable: true };
   return new Promise((resolve, reject) => {
     locks
-      .request(lockName(name), { ifAvailable: true }, (lock) => {
+      .request(lockName(name), options, (lock) => {
         if (!lock) {
           reject(new StoreInUseError(name));
           return undefined;
         }
-        // Held until the release function runs.
+        // Held until the release function runs (or the page goes away).
         return new Promise<void>((release) => resolve(release));
       })
-      .catch(reject);
+      .catch((err: unknown) => {
+        // The wait timed out (the signal's TimeoutError) or was refused.
+        if (err instanceof DOMException && (err.name === 'TimeoutError' || err.name === 'AbortError')) reject(new StoreInUseError(name));
+        else reject(err instanceof Error ? err : new Error(String(err)));
+      });
   });
 }

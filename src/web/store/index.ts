@@ -23,3 +23,14 @@ export async function openBrowserStore(name: string, options?: BrowserStoreOptio
 export async function openBrowserMediaFiles(name: string): Promise<BrowserMediaFiles> {
   return BrowserMediaFiles.open(name);
 }
+
+/**
+ * Asks the browser to keep this origin's storage under storage pressure (otherwise it may evict IndexedDB,
+ * keys and history with it). Resolves with whether storage is persistent; Chromium decides without a prompt
+ * (an installed app or a bookmarked, engaged site is granted), Firefox may ask the user.
+ */
+export async function requestPersistentStorage(): Promise<boolean> {
+  const storage = (globalThis.navigator as Navigator | undefined)?.storage;
+  if (!storage?.persist) return false;
+  return (await storage.persisted()) || storage.persist();
+}

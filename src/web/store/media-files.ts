@@ -25,8 +25,9 @@ export const MEDIA_SCHEMA_VERSION = 1;
 const STAGED = 'staged';
 const FILES = 'files';
 const LOCATION_PREFIX = 'idb:';
-/** How many bytes {@link BrowserMediaFiles.read} yields at a time. */
-const READ_CHUNK = 256 * 1024;
+/** Blobs are read a MiB at a time, handed out in 64 KiB slices (as the Node media files do). */
+const READ_BYTES = 1024 * 1024;
+const READ_CHUNK = 64 * 1024;
 /** A writer folds its pending chunks into its Blob every this many bytes (so Chromium can move them to disk). */
 const FOLD_BYTES = 4 * 1024 * 1024;
 
@@ -67,8 +68,9 @@ function writerClosed(): ClientError {
 }
 
 async function* blobChunks(blob: Blob): AsyncGenerator<Uint8Array> {
-  for (let at = 0; at < blob.size; at += READ_CHUNK) {
-    yield new Uint8Array(await blob.slice(at, at + READ_CHUNK).arrayBuffer());
+  for (let at = 0; at < blob.size; at += READ_BYTES) {
+    const bytes = new Uint8Array(await blob.slice(at, at + READ_BYTES).arrayBuffer());
+    for (let i = 0; i < bytes.length; i += READ_CHUNK) yield bytes.subarray(i, i + READ_CHUNK);
   }
 }
 
@@ -213,18 +215,15 @@ export class BrowserMediaFiles implements MediaFiles {
     this.#check();
     const tx = this.#db.transaction(FILES, 'readwrite', { durability: 'strict' });
     await Promise.all([tx.store.delete(location), tx.done]);
-    const url = this.#urls.get(location);
-    if (url !== undefined) {
-      URL.revokeObjectURL(url);
-      this.#urls.delete(location);
-    }
+    this.releaseObjectUrl(location);
   }
 
   // ---- for the app
 
   /**
-   * A `blob:` URL of a saved file (the same one for repeated calls), valid until the file is removed or the
-   * cache closed. Rejects when there is no file at `location`.
+   * A `blob:` URL of a saved file (the same one for repeated calls), valid until the file is removed, the
+   * URL released ({@link releaseObjectUrl}) or the cache closed: do not revoke it yourself. Rejects with
+   * `CLIENT_INVALID_ARGUMENT` when there is no file at `location`.
    */
   async objectUrl(location: string): Promise<string> {
     const known = this.#urls.get(location);
@@ -236,6 +235,14 @@ export class BrowserMediaFiles implements MediaFiles {
     const url = URL.createObjectURL(row.data.type === row.contentType ? row.data : row.data.slice(0, row.data.size, row.contentType));
     this.#urls.set(location, url);
     return url;
+  }
+
+  /** Revokes the object URL of `location`, if one was handed out (a later {@link objectUrl} makes a new one). */
+  releaseObjectUrl(location: string): void {
+    const url = this.#urls.get(location);
+    if (url === undefined) return;
+    URL.revokeObjectURL(url);
+    this.#urls.delete(location);
   }
 
   /** The saved file itself, as a Blob (typed with its content type). */

@@ -19,6 +19,10 @@
  *   browser profile folder (the disk, not the page) can in principle recover the key and then the records.
  *   Against that, only the operating system's disk or profile encryption helps.
  * - Saved attachments (the media cache) are stored as plain Blobs; their media keys, in the messages, are sealed.
+ * - Metadata stays readable: the primary keys and the few index fields of ./schema.ts (account ids of peers and
+ *   their device ids, group ids, message ids with their conversation and timestamps, outbox recipients, states
+ *   and times, prekey ids, settings names, processed envelope guids). Who talked with whom and when is visible
+ *   to whoever reads the raw database; what was said, and every key, is not.
  *
  * Format of a sealed record: version byte (1) ‖ 12-byte random IV ‖ AES-GCM ciphertext and 16-byte tag.
  * Random 96-bit IVs stay far below the 2^32 encryptions per key that NIST SP 800-38D allows.
