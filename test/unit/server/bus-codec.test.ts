@@ -63,7 +63,10 @@ describe('bus event codec', () => {
     for (let i = 0; i < 3000; i++) {
       const base = encodeDeviceEvent(EVENTS[i % EVENTS.length] as DeviceEvent);
       const mutated = i % 3 === 0 ? bytes(rng.int(0, 63)) : Uint8Array.from(base);
-      if (i % 3 !== 0) mutated[rng.int(0, Math.min(mutated.length, 120) - 1)] ^= rng.int(1, 255);
+      if (i % 3 !== 0) {
+        const at = rng.int(0, Math.min(mutated.length, 120) - 1);
+        mutated[at] = (mutated[at] as number) ^ rng.int(1, 255);
+      }
       let decoded: DeviceEvent;
       try {
         decoded = decodeDeviceEvent(mutated, REF);
