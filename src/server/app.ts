@@ -79,10 +79,6 @@ function redact(url: string): string {
   }
 }
 
-// The PostgreSQL backend is being written next to this file; until it lands, it is loaded by a variable
-// specifier (typed by hand here) so that this file compiles without it.
-const POSTGRES_MODULE = './storage/postgres/index.js';
-
 const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /** A connection pool's counts (pg.Pool's). */
@@ -99,9 +95,7 @@ async function openStorage(database: DatabaseConfig): Promise<{ storage: Storage
     return { storage: sqlite, sqlite, pool: undefined };
   }
   try {
-    const { openPostgresStorage } = (await import(POSTGRES_MODULE)) as {
-      openPostgresStorage: (url: string, options: { poolSize: number }) => Promise<Storage & { readonly pool: PoolCounts }>;
-    };
+    const { openPostgresStorage } = await import('./storage/postgres/index.js');
     const storage = await openPostgresStorage(database.url, { poolSize: database.poolSize });
     return { storage, sqlite: undefined, pool: storage.pool };
   } catch (err) {
