@@ -19,6 +19,7 @@ import {
 } from '../../client/index.js';
 import { WebCryptoProvider } from '../../protocol/webcrypto-provider.js';
 import { errorInWords } from './errors.js';
+import { timerLabel as timerWords } from '../ui/format.js';
 import { browserFetch, objectUrlOf, type Profile } from './profile.js';
 
 /** Per-chat choices of the user, kept in the profile's settings. */
@@ -46,7 +47,7 @@ export interface ChatNotice {
   readonly conversationId: ConversationId;
   readonly at: number;
   readonly text: string;
-  readonly kind: 'identity' | 'devices';
+  readonly kind: 'identity' | 'devices' | 'timer';
 }
 
 /** A message shown to the user briefly (an error in words, or a confirmation). */
@@ -71,6 +72,7 @@ export class Session {
   #connection: StateChange | undefined;
   #chats: ChatSummary[] = [];
   #titles = new Map<ConversationId, string>();
+  #timers = new Map<ConversationId, number>();
   #groups = new Map<ConversationId, GroupView>();
   #prefs: Record<string, ChatPrefs> = {};
   #notices: ChatNotice[] = [];
@@ -148,6 +150,11 @@ export class Session {
     return this.#titles.get(conversationId) ?? (isGroupId(conversationId) ? 'Group' : 'Unknown');
   }
 
+  /** The conversation's disappearing-message timer, seconds (0 = off). */
+  timer(conversationId: ConversationId): number {
+    return this.#timers.get(conversationId) ?? 0;
+  }
+
   group(conversationId: ConversationId): GroupView | undefined {
     return this.#groups.get(conversationId);
   }
@@ -180,6 +187,7 @@ export class Session {
     this.#groups = new Map(groups.map((g) => [g.id, g]));
     for (const g of groups) titles.set(g.id, g.name || 'Unnamed group');
     this.#titles = titles;
+    this.#timers = new Map<ConversationId, number>([...contacts.map((c) => [c.accountId, c.expireTimer] as const), ...groups.map((g) => [g.id, g.expireTimer] as const)]);
     const ids: ConversationId[] = [...contacts.map((c) => c.accountId), ...groups.map((g) => g.id)];
     const chats: ChatSummary[] = [];
     for (const id of ids) {
@@ -403,7 +411,13 @@ export class Session {
       for (const m of e.updated) this.#changed(m.conversationId);
     });
     on('messageStatus', (e) => this.#changed(e.message.conversationId));
-    on('timer', (e) => this.#changed(e.groupId ?? e.from.accountId));
+    on('timer', (e) => {
+      if (e.groupId !== undefined) return this.#changed(e.groupId);
+      // A 1:1 timer change from the peer is not a stored message in the SDK: note it in the chat.
+      if (e.from.accountId === c.accountId) return this.#changed(e.from.accountId);
+      const what = e.expireTimer === 0 ? 'turned off disappearing messages' : `set disappearing messages to ${timerWords(e.expireTimer)}`;
+      this.#addNotice({ conversationId: e.from.accountId, text: `${this.nameOf(e.from.accountId)} ${what}`, kind: 'timer' });
+    });
     on('decryptionFailed', (e) => this.#changed(e.groupId ?? e.from.accountId));
     on('groupUpdate', (e) => this.#changed(e.groupId));
     on('expired', () => this.#changedAll());
@@ -491,7 +505,7 @@ export class Session {
 function isNotice(v: unknown): v is ChatNotice {
   if (typeof v !== 'object' || v === null) return false;
   const n = v as Record<string, unknown>;
-  return typeof n.id === 'string' && typeof n.conversationId === 'string' && typeof n.at === 'number' && typeof n.text === 'string' && (n.kind === 'identity' || n.kind === 'devices');
+  return typeof n.id === 'string' && typeof n.conversationId === 'string' && typeof n.at === 'number' && typeof n.text === 'string' && (n.kind === 'identity' || n.kind === 'devices' || n.kind === 'timer');
 }
 
 function contactTitle(c: ContactView): string {

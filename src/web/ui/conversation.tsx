@@ -99,7 +99,7 @@ export function Conversation(props: { session: Session; id: ConversationId; onBa
   };
 
   const g = group ? session.group(id) : undefined;
-  const timer = g?.expireTimer ?? (messages ?? []).filter((m) => m.kind === 'timer').at(-1)?.expireTimer ?? 0;
+  const timer = session.timer(id);
 
   return (
     <section
