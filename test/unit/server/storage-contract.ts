@@ -528,6 +528,27 @@ export function storageContract(name: string, open: () => Promise<StorageHarness
       assert.deepEqual(await Promise.all(devices.map((d) => s.messages.depth(d.ref))), [0, 0, 0]);
     });
 
+    it('re-registration racing with sends and acks from two instances: every send is stored or refused, nothing is left behind', async () => {
+      const peer = await harness().peer();
+      const first = await s.accounts.register(registration('+15550100035', account(35)));
+      const old = first.device.ref;
+      const queued = await s.messages.insert([1, 2, 3, 4, 5, 6].map((n) => envelope(old, n)), { maxQueueDepth: 1000, now: 1000 });
+      const seqs = storedSeqs([queued]);
+      const payloadsBefore = await harness().payloads();
+      const [sends, , again] = await Promise.all([
+        Promise.all(Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? peer : s).messages.insert([envelope(old, 10 + i)], { maxQueueDepth: 1000, now: 1000 }))),
+        Promise.all(seqs.map((seq, i) => (i % 2 === 0 ? s : peer).messages.remove(old, seq))),
+        peer.accounts.register({ ...registration('+15550100035', 'unused'), now: 3000 }),
+      ]);
+      assert.ok(sends.every((r) => r.kind === 'stored' || r.kind === 'device-gone'), 'stored before the re-registration, or refused after it');
+      assert.deepEqual(again.removedDevices, [old]);
+      assert.equal(await s.messages.depth(old), 0);
+      assert.deepEqual(await s.messages.page(old, 0, 100, 0), []);
+      assert.equal(await harness().payloads(), payloadsBefore);
+      assert.equal((await s.messages.insert([envelope(again.device.ref, 1)], { maxQueueDepth: 1000, now: 3000 })).kind, 'stored', 'the new device takes envelopes');
+      assert.equal(await s.messages.depth(again.device.ref), 1);
+    });
+
     it('expires a large backlog in full and keeps what is newer', async () => {
       const l = await s.accounts.register(registration('+15550100040', account(40)));
       const ref = l.device.ref;

@@ -110,7 +110,8 @@ export class PostgresAccountStore implements AccountStore {
         const existing = await db.get<{ id: string }>(sql`SELECT id FROM accounts WHERE number = ${r.number} FOR UPDATE`);
         if (existing === undefined) throw new Error('the account of a number vanished during its registration');
         accountId = existing.id;
-        removed = (await db.all<{ ref: number }>(sql`SELECT ref FROM devices WHERE account_id = ${accountId} ORDER BY ref`)).map((d) => d.ref as DeviceRef);
+        // Device rows first (see deleteQueues): waits for sends to them that are under way.
+        removed = (await db.all<{ ref: number }>(sql`SELECT ref FROM devices WHERE account_id = ${accountId} ORDER BY ref FOR UPDATE`)).map((d) => d.ref as DeviceRef);
         await db.run(sql`UPDATE accounts SET identity_key = ${r.identityKey}, registered_at = ${r.now} WHERE id = ${accountId}`);
         // Queues first (see deleteQueues), then the devices with their keys by cascade.
         await deleteQueues(db, removed);

@@ -55,7 +55,10 @@ export interface PostgresDatabaseOptions {
   readonly poolSize?: number;
 }
 
-/** One node's pool: autocommit reads and writes through {@link read}, transactions through {@link transaction}. */
+/**
+ * One node's pool: single statements (each its own transaction) through {@link read}, transactions
+ * through {@link transaction}.
+ */
 export class PostgresDatabase {
   readonly pool: pg.Pool;
   /** Runs each statement on its own (autocommit) on some connection of the pool. */
@@ -65,9 +68,18 @@ export class PostgresDatabase {
   constructor(pool: pg.Pool) {
     this.pool = pool;
     this.read = new PgHandle({
-      query: ((text: string, values: unknown[]) => {
-        if (this.#closed) return Promise.reject(new ServerError(ServerErrorCode.Unavailable, 'storage is closed'));
-        return pool.query(text, values);
+      query: (async (text: string, values: unknown[]) => {
+        // A single statement that lost a deadlock or serialization conflict was rolled back whole: run it again.
+        for (let attempt = 1; ; attempt++) {
+          if (this.#closed) throw new ServerError(ServerErrorCode.Unavailable, 'storage is closed');
+          try {
+            return await pool.query(text, values);
+          } catch (err) {
+            const code = pgCode(err);
+            if ((code !== PgCode.SerializationFailure && code !== PgCode.DeadlockDetected) || attempt >= MAX_ATTEMPTS) throw err;
+            await sleep(Math.random() * 5 * 2 ** attempt);
+          }
+        }
       }) as pg.Pool['query'],
     });
   }

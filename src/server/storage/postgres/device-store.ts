@@ -93,7 +93,8 @@ export class PostgresDeviceStore implements DeviceStore {
     if (deviceId < FIRST_COMPANION_ID) return undefined;
     return this.#db.transaction(async (db): Promise<DeviceRef | undefined> => {
       await lockAccount(db, accountId);
-      const row = await db.get<{ ref: number }>(sql`SELECT ref FROM devices WHERE account_id = ${accountId} AND device_id = ${deviceId}`);
+      // The device row first (see deleteQueues): waits for sends to it that are under way.
+      const row = await db.get<{ ref: number }>(sql`SELECT ref FROM devices WHERE account_id = ${accountId} AND device_id = ${deviceId} FOR UPDATE`);
       if (row === undefined) return undefined;
       // The queue first (see deleteQueues), then the device with its keys by cascade.
       await deleteQueues(db, [row.ref]);

@@ -61,62 +61,80 @@ export async function recordIdempotency(db: PgHandle, idempotency: IdempotencyKe
 }
 
 /**
- * Deletes the queues of devices about to be deleted, before their rows go. Lock order: every path locks
- * queue rows before `device_queues` rows (the delete trigger); deleting a device by cascade alone would
- * lock its `device_queues` row first (cascades run in creation order) and could deadlock with an ack.
+ * Deletes the queues of devices about to be deleted, before their rows go. Lock order, the same on every
+ * path: device row, then its queue rows, then its `device_queues` counter (taken by the delete trigger).
+ * So the caller has locked the device rows `FOR UPDATE` already (this waits for sends that hold them
+ * `FOR KEY SHARE`), and the queue goes first: deleting the device by cascade alone would lock its counter
+ * before its queue rows (cascades run in creation order) and could deadlock with an ack.
  */
 export async function deleteQueues(db: PgHandle, refs: readonly number[]): Promise<void> {
   if (refs.length === 0) return;
   await db.run(sql`DELETE FROM messages WHERE device_ref = ANY(${refs}::bigint[])`);
 }
 
-/** One queue row to insert: content inline, or empty with a payload reference. */
+/** One queue row to insert: its content inline, or empty in a fan-out (whose content is the payload). */
 interface QueueRow {
   readonly envelope: NewEnvelope;
   readonly content: Uint8Array;
-  readonly payloadId: number | null;
 }
 
 /**
- * Inside a transaction: reserves `seq`s for the rows and inserts them, all or nothing. Locks the devices
- * (`FOR KEY SHARE`, so none can be deleted meanwhile) and then their queue counters (`FOR UPDATE`), both
- * in `device_ref` order, so concurrent sends to overlapping devices cannot deadlock. The counter lock is
- * held to the commit: inserts to one device commit in `seq` order. Returns undefined (nothing written)
- * when a queue would pass `maxQueueDepth` (undefined: no limit); throws {@link DeviceGone} for a device
- * that no longer exists.
+ * Inside a transaction: reserves `seq`s for the rows and inserts them, all or nothing, in two statements.
+ * The first locks the devices (`FOR KEY SHARE`: none can be deleted meanwhile) and then their queue
+ * counters (`FOR UPDATE`, in `device_ref` order, so concurrent sends to overlapping devices cannot
+ * deadlock; a device is always locked before its counter, also when it is deleted: see {@link deleteQueues}). The second
+ * advances the counters and inserts the rows (and the fan-out's payload). The counter lock is held to the
+ * commit: inserts to one device commit in `seq` order. Returns undefined (nothing written) when a queue
+ * would pass `maxQueueDepth` (undefined: no limit); throws {@link DeviceGone} for a device that no longer
+ * exists.
  */
-async function insertRows(db: PgHandle, rows: readonly QueueRow[], maxQueueDepth: number | undefined): Promise<StoredEnvelope[] | undefined> {
+async function insertRows(db: PgHandle, rows: readonly QueueRow[], maxQueueDepth: number | undefined, payload?: Uint8Array): Promise<StoredEnvelope[] | undefined> {
   if (rows.length === 0) return [];
   const adding = new Map<number, number>();
   for (const r of rows) adding.set(r.envelope.ref, (adding.get(r.envelope.ref) ?? 0) + 1);
   const refs = [...adding.keys()].sort((x, y) => x - y);
-  const counts = refs.map((ref) => adding.get(ref) ?? 0);
-  const devices = await db.all<{ ref: number }>(sql`SELECT ref FROM devices WHERE ref = ANY(${refs}::bigint[]) ORDER BY ref FOR KEY SHARE`);
-  if (devices.length !== refs.length) throw new DeviceGone();
-  const queues = await db.all<{ device_ref: number; depth: number }>(
-    sql`SELECT device_ref, depth FROM device_queues WHERE device_ref = ANY(${refs}::bigint[]) ORDER BY device_ref FOR UPDATE`,
-  );
+  const queues = await db.all<{ device_ref: number; depth: number; last_seq: number }>(sql`
+    SELECT device_ref, depth, last_seq FROM device_queues
+    WHERE device_ref IN (SELECT ref FROM devices WHERE ref = ANY(${refs}::bigint[]) ORDER BY ref FOR KEY SHARE)
+    ORDER BY device_ref FOR UPDATE`);
   if (queues.length !== refs.length) throw new DeviceGone();
   if (maxQueueDepth !== undefined && queues.some((q) => q.depth + (adding.get(q.device_ref) ?? 0) > maxQueueDepth)) return undefined;
-  const reserved = await db.all<{ device_ref: number; last_seq: number }>(sql`
-    UPDATE device_queues q SET last_seq = q.last_seq + a.n, depth = q.depth + a.n
-    FROM unnest(${refs}::bigint[], ${counts}::integer[]) AS a (ref, n)
-    WHERE q.device_ref = a.ref
-    RETURNING q.device_ref, q.last_seq`);
-  // The next seq of each device: the first of the block just reserved.
-  const next = new Map(reserved.map((r) => [r.device_ref, r.last_seq - (adding.get(r.device_ref) ?? 0) + 1]));
+  const next = new Map(queues.map((q) => [q.device_ref, q.last_seq + 1]));
   const stored = rows.map((r): StoredEnvelope => {
     const seq = next.get(r.envelope.ref) ?? 0;
     next.set(r.envelope.ref, seq + 1);
     return { ...r.envelope, seq };
   });
-  await db.run(sql`
-    INSERT INTO messages (device_ref, seq, guid, type, source_account_id, source_device_id, destination_device_id, timestamp, server_timestamp, content, payload_id, group_id)
-    SELECT * FROM unnest(
-      ${stored.map((e) => e.ref)}::bigint[], ${stored.map((e) => e.seq)}::bigint[], ${stored.map((e) => e.guid)}::bytea[], ${stored.map((e) => e.type)}::integer[],
-      ${stored.map((e) => e.sourceAccountId)}::text[], ${stored.map((e) => e.sourceDeviceId)}::integer[], ${stored.map((e) => e.destinationDeviceId)}::integer[],
-      ${stored.map((e) => e.timestamp)}::bigint[], ${stored.map((e) => e.serverTimestamp)}::bigint[], ${rows.map((r) => r.content)}::bytea[],
-      ${rows.map((r) => r.payloadId)}::bigint[], ${stored.map((e) => e.groupId ?? null)}::text[])`);
+  const counts = refs.map((ref) => adding.get(ref) ?? 0);
+  const envelopeGroup = stored[0]?.groupId ?? null;
+  const columns = [
+    stored.map((e) => e.guid), stored.map((e) => e.type), stored.map((e) => e.sourceAccountId), stored.map((e) => e.sourceDeviceId),
+    stored.map((e) => e.destinationDeviceId), stored.map((e) => e.timestamp), stored.map((e) => e.serverTimestamp),
+  ] as const;
+  if (payload === undefined) {
+    await db.run(sql`
+      WITH counters AS (
+        UPDATE device_queues q SET last_seq = q.last_seq + a.n, depth = q.depth + a.n
+        FROM unnest(${refs}::bigint[], ${counts}::integer[]) AS a (ref, n) WHERE q.device_ref = a.ref)
+      INSERT INTO messages (device_ref, seq, guid, type, source_account_id, source_device_id, destination_device_id, timestamp, server_timestamp, content, payload_id, group_id)
+      SELECT r.ref, r.seq, r.guid, r.type, r.source_account_id, r.source_device_id, r.destination_device_id, r.timestamp, r.server_timestamp, r.content, NULL, r.group_id
+      FROM unnest(
+        ${stored.map((e) => e.ref)}::bigint[], ${stored.map((e) => e.seq)}::bigint[], ${columns[0]}::bytea[], ${columns[1]}::integer[], ${columns[2]}::text[],
+        ${columns[3]}::integer[], ${columns[4]}::integer[], ${columns[5]}::bigint[], ${columns[6]}::bigint[], ${rows.map((r) => r.content)}::bytea[],
+        ${stored.map((e) => e.groupId ?? null)}::text[])
+        AS r (ref, seq, guid, type, source_account_id, source_device_id, destination_device_id, timestamp, server_timestamp, content, group_id)`);
+  } else {
+    // A fan-out: the content once, in a payloads row that every queue row references.
+    await db.run(sql`
+      WITH counters AS (
+        UPDATE device_queues q SET last_seq = q.last_seq + a.n, depth = q.depth + a.n
+        FROM unnest(${refs}::bigint[], ${counts}::integer[]) AS a (ref, n) WHERE q.device_ref = a.ref),
+      payload AS (INSERT INTO payloads (refs, content) VALUES (${rows.length}, ${payload}) RETURNING id)
+      INSERT INTO messages (device_ref, seq, guid, type, source_account_id, source_device_id, destination_device_id, timestamp, server_timestamp, content, payload_id, group_id)
+      SELECT r.*, ${NO_CONTENT}::bytea, (SELECT id FROM payload), ${envelopeGroup}::text FROM unnest(
+        ${stored.map((e) => e.ref)}::bigint[], ${stored.map((e) => e.seq)}::bigint[], ${columns[0]}::bytea[], ${columns[1]}::integer[], ${columns[2]}::text[],
+        ${columns[3]}::integer[], ${columns[4]}::integer[], ${columns[5]}::bigint[], ${columns[6]}::bigint[]) AS r`);
+  }
   return stored;
 }
 
@@ -132,11 +150,8 @@ export async function insertFanOutRows(
   maxQueueDepth: number | undefined,
 ): Promise<StoredEnvelope[] | undefined> {
   if (recipients.length === 0) return [];
-  const payload = await db.get<{ id: number }>(sql`INSERT INTO payloads (refs, content) VALUES (${recipients.length}, ${envelope.content}) RETURNING id`);
-  if (payload === undefined) throw new Error('INSERT ... RETURNING returned no row');
-  const rows = recipients.map((r): QueueRow => ({ envelope: { ...envelope, ref: r.ref, guid: r.guid, destinationDeviceId: r.deviceId }, content: NO_CONTENT, payloadId: payload.id }));
-  // A full queue returns undefined: the caller rolls back, the payload row with it.
-  return insertRows(db, rows, maxQueueDepth);
+  const rows = recipients.map((r): QueueRow => ({ envelope: { ...envelope, ref: r.ref, guid: r.guid, destinationDeviceId: r.deviceId }, content: NO_CONTENT }));
+  return insertRows(db, rows, maxQueueDepth, envelope.content);
 }
 
 /**
@@ -152,7 +167,7 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   insert(envelopes: readonly NewEnvelope[], options: InsertOptions): Promise<InsertResult> {
-    return this.#write(options, (db) => insertRows(db, envelopes.map((e) => ({ envelope: e, content: e.content, payloadId: null })), options.maxQueueDepth));
+    return this.#write(options, (db) => insertRows(db, envelopes.map((e) => ({ envelope: e, content: e.content })), options.maxQueueDepth));
   }
 
   insertFanOut(envelope: FanOutEnvelope, recipients: readonly FanOutRecipient[], options: InsertOptions): Promise<InsertResult> {
