@@ -4,6 +4,7 @@ import type { BlobStore } from '../blobs/blob-store.js';
 import type { ServerConfig } from '../config.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { AccountService } from '../services/accounts.js';
+import type { BackupService } from '../services/backups.js';
 import type { DeviceService } from '../services/devices.js';
 import type { GroupService } from '../services/groups.js';
 import type { KeyDirectory } from '../services/key-directory.js';
@@ -12,6 +13,7 @@ import type { PresenceService } from '../services/presence.js';
 import type { RegistrationService } from '../services/registration.js';
 import type { TurnConfig } from '../turn.js';
 import { accountRoutes } from './accounts.js';
+import { backupRoutes } from './backups.js';
 import { blobRoutes } from './blobs.js';
 import { callRoutes } from './calls.js';
 import { deviceRoutes } from './devices.js';
@@ -37,6 +39,8 @@ export interface RouteServices {
   readonly accepting: () => boolean;
   /** The TURN server whose credentials `GET /v1/calls/turn` mints (absent: that route answers 404). */
   readonly turn?: TurnConfig | undefined;
+  /** Encrypted backups (absent: the `/v1/backups` routes answer 404). */
+  readonly backups?: BackupService | undefined;
 }
 
 /** Builds the route table. */
@@ -51,6 +55,7 @@ export function buildRoutes(s: RouteServices): Route[] {
     ...groupRoutes(s.groups),
     ...deviceRoutes(s.devices),
     ...blobRoutes(s.blobs, s.config),
+    ...(s.backups === undefined ? [] : backupRoutes(s.backups)),
     ...callRoutes(s.turn, s.config.clock),
   ];
 }

@@ -190,17 +190,32 @@ describe('migration 12: blob uploads without id', () => {
   });
 });
 
+describe('migration 13: backups', () => {
+  it('creates backups, one row per account, deleted with the account (so re-registration, which keeps the account, keeps it)', () => {
+    const { db, names } = added(13);
+    assert.deepEqual(names, ['backups']);
+    db.run(sql`INSERT INTO accounts (id, number, identity_key, created_at, registered_at) VALUES (${'a'}, ${'+1'}, ${new Uint8Array(33)}, ${1}, ${1})`);
+    const insert = (account: string): unknown =>
+      db.run(sql`INSERT INTO backups (account_id, blob_id, size, created_at, uploaded_at, format_version) VALUES (${account}, ${'b'}, ${1}, ${1}, ${1}, ${1})`);
+    insert('a');
+    assert.throws(() => insert('a'), /UNIQUE|PRIMARY/);
+    assert.throws(() => insert('x'), /FOREIGN KEY/);
+    db.run(sql`DELETE FROM accounts`);
+    assert.equal(db.get<{ n: number }>(sql`SELECT COUNT(*) AS n FROM backups`)?.n, 0);
+  });
+});
+
 describe('migration runner', () => {
   it('covers every migration with a test above', () => {
-    assert.equal(latestVersion(), 12, 'a new migration needs its own describe block in this file');
+    assert.equal(latestVersion(), 13, 'a new migration needs its own describe block in this file');
   });
 
   it('applies everything once and records each version', () => {
     const db = memoryDb();
-    assert.deepEqual(migrate(db), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    assert.deepEqual(migrate(db), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
     assert.deepEqual(migrate(db), [], 'a second run applies nothing');
     const rows = db.all<{ version: number; name: string }>(sql`SELECT version, name FROM schema_migrations ORDER BY version`);
-    assert.deepEqual(rows.map((r) => `${r.version}:${r.name}`), ['1:accounts', '2:keys', '3:messages', '4:verification', '5:presence', '6:groups', '7:payloads', '8:linked-devices', '9:blobs', '10:blob-uploads', '11:blob-fetches', '12:blob-uploads-without-id']);
+    assert.deepEqual(rows.map((r) => `${r.version}:${r.name}`), ['1:accounts', '2:keys', '3:messages', '4:verification', '5:presence', '6:groups', '7:payloads', '8:linked-devices', '9:blobs', '10:blob-uploads', '11:blob-fetches', '12:blob-uploads-without-id', '13:backups']);
   });
 
   it('refuses a database newer than the server', () => {

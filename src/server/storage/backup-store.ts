@@ -1,0 +1,73 @@
+/**
+ * Backup metadata (issue #10, docs/backups.md): one current backup per account, the blob that holds its
+ * encrypted file, and the password slot whose share the server releases only for the right password.
+ *
+ * Kept apart from the `Storage` interface of stores.ts until every backend implements it; the SQLite one is
+ * `sqlite/backup-store.ts`. An implementation keeps the current backup's blob from expiring ("pins" it) and
+ * lets a replaced or deleted backup's blob expire, in the same transaction that changes the metadata.
+ */
+import type { AccountId } from '../ids.js';
+
+/** Argon2id parameters of a password slot, as the client chose them (opaque to the server apart from bounds). */
+export interface BackupKdf {
+  readonly algorithm: 'argon2id';
+  readonly memoryKiB: number;
+  readonly iterations: number;
+  readonly parallelism: number;
+}
+
+/** The password slot of a backup. */
+export interface BackupPasswordSlot {
+  /** 32 hex digits; the same slot (same salt, share and verifier) stays across backups until the password changes. */
+  readonly slotId: string;
+  readonly salt: Uint8Array;
+  readonly kdf: BackupKdf;
+  /** SHA-256 of the client's auth key. */
+  readonly verifier: Uint8Array;
+  /** 32 bytes, released for the right proof; undefined once deleted after too many wrong ones (locked). */
+  readonly share: Uint8Array | undefined;
+  readonly failedAttempts: number;
+  /** When the share was deleted, ms. */
+  readonly lockedAt: number | undefined;
+}
+
+/** An account's current backup. */
+export interface StoredBackup {
+  readonly accountId: AccountId;
+  /** Hex SHA-256 of the encrypted file (its blob). */
+  readonly blobId: string;
+  readonly size: number;
+  /** When the client made it, ms. */
+  readonly createdAt: number;
+  /** When it was registered here, ms. */
+  readonly uploadedAt: number;
+  readonly formatVersion: number;
+  readonly password: BackupPasswordSlot | undefined;
+}
+
+/** The blob's `created_at` while it is a current backup: far after any expiry cut-off, so it never expires. */
+export const PINNED_BLOB_TIME = 8_640_000_000_000_000;
+
+/** Outcome of a wrong proof. */
+export interface FailedAttempt {
+  readonly attemptsLeft: number;
+  /** True when this failure used up the last attempt (the share is gone) or the slot was locked already. */
+  readonly locked: boolean;
+}
+
+export interface BackupStore {
+  get(accountId: AccountId): Promise<StoredBackup | undefined>;
+  /**
+   * Makes `backup` the account's current one, in one transaction: a password slot with the slot id of the
+   * previous one keeps its failure count and its locked state (a locked share is not taken again); the new
+   * blob is pinned ({@link PINNED_BLOB_TIME}); the replaced blob, when another, gets `created_at = unpinnedAt`
+   * (so the sweeper deletes it as expired). Returns the replaced blob id, if any.
+   */
+  put(backup: StoredBackup, unpinnedAt: number): Promise<{ readonly replacedBlobId: string | undefined }>;
+  /** Counts a wrong proof for slot `slotId`; at `limit` failures the share is deleted. */
+  recordFailure(accountId: AccountId, slotId: string, limit: number, now: number): Promise<FailedAttempt>;
+  /** A right proof: the failure count of the slot starts again. */
+  resetFailures(accountId: AccountId, slotId: string): Promise<void>;
+  /** Deletes the account's backup metadata and unpins its blob; returns its blob id, if there was one. */
+  delete(accountId: AccountId, unpinnedAt: number): Promise<string | undefined>;
+}
