@@ -40,6 +40,7 @@ import {
   type UploadJobRecord,
 } from '../../client/store/types.js';
 import { Index, META, MetaKey, SCHEMA_VERSION, upgradeSchema, type TableName } from './schema.js';
+import { decodeValue, encodeValue } from './codec.js';
 import { createStoreKey, Sealer } from './sealer.js';
 
 /** The IndexedDB database name of a profile's store. */
@@ -166,8 +167,13 @@ const DEFS: { readonly [T in TableName]: TableDef<Tables[T]> } = {
 
 interface Entry {
   readonly key: Key;
-  /** undefined: deleted in this transaction. */
-  readonly value: unknown;
+  /**
+   * The record as ./codec.ts encodes it (a private copy: what the caller does to its object afterwards changes
+   * nothing here, and a record that cannot be stored fails at `put`); undefined: deleted in this transaction.
+   */
+  readonly bytes: Uint8Array<ArrayBuffer> | undefined;
+  /** The plain index fields of the row. */
+  readonly plain: Record<string, string | number> | undefined;
 }
 
 interface TableJournal {
@@ -191,7 +197,7 @@ class Journal {
     return t;
   }
 
-  write(name: TableName, key: Key, value: unknown): void {
+  write(name: TableName, key: Key, bytes: Uint8Array<ArrayBuffer> | undefined, plain?: Record<string, string | number>): void {
     const t = this.table(name);
     const ks = keyString(key);
     const old = t.entries.get(ks);
@@ -199,7 +205,7 @@ class Journal {
       if (old) t.entries.set(ks, old);
       else t.entries.delete(ks);
     });
-    t.entries.set(ks, { key, value });
+    t.entries.set(ks, { key, bytes, plain });
   }
 
   clear(name: TableName): void {
@@ -403,10 +409,8 @@ export class BrowserClientStore implements ClientStore {
     return (await this.#sealer.open(whereOf(table, row.k), row.v)) as Tables[T];
   }
 
-  async #seal<T extends TableName>(table: T, value: Tables[T]): Promise<Row> {
-    const def = DEFS[table];
-    const k = def.key(value);
-    return { k, ...def.plain?.(value), v: await this.#sealer.seal(whereOf(table, k), value) };
+  async #seal(table: TableName, entry: Entry & { bytes: Uint8Array<ArrayBuffer> }): Promise<Row> {
+    return { k: entry.key, ...entry.plain, v: await this.#sealer.sealEncoded(whereOf(table, entry.key), entry.bytes) };
   }
 
   /** Writes the journal in one read-write IndexedDB transaction; resolves after its `complete` event. */
@@ -421,8 +425,8 @@ export class BrowserClientStore implements ClientStore {
     for (const [table, t] of journal.tables) {
       if (!t.cleared && t.entries.size === 0) continue;
       const values = [...t.entries.values()];
-      const puts = await Promise.all(values.filter((e) => e.value !== undefined).map((e) => this.#seal(table, e.value as Tables[typeof table])));
-      const deletes = t.cleared ? [] : values.filter((e) => e.value === undefined).map((e) => e.key);
+      const puts = await Promise.all(values.filter((e): e is Entry & { bytes: Uint8Array<ArrayBuffer> } => e.bytes !== undefined).map((e) => this.#seal(table, e)));
+      const deletes = t.cleared ? [] : values.filter((e) => e.bytes === undefined).map((e) => e.key);
       ops.push({ table, clear: t.cleared, puts, deletes });
     }
     if (ops.length === 0) return;
@@ -462,13 +466,12 @@ export class BrowserClientStore implements ClientStore {
       if (!journal.active) throw outsideError();
       if (this.#closed) throw closedError();
     };
-    const copy = <V>(v: V): V => structuredClone(v);
 
     const get = async <T extends TableName>(table: T, key: Key): Promise<Tables[T] | undefined> => {
       check();
       const t = journal.tables.get(table);
       const e = t?.entries.get(keyString(key));
-      if (e) return e.value === undefined ? undefined : copy(e.value as Tables[T]);
+      if (e) return e.bytes === undefined ? undefined : (decodeValue(e.bytes) as Tables[T]);
       if (t?.cleared) return undefined;
       const row = (await request(db.transaction(table, 'readonly').objectStore(table).get(key))) as Row | undefined;
       if (!row) return undefined;
@@ -478,13 +481,14 @@ export class BrowserClientStore implements ClientStore {
       check();
       const t = journal.tables.get(table);
       const e = t?.entries.get(keyString(key));
-      if (e) return e.value !== undefined;
+      if (e) return e.bytes !== undefined;
       if (t?.cleared) return false;
       return (await request(db.transaction(table, 'readonly').objectStore(table).count(key))) > 0;
     };
     const put = <T extends TableName>(table: T, value: Tables[T]): void => {
       check();
-      journal.write(table, DEFS[table].key(value), copy(value));
+      const def = DEFS[table];
+      journal.write(table, def.key(value), encodeValue(value), def.plain?.(value));
     };
     const remove = (table: TableName, key: Key): void => {
       check();
@@ -511,7 +515,9 @@ export class BrowserClientStore implements ClientStore {
       const skip = skipper(table);
       const out: Array<Tables[T]> = (await Promise.all(rows.filter((r) => !skip(r.k)).map((r) => this.#open(table, r)))).filter(pred);
       for (const e of journal.tables.get(table)?.entries.values() ?? []) {
-        if (e.value !== undefined && pred(e.value as Tables[T])) out.push(copy(e.value as Tables[T]));
+        if (e.bytes === undefined) continue;
+        const v = decodeValue(e.bytes) as Tables[T];
+        if (pred(v)) out.push(v);
       }
       return out;
     };

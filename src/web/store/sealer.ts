@@ -53,7 +53,11 @@ export class Sealer {
 
   /** The sealed bytes of `value` (plain data: see ./codec.ts), bound to `where` (store and key). */
   async seal(where: string, value: unknown): Promise<Uint8Array> {
-    const plain = encodeValue(value);
+    return this.sealEncoded(where, encodeValue(value));
+  }
+
+  /** Seals a value already encoded with `encodeValue` (and zeroes `plain` afterwards). */
+  async sealEncoded(where: string, plain: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
     const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
     const ct = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: text.encode(where) }, this.#key, plain));
     plain.fill(0);
