@@ -20,7 +20,7 @@ SECRET_KEY=parley-test-secret-key-0123456789
 
 wait_for_rgw() {
   for _ in $(seq 1 120); do
-    curl -s -o /dev/null http://127.0.0.1:7480/ && return 0
+    (exec 3<>/dev/tcp/127.0.0.1/7480) 2>/dev/null && return 0
     sleep 0.25
   done
   echo "ceph-s3: radosgw did not answer on 127.0.0.1:7480" >&2
@@ -103,7 +103,7 @@ case "${1:-}" in
 run)
   shift
   [ $# -gt 0 ] || { echo "usage: scripts/ceph-s3.sh run CMD [ARGS...]" >&2; exit 2; }
-  for tool in ceph-mon ceph-osd radosgw radosgw-admin unshare curl; do
+  for tool in ceph-mon ceph-osd radosgw radosgw-admin unshare ip; do
     command -v "$tool" >/dev/null || { echo "ceph-s3: $tool is not installed (apt-get install -y radosgw ceph-mon ceph-osd)" >&2; exit 3; }
   done
   if [ "${PARLEY_CEPH_NETNS:-}" != 1 ]; then

@@ -11,33 +11,50 @@ export const CEPH_SCRIPT = path.join(root, 'scripts', 'ceph-s3.sh');
 
 /** Why Ceph cannot run here (a missing tool, not root), or undefined when it can. */
 export function cephUnavailableReason(): string | undefined {
-  for (const tool of ['ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'unshare', 'curl']) {
+  for (const tool of ['ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'unshare', 'ip']) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status !== 0) return `${tool} is not installed (apt-get install -y radosgw ceph-mon ceph-osd)`;
   }
   if (process.getuid?.() !== 0) return 'a network namespace for Ceph needs root';
   return undefined;
 }
 
+/** What an inner run printed, and how it ended. */
+export interface CephRun {
+  /** Exit status: 0 passed, 3 Ceph would not start. */
+  readonly status: number;
+  /** Its output (stdout and stderr, interleaved; the last 256 KiB). */
+  readonly output: string;
+}
+
 /**
- * Runs `node --import tsx --test <files>` inside scripts/ceph-s3.sh (a fresh namespace with Ceph); its
- * output goes to this process's. Resolves with the exit status (3: Ceph would not start). Killed after
- * `timeoutMs`.
+ * Runs `node --import tsx --test <files>` inside scripts/ceph-s3.sh (a fresh namespace with Ceph). Its
+ * output is collected (and copied to this process's stderr as it comes); killed after `timeoutMs`.
  */
-export function runWithCeph(files: readonly string[], timeoutMs: number): Promise<number> {
+export function runWithCeph(files: readonly string[], timeoutMs: number): Promise<CephRun> {
   return new Promise((resolve, reject) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+    // Set by an outer `node --test` for its own test files: the inner runner must not act as one of them.
+    delete env.NODE_TEST_CONTEXT;
     const child = spawn(CEPH_SCRIPT, ['run', process.execPath, '--import', 'tsx', '--test', '--test-reporter=spec', `--test-timeout=${timeoutMs}`, ...files], {
       cwd: root,
-      stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env,
     });
+    let output = '';
+    const collect = (data: Buffer): void => {
+      process.stderr.write(data);
+      output = (output + data.toString('utf8')).slice(-256 * 1024);
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
     const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
     child.once('error', (err) => {
       clearTimeout(timer);
       reject(err);
     });
-    child.once('exit', (code, signal) => {
+    child.once('close', (code, signal) => {
       clearTimeout(timer);
-      resolve(code ?? (signal === null ? 1 : 128));
+      resolve({ status: code ?? (signal === null ? 1 : 128), output });
     });
   });
 }

@@ -22,6 +22,7 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -240,6 +241,37 @@ export class S3Bucket {
       if (token === undefined) break;
     }
     return out;
+  }
+
+  /**
+   * Aborts multipart uploads under `prefix` started before `before` (by the S3 server's clock): assemblies a
+   * crash interrupted, whose parts would otherwise take space for ever. Returns how many.
+   */
+  async abortStaleMultipart(prefix: string, before: number): Promise<number> {
+    let aborted = 0;
+    let keyMarker: string | undefined;
+    let idMarker: string | undefined;
+    for (let page = 0; page < 10_000; page++) {
+      const listed = await call(
+        this.#s3.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.#bucket,
+            Prefix: this.#key(prefix),
+            ...(keyMarker === undefined ? {} : { KeyMarker: keyMarker }),
+            ...(idMarker === undefined ? {} : { UploadIdMarker: idMarker }),
+          }),
+        ),
+      );
+      for (const upload of listed.Uploads ?? []) {
+        if (upload.Key === undefined || upload.UploadId === undefined || (upload.Initiated?.getTime() ?? 0) >= before) continue;
+        await call(this.#s3.send(new AbortMultipartUploadCommand({ Bucket: this.#bucket, Key: upload.Key, UploadId: upload.UploadId })));
+        aborted++;
+      }
+      if (listed.IsTruncated !== true) break;
+      keyMarker = listed.NextKeyMarker;
+      idMarker = listed.NextUploadIdMarker;
+    }
+    return aborted;
   }
 
   /** Deletes an object (none is fine). */

@@ -73,7 +73,7 @@ export interface S3BlobStoreOptions {
   readonly pieceBytes?: number;
   /** A blob lock whose holder has not released it after this long is broken. Default 30 s. */
   readonly lockLeaseMs?: number;
-  /** Pieces under `tmp/` older than this (by the S3 server's clock) are left over by a crash: deleted. Default 1 h. */
+  /** Pieces under `tmp/` and multipart assemblies older than this are left over by a crash: deleted. Default 1 h. */
   readonly tmpMaxAgeMs?: number;
 }
 
@@ -512,8 +512,8 @@ export class S3BlobStore implements BlobStore {
 
   /**
    * Deletes the pieces of uploads without a record (the record is created before any piece, so pieces
-   * listed before the records are read and not among them belong to a deleted upload), and `tmp/` pieces
-   * older than `tmpMaxAgeMs` by the S3 server's clock.
+   * listed before the records are read and not among them belong to a deleted upload), `tmp/` pieces
+   * and multipart assemblies of `blobs/` older than `tmpMaxAgeMs` (a crash interrupted them).
    */
   async #deleteOrphans(): Promise<void> {
     const folders = await this.#bucket.folders('uploads/');
@@ -524,6 +524,7 @@ export class S3BlobStore implements BlobStore {
     // The newest piece's time stands for "now" on the S3 server's clock when no clock is shared.
     const cutoff = Math.max(Date.now(), newest) - this.#tmpMaxAgeMs;
     await this.#bucket.deleteMany(tmp.filter((e) => e.lastModified < cutoff).map((e) => e.key));
+    await this.#bucket.abortStaleMultipart('blobs/', cutoff);
   }
 }
 

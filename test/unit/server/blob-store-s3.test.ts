@@ -4,6 +4,7 @@
 // packages that part is skipped, saying so, except in CI (CI=true), where it fails.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { stripVTControlCharacters } from 'node:util';
 import { parseS3Url } from '../../../src/server/blobs/s3-store.ts';
 import { cephUnavailableReason, runWithCeph } from '../../support/s3.ts';
 
@@ -46,8 +47,12 @@ describe('S3 blob store on Ceph radosgw (network namespace)', () => {
       t.skip(`no S3 server here: ${reason}`);
       return;
     }
-    const status = await runWithCeph(['test/unit/server/blob-store-s3-suite.ts'], 800_000);
-    assert.notEqual(status, 3, 'Ceph did not start (see its log above)');
-    assert.equal(status, 0, 'the S3 suite failed (see above)');
+    const run = await runWithCeph(['test/unit/server/blob-store-s3-suite.ts'], 800_000);
+    const plain = stripVTControlCharacters(run.output);
+    for (const line of plain.split('\n')) if (/ceph-s3:|MiB\/s|^ℹ (tests|pass|fail|duration)/.test(line)) t.diagnostic(line.replace(/^\s*ℹ\s*/, '').trim());
+    assert.notEqual(run.status, 3, `Ceph did not start:\n${plain.slice(-4000)}`);
+    assert.equal(run.status, 0, `the S3 suite failed:\n${plain.slice(-20_000)}`);
+    assert.match(plain, /ℹ fail 0/);
+    assert.doesNotMatch(plain, /ℹ pass 0\b/, 'the suite ran cases');
   });
 });
