@@ -73,6 +73,7 @@ export class Session {
   #chats: ChatSummary[] = [];
   #titles = new Map<ConversationId, string>();
   #timers = new Map<ConversationId, number>();
+  #nameRetries = 0;
   #groups = new Map<ConversationId, GroupView>();
   #prefs: Record<string, ChatPrefs> = {};
   #notices: ChatNotice[] = [];
@@ -185,7 +186,17 @@ export class Session {
     const titles = new Map<ConversationId, string>();
     for (const c of contacts) titles.set(c.accountId, contactTitle(c));
     this.#groups = new Map(groups.map((g) => [g.id, g]));
-    for (const g of groups) titles.set(g.id, g.name || 'Unnamed group');
+    for (const g of groups) {
+      titles.set(g.id, g.name || 'Unnamed group');
+      // Members we have no contact for are named by the numbers the group state carries.
+      for (const m of g.members) if (m.number !== undefined && !titles.has(m.accountId)) titles.set(m.accountId, m.number);
+    }
+    // A group whose master key has not arrived yet has no name: the key comes in a message the SDK emits no
+    // event for, so look again shortly (bounded).
+    if (groups.some((g) => g.active && g.name === '') && this.#nameRetries < 30) {
+      this.#nameRetries++;
+      setTimeout(() => this.#scheduleRefresh(), 1_000);
+    } else this.#nameRetries = 0;
     this.#titles = titles;
     this.#timers = new Map<ConversationId, number>([...contacts.map((c) => [c.accountId, c.expireTimer] as const), ...groups.map((g) => [g.id, g.expireTimer] as const)]);
     const ids: ConversationId[] = [...contacts.map((c) => c.accountId), ...groups.map((g) => g.id)];
@@ -448,6 +459,9 @@ export class Session {
       this.#addNotice({ conversationId: e.accountId, text: `${this.nameOf(e.accountId)} linked a new device.`, kind: 'devices' });
     });
     on('error', (e) => console.warn(`parley: background ${e.context}`, e.error));
+    // Everything queued while away has been processed: a good moment to re-read the list (group state refreshed
+    // in the background, names that became known).
+    on('queueEmpty', () => this.#scheduleRefresh());
   }
 
   #addNotice(n: Omit<ChatNotice, 'id' | 'at'>): void {
