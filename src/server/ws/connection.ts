@@ -126,6 +126,11 @@ export class DeviceConnection implements RegisteredSocket, PushChannel {
     this.#checkIdle();
   }
 
+  /** Requests being handled and pushes awaiting their ack. */
+  get inFlight(): { readonly requests: number; readonly pushes: number } {
+    return { requests: this.#activeRequests, pushes: this.#pending.size };
+  }
+
   /** Resolves when no request is running and no push awaits its ack (or the socket closed). */
   idle(): Promise<void> {
     if (this.#closed || (this.#activeRequests === 0 && this.#pending.size === 0)) return Promise.resolve();

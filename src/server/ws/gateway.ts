@@ -21,6 +21,9 @@ import { DeviceConnection, type ConnectionDeps } from './connection.js';
 
 export const WEBSOCKET_PATH = '/v1/websocket';
 
+/** How long a closing gateway keeps sockets open to answer requests already on their way with 503. */
+const SHUTDOWN_GRACE_MS = 100;
+
 const REASONS: Readonly<Record<number, string>> = { 401: 'Unauthorized', 404: 'Not Found', 503: 'Service Unavailable' };
 
 /** Answers an upgrade request with a bare HTTP error and closes the TCP connection. */
@@ -106,24 +109,39 @@ export class WebSocketGateway {
   }
 
   /**
-   * Refuses new upgrades, lets running requests finish (at most `drainTimeoutMs`, default 10 s), then
+   * Refuses new upgrades, refuses new requests with 503 for `graceMs` (default 100), lets running
+   * requests finish and pushes be acknowledged (all in all at most `drainTimeoutMs`, default 10 s), then
    * closes every socket with 1001 and waits until each one's closing work (last seen, ack deletes) is
    * done. Nothing a client saw acknowledged is lost: acks are only written after the store committed.
    */
-  async close(drainTimeoutMs = 10_000): Promise<void> {
+  async close(drainTimeoutMs = 10_000, graceMs = SHUTDOWN_GRACE_MS): Promise<void> {
     this.#closing = true;
     this.#stopResync();
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
     const connections = [...this.#connections];
-    for (const c of connections) c.beginShutdown();
+    let requests = 0;
+    let pushes = 0;
+    for (const c of connections) {
+      requests += c.inFlight.requests;
+      pushes += c.inFlight.pushes;
+      c.beginShutdown();
+    }
+    const drainStarted = Date.now();
+    this.#deps.logger.info({ event: 'shutdown_drain', sockets: connections.length, requests, pushes }, 'shutting down: finishing requests in flight');
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.all(connections.map((c) => c.idle())),
+      (async () => {
+        // A grace period first: requests the clients sent before they could know are still in the socket
+        // buffers; they get a clear 503 (retry elsewhere) rather than a socket closing on them.
+        await new Promise((resolve) => setTimeout(resolve, Math.min(graceMs, drainTimeoutMs)));
+        await Promise.all(connections.map((c) => c.idle()));
+      })(),
       new Promise<void>((resolve) => {
         timer = setTimeout(resolve, drainTimeoutMs);
       }),
     ]);
     clearTimeout(timer);
+    this.#deps.logger.info({ event: 'shutdown_close', sockets: connections.length, drainMs: Date.now() - drainStarted }, 'shutting down: closing sockets (1001)');
     const closed = connections.map(
       (c) =>
         new Promise<void>((resolve) => {
