@@ -278,6 +278,15 @@ describe('BrowserClientStore', () => {
         await tx.sessions.put(B, 1, new Uint8Array([4]));
       });
       assert.deepEqual(await store.transaction((tx) => tx.sessions.get(B, 1)), new Uint8Array([4]));
+      // And IndexedDB itself agrees (a new instance reads nothing from the old one's memory).
+      await store.close();
+      const reopened = await openBrowserStore(name);
+      await reopened.transaction(async (tx) => {
+        assert.deepEqual(await tx.sessions.get(B, 1), new Uint8Array([4]));
+        assert.equal(await tx.sessions.get(A, 1), undefined);
+        assert.equal((await tx.messages.list(B)).length, 50);
+      });
+      await reopened.close();
     } finally {
       await store.close();
       await deleteAll(name);

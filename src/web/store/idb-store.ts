@@ -41,7 +41,7 @@ import {
 } from '../../client/store/types.js';
 import { Index, META, MetaKey, SCHEMA_VERSION, upgradeSchema, type TableName } from './schema.js';
 import { decodeValue, encodeValue } from './codec.js';
-import { createStoreKey, Sealer } from './sealer.js';
+import { createStoreKey, decodeSealed, Sealer } from './sealer.js';
 
 /** The IndexedDB database name of a profile's store. */
 export const storeDatabaseName = (name: string): string => `parley-store/${name}`;
@@ -228,6 +228,40 @@ class Journal {
   }
 }
 
+/**
+ * Committed records by `<table>/<key>` (encoded, ./codec.ts), or null for known-absent ones: point reads
+ * (the account, a session, an envelope guid) skip IndexedDB and the decryption when repeated. Exact because
+ * this store is the database's only writer: it is filled from IndexedDB reads and from successful commits, and
+ * a table cleared by a commit is dropped. Least recently used entries go beyond `max`.
+ */
+class RecordCache {
+  readonly #map = new Map<string, Uint8Array<ArrayBuffer> | null>();
+
+  constructor(readonly max: number) {}
+
+  get(id: string): Uint8Array<ArrayBuffer> | null | undefined {
+    const v = this.#map.get(id);
+    if (v !== undefined) {
+      this.#map.delete(id);
+      this.#map.set(id, v);
+    }
+    return v;
+  }
+
+  set(id: string, v: Uint8Array<ArrayBuffer> | null): void {
+    this.#map.delete(id);
+    this.#map.set(id, v);
+    if (this.#map.size > this.max) this.#map.delete(this.#map.keys().next().value as string);
+  }
+
+  dropTable(table: TableName): void {
+    for (const id of [...this.#map.keys()]) if (id.startsWith(`${table}/`)) this.#map.delete(id);
+  }
+}
+
+/** How many records {@link RecordCache} keeps. */
+const CACHE_RECORDS = 4_000;
+
 // ---- raw IndexedDB helpers (cursors must be driven without awaiting anything else)
 
 function request<T>(req: IDBRequest<T>): Promise<T> {
@@ -296,6 +330,7 @@ export class BrowserClientStore implements ClientStore {
   readonly #release: () => void;
   readonly #options: BrowserStoreOptions;
   readonly #queue = new SerialQueue();
+  readonly #cache = new RecordCache(CACHE_RECORDS);
   #closed = false;
 
   private constructor(name: string, db: IDBPDatabase, sealer: Sealer, release: () => void, options: BrowserStoreOptions) {
@@ -458,6 +493,11 @@ export class BrowserClientStore implements ClientStore {
       throw err;
     }
     await done;
+    // Committed: the cache follows.
+    for (const [table, t] of journal.tables) {
+      if (t.cleared) this.#cache.dropTable(table);
+      for (const e of t.entries.values()) this.#cache.set(whereOf(table, e.key), e.bytes ?? null);
+    }
   }
 
   #makeTx(journal: Journal): StoreTx {
@@ -473,9 +513,18 @@ export class BrowserClientStore implements ClientStore {
       const e = t?.entries.get(keyString(key));
       if (e) return e.bytes === undefined ? undefined : (decodeValue(e.bytes) as Tables[T]);
       if (t?.cleared) return undefined;
+      const bytes = await committed(table, key);
+      return bytes === null ? undefined : (decodeSealed(whereOf(table, key), bytes) as Tables[T]);
+    };
+    /** The committed record's encoded bytes (null when absent), through the cache. */
+    const committed = async (table: TableName, key: Key): Promise<Uint8Array<ArrayBuffer> | null> => {
+      const id = whereOf(table, key);
+      const cached = this.#cache.get(id);
+      if (cached !== undefined) return cached;
       const row = (await request(db.transaction(table, 'readonly').objectStore(table).get(key))) as Row | undefined;
-      if (!row) return undefined;
-      return await this.#open(table, row);
+      const bytes = row ? await this.#sealer.openEncoded(id, row.v) : null;
+      this.#cache.set(id, bytes);
+      return bytes;
     };
     const has = async (table: TableName, key: Key): Promise<boolean> => {
       check();
@@ -483,7 +532,7 @@ export class BrowserClientStore implements ClientStore {
       const e = t?.entries.get(keyString(key));
       if (e) return e.bytes !== undefined;
       if (t?.cleared) return false;
-      return (await request(db.transaction(table, 'readonly').objectStore(table).count(key))) > 0;
+      return (await committed(table, key)) !== null;
     };
     const put = <T extends TableName>(table: T, value: Tables[T]): void => {
       check();

@@ -56,11 +56,10 @@ export class Sealer {
     return this.sealEncoded(where, encodeValue(value));
   }
 
-  /** Seals a value already encoded with `encodeValue` (and zeroes `plain` afterwards). */
+  /** Seals a value already encoded with `encodeValue`. */
   async sealEncoded(where: string, plain: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
     const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
     const ct = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: text.encode(where) }, this.#key, plain));
-    plain.fill(0);
     const out = new Uint8Array(1 + IV_BYTES + ct.length);
     out[0] = SEAL_VERSION;
     out.set(iv, 1);
@@ -70,13 +69,17 @@ export class Sealer {
 
   /** The value sealed in `sealed` for `where`; `CLIENT_STORE_CORRUPT` when it fails authentication or does not decode. */
   async open(where: string, sealed: unknown): Promise<unknown> {
+    return decodeSealed(where, await this.openEncoded(where, sealed));
+  }
+
+  /** The encoded value (./codec.ts) sealed in `sealed` for `where`; `CLIENT_STORE_CORRUPT` when it fails authentication. */
+  async openEncoded(where: string, sealed: unknown): Promise<Uint8Array<ArrayBuffer>> {
     if (!(sealed instanceof Uint8Array) || sealed.length < 1 + IV_BYTES + 16 || sealed[0] !== SEAL_VERSION) {
       throw new ClientError(ClientErrorCode.StoreCorrupt, `a stored record (${storeOf(where)}) is not sealed in a known format`);
     }
     const bytes = new Uint8Array(sealed);
-    let plain: Uint8Array;
     try {
-      plain = new Uint8Array(
+      return new Uint8Array(
         await crypto.subtle.decrypt(
           { name: 'AES-GCM', iv: bytes.subarray(1, 1 + IV_BYTES), additionalData: text.encode(where) },
           this.#key,
@@ -86,13 +89,15 @@ export class Sealer {
     } catch (cause) {
       throw new ClientError(ClientErrorCode.StoreCorrupt, `a stored record (${storeOf(where)}) fails authentication: altered, moved or sealed under another key`, { cause });
     }
-    try {
-      return decodeValue(plain);
-    } catch (cause) {
-      throw new ClientError(ClientErrorCode.StoreCorrupt, `a stored record (${storeOf(where)}) does not decode`, { cause });
-    } finally {
-      plain.fill(0);
-    }
+  }
+}
+
+/** The value of an opened record's bytes; `CLIENT_STORE_CORRUPT` when they do not decode. */
+export function decodeSealed(where: string, plain: Uint8Array): unknown {
+  try {
+    return decodeValue(plain);
+  } catch (cause) {
+    throw new ClientError(ClientErrorCode.StoreCorrupt, `a stored record (${storeOf(where)}) does not decode`, { cause });
   }
 }
 
