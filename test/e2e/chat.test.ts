@@ -105,6 +105,34 @@ describe('two browsers chat', () => {
     await alice.getByText(/set disappearing messages to 1 day/).waitFor();
   });
 
+  it('keeps all history across a reload (IndexedDB)', async () => {
+    await alice.reload();
+    // The URL still names the chat: it opens straight away, from what this browser stored.
+    await alice.getByRole('heading', { level: 2, name: B.number }).waitFor();
+    for (const text of ['Hello Bob, this is Alice', 'Hi Alice! Bob here', 'A message without the typo']) await bubble(alice, text).waitFor();
+    await waitForTicks(alice, 'Hello Bob, this is Alice', 'read');
+    assert.equal(await alice.locator('article.bubble.deleted').count(), 1);
+    // And the session still works: a message after the reload goes through.
+    await sendMessage(alice, 'Still here after the reload');
+    await bubble(bob, 'Still here after the reload').waitFor();
+    await screenshot(alice, 'conversation-after-reload');
+  });
+
+  it('sends what was written offline after the tab was closed and opened again (the outbox resumes)', async () => {
+    await ctxA.setOffline(true);
+    await alice.getByRole('status').filter({ hasText: /offline|Reconnecting/ }).first().waitFor();
+    await sendMessage(alice, 'Written offline, tab closed');
+    await waitForTicks(alice, 'Written offline, tab closed', 'pending');
+    await alice.close();
+    await ctxA.setOffline(false);
+    alice = await ctxA.newPage();
+    errors.push(...watchErrors(alice));
+    await alice.goto('/');
+    await bubble(bob, 'Written offline, tab closed').waitFor({ timeout: 60_000 });
+    await openChatWith(alice, B.number);
+    await waitForTicks(alice, 'Written offline, tab closed', 'read', 30_000);
+  });
+
   it('logged no page errors', () => {
     assert.deepEqual(errors.filter((e) => !/Failed to load resource|WebSocket/.test(e)), []);
   });

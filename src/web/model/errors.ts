@@ -56,6 +56,8 @@ export function errorInWords(err: unknown): string {
         return capitalise(err.message);
     }
   }
+  if (err instanceof Error && err.name === 'StoreInUseError') return 'Parley is open in another tab or window. Close it there, then reload this page.';
+  if (err instanceof Error && err.name === 'QuotaExceededError') return 'This browser has no room left for Parley’s data.';
   if (err instanceof TypeError && /fetch|network/i.test(err.message)) return 'Cannot reach the server. Check your connection.';
   if (err instanceof Error) return capitalise(err.message);
   return 'Something went wrong.';

@@ -1,17 +1,20 @@
 /**
- * Where a browser profile keeps its data: the client store (identity, sessions, prekeys, messages) and the
- * media files (decrypted attachments). This is the one place that picks the implementation, so switching
- * stores is one line.
+ * Where a browser profile keeps its data: the client store (identity, sessions, prekeys, messages; IndexedDB,
+ * sealed under a non-extractable key) and the media cache (decrypted attachments, IndexedDB). This is the one
+ * place that picks the implementation.
  */
-import { InMemoryClientStore, InMemoryMediaFiles, type ClientStore, type FetchLike, type MediaFiles } from '../../client/index.js';
+import type { ClientStore, FetchLike, MediaFiles } from '../../client/index.js';
+import { openBrowserMediaFiles, openBrowserStore, requestPersistentStorage } from '../store/index.js';
 
 /** A profile's storage. */
 export interface Profile {
   readonly name: string;
   readonly store: ClientStore;
   readonly media: MediaFiles;
-  /** Whether what is stored survives a reload (false while the in-memory stores are in use). */
+  /** Whether what is stored survives a reload. */
   readonly persistent: boolean;
+  /** A `blob:` URL of a saved attachment (owned by the media cache: do not revoke it). */
+  objectUrl(location: string): Promise<string>;
   /** Deletes everything the profile holds (logging out). */
   destroy(): Promise<void>;
 }
@@ -19,24 +22,32 @@ export interface Profile {
 /** The default profile of this origin. */
 export const DEFAULT_PROFILE = 'parley';
 
-/** Opens (creating when new) the profile `name`. */
+/**
+ * Opens (creating when new) the profile `name`. Rejects with `StoreInUseError` while another tab has it open,
+ * and `CLIENT_STORE_CORRUPT` when its database is damaged or from a newer release.
+ */
 export async function openProfile(name: string = DEFAULT_PROFILE): Promise<Profile> {
-  const store = new InMemoryClientStore();
-  const media = new InMemoryMediaFiles();
+  const store = await openBrowserStore(name);
+  let media;
+  try {
+    media = await openBrowserMediaFiles(name);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  // Ask the browser not to evict the keys and history under storage pressure (no prompt in Chromium).
+  requestPersistentStorage().catch(() => false);
   return {
     name,
     store,
     media,
-    persistent: false,
-    destroy: () => store.close(),
+    persistent: true,
+    objectUrl: (location) => media.objectUrl(location),
+    destroy: async () => {
+      await media.destroy();
+      await store.destroy();
+    },
   };
-}
-
-/** The bytes of a saved attachment as a `blob:` URL (the caller revokes it). */
-export async function objectUrlOf(media: MediaFiles, location: string, contentType: string): Promise<string> {
-  const parts: Uint8Array<ArrayBuffer>[] = [];
-  for await (const chunk of media.read(location)) parts.push(new Uint8Array(chunk));
-  return URL.createObjectURL(new Blob(parts, { type: contentType }));
 }
 
 /** The browser's fetch as the SDK calls it (bound: an unbound `fetch` throws "Illegal invocation"). */

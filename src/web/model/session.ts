@@ -20,7 +20,7 @@ import {
 import { WebCryptoProvider } from '../../protocol/webcrypto-provider.js';
 import { errorInWords } from './errors.js';
 import { timerLabel as timerWords } from '../ui/format.js';
-import { browserFetch, objectUrlOf, type Profile } from './profile.js';
+import { browserFetch, type Profile } from './profile.js';
 
 /** Per-chat choices of the user, kept in the profile's settings. */
 export interface ChatPrefs {
@@ -329,7 +329,7 @@ export class Session {
         if (!a) throw new Error('no such attachment');
         if (a.state !== 'saved' || a.path === undefined) a = await this.client.downloadAttachment(message.id, { index });
         if (a.path === undefined) throw new Error('the attachment could not be downloaded');
-        return objectUrlOf(this.profile.media, a.path, a.contentType);
+        return this.profile.objectUrl(a.path);
       })();
       url.catch(() => this.#urls.delete(key));
       this.#urls.set(key, url);
@@ -376,7 +376,6 @@ export class Session {
     clearInterval(this.#typingTimer);
     clearTimeout(this.#refreshTimer);
     for (const off of this.#unsubscribe) off();
-    for (const url of this.#urls.values()) url.then((u) => URL.revokeObjectURL(u)).catch(() => undefined);
     await this.client.close();
   }
 
