@@ -7,6 +7,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { contactsCommand, messagesCommand, readCommand, safetyNumberCommand, verifyCommand } from './commands/info.js';
+import { backupCreateCommand, backupRestoreCommand, backupScheduleCommand, backupStatusCommand, parseInterval } from './commands/backup.js';
 import { daemonCommand } from './commands/daemon.js';
 import { devicesCommand, devicesLinkCommand, devicesRemoveCommand, linkCommand } from './commands/devices.js';
 import {
@@ -38,6 +39,14 @@ function seconds(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number of seconds');
   return n;
+}
+
+function interval(value: string): number {
+  try {
+    return parseInterval(value);
+  } catch (err) {
+    throw new InvalidArgumentError(err instanceof Error ? err.message : 'expected a duration');
+  }
 }
 
 function onOff(value: string): boolean {
@@ -396,9 +405,56 @@ function program(io: Io, run: (work: () => Promise<number>) => void, named: (com
   client('daemon', 'JSON-RPC 2.0 on stdio and a unix socket, with notifications for incoming messages')
     .option('--socket <path>', 'socket path (default <profile>/parley.sock)')
     .option('--no-stdio', 'serve the socket only')
-    .action((o: { socket?: string; stdio: boolean }, cmd: Command) => {
+    .option('--backup-every <interval>', 'make encrypted backups this often (24h, 7d, off; kept in the profile)', interval)
+    .action((o: { socket?: string; stdio: boolean; backupEvery?: number }, cmd: Command) => {
       const { profile } = common(cmd);
-      run(() => daemonCommand({ profile, socket: o.socket, stdio: o.stdio }, io));
+      run(() => daemonCommand({ profile, socket: o.socket, stdio: o.stdio, backupEveryMs: o.backupEvery }, io));
+    });
+
+  const backup = root.command('backup').description('end-to-end encrypted backups: create, restore, status, schedule').showHelpAfterError();
+  /** A backup subcommand: --profile and --json on it as well. */
+  const backupCmd = (name: string, description: string): Command =>
+    backup
+      .command(name)
+      .description(description)
+      .option('--profile <dir>', 'profile folder [env PARLEY_PROFILE, default ~/.parley]')
+      .option('--json', 'one JSON object per line on stdout');
+
+  backupCmd('create', 'back up conversations, contacts, groups (and with --include-media the files), encrypted, to the server')
+    .option('--password-file <file>', 'protect with the password in this file (Argon2id; the server allows a few wrong tries)')
+    .option('--recovery-key', 'protect with a new 64-digit recovery key, printed once')
+    .option('--include-media', 'carry the saved attachment files inside the backup (otherwise only their pointers)')
+    .option('--output <file>', 'also write the encrypted backup file here (an offline copy)')
+    .option('--no-upload', 'with --output: only write the file')
+    .action((o: { passwordFile?: string; recoveryKey?: boolean; includeMedia?: boolean; output?: string; upload: boolean }, cmd: Command) => {
+      const { profile, out } = common(cmd);
+      if (!o.upload && o.output === undefined) cmd.error('error: --no-upload needs --output', { exitCode: 2 });
+      run(() =>
+        backupCreateCommand({ profile, passwordFile: o.passwordFile, recoveryKey: o.recoveryKey === true, includeMedia: o.includeMedia === true, output: o.output, upload: o.upload }, io, out),
+      );
+    });
+
+  backupCmd('restore', 'on a freshly registered profile (the same number): restore the account\'s backup')
+    .option('--password-file <file>', 'the backup\'s password, in this file')
+    .option('--recovery-key <key>', 'the 64-digit recovery key (spaces allowed)')
+    .option('--input <file>', 'restore from this backup file instead of the server\'s current backup')
+    .action((o: { passwordFile?: string; recoveryKey?: string; input?: string }, cmd: Command) => {
+      const { profile, out } = common(cmd);
+      if ((o.passwordFile === undefined) === (o.recoveryKey === undefined)) cmd.error('error: give --password-file <file> or --recovery-key <key>', { exitCode: 2 });
+      run(() => backupRestoreCommand({ profile, passwordFile: o.passwordFile, recoveryKey: o.recoveryKey, input: o.input }, io, out));
+    });
+
+  backupCmd('status', 'this profile\'s backup set-up and schedule, and the account\'s backup on the server').action((_o: unknown, cmd: Command) => {
+    const { profile, out } = common(cmd);
+    run(() => backupStatusCommand({ profile }, out));
+  });
+
+  backupCmd('schedule', 'automatic backups while parley daemon runs')
+    .requiredOption('--every <interval>', 'how often: 24h, 7d, ... or off', interval)
+    .option('--include-media', 'carry the saved files inside the automatic backups')
+    .action((o: { every: number; includeMedia?: boolean }, cmd: Command) => {
+      const { profile, out } = common(cmd);
+      run(() => backupScheduleCommand({ profile, every: o.every, includeMedia: o.includeMedia }, out));
     });
 
   return root;

@@ -53,6 +53,9 @@ import { CallManager, type CallOptions } from './calls/manager.js';
 import { TurnCredentialsCache } from './calls/turn.js';
 import { callMessageInit, type CallMedia } from './calls/wire.js';
 import { hasOtherDevices } from './outgoing.js';
+import { BackupManager, type BackupResult, type BackupStatus, type CreateBackupOptions, type RestoreBackupOptions } from './backup/manager.js';
+import type { RestoredBackup } from './backup/import.js';
+import { BackupApi } from './backup/transfer.js';
 import { MAX_THUMBNAIL_BYTES, type AttachmentInput, type MediaFiles, type MediaSource, type TransferProgress } from './media/types.js';
 
 export interface ClientOptions {
@@ -184,6 +187,7 @@ export class Client {
   readonly #downloads = new Map<string, Promise<AttachmentRecord>>();
   /** Aborted on close: stops background transfers. */
   readonly #closing = new AbortController();
+  #backupManager: BackupManager | undefined;
   #keyTimer: ReturnType<typeof setTimeout> | undefined;
   #expiryTimer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
@@ -346,6 +350,46 @@ export class Client {
   /** The typed API of the server (for what the Client does not wrap). */
   get api(): ServiceApi {
     return this.#api;
+  }
+
+  /**
+   * Encrypted backups of this device's conversations (docs/backups.md): `setUp` (recovery key and/or
+   * password, schedule), `create`, `status`, `restore` (on a new device after re-registering the number).
+   */
+  get backups(): BackupManager {
+    const account = this.#account;
+    this.#backupManager ??= new BackupManager({
+      crypto: this.#o.crypto,
+      store: this.#o.store,
+      media: this.#o.media,
+      api: new BackupApi({
+        url: account.serverUrl,
+        credentials: { accountId: account.accountId, deviceId: account.deviceId, password: account.password },
+        fetch: this.#o.fetch,
+        timeoutMs: this.#o.mediaTransfer?.timeoutMs,
+      }),
+      blobs: this.#blobs,
+      now: this.#o.now,
+      uploadChunkBytes: this.#o.mediaTransfer?.uploadChunkBytes,
+    });
+    return this.#backupManager;
+  }
+
+  /** Makes a backup with the configured protection ({@link BackupManager.create}). */
+  createBackup(options?: CreateBackupOptions): Promise<BackupResult> {
+    this.#ensureOpen();
+    return this.backups.create(options);
+  }
+
+  /** Restores a backup into this profile ({@link BackupManager.restore}): everything is checked before anything is imported. */
+  restoreBackup(options: RestoreBackupOptions): Promise<RestoredBackup> {
+    this.#ensureOpen();
+    return this.backups.restore(options);
+  }
+
+  /** This device's backup set-up and the account's current backup ({@link BackupManager.status}). */
+  backupStatus(signal?: AbortSignal): Promise<BackupStatus> {
+    return this.backups.status(signal);
   }
 
   /** Adds an event listener; returns a function that removes it. */

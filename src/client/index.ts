@@ -56,3 +56,4 @@ export { encryptedMediaSize, type MediaType } from './media/crypto.js';
 export { InMemoryMediaFiles } from './media/memory-files.js';
 export { MAX_ATTACHMENTS, MAX_ATTACHMENT_BYTES, mediaTypeOf } from './media/pointers.js';
 export { DEFAULT_UPLOAD_CHUNK_BYTES } from './media/upload.js';
+export * from './backup/index.js';

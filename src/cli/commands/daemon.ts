@@ -15,7 +15,9 @@
  * (the primary removes a companion; a companion its own id, which logs it out). Media: `sendFile` {to | groupId,
  * path, caption?, original?, voiceNote?} (as `parley send-file`) and `download` {id, index?} (as `parley
  * download`); attachments of incoming messages are downloaded before their notification, which carries
- * `attachment` as `parley receive --json` does.
+ * `attachment` as `parley receive --json` does. Backups: `backupCreate` (as `parley backup create` with the
+ * profile's set-up) and `backupStatus` (as `parley backup status --json`); with a backup interval
+ * (`--backup-every`, or `parley backup schedule`) the daemon makes backups on its own.
  * Every incoming event is also sent to every connected peer as a `message` notification whose params are
  * the object `parley receive --json` prints.
  */
@@ -37,6 +39,8 @@ import { openClient, openStore } from '../profile.js';
 import { subscribeEvents, type EventLine } from '../events.js';
 import { attachmentFields, attachmentLine, outgoingDir } from '../media.js';
 import { prepareFile } from '../../node/media/prepare.js';
+import { startBackupSchedule } from '../daemon/backup-schedule.js';
+import { backupResultJson, statusJson } from './backup.js';
 import {
   MAX_LINE_BYTES,
   RpcError,
@@ -60,6 +64,8 @@ const MAX_BUFFERED_EVENTS = 10_000;
 export function daemonMethods(client: Client, buffer: EventBuffer, profile: string): Record<string, RpcMethod> {
   const view = (g: GroupView): Record<string, unknown> => groupJson(g, client.number);
   return {
+    backupCreate: async () => backupResultJson(await client.createBackup()),
+    backupStatus: async () => statusJson(await client.backupStatus()),
     sendFile: async (p) => {
       const group = optionalStringParam(p, 'groupId');
       if ((group === undefined) === (p.to === undefined)) throw new RpcError(RpcErrorCode.InvalidParams, 'give exactly one of "to" and "groupId"');
@@ -234,7 +240,7 @@ function serveStream(rpc: RpcServer, input: NodeJS.ReadableStream, write: (line:
   rl.on('close', onEnd);
 }
 
-export async function daemonCommand(args: { profile: string; socket: string | undefined; stdio: boolean }, io: Io): Promise<number> {
+export async function daemonCommand(args: { profile: string; socket: string | undefined; stdio: boolean; backupEveryMs?: number | undefined }, io: Io): Promise<number> {
   const store = openStore(args.profile);
   const client = await openClient(args.profile, store).catch(async (err: unknown) => {
     await store.close();
@@ -294,8 +300,17 @@ export async function daemonCommand(args: { profile: string; socket: string | un
   process.once('SIGTERM', finish);
   io.stderr.write(`parley daemon: listening on ${socketPath}${args.stdio ? ' and stdio' : ''}\n`);
   client.connect();
+  const stopBackups = await startBackupSchedule(client, {
+    everyMs: args.backupEveryMs,
+    onBackup: (r) => io.stderr.write(`parley daemon: backup made (${r.size} bytes, ${r.counts.messages} messages)\n`),
+    onError: (error) => {
+      const { message, code } = describeError(error);
+      io.stderr.write(`parley daemon: backup: ${message}${code ? ` [${code}]` : ''}\n`);
+    },
+  });
 
   await finished;
+  await stopBackups();
   await stopEvents();
   for (const s of sockets) s.destroy();
   await new Promise<void>((resolve) => server.close(() => resolve()));
