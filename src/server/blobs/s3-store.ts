@@ -175,13 +175,29 @@ export class S3BlobStore implements BlobStore {
   }
 
   /**
-   * Checks that the bucket answers (creating it if it does not exist) and deletes the pieces of uploads
-   * that have no record and old `tmp/` pieces (left by crashes). Rejects with a 503 `ServerError` when S3
-   * cannot be reached.
+   * Checks that the bucket answers (creating it if it does not exist) and honours conditional writes, and
+   * deletes what crashes left (pieces of uploads without a record, old `tmp/` pieces and assemblies).
+   * Rejects with a 503 `ServerError` when S3 cannot be reached, with an Error when it lacks conditional writes.
    */
   async init(): Promise<void> {
     await this.#bucket.ensure();
+    await this.#checkConditionalWrites();
     await this.#deleteOrphans();
+  }
+
+  /**
+   * Refuses an S3 server that ignores `If-None-Match: *` on PUT: pieces would not be write-once and the
+   * blob lock would not exclude, so two nodes could interleave unnoticed.
+   */
+  async #checkConditionalWrites(): Promise<void> {
+    const probe = `locks/probe-${randomBytes(8).toString('hex')}`;
+    const body = new Uint8Array(1);
+    try {
+      if (!(await this.#bucket.create(probe, body))) throw new Error('the S3 server refused to create a new object conditionally');
+      if (await this.#bucket.create(probe, body)) throw new Error('the S3 server ignores If-None-Match: * on PUT (conditional writes are required)');
+    } finally {
+      await this.#bucket.delete(probe).catch(() => undefined);
+    }
   }
 
   /** Closes the S3 client's connections. */
@@ -270,7 +286,12 @@ export class S3BlobStore implements BlobStore {
       id,
       size: record.size,
       open: (range) => this.#bucket.stream(key, range),
-      read: async () => (await this.#bucket.read(key)) ?? new Uint8Array(0),
+      read: async () => {
+        const bytes = await this.#bucket.read(key);
+        // Deleted since the check above (expired meanwhile): never an empty 200.
+        if (bytes === undefined) throw notFound('blob');
+        return bytes;
+      },
     };
   }
 

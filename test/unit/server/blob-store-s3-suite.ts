@@ -16,7 +16,7 @@ import { ServerError } from '../../../src/server/errors.ts';
 import type { AccountId } from '../../../src/server/ids.ts';
 import { openSqliteStorage, type SqliteStorage } from '../../../src/server/storage/sqlite/index.ts';
 import { CEPH_SCRIPT, s3FromEnv, withBucket } from '../../support/s3.ts';
-import { blobStoreContract, chunks, idOf, LIMITS } from './blob-store-contract.ts';
+import { blobStoreContract, chunks, drain, idOf, LIMITS } from './blob-store-contract.ts';
 
 const { url: baseUrl, cephDir } = s3FromEnv();
 const bucketName = `parley-contract-${randomBytes(4).toString('hex')}`;
@@ -131,6 +131,25 @@ describe('S3 blob store: what only S3 has', () => {
     await node();
     assert.deepEqual(await probe.bucket.list(`uploads/${orphan}/`), []);
     assert.equal((await probe.bucket.list(`uploads/${created.state.uploadId}/`)).length, 1, 'a live upload keeps its pieces');
+  });
+
+  it('never answers with bytes that are not there: an object deleted after get() fails read() and the stream; init() on a dead endpoint is a 503', async () => {
+    const s = await node();
+    const bytes = randomBytes(5000);
+    const id = idOf(bytes);
+    await s.put({ id, accountId: 's3-gone' as AccountId, body: chunks(bytes), declaredLength: bytes.length, now: 0 });
+    const blob = await s.get(id, 0);
+    assert.ok(blob !== undefined);
+    await probe.bucket.delete(`blobs/${id}`);
+    await assert.rejects(blob.read(), (err) => ServerError.is(err, 'SERVER_NOT_FOUND'));
+    await assert.rejects(drain(blob.open()), (err) => ServerError.is(err, 'SERVER_UNAVAILABLE'));
+    assert.equal(await s.get(id, 0), undefined, 'a record without its object is not served');
+    const dead = createS3BlobStore(withBucket(url, bucketName, 'http://127.0.0.1:1'), storage.blobs, LIMITS);
+    try {
+      await assert.rejects(dead.init(), (err) => ServerError.is(err, 'SERVER_UNAVAILABLE'));
+    } finally {
+      dead.close();
+    }
   });
 
   it('loses nothing acknowledged when radosgw stops in the middle of an upload, and resumes once it is back', async () => {
