@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { ServerError } from '../../../src/server/errors.ts';
-import type { AccountId, PhoneNumber } from '../../../src/server/ids.ts';
+import type { AccountId, DeviceId, PhoneNumber } from '../../../src/server/ids.ts';
 import { openPostgresStorage, type PostgresStorage } from '../../../src/server/storage/postgres/index.ts';
 import { latestPostgresVersion } from '../../../src/server/storage/postgres/migrate.ts';
 import type { Storage } from '../../../src/server/storage/stores.ts';
@@ -141,6 +141,36 @@ describe('postgres storage: migrations, nodes, connections', options, () => {
     assert.equal(await storage.devices.pendingCode(new Uint8Array(32).fill(3), 0), undefined, 'nothing stored');
     // The pool replaced the broken connection: the next call works.
     assert.deepEqual(await storage.devices.reserve(id, new Uint8Array(32).fill(3), 10_000, 4, 0), { kind: 'reserved', deviceId: 2 });
+  });
+
+  it('close waits for the operations under way, and what they stored is there afterwards', async () => {
+    const storage = await openPostgresStorage(url(), { poolSize: 1 });
+    const registered = await storage.accounts.register({
+      newAccountId: '00000000-0000-4000-8000-000000000002' as AccountId, number: '+15550109002' as PhoneNumber, identityKey: new Uint8Array(33).fill(5),
+      registrationId: 1, passwordHash: new Uint8Array(32), deviceName: new Uint8Array(), signedPreKey: { id: 1, publicKey: new Uint8Array(33), signature: new Uint8Array(64) },
+      kyberLastResortKey: { id: 2, publicKey: new Uint8Array(33), signature: new Uint8Array(64) }, now: 1000,
+    });
+    const { ref } = registered.device;
+    const envelope = (n: number) => ({
+      ref, guid: new Uint8Array(16).fill(n), type: 1, sourceAccountId: registered.account.id, sourceDeviceId: 1 as DeviceId, destinationDeviceId: 1 as DeviceId,
+      timestamp: 1000, serverTimestamp: 1000, content: new Uint8Array(8).fill(n),
+    });
+    // Five sends queue for the pool's one connection; close() comes while they wait.
+    const sends = [1, 2, 3, 4, 5].map((n) => storage.messages.insert([envelope(n)], { maxQueueDepth: 100, now: 1000 }));
+    const closing = storage.close();
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('a send or close() did not settle within 20 s')), 20_000);
+    });
+    try {
+      const results = await Promise.race([Promise.all(sends), limit]);
+      await Promise.race([closing, limit]);
+      assert.deepEqual(results.map((r) => r.kind), ['stored', 'stored', 'stored', 'stored', 'stored']);
+    } finally {
+      clearTimeout(timer);
+    }
+    const reopened = track(await openPostgresStorage(url(), { poolSize: 1 }));
+    assert.deepEqual((await reopened.messages.page(ref, 0, 100, 0)).map((e) => e.content[0]), [1, 2, 3, 4, 5]);
   });
 
   it('refuses calls after close with SERVER_UNAVAILABLE, and cannot open an unreachable database', async () => {

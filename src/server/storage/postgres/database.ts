@@ -64,23 +64,26 @@ export class PostgresDatabase {
   /** Runs each statement on its own (autocommit) on some connection of the pool. */
   readonly read: PgHandle;
   #closed = false;
+  /** Operations started and not settled yet; `close()` waits for them. */
+  #inFlight = 0;
+  #drained: Array<() => void> = [];
 
   constructor(pool: pg.Pool) {
     this.pool = pool;
     this.read = new PgHandle({
-      query: (async (text: string, values: unknown[]) => {
-        // A single statement that lost a deadlock or serialization conflict was rolled back whole: run it again.
-        for (let attempt = 1; ; attempt++) {
-          if (this.#closed) throw new ServerError(ServerErrorCode.Unavailable, 'storage is closed');
-          try {
-            return await pool.query(text, values);
-          } catch (err) {
-            const code = pgCode(err);
-            if ((code !== PgCode.SerializationFailure && code !== PgCode.DeadlockDetected) || attempt >= MAX_ATTEMPTS) throw err;
-            await sleep(Math.random() * 5 * 2 ** attempt);
+      query: ((text: string, values: unknown[]) =>
+        this.#track(async () => {
+          // A single statement that lost a deadlock or serialization conflict was rolled back whole: run it again.
+          for (let attempt = 1; ; attempt++) {
+            try {
+              return await pool.query(text, values);
+            } catch (err) {
+              const code = pgCode(err);
+              if ((code !== PgCode.SerializationFailure && code !== PgCode.DeadlockDetected) || attempt >= MAX_ATTEMPTS) throw err;
+              await sleep(Math.random() * 5 * 2 ** attempt);
+            }
           }
-        }
-      }) as pg.Pool['query'],
+        })) as pg.Pool['query'],
     });
   }
 
@@ -90,9 +93,24 @@ export class PostgresDatabase {
    * resolves with its value; any other throw rolls back and rejects. Retried on serialization failures
    * and deadlocks, so `fn` must have no effects outside the transaction.
    */
-  async transaction<T>(fn: (db: PgHandle) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (db: PgHandle) => Promise<T>): Promise<T> {
+    return this.#track(() => this.#transaction(fn));
+  }
+
+  /** Runs `operation` unless the database is closed, counting it until it settles. */
+  async #track<T>(operation: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new ServerError(ServerErrorCode.Unavailable, 'storage is closed');
+    this.#inFlight++;
+    try {
+      return await operation();
+    } finally {
+      this.#inFlight--;
+      if (this.#inFlight === 0) for (const wake of this.#drained.splice(0)) wake();
+    }
+  }
+
+  async #transaction<T>(fn: (db: PgHandle) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      if (this.#closed) throw new ServerError(ServerErrorCode.Unavailable, 'storage is closed');
       let client: pg.PoolClient;
       try {
         client = await this.pool.connect();
@@ -130,10 +148,13 @@ export class PostgresDatabase {
     }
   }
 
-  /** Waits for the connections in use to be released, then closes every connection. */
+  /** Refuses new operations, waits for those under way, then closes every connection. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Refuse new operations, let the ones under way finish (they may still be waiting for a connection),
+    // then end the pool.
+    if (this.#inFlight > 0) await new Promise<void>((resolve) => this.#drained.push(resolve));
     await this.pool.end();
   }
 }
