@@ -51,7 +51,7 @@ import { uploadAttachment, type UploadContext } from './media/upload.js';
 import type { Call, CallMediaOptions } from './calls/call.js';
 import { CallManager, type CallOptions } from './calls/manager.js';
 import { TurnCredentialsCache } from './calls/turn.js';
-import { callMessageInit, type CallMedia } from './calls/wire.js';
+import { callMessageInit, type CallMedia, type CallSignal } from './calls/wire.js';
 import { hasOtherDevices } from './outgoing.js';
 import { BackupManager, type BackupResult, type BackupStatus, type CreateBackupOptions, type RestoreBackupOptions } from './backup/manager.js';
 import type { RestoredBackup } from './backup/import.js';
@@ -508,6 +508,17 @@ export class Client {
     this.#ensureOpen();
     const peer = await this.resolve(to);
     return this.#calls.place(peer, options);
+  }
+
+  /**
+   * Sends one call message as it is, to every device of `to` (low level: for tests, bots and a future SFU;
+   * {@link placeCall} and the verbs of {@link Call} send everything a call needs). Offers and hang-ups are
+   * durable by default (stored by the server), the rest ephemeral. Resolves with its sender timestamp.
+   */
+  async sendCallSignal(to: string, signal: CallSignal, options: { durable?: boolean } = {}): Promise<number> {
+    this.#ensureOpen();
+    const durable = options.durable ?? (signal.kind === 'offer' || signal.kind === 'hangup');
+    return this.#outgoing.sendCall(await this.resolve(to), callMessageInit(signal), durable);
   }
 
   /** The calls in progress here (ringing, connecting or connected). */

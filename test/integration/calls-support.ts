@@ -1,0 +1,169 @@
+// Support for the call tests: the real server (`parley serve`), SDK clients with Node's WebRTC
+// (@roamhq/wrtc), tone files made with ffmpeg, coturn started by scripts/coturn.sh, and the network
+// namespace the WebRTC tests must run in (only loopback: see ../shared/ENVIRONMENT.md, "Network rules").
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import { Client, type ClientOptions } from '../../src/client/client.ts';
+import type { Call } from '../../src/client/calls/call.ts';
+import type { CallEvent, CallOptions } from '../../src/client/calls/manager.ts';
+import { startLinking } from '../../src/client/linking.ts';
+import { register } from '../../src/client/registration.ts';
+import { InMemoryClientStore } from '../../src/client/store/memory.ts';
+import type { FetchLike } from '../../src/client/transport/http.ts';
+import { NodeCryptoProvider } from '../../src/node/crypto-provider.ts';
+import { NodeRTCPeerConnection } from '../../src/node/calls/index.ts';
+import { NUMBERS, startServer, type CliServer } from '../support/cli.ts';
+
+export const crypto = new NodeCryptoProvider();
+const fetchLike = globalThis.fetch as unknown as FetchLike;
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Set in the child that runs inside the namespace. */
+export const NETNS_ENV = 'PARLEY_CALLS_NETNS';
+
+/**
+ * Runs `file` with node's test runner inside `unshare -n` (loopback only) and resolves with its exit code and
+ * output; undefined when this machine does not allow unshare (then the caller skips, or fails under CI).
+ */
+export async function runInNetns(file: string, timeoutMs: number, extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string } | undefined> {
+  const probe = spawnSync('unshare', ['-n', 'true'], { stdio: 'ignore' });
+  if (probe.error || probe.status !== 0) return undefined;
+  const inner = `ip link set lo up && exec "${process.execPath}" --import tsx --test --test-reporter=spec --test-concurrency=1 "${file}"`;
+  // Without NODE_TEST_CONTEXT: the inner runner reports to its own stdout, not to this runner.
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv, [NETNS_ENV]: '1' };
+  delete env.NODE_TEST_CONTEXT;
+  const child = spawn('unshare', ['-n', 'bash', '-c', inner], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  clearTimeout(timer);
+  return { code, output };
+}
+
+/** One SDK device with its store and client. */
+export interface CallDevice {
+  readonly name: string;
+  readonly number: string;
+  readonly store: InMemoryClientStore;
+  readonly client: Client;
+  /** Every `call` event so far. */
+  readonly events: CallEvent[];
+}
+
+function options(store: InMemoryClientStore, calls: CallOptions): ClientOptions {
+  return {
+    store,
+    crypto,
+    WebSocket,
+    fetch: fetchLike,
+    transport: { backoff: { baseMs: 5, maxMs: 50 }, requestTimeoutMs: 10_000, keepAliveMs: 0 },
+    send: { backoff: { baseMs: 5, maxMs: 50 } },
+    keys: { batchSize: 5, minOneTimeKeys: 2 },
+    outbox: { receiptDelayMs: 0, retryLaterMs: 50 },
+    expiryCheckMs: 0,
+    maintainKeys: false,
+    calls: { RTCPeerConnection: NodeRTCPeerConnection, ...calls },
+  };
+}
+
+async function open(name: string, number: string, store: InMemoryClientStore, calls: CallOptions): Promise<CallDevice> {
+  const client = await Client.open(options(store, calls));
+  const events: CallEvent[] = [];
+  client.on('call', (e) => events.push(e));
+  client.connect();
+  await client.waitUntilConnected({ timeoutMs: 15_000 });
+  return { name, number, store, client, events };
+}
+
+/** Registers a test number (`alice`, `bob`, ...) as a primary device, connected. */
+export async function primary(server: CliServer, who: keyof typeof NUMBERS, calls: CallOptions = {}): Promise<CallDevice> {
+  const { number, code } = NUMBERS[who];
+  const store = new InMemoryClientStore();
+  await register({ serverUrl: server.url, crypto, store, fetch: fetchLike, number, code, keyPolicy: { batchSize: 5, minOneTimeKeys: 2 } });
+  return open(who, number, store, calls);
+}
+
+/** Links a companion to `to`, connected. */
+export async function companion(server: CliServer, to: CallDevice, name: string, calls: CallOptions = {}): Promise<CallDevice> {
+  const store = new InMemoryClientStore();
+  const pending = await startLinking({ serverUrl: server.url, crypto, store, fetch: fetchLike, deviceName: name, poll: { baseMs: 10, maxMs: 50 }, keyPolicy: { batchSize: 5, minOneTimeKeys: 2 } });
+  await Promise.all([to.client.linkDevice(pending.uri), pending.done]);
+  return open(name, to.number, store, calls);
+}
+
+export { startServer, type CliServer };
+
+/** Resolves with the next `call` event of `type` on `d` (or one already seen after `from`), within `ms`. */
+export function nextCall(d: CallDevice, type: CallEvent['type'], ms = 20_000, from = d.events.length): Promise<Call> {
+  return new Promise((resolve, reject) => {
+    const seen = d.events.slice(from).find((e) => e.type === type);
+    if (seen) return resolve(seen.call);
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`${d.name}: no '${type}' call event in ${ms} ms`));
+    }, ms);
+    const off = d.client.on('call', (e) => {
+      if (e.type !== type) return;
+      clearTimeout(timer);
+      off();
+      resolve(e.call);
+    });
+  });
+}
+
+/** Makes a tone file (Opus in Ogg) of `seconds` at `hz` with ffmpeg. */
+export function toneFile(dir: string, name: string, hz: number, seconds: number): string {
+  const file = path.join(dir, name);
+  const r = spawnSync('ffmpeg', ['-nostdin', '-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `sine=frequency=${hz}:sample_rate=48000:duration=${seconds}`, '-c:a', 'libopus', '-b:a', '32k', file]);
+  if (r.status !== 0 || !existsSync(file)) throw new Error(`ffmpeg could not make ${name}: ${r.error?.message ?? r.stderr?.toString()}`);
+  return file;
+}
+
+/** ffprobe's codec name of the first audio stream, and the duration in seconds. */
+export function probeAudio(file: string): { codec: string; seconds: number } {
+  const r = spawnSync('ffprobe', ['-v', 'error', '-select_streams', 'a:0', '-show_entries', 'stream=codec_name:format=duration', '-of', 'json', file]);
+  if (r.status !== 0) throw new Error(`ffprobe failed on ${file}: ${r.error?.message ?? r.stderr?.toString()}`);
+  const j = JSON.parse(r.stdout.toString()) as { streams?: Array<{ codec_name?: string }>; format?: { duration?: string } };
+  return { codec: j.streams?.[0]?.codec_name ?? '', seconds: Number(j.format?.duration ?? 0) };
+}
+
+/** A coturn started with scripts/coturn.sh (stop it with `stop()`). */
+export async function startCoturn(port: number, secret: string): Promise<{ stop: () => Promise<void>; output: string }> {
+  const env = { ...process.env, PARLEY_TURN_PORT: String(port), PARLEY_TURN_SECRET: secret, PARLEY_TURN_DIR: path.join('/tmp', `parley-coturn-test-${process.pid}`) };
+  const script = path.join(ROOT, 'scripts/coturn.sh');
+  const r = spawnSync(script, ['start'], { env, timeout: 20_000 });
+  if (r.status !== 0) throw new Error(`coturn did not start: ${r.stderr.toString()}${r.stdout.toString()}`);
+  return {
+    output: r.stdout.toString(),
+    stop: async () => {
+      spawnSync(script, ['stop'], { env, timeout: 20_000 });
+    },
+  };
+}
+
+/** The local candidate type of the connection's selected pair (host, srflx, relay), from getStats(). */
+export async function selectedLocalCandidateType(pc: RTCPeerConnection): Promise<string | undefined> {
+  const stats = await pc.getStats();
+  let pairLocal: string | undefined;
+  const types = new Map<string, string>();
+  stats.forEach((s: { type: string; id: string; state?: string; nominated?: boolean; localCandidateId?: string; candidateType?: string }) => {
+    if (s.type === 'local-candidate' && s.candidateType) types.set(s.id, s.candidateType);
+    if (s.type === 'candidate-pair' && s.state === 'succeeded' && s.nominated && s.localCandidateId) pairLocal = s.localCandidateId;
+  });
+  return pairLocal === undefined ? undefined : types.get(pairLocal);
+}
+
+/** Inbound audio bytes from getStats(). */
+export async function inboundAudioBytes(pc: RTCPeerConnection): Promise<number> {
+  const stats = await pc.getStats();
+  let bytes = 0;
+  stats.forEach((s: { type: string; kind?: string; mediaType?: string; bytesReceived?: number }) => {
+    if (s.type === 'inbound-rtp' && (s.kind ?? s.mediaType) === 'audio') bytes += s.bytesReceived ?? 0;
+  });
+  return bytes;
+}
