@@ -14,24 +14,41 @@ const BYTES = '$b';
 const UNDEFINED = '$u';
 const OBJECT = '$o';
 
-type Encoded = null | boolean | number | string | Encoded[] | { [key: string]: Encoded };
+/** Whether `value` is a plain object (an object literal or `Object.create(null)`). */
+function isPlainObject(value: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
 
-function encode(value: unknown): Encoded {
-  if (value === undefined) return { [UNDEFINED]: 1 };
-  if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new TypeError('a record holds a number JSON cannot encode');
-    return value;
+/**
+ * The JSON text of `value`, built directly as a string (no tagged copy of the record is made first: the
+ * store encodes every record it writes).
+ */
+function encode(value: unknown): string {
+  switch (typeof value) {
+    case 'undefined':
+      return `{"${UNDEFINED}":1}`;
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+      if (!Number.isFinite(value)) throw new TypeError('a record holds a number JSON cannot encode');
+      return JSON.stringify(value);
+    case 'object': {
+      if (value === null) return 'null';
+      if (value instanceof Uint8Array) return `{"${BYTES}":"${base64Encode(value)}"}`;
+      if (Array.isArray(value)) return `[${value.map(encode).join(',')}]`;
+      if (isPlainObject(value)) {
+        const keys = Object.keys(value);
+        const body = `{${keys.map((k) => `${JSON.stringify(k)}:${encode((value as Record<string, unknown>)[k])}`).join(',')}}`;
+        return keys.length === 1 && (keys[0] === BYTES || keys[0] === UNDEFINED || keys[0] === OBJECT) ? `{"${OBJECT}":${body}}` : body;
+      }
+      throw new TypeError('a record holds a non-plain object, which the browser store does not keep');
+    }
+    default:
+      throw new TypeError(`a record holds a ${typeof value}, which the browser store does not keep`);
   }
-  if (value instanceof Uint8Array) return { [BYTES]: base64Encode(value) };
-  if (Array.isArray(value)) return value.map(encode);
-  if (typeof value === 'object' && (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null)) {
-    const out: Record<string, Encoded> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = encode(v);
-    const keys = Object.keys(out);
-    return keys.length === 1 && (keys[0] === BYTES || keys[0] === UNDEFINED || keys[0] === OBJECT) ? { [OBJECT]: out } : out;
-  }
-  throw new TypeError(`a record holds a ${typeof value === 'object' ? 'non-plain object' : typeof value}, which the browser store does not keep`);
 }
 
 function decode(value: unknown): unknown {
@@ -66,7 +83,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** The UTF-8 JSON of a record (bytes as base64, `undefined` properties kept). Throws `TypeError` on non-plain data. */
 export function encodeValue(value: unknown): Uint8Array<ArrayBuffer> {
-  return encoder.encode(JSON.stringify(encode(value)));
+  return encoder.encode(encode(value));
 }
 
 /** The record of {@link encodeValue}'s bytes (throws on bytes that are not such JSON). */
