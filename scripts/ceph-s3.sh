@@ -83,19 +83,17 @@ CONF
 }
 
 stop_ceph() {
-  local d=$1 n pid
+  # Killed outright: the cluster is in memory and its folder is deleted next (a TERM makes the memstore
+  # OSD write its objects out first, which takes seconds).
+  local d=$1 n pids=()
   for n in client.rgw.gw osd.0 mon.a; do
-    [ -f "$d/run/$n.pid" ] || continue
-    pid=$(cat "$d/run/$n.pid")
-    kill "$pid" 2>/dev/null || true
+    [ -f "$d/run/$n.pid" ] && pids+=("$(cat "$d/run/$n.pid")")
   done
-  for _ in $(seq 1 40); do
-    ls "$d"/run/*.pid >/dev/null 2>&1 || break
+  [ ${#pids[@]} -gt 0 ] || return 0
+  kill -9 "${pids[@]}" 2>/dev/null || true
+  for _ in $(seq 1 20); do
+    kill -0 "${pids[@]}" 2>/dev/null || break
     sleep 0.25
-  done
-  # A daemon that did not stop in 10 s is killed (only ours: by the pids in our own folder).
-  for n in client.rgw.gw osd.0 mon.a; do
-    [ -f "$d/run/$n.pid" ] && kill -9 "$(cat "$d/run/$n.pid")" 2>/dev/null || true
   done
 }
 
