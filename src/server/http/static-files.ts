@@ -9,7 +9,7 @@
  *   worker and everything else are revalidated on every load (`no-cache`), so a new build is picked up.
  * - Every answer carries a strict Content-Security-Policy: scripts, styles, fonts and workers from the same
  *   origin only (plus WebAssembly compilation), `blob:` and `data:` images and media (decrypted attachments),
- *   and network access to the same origin over HTTP and WebSocket.
+ *   and network access to the same origin over HTTP and WebSocket (and to the page's own `blob:` URLs).
  * - When the root has no `index.html`, the app answers 503 with a text that says how to build it.
  *
  * Files are read from disk per request (they are small, and a rebuild needs no restart); paths are decoded,
@@ -65,7 +65,7 @@ export function contentSecurityPolicy(host: string | undefined): string {
     "img-src 'self' blob: data:",
     "media-src 'self' blob:",
     "font-src 'self'",
-    `connect-src 'self'${sockets}`,
+    `connect-src 'self' blob:${sockets}`,
     "worker-src 'self' blob:",
     "manifest-src 'self'",
     "object-src 'none'",

@@ -6,6 +6,8 @@
  */
 import {
   Client,
+  type AttachmentInput,
+  type JsonValue,
   ConnectionState,
   isGroupId,
   type AccountId,
@@ -63,6 +65,8 @@ const UNREAD_WINDOW = 500;
 const TYPING_TTL_MS = 8_000;
 const PREFS_KEY = 'web.chatPrefs';
 const NOTICES_KEY = 'web.notices';
+/** Where the copies of the files we sent are, by `<message id>#<index>`. */
+const SENT_FILES_KEY = 'web.sentFiles';
 
 type Listener = () => void;
 
@@ -269,9 +273,45 @@ export class Session {
     });
   }
 
-  /** Tracks an attachment send like a text (see {@link sendText}). */
+  /** Tracks a send like a text's (see {@link sendText}). */
   trackSend(id: ConversationId, sent: Promise<unknown>): void {
     this.#sending(id, sent);
+  }
+
+  /**
+   * Sends a prepared file. The SDK keeps no copy of what we send, so the app saves one in the media cache
+   * first (and remembers it under the message's id) to show the file in our own bubble, after reloads too.
+   */
+  async sendAttachment(id: ConversationId, input: AttachmentInput, options: { caption?: string | undefined; quote?: MessageRecord | undefined } = {}): Promise<MessageRecord> {
+    const writer = await this.profile.media.output(input.fileName ?? 'file', input.contentType);
+    let location: string;
+    try {
+      for await (const chunk of input.source.open()) await writer.write(chunk);
+      location = await writer.commit();
+    } catch (err) {
+      await writer.abort().catch(() => undefined);
+      throw err;
+    }
+    let m: MessageRecord;
+    try {
+      m = await this.client.sendAttachment(id, input, options);
+    } catch (err) {
+      await this.profile.media.remove(location).catch(() => undefined);
+      throw err;
+    }
+    await this.profile.store.transaction(async (tx) => {
+      const known = await tx.settings.get(SENT_FILES_KEY);
+      const map = known && typeof known === 'object' && !Array.isArray(known) ? (known as Record<string, JsonValue>) : {};
+      await tx.settings.put(SENT_FILES_KEY, { ...map, [`${m.id}#0`]: location });
+    });
+    this.#changed(id);
+    return m;
+  }
+
+  async #sentCopy(key: string): Promise<string | undefined> {
+    const map = await this.profile.store.transaction((tx) => tx.settings.get(SENT_FILES_KEY));
+    const location = map && typeof map === 'object' && !Array.isArray(map) ? (map as Record<string, JsonValue>)[key] : undefined;
+    return typeof location === 'string' ? location : undefined;
   }
 
   react(message: MessageRecord, emoji: string): void {
@@ -327,6 +367,11 @@ export class Session {
       url = (async () => {
         let a = message.attachments[index];
         if (!a) throw new Error('no such attachment');
+        if (message.direction === 'outgoing' && a.path === undefined) {
+          const copy = await this.#sentCopy(key);
+          if (copy === undefined) throw new Error('this device keeps no copy of that file');
+          return this.profile.objectUrl(copy);
+        }
         if (a.state !== 'saved' || a.path === undefined) a = await this.client.downloadAttachment(message.id, { index });
         if (a.path === undefined) throw new Error('the attachment could not be downloaded');
         return this.profile.objectUrl(a.path);

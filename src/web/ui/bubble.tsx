@@ -171,17 +171,24 @@ function Attachment(props: { session: Session; m: MessageRecord; a: AttachmentRe
   const [error, setError] = useState<string | undefined>();
   const [wanted, setWanted] = useState(a.type === 'image' || a.voiceNote || a.type === 'audio' || a.path !== undefined || m.direction === 'outgoing');
   const thumb = usePreview(a.thumbnail);
+  // Our own file is shown from the copy kept when it was sent (recorded once the send completed).
+  const ready = m.direction === 'incoming' || m.status !== 'pending';
   useEffect(() => {
-    if (!wanted || m.deleted) return;
+    if (!wanted || m.deleted || !ready) return;
     let live = true;
     session
       .attachmentUrl(m, index)
-      .then((u) => live && setUrl(u))
+      .then((u) => {
+        if (!live) return;
+        setUrl(u);
+        setError(undefined);
+      })
       .catch((err: unknown) => live && setError(errorInWords(err)));
     return () => {
       live = false;
     };
-  }, [wanted, m.id, index, a.state]);
+    // The conversation's version: our copy is recorded just after the send completes (then it is looked up again).
+  }, [wanted, m.id, index, a.state, ready, url === undefined ? session.version(m.conversationId) : -1]);
   const ratio = a.width && a.height ? `${a.width} / ${a.height}` : undefined;
   if (a.type === 'image') {
     return (

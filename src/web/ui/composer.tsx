@@ -20,7 +20,7 @@ export function sendFiles(session: Session, id: ConversationId, files: readonly 
       } catch (err) {
         throw new Error(`${file.name || 'The file'}: ${errorInWords(err)}`);
       }
-      return session.client.sendAttachment(id, input, { caption: i === 0 ? caption || undefined : undefined, quote: i === 0 ? quote : undefined });
+      return session.sendAttachment(id, input, { caption: i === 0 ? caption || undefined : undefined, quote: i === 0 ? quote : undefined });
     })();
     session.trackSend(id, sent);
   });
@@ -84,7 +84,7 @@ export function Composer(props: { session: Session; id: ConversationId; quote: M
       const note = recording.stop();
       session.trackSend(
         id,
-        note.then((n) => session.client.sendAttachment(id, n)),
+        note.then((n) => session.sendAttachment(id, n)),
       );
       return;
     }
