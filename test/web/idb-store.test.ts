@@ -612,6 +612,22 @@ describe('BrowserMediaFiles', () => {
       await again.remove();
       assert.equal(await again.size(), 0);
       assert.deepEqual(await media.stagedBlobIds(), ['cd'.repeat(32)]);
+
+      // Two handles on one blob, from two connections, appending in turn: every chunk kept, in order.
+      const twin = await openBrowserMediaFiles(name);
+      try {
+        const h1 = await media.staging('ef'.repeat(32));
+        const h2 = await twin.staging('ef'.repeat(32));
+        await Promise.all([h1.append(new Uint8Array([1])), h2.append(new Uint8Array([2]))]);
+        await h1.append(new Uint8Array([3]));
+        await h2.append(new Uint8Array([4]));
+        const got = await collectBytes(h1.read());
+        assert.equal(got.length, 4);
+        assert.deepEqual([...got].slice(2), [3, 4]);
+        assert.deepEqual([...got].slice(0, 2).sort(), [1, 2]);
+      } finally {
+        await twin.close();
+      }
     } finally {
       await media.destroy();
     }

@@ -78,8 +78,6 @@ async function* blobChunks(blob: Blob): AsyncGenerator<Uint8Array> {
 export class BrowserMediaFiles implements MediaFiles {
   readonly #name: string;
   readonly #db: IDBPDatabase;
-  /** Next sequence number of each staging file this page appended to. */
-  readonly #nextSeq = new Map<string, number>();
   readonly #urls = new Map<string, string>();
   #closed = false;
 
@@ -125,15 +123,6 @@ export class BrowserMediaFiles implements MediaFiles {
   async staging(blobId: string): Promise<StagedFile> {
     this.#check();
     const db = this.#db;
-    const nextSeq = async (): Promise<number> => {
-      let n = this.#nextSeq.get(blobId);
-      if (n === undefined) {
-        const last = await db.transaction(STAGED).store.openCursor(stagedRange(blobId), 'prev');
-        n = last ? (last.value as StagedRow).k[1] + 1 : 0;
-      }
-      this.#nextSeq.set(blobId, n + 1);
-      return n;
-    };
     const rows = async (): Promise<StagedRow[]> => (await db.getAll(STAGED, stagedRange(blobId))) as StagedRow[];
     return {
       size: async () => {
@@ -144,16 +133,18 @@ export class BrowserMediaFiles implements MediaFiles {
       append: async (chunk) => {
         this.#check();
         if (chunk.length === 0) return;
-        const seq = await nextSeq();
-        const row: StagedRow = { k: [blobId, seq], size: chunk.length, data: new Blob([new Uint8Array(chunk)]) };
+        const data = new Blob([new Uint8Array(chunk)]);
+        // The next sequence number is read in the same read-write transaction as the put, so two handles (or
+        // two connections) appending to one blob cannot take the same number.
         const tx = db.transaction(STAGED, 'readwrite');
-        await Promise.all([tx.store.put(row), tx.done]);
+        const last = await tx.store.openCursor(stagedRange(blobId), 'prev');
+        const seq = last ? (last.value as StagedRow).k[1] + 1 : 0;
+        await Promise.all([tx.store.put({ k: [blobId, seq], size: chunk.length, data } satisfies StagedRow), tx.done]);
       },
       remove: async () => {
         this.#check();
         const tx = db.transaction(STAGED, 'readwrite');
         await Promise.all([tx.store.delete(stagedRange(blobId)), tx.done]);
-        this.#nextSeq.delete(blobId);
       },
     };
   }
