@@ -8,6 +8,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AccountId, DeviceId, DeviceRef, GroupId, PhoneNumber } from '../../../src/server/ids.ts';
+import { PINNED_BLOB_TIME, type BackupStore, type StoredBackup } from '../../../src/server/storage/backup-store.ts';
 import type {
   FanOutEnvelope,
   GroupRecord,
@@ -31,6 +32,8 @@ export interface StorageHarness {
   peer(): Promise<Storage>;
   /** How many once-stored fan-out contents (payloads) the database holds, read on a separate connection. */
   payloads(): Promise<number>;
+  /** The backup metadata store on the current Storage's database (kept apart from `Storage` for now). */
+  backups(): BackupStore;
   /** Closes every Storage and deletes the database; runs even when a case failed. */
   cleanup(): Promise<void>;
 }
@@ -585,6 +588,41 @@ export function storageContract(name: string, open: () => Promise<StorageHarness
       const done = uploads.findIndex(Boolean);
       assert.deepEqual(await peer.blobs.completeUpload(`${done}`.padStart(32, 'c'), blob(account(52), 1000 + done, 100)), { kind: 'added' });
       assert.equal(await s.blobs.usage(account(52) as AccountId, 0), 400, 'completing moves the reservation to the blob');
+    });
+
+    it('backups: replacing pins the new blob and unpins the old, a slot keeps its count and lock, concurrent wrong proofs stop at the limit', async () => {
+      const backups = harness().backups();
+      const id = ACCOUNT_A as AccountId;
+      const blobId = (n: number) => `${n}`.padStart(64, 'e');
+      for (const n of [1, 2]) assert.equal((await s.blobs.add({ id: blobId(n), accountId: id, size: 10, createdAt: 1000 }, 1 << 30)).kind, 'added');
+      const kdf = { algorithm: 'argon2id' as const, memoryKiB: 65536, iterations: 3, parallelism: 1 };
+      const backup = (n: number, slotId: string): StoredBackup => ({
+        accountId: id, blobId: blobId(n), size: 10, createdAt: 2000 + n, uploadedAt: 3000 + n, formatVersion: 1,
+        password: { slotId, salt: bytes(16, n), kdf, verifier: bytes(32, 9), share: bytes(32, 8), failedAttempts: 0, lockedAt: undefined },
+      });
+      assert.equal(await backups.get(id), undefined);
+      assert.deepEqual(await backups.put(backup(1, 'a'.repeat(32)), 5000), { replacedBlobId: undefined });
+      assert.equal((await s.blobs.get(blobId(1), 0))?.createdAt, PINNED_BLOB_TIME, 'the current backup never expires');
+      assert.deepEqual(await backups.recordFailure(id, 'a'.repeat(32), 5, 1), { attemptsLeft: 4, locked: false });
+      assert.deepEqual(await backups.put(backup(2, 'a'.repeat(32)), 5000), { replacedBlobId: blobId(1) });
+      assert.equal((await s.blobs.get(blobId(1), 0))?.createdAt, 5000, 'the replaced blob expires again');
+      const current = await backups.get(id);
+      assert.deepEqual(plain(current), plain({ ...backup(2, 'a'.repeat(32)), password: { ...backup(2, 'a'.repeat(32)).password, failedAttempts: 1 } }), 'the same slot keeps its count');
+      const peerBackups = harness().backups();
+      const attempts = await Promise.all(Array.from({ length: 8 }, (_, i) => (i % 2 === 0 ? backups : peerBackups).recordFailure(id, 'a'.repeat(32), 5, 7000)));
+      assert.equal(attempts.filter((r) => !r.locked).length, 3, 'attempts 2 to 4 are counted, the 5th locks');
+      assert.deepEqual(sortIds(attempts.filter((r) => !r.locked).map((r) => r.attemptsLeft)), [1, 2, 3]);
+      const locked = await backups.get(id);
+      assert.deepEqual([locked?.password?.share, locked?.password?.failedAttempts, locked?.password?.lockedAt], [undefined, 5, 7000]);
+      await backups.put(backup(2, 'a'.repeat(32)), 5000);
+      assert.equal((await backups.get(id))?.password?.share, undefined, 'a locked slot stays locked');
+      await backups.put(backup(2, 'b'.repeat(32)), 5000);
+      assert.deepEqual(plain((await backups.get(id))?.password?.share), bytes(32, 8), 'a new slot starts afresh');
+      await backups.resetFailures(id, 'b'.repeat(32));
+      assert.equal(await backups.delete(id, 6000), blobId(2));
+      assert.equal((await s.blobs.get(blobId(2), 0))?.createdAt, 6000);
+      assert.equal(await backups.get(id), undefined);
+      assert.equal(await backups.delete(id, 6000), undefined);
     });
 
     it('what was acknowledged survives a reopen', async () => {

@@ -32,7 +32,7 @@ storageContract(
     const database = await createTestDatabase();
     const open: Storage[] = [];
     try {
-      let storage = await openPostgresStorage(database.url);
+      let storage: PostgresStorage = await openPostgresStorage(database.url);
       open.push(storage);
       let peer: PostgresStorage | undefined;
       return {
@@ -52,6 +52,7 @@ storageContract(
           }
           return peer;
         },
+        backups: () => storage.backups,
         payloads: () => withClient(database.url, async (c) => Number((await c.query<{ n: string }>('SELECT COUNT(*) AS n FROM payloads')).rows[0]?.n)),
         async cleanup() {
           await Promise.all(open.map((s) => s.close().catch(() => undefined)));
@@ -89,8 +90,8 @@ describe('postgres storage: migrations, nodes, connections', options, () => {
   it('migrates once when several nodes start at once, and records the version', async () => {
     const nodes = await Promise.all([1, 2, 3].map(() => openPostgresStorage(url(), { poolSize: 2 }).then(track)));
     const versions = await withClient(url(), async (c) => (await c.query<{ version: number; name: string }>('SELECT version, name FROM schema_migrations ORDER BY version')).rows);
-    assert.deepEqual(versions, [{ version: 1, name: 'initial' }]);
-    assert.equal(latestPostgresVersion(), 1);
+    assert.deepEqual(versions, [{ version: 1, name: 'initial' }, { version: 2, name: 'backups' }]);
+    assert.equal(latestPostgresVersion(), 2);
     // The three share one database: what one writes, the others read.
     const registered = await nodes[0]?.accounts.register({
       newAccountId: '00000000-0000-4000-8000-000000000001' as AccountId, number: '+15550109001' as PhoneNumber, identityKey: new Uint8Array(33).fill(5),

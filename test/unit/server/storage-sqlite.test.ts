@@ -4,13 +4,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { openSqliteStorage } from '../../../src/server/storage/sqlite/index.ts';
-import type { Storage } from '../../../src/server/storage/stores.ts';
+import { SqliteBackupStore } from '../../../src/server/storage/sqlite/backup-store.ts';
+import { openSqliteStorage, type SqliteStorage } from '../../../src/server/storage/sqlite/index.ts';
 import { storageContract } from './storage-contract.ts';
 
 storageContract('sqlite', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'parley-store-test-'));
-  let storage: Storage = openSqliteStorage(dir);
+  let storage: SqliteStorage = openSqliteStorage(dir);
   return {
     get storage() {
       return storage;
@@ -22,6 +22,9 @@ storageContract('sqlite', async () => {
     },
     async peer() {
       return storage;
+    },
+    backups() {
+      return new SqliteBackupStore(storage.writer);
     },
     async payloads() {
       const db = new Database(path.join(dir, 'parley.sqlite'), { readonly: true, fileMustExist: true });

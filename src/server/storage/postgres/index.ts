@@ -8,6 +8,7 @@
  */
 import type pg from 'pg';
 import type { Storage } from '../stores.js';
+import { PostgresBackupStore } from './backup-store.js';
 import { PostgresAccountStore } from './account-store.js';
 import { PostgresBlobIndex } from './blob-index.js';
 import { openPostgresDatabase } from './database.js';
@@ -19,9 +20,13 @@ import { PostgresPresenceStore } from './presence-store.js';
 import { PostgresProvisioningStore } from './provisioning-store.js';
 import { PostgresVerificationStore } from './verification-store.js';
 
-/** The PostgreSQL {@link Storage}, plus its connection pool (for health checks and tests). */
+/**
+ * The PostgreSQL {@link Storage}, plus its connection pool (for metrics and tests) and the backup metadata
+ * store (kept apart from `Storage` until every backend has one, as `storage/backup-store.ts` says).
+ */
 export interface PostgresStorage extends Storage {
   readonly pool: pg.Pool;
+  readonly backups: PostgresBackupStore;
 }
 
 /**
@@ -42,6 +47,7 @@ export async function openPostgresStorage(url: string, options: { readonly poolS
     devices: new PostgresDeviceStore(db),
     provisioning: new PostgresProvisioningStore(db),
     blobs: new PostgresBlobIndex(db),
+    backups: new PostgresBackupStore(db),
     close: () => db.close(),
   };
 }

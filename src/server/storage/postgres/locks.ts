@@ -12,6 +12,8 @@ export const LockClass = {
   Group: 1,
   /** An account's blob quota: checks and the inserts they allow. */
   BlobQuota: 2,
+  /** An account's backup metadata: replacing or deleting it. */
+  Backup: 3,
 } as const;
 
 /** Takes the exclusive lock of `id` in `lockClass` until the transaction ends. */
