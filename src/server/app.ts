@@ -46,8 +46,13 @@ export interface App {
   readonly logger: Logger;
   /** Runs the expiry sweep now. */
   sweep(): Promise<SweepResult>;
-  /** Stops accepting, closes sockets, flushes and closes storage. */
-  close(): Promise<void>;
+  /**
+   * Graceful shutdown: stops accepting (`/healthz` answers 503, so a balancer stops sending), lets running
+   * WebSocket requests answer, closes every socket with 1001 (clients reconnect, to another node of a
+   * cluster), waits for `pending` (HTTP requests still running, see `main.ts`), then leaves the bus and
+   * flushes and closes the blob store and the storage. Nothing acknowledged is lost.
+   */
+  close(pending?: Promise<unknown>): Promise<void>;
 }
 
 function createSender(config: ServerConfig, logger: Logger): VerificationSender {
@@ -212,7 +217,8 @@ export async function createApp(config: ServerConfig): Promise<App> {
   const registry = new ConnectionRegistry();
   let accepting = true;
 
-  const presence = new PresenceService(storage.accounts, storage.presence, registry, config);
+  // In a cluster, presence spans the nodes (the bus carries it); alone, this node's sockets are all there is.
+  const presence = new PresenceService(storage.accounts, storage.presence, registry, config, { directory: bus.presence, logger });
   const routes = buildRoutes({
     registration: new RegistrationService({
       accounts: storage.accounts,
@@ -265,10 +271,11 @@ export async function createApp(config: ServerConfig): Promise<App> {
     metrics,
     logger,
     sweep: () => sweeper.sweep(),
-    async close(): Promise<void> {
+    async close(pending?: Promise<unknown>): Promise<void> {
       accepting = false;
       sweeper.stop();
       await gateway.close();
+      await pending;
       await bus.close();
       openedBlobs.close();
       await storage.close();

@@ -13,6 +13,9 @@ export type { ServerOptions, RateLimits, RateLimit, ServerLimits, VerificationSe
 export type { VerificationSender } from './services/verification-sender.js';
 export { ServerError, ServerErrorCode } from './errors.js';
 
+/** How long a shutdown waits for running HTTP requests (long uploads resume after it). */
+const HTTP_DRAIN_LIMIT_MS = 10_000;
+
 /** A listening server. */
 export interface RunningServer {
   /** The port it listens on (the chosen one when started with port 0). */
@@ -21,7 +24,11 @@ export interface RunningServer {
   readonly url: string;
   /** The parts, for tests: router (in-process requests), storage, sweep, metrics. */
   readonly app: App;
-  /** Stops accepting, closes every socket, flushes and closes the database. Idempotent. */
+  /**
+   * Graceful shutdown: stops accepting connections, tells WebSocket clients to reconnect (1001), lets
+   * running HTTP requests answer (up to 10 s; an upload cut later resumes), then flushes and closes the
+   * storage. Idempotent.
+   */
   close(): Promise<void>;
 }
 
@@ -32,7 +39,28 @@ export interface RunningServer {
 export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const config = resolveConfig(options);
   const app = await createApp(config);
-  const server: Server = createServer({ requestTimeout: 30_000, headersTimeout: 15_000, keepAliveTimeout: 5_000 }, createHttpHandler(app.router, config.limits.maxRequestBytes, app.logger));
+  // HTTP requests under way, so that a shutdown lets them answer before the storage closes.
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
+  const handler = createHttpHandler(app.router, config.limits.maxRequestBytes, app.logger);
+  const server: Server = createServer({ requestTimeout: 30_000, headersTimeout: 15_000, keepAliveTimeout: 5_000 }, (req, res) => {
+    inFlight++;
+    res.once('close', () => {
+      if (--inFlight === 0) idle?.();
+    });
+    handler(req, res);
+  });
+  /** Resolves once no HTTP request is running, or after `limitMs`. */
+  const httpDrained = (limitMs: number): Promise<void> =>
+    new Promise((resolve) => {
+      if (inFlight === 0) return resolve();
+      const timer = setTimeout(resolve, limitMs);
+      timer.unref();
+      idle = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   server.on('upgrade', (req, socket, head: Buffer) => app.gateway.handleUpgrade(req, socket, head));
   server.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
@@ -64,7 +92,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     close(): Promise<void> {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-        await app.close();
+        server.closeIdleConnections();
+        await app.close(httpDrained(HTTP_DRAIN_LIMIT_MS));
         server.closeAllConnections();
         await stopped;
       })();
