@@ -1,7 +1,8 @@
 // The real server with the backup routes, for the backup tests until src/server/app.ts wires them (see
 // /tmp/backup-wiring.md): createApp (SQLite in a temporary folder, a manual clock), a SqliteBackupStore on the
 // same database, a BackupService, and a router of the app's routes plus the backup routes behind node:http on
-// a loopback port 0 (WebSocket upgrades go to the app's gateway as in main.ts).
+// a loopback port 0 (WebSocket upgrades go to the app's gateway as in main.ts). The clock is real time that a
+// test can move forward.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,21 +16,34 @@ import { Router } from '../../../src/server/http/router.ts';
 import { backupRoutes } from '../../../src/server/routes/backups.ts';
 import { BackupService, type BackupServiceOptions } from '../../../src/server/services/backups.ts';
 import { SqliteBackupStore } from '../../../src/server/storage/sqlite/backup-store.ts';
-import { assertCleanLog, ManualClock, TEST_NUMBERS } from '../../support/server-harness.ts';
+import { assertCleanLog, TEST_NUMBERS } from '../../support/server-harness.ts';
+
+/** Real time plus an offset that tests move forward (rate limits refill as in production; expiry is tested by jumping). */
+export class ShiftedClock {
+  #offset = 0;
+
+  now(): number {
+    return Date.now() + this.#offset;
+  }
+
+  advance(ms: number): void {
+    this.#offset += ms;
+  }
+}
 
 export interface BackupServer {
   readonly url: string;
   readonly app: App;
   readonly backups: BackupService;
   readonly dataDir: string;
-  readonly clock: ManualClock;
+  readonly clock: ShiftedClock;
   log(): string;
   close(options?: { keepData?: boolean }): Promise<void>;
 }
 
 export async function startBackupServer(options: ServerOptions & { backups?: BackupServiceOptions; dataDir?: string; checkLog?: boolean } = {}): Promise<BackupServer> {
   const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'parley-backup-server-'));
-  const clock = options.clock instanceof ManualClock ? options.clock : new ManualClock(Date.now());
+  const clock = new ShiftedClock();
   const lines: string[] = [];
   const config = resolveConfig({
     testNumbers: TEST_NUMBERS,
