@@ -53,6 +53,8 @@ export class NatsPresenceDirectory implements PresenceDirectory {
   #timer: NodeJS.Timeout | undefined;
   #refreshing = false;
   #closed = false;
+  /** The watch ended with an error: the next heartbeat starts it again. */
+  #watchBroken = false;
 
   private constructor(nc: NatsConnection, options: NatsPresenceOptions) {
     this.#nc = nc;
@@ -148,12 +150,15 @@ export class NatsPresenceDirectory implements PresenceDirectory {
     });
     const watch = await kv.watch({ key: '>', initializedFn: () => initialized() });
     this.#watch = watch;
+    this.#watchBroken = false;
     drop(
       (async () => {
         for await (const entry of watch) this.#onEntry(entry);
       })(),
       (err) => {
-        if (!this.#closed) this.#logger.warn({ err }, 'presence watch ended');
+        if (this.#closed || this.#watch !== watch) return;
+        this.#watchBroken = true;
+        this.#logger.warn({ err }, 'presence watch failed; restarting it at the next heartbeat');
       },
     );
     // The initial values (one per live key) arrive before `initializedFn`; bounded, the watch goes on.
@@ -186,6 +191,13 @@ export class NatsPresenceDirectory implements PresenceDirectory {
 
   #tick(): void {
     this.#expire();
+    if (this.#watchBroken && !this.#nc.isClosed()) {
+      this.#watchBroken = false;
+      drop(this.#startWatch(), (err) => {
+        this.#watchBroken = true;
+        this.#logger.debug({ err }, 'presence watch restart failed');
+      });
+    }
     drop(this.#refresh(), (err) => this.#logger.debug({ err }, 'presence refresh failed'));
   }
 
