@@ -10,7 +10,7 @@ import { CallManager, type CallEvent, type CallRejectedEvent } from '../../../sr
 import { callMessageInit, parseCallMessage, type CallSignal } from '../../../src/client/calls/wire.ts';
 import { ClientError } from '../../../src/client/errors.ts';
 import type { Sender } from '../../../src/client/events.ts';
-import { CallMessageSchema } from '../../../src/client/gen/content_pb.ts';
+import { CallMessageSchema, type CallMessage_Hangup_Reason } from '../../../src/client/gen/content_pb.ts';
 import type { AccountId } from '../../../src/client/ids.ts';
 import { InMemoryClientStore } from '../../../src/client/store/memory.ts';
 import type { MessageRecord } from '../../../src/client/store/types.ts';
@@ -53,7 +53,7 @@ describe('CallMessage wire format', () => {
       ['empty candidate list', { callId: new Uint8Array(16), kind: { case: 'ice', value: { candidates: [] } } }],
       ['not a candidate line', { callId: new Uint8Array(16), kind: { case: 'ice', value: { candidates: [{ candidate: 'rm -rf /' }] } } }],
       ['too many candidates', { callId: new Uint8Array(16), kind: { case: 'ice', value: { candidates: Array.from({ length: 33 }, () => ({ candidate: 'candidate:1' })) } } }],
-      ['unknown reason', { callId: new Uint8Array(16), kind: { case: 'hangup', value: { reason: 99 } } }],
+      ['unknown reason', { callId: new Uint8Array(16), kind: { case: 'hangup', value: { reason: 99 as CallMessage_Hangup_Reason } } }],
       ['malformed group id', { callId: new Uint8Array(16), groupId: 'nope', kind: { case: 'ringing', value: {} } }],
       ['participants without a group', { callId: new Uint8Array(16), participants: [{ accountId: PEER, deviceId: 1 }], kind: { case: 'ringing', value: {} } }],
       ['nine participants', { callId: new Uint8Array(16), groupId: 'ab'.repeat(16), participants: Array.from({ length: 9 }, () => ({ accountId: PEER, deviceId: 1 })), kind: { case: 'ringing', value: {} } }],
