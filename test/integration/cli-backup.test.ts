@@ -99,7 +99,7 @@ describe('parley backup end to end', () => {
     await cliOk(as(p.b, 'send', A.number, texts[1] as string));
     const photo = path.join(files, 'holiday.jpg');
     // Noise, so that the JPEG's bytes are its own (no long runs that any file could contain).
-    await sharp({ create: { width: 640, height: 480, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 40 } } })
+    await sharp({ create: { width: 640, height: 480, channels: 3, background: { r: 128, g: 128, b: 128 }, noise: { type: 'gaussian', mean: 128, sigma: 40 } } })
       .jpeg({ quality: 90 })
       .toFile(photo);
     await cliOk(as(p.b, 'send-file', A.number, photo, '--caption', texts[2] as string));
