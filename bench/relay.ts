@@ -15,6 +15,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { closedLoop, connectPairs, fmt, openLoop, percentile, sleep, type Pairs } from './relay-load.ts';
 import { BenchDevice, sendTemplate } from './relay-wire.ts';
 import type { BenchCredentials } from './relay-server.ts';
 import { ServerChild } from './server-child.ts';
@@ -42,46 +43,16 @@ const DRAIN_PER_DEVICE = quick ? 2000 : 10_000;
 const DRAIN_DEVICES = 5;
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-
-async function connectPairs(server: ServerChild, pairs: number): Promise<{ senders: BenchDevice[]; receivers: BenchDevice[]; creds: BenchCredentials[] }> {
-  const creds = await server.provision(pairs * 2);
-  const receivers = await Promise.all(creds.slice(pairs).map((c) => BenchDevice.connect(server.wsUrl, c)));
-  const senders = await Promise.all(creds.slice(0, pairs).map((c) => BenchDevice.connect(server.wsUrl, c)));
-  return { senders, receivers, creds };
+async function connectServerPairs(server: ServerChild, pairs: number): Promise<Pairs> {
+  return connectPairs(await server.provision(pairs * 2), () => server.wsUrl);
 }
 
 /** Phase 1: closed loop, WINDOW sends in flight per sender; delivered/s counted at the receivers. */
-async function throughput(server: ServerChild, senders: BenchDevice[], receivers: BenchDevice[], creds: BenchCredentials[]): Promise<number> {
-  let delivered = 0;
-  let counting = false;
-  for (const r of receivers) r.onEnvelope = () => void (counting && delivered++);
-  let running = true;
-  const loops = senders.map(async (sender, i) => {
-    const { path: p, body } = sendTemplate(creds[PAIRS + i] as BenchCredentials, SIZE);
-    const lane = async (): Promise<void> => {
-      while (running) {
-        const status = await sender.send(p, body);
-        if (status !== 200) throw new Error(`send refused: ${status}`);
-      }
-    };
-    await Promise.all(Array.from({ length: WINDOW }, lane));
-  });
+async function throughput(server: ServerChild, pairs: Pairs): Promise<number> {
   const before = await server.stats();
-  await sleep(1500); // warm-up
-  counting = true;
-  const started = performance.now();
-  await sleep(SECONDS * 1000);
-  counting = false;
-  const elapsed = (performance.now() - started) / 1000;
-  running = false;
-  await Promise.all(loops);
-  await sleep(500);
+  const { rate, seconds } = await closedLoop(pairs, SIZE, WINDOW, SECONDS);
   const after = await server.stats();
-  const rate = delivered / elapsed;
-  console.log(`  delivered: ${fmt(rate)} msg/s sustained over ${fmt(elapsed, 1)} s (${PAIRS} sender/recipient pairs, ${SIZE}-byte envelopes, ${WINDOW} sends in flight per sender)`);
+  console.log(`  delivered: ${fmt(rate)} msg/s sustained over ${fmt(seconds, 1)} s (${PAIRS} sender/recipient pairs, ${SIZE}-byte envelopes, ${WINDOW} sends in flight per sender)`);
   const commits = after.commits - before.commits;
   console.log(
     `  group commit: ${fmt(commits)} transactions, ${fmt((after.jobs - before.jobs) / commits)} writes each on average (inserts and acked deletes), one WAL fsync each (mean ${fmt((after.syncMsTotal - before.syncMsTotal) / commits, 1)} ms, max ${fmt(after.syncMsMax, 1)} ms); WAL ${fmt(after.walBytes / 1048576, 1)} MiB at the end`,
@@ -90,39 +61,13 @@ async function throughput(server: ServerChild, senders: BenchDevice[], receivers
 }
 
 /** Phase 2: open loop at `rate` msg/s; latency from send to push, measured with one clock (this process). */
-async function latency(server: ServerChild, senders: BenchDevice[], receivers: BenchDevice[], creds: BenchCredentials[], rate: number): Promise<void> {
-  const samples: number[] = [];
+async function latency(server: ServerChild, pairs: Pairs, rate: number): Promise<void> {
   await server.stats(); // resets the server's event-loop delay histogram
   const ownDelay = monitorEventLoopDelay({ resolution: 5 });
   ownDelay.enable();
-  const templates = senders.map((_, i) => sendTemplate(creds[PAIRS + i] as BenchCredentials, SIZE));
-  for (const r of receivers) {
-    r.onEnvelope = (content) => {
-      const view = new DataView(content.buffer, content.byteOffset, content.byteLength);
-      samples.push(performance.now() - view.getFloat64(0));
-    };
-  }
-  const started = performance.now();
-  let sent = 0;
-  let next = 0;
-  const pending: Array<Promise<number>> = [];
-  while (performance.now() - started < SECONDS * 1000) {
-    const due = Math.floor(((performance.now() - started) / 1000) * rate);
-    while (sent < due) {
-      const i = next++ % senders.length;
-      const t = templates[i] as ReturnType<typeof sendTemplate>;
-      const body = t.body.slice();
-      new DataView(body.buffer, body.byteOffset + t.stampAt, 8).setFloat64(0, performance.now());
-      pending.push((senders[i] as BenchDevice).send(t.path, body));
-      sent++;
-    }
-    await sleep(1);
-  }
-  await Promise.all(pending);
+  const samples = await openLoop(pairs, SIZE, rate, SECONDS);
   ownDelay.disable();
   const serverStats = await server.stats();
-  await sleep(500);
-  samples.sort((a, b) => a - b);
   console.log(
     `  event-loop delay p99/max: server ${fmt(serverStats.loopDelayP99Ms, 1)}/${fmt(serverStats.loopDelayMaxMs, 1)} ms, load generator ${fmt(ownDelay.percentile(99) / 1e6, 1)}/${fmt(ownDelay.max / 1e6, 1)} ms`,
   );
@@ -202,15 +147,15 @@ async function main(): Promise<void> {
   const server = new ServerChild(SERVER_OPTIONS);
   await server.start();
   try {
-    const { senders, receivers, creds } = await connectPairs(server, PAIRS);
+    const pairs = await connectServerPairs(server, PAIRS);
     let rate = FIXED_RATE * 2;
     if (FIXED_RATE === 0) {
       console.log('1. sustained throughput');
-      rate = await throughput(server, senders, receivers, creds);
+      rate = await throughput(server, pairs);
     }
     console.log('2. end-to-end latency at half the sustained rate');
-    await latency(server, senders, receivers, creds, rate / 2);
-    await Promise.all([...senders, ...receivers].map((d) => d.close()));
+    await latency(server, pairs, rate / 2);
+    await Promise.all([...pairs.senders, ...pairs.receivers].map((d) => d.close()));
     console.log('3. offline-queue drain');
     await drain(server);
   } finally {
