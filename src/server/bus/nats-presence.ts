@@ -19,6 +19,8 @@ import type { PresenceDirectory } from './bus.js';
 
 /** The value of a presence key: a format version, for later changes. */
 const VALUE = Uint8Array.of(1);
+/** How long close() waits for this node's goodbye deletes. */
+const CLOSE_TIMEOUT_MS = 3000;
 /** Puts in flight at once during a refresh. */
 const REFRESH_BATCH = 256;
 
@@ -120,7 +122,8 @@ export class NatsPresenceDirectory implements PresenceDirectory {
     const accounts = [...this.#local];
     this.#local.clear();
     for (const accountId of accounts) this.#track(this.#delete(accountId));
-    await Promise.allSettled([...this.#pending]);
+    // Bounded: with NATS down the deletes cannot complete, and the entries expire with the TTL anyway.
+    await Promise.race([Promise.allSettled([...this.#pending]), new Promise((resolve) => setTimeout(resolve, CLOSE_TIMEOUT_MS).unref())]);
     this.#watch?.stop();
     this.#watch = undefined;
   }
