@@ -34,6 +34,8 @@ export async function callCommand(args: CallCommandOptions & { to: string; ringT
   return withCallClient(args, out, async (client, media) => {
     const started = performance.now();
     const call = await client.placeCall(args.to, { tracks: media.player ? [media.player.track] : [], relayOnly: args.relay || undefined });
+    // Remote tracks come with the answer, after this.
+    recordTracks(call, args, media);
     out.result({ event: 'dialing', callId: call.id }, `Calling ${args.to}...`);
     call.on('state', ({ state }) => {
       if (state === 'ringing') out.result({ event: 'ringing', callId: call.id }, 'Ringing.');
@@ -66,6 +68,8 @@ export async function answerCommand(args: CallCommandOptions & { timeout: number
       return 0;
     }
     const started = performance.now();
+    // Remote tracks come while the offer is applied, inside answer().
+    recordTracks(incoming, args, media);
     await incoming.answer({ tracks: media.player ? [media.player.track] : [], relayOnly: args.relay || undefined });
     return runCall(incoming, args, media, out, started);
   });
@@ -73,6 +77,16 @@ export async function answerCommand(args: CallCommandOptions & { timeout: number
 
 interface CallMedia {
   player: PcmPlayer | undefined;
+  recorder?: TrackRecorder | undefined;
+}
+
+/** Records the call's first remote audio track to `--record`. */
+function recordTracks(call: Call, args: CallCommandOptions, media: CallMedia): void {
+  const record = args.record;
+  if (record === undefined) return;
+  call.on('track', ({ track }) => {
+    if (track.kind === 'audio' && media.recorder === undefined) media.recorder = new TrackRecorder(track, record);
+  });
 }
 
 /** Opens the profile with Node's WebRTC, connects, runs `fn`, and closes everything. */
@@ -109,10 +123,6 @@ async function withCallClient(
 
 /** Runs a call that was placed or answered: media, the duration, the end; prints its lines. */
 async function runCall(call: Call, args: CallCommandOptions, media: CallMedia, out: Printer, started: number): Promise<number> {
-  let recorder: TrackRecorder | undefined;
-  call.on('track', ({ track }) => {
-    if (track.kind === 'audio' && args.record !== undefined && recorder === undefined) recorder = new TrackRecorder(track, args.record);
-  });
   const onSigint = (): void => void call.hangup().catch(() => undefined);
   process.once('SIGINT', onSigint);
   try {
@@ -128,7 +138,7 @@ async function runCall(call: Call, args: CallCommandOptions, media: CallMedia, o
       }
     }
     const end = await ended;
-    const recording: RecordingStats | undefined = await recorder?.stop();
+    const recording: RecordingStats | undefined = await media.recorder?.stop();
     out.result(
       {
         event: 'ended',
