@@ -80,9 +80,7 @@ describe('two server nodes on PostgreSQL and NATS', options, () => {
     }
   });
 
-  // Runs, but does not fail the suite, until app.ts passes the bus's presence to PresenceService
-  // (`{ directory: bus.presence }`; the cluster wiring's part): then remove the todo.
-  it('shows presence across nodes', { todo: 'needs PresenceService({ directory: bus.presence }) in app.ts' }, async () => {
+  it('shows presence across nodes (online, then offline with a last-seen time)', async () => {
     const ws = await WsTestClient.connect(b.wsUrl, bob);
     try {
       let online = false;
