@@ -3,7 +3,7 @@
  * sealed under a non-extractable key) and the media cache (decrypted attachments, IndexedDB). This is the one
  * place that picks the implementation.
  */
-import type { ClientStore, FetchLike, MediaFiles } from '../../client/index.js';
+import type { ClientStore, ConversationId, FetchLike, MediaFiles, MessageId, MessageRecord } from '../../client/index.js';
 import { openBrowserMediaFiles, openBrowserStore, requestPersistentStorage } from '../store/index.js';
 
 /** A profile's storage. */
@@ -13,6 +13,11 @@ export interface Profile {
   readonly media: MediaFiles;
   /** Whether what is stored survives a reload. */
   readonly persistent: boolean;
+  /**
+   * A page of a conversation, oldest first: the `limit` messages just older than `before` (a page read on its
+   * own, however long the chat), or the newest `limit` without `before`.
+   */
+  messagesBefore(conversationId: ConversationId, before: { readonly timestamp: number; readonly id: MessageId } | undefined, limit: number): Promise<MessageRecord[]>;
   /** A `blob:` URL of a saved attachment (owned by the media cache: do not revoke it). */
   objectUrl(location: string): Promise<string>;
   /** Deletes everything the profile holds (logging out). */
@@ -42,6 +47,7 @@ export async function openProfile(name: string = DEFAULT_PROFILE): Promise<Profi
     store,
     media,
     persistent: true,
+    messagesBefore: (conversationId, before, limit) => store.messagesBefore(conversationId, before, limit),
     objectUrl: (location) => media.objectUrl(location),
     destroy: async () => {
       await media.destroy();

@@ -253,6 +253,11 @@ export class Session {
     return this.client.messages(id, { limit });
   }
 
+  /** The `limit` messages just older than `before`, oldest first (one page, however long the chat). */
+  olderMessages(id: ConversationId, before: MessageRecord, limit: number): Promise<MessageRecord[]> {
+    return this.profile.messagesBefore(id, { timestamp: before.timestamp, id: before.id }, limit);
+  }
+
   /**
    * Sends a text. The message is stored (pending) before the network is used, so the list shows it at once;
    * the promise settles when the server accepted it. A closed tab leaves it in the outbox, which resumes.

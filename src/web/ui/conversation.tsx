@@ -1,5 +1,5 @@
 /** An open conversation: header (presence, typing, timer, safety number, group info), the message list, the composer. */
-import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { isGroupId, type ConversationId, type MessageRecord } from '../../client/index.js';
 import { errorInWords } from '../model/errors.js';
 import type { ChatNotice, Session } from '../model/session.js';
@@ -25,8 +25,11 @@ export function Conversation(props: { session: Session; id: ConversationId; onBa
   const { session, id } = props;
   useSession(session);
   const group = isGroupId(id);
-  const [limit, setLimit] = useState(FIRST_PAGE);
-  const [messages, setMessages] = useState<MessageRecord[] | undefined>();
+  // The newest messages are re-read whenever the conversation changes; older pages are read once, as the user
+  // scrolls up (a page at a time from the store's index, however long the chat).
+  const [recent, setRecent] = useState<MessageRecord[] | undefined>();
+  const [older, setOlder] = useState<MessageRecord[]>([]);
+  const [hasMore, setHasMore] = useState(false);
   const [loading, setLoading] = useState(false);
   const [quote, setQuote] = useState<MessageRecord | undefined>();
   const [editing, setEditing] = useState<MessageRecord | undefined>();
@@ -39,21 +42,47 @@ export function Conversation(props: { session: Session; id: ConversationId; onBa
 
   useEffect(() => {
     let live = true;
-    setLoading(true);
+    // Enough to cover what arrived since the last read (the window only slides forward).
+    const limit = Math.max(FIRST_PAGE, (recent?.length ?? 0) + 20);
     session
       .messages(id, limit)
       .then((list) => {
         if (!live) return;
-        setMessages(list);
-        setLoading(false);
+        setRecent(list);
+        if (recent === undefined) setHasMore(list.length >= limit);
       })
       .catch((err: unknown) => live && session.toast(errorInWords(err), true));
     return () => {
       live = false;
     };
-  }, [id, limit, version]);
+  }, [id, version]);
 
-  const hasMore = messages !== undefined && messages.length >= limit;
+  const messages = useMemo(() => {
+    if (recent === undefined) return undefined;
+    const first = recent[0];
+    if (older.length === 0 || first === undefined) return recent;
+    const ids = new Set(recent.map((m) => m.id));
+    return [...older.filter((m) => !ids.has(m.id) && (m.timestamp < first.timestamp || (m.timestamp === first.timestamp && m.id < first.id))), ...recent];
+  }, [recent, older]);
+
+  // Distance from the bottom of the list when older messages were asked for: kept once they are in, so the
+  // messages in view stay in view (and the user can scroll on upwards).
+  const keepBottom = useRef<number | undefined>(undefined);
+  const loadOlder = (): void => {
+    const oldest = messages?.[0];
+    if (!oldest || loading || !hasMore) return;
+    keepBottom.current = list.virtualizer.getTotalSize() - (scroller.current?.scrollTop ?? 0);
+    setLoading(true);
+    session
+      .olderMessages(id, oldest, PAGE)
+      .then((page) => {
+        setOlder((o) => [...page, ...o]);
+        setHasMore(page.length >= PAGE);
+      })
+      .catch((err: unknown) => session.toast(errorInWords(err), true))
+      .finally(() => setLoading(false));
+  };
+
   const rows = useMemo(() => buildRows(messages ?? [], notices), [messages, notices.length]);
   const scroller = useRef<HTMLDivElement>(null);
   const list = useVirtualList({
@@ -62,6 +91,13 @@ export function Conversation(props: { session: Session; id: ConversationId; onBa
     estimate: (i) => (rows[i]?.kind === 'message' ? 64 : 36),
     scroller: () => scroller.current,
   });
+
+  useLayoutEffect(() => {
+    if (keepBottom.current === undefined) return;
+    const target = list.virtualizer.getTotalSize() - keepBottom.current;
+    keepBottom.current = undefined;
+    list.virtualizer.scrollToOffset(Math.max(0, target));
+  }, [rows.length]);
 
   // Open at the newest message.
   const first = useRef(true);
@@ -74,10 +110,7 @@ export function Conversation(props: { session: Session; id: ConversationId; onBa
   const onScroll = (): void => {
     const el = scroller.current;
     if (!el || loading || !hasMore || first.current) return;
-    if (el.scrollTop < 400) {
-      setLoading(true);
-      setLimit((l) => l + PAGE);
-    }
+    if (el.scrollTop < 600) loadOlder();
   };
 
   const actions: BubbleActions = {
