@@ -5,7 +5,7 @@
  * Start with {@link requestVerificationCode} and {@link register}, then {@link Client.open} and
  * `client.connect()`; listen for events with `client.on(...)`.
  */
-export { Client, DEFAULT_AUTO_DOWNLOAD_BYTES, type AttachmentDownloadOptions, type AttachmentSendOptions, type ClientOptions } from './client.js';
+export { Client, DEFAULT_AUTO_DOWNLOAD_BYTES, type AttachmentDownloadOptions, type AttachmentSendOptions, type ClientOptions, type PlaceCallOptions } from './client.js';
 export { register, requestVerificationCode, type RegistrationOptions, type RegistrationResult } from './registration.js';
 export { ClientError, ClientErrorCode } from './errors.js';
 export { startLinking, LINK_TIMEOUT_MS, type LinkingOptions, type PendingLink } from './linking.js';
@@ -57,3 +57,4 @@ export { InMemoryMediaFiles } from './media/memory-files.js';
 export { MAX_ATTACHMENTS, MAX_ATTACHMENT_BYTES, mediaTypeOf } from './media/pointers.js';
 export { DEFAULT_UPLOAD_CHUNK_BYTES } from './media/upload.js';
 export * from './backup/index.js';
+export * from './calls/index.js';
