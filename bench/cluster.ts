@@ -134,6 +134,39 @@ interface Row {
   p50: number;
   p99: number;
   cpu: Cores;
+  /** What PostgreSQL's connections of the benchmark's database were doing (share of samples), top first. */
+  waits: Array<[string, number]>;
+}
+
+/**
+ * Samples pg_stat_activity of `database` every 200 ms until `stop` resolves: what each connection waited
+ * for (a lock, a WAL flush, the node: "ClientRead"), counted. Tells a lock or commit bound from a CPU one.
+ */
+async function sampleWaits(database: string | undefined, stop: Promise<unknown>): Promise<Array<[string, number]>> {
+  if (database === undefined) return [];
+  const name = new URL(database).pathname.slice(1);
+  const admin = new pg.Client({ connectionString: POSTGRES, connectionTimeoutMillis: 5000 });
+  await admin.connect();
+  const counts = new Map<string, number>();
+  let total = 0;
+  let done = false;
+  void stop.then(() => (done = true));
+  try {
+    while (!done) {
+      const { rows } = await admin.query<{ w: string }>(
+        `SELECT coalesce(wait_event_type || ':' || wait_event, 'on CPU') || ' (' || state || ', ' || split_part(btrim(regexp_replace(query, '\s+', ' ', 'g')), ' ', 1) || ')' AS w FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
+        [name],
+      );
+      for (const { w } of rows) {
+        counts.set(w, (counts.get(w) ?? 0) + 1);
+        total++;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    await admin.end();
+  }
+  return [...counts].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([w, n]) => [w, n / Math.max(1, total)]);
 }
 
 async function withDatabase<T>(fn: (url: string) => Promise<T>): Promise<T> {
@@ -155,26 +188,29 @@ async function withDatabase<T>(fn: (url: string) => Promise<T>): Promise<T> {
 }
 
 /** Runs the two phases against `servers` (devices spread over them round-robin). */
-async function measure(name: string, servers: ServerChild[]): Promise<Row> {
+async function measure(name: string, servers: ServerChild[], database?: string): Promise<Row> {
   const creds = await (servers[0] as ServerChild).provision(PAIRS * 2);
   // Sender i on node i, its receiver on node i+1: with N > 1 nodes every message crosses the bus.
   const nodeOf = (index: number): ServerChild => servers[(index % PAIRS + Math.floor(index / PAIRS)) % servers.length] as ServerChild;
   const pairs: Pairs = await connectPairs(creds, (index) => nodeOf(index).wsUrl);
   const pids = servers.map((s) => s.child.pid as number);
   let cpu: Cores | undefined;
+  let waits: Array<[string, number]> = [];
   const { rate } = await closedLoop(pairs, SIZE, WINDOW, SECONDS, async (ms) => {
     const before = sampleCpu(pids);
     const started = performance.now();
-    await new Promise((r) => setTimeout(r, ms));
+    const window = new Promise((r) => setTimeout(r, ms));
+    waits = (await Promise.all([sampleWaits(database, window), window]))[0];
     cpu = cores(before, sampleCpu(pids), (performance.now() - started) / 1000);
   });
   const samples = await openLoop(pairs, SIZE, rate / 2, SECONDS);
   await Promise.all([...pairs.senders, ...pairs.receivers].map((d) => d.close()));
-  const row: Row = { name, rate, p50: percentile(samples, 50), p99: percentile(samples, 99), cpu: cpu as Cores };
+  const row: Row = { name, rate, p50: percentile(samples, 50), p99: percentile(samples, 99), cpu: cpu as Cores, waits };
   console.log(
     `  ${name}: ${fmt(rate)} msg/s delivered; at ${fmt(rate / 2)} msg/s latency p50 ${fmt(row.p50, 1)} ms, p99 ${fmt(row.p99, 1)} ms; ` +
       `CPU (cores) nodes ${fmt(row.cpu.nodes, 2)}, PostgreSQL ${fmt(row.cpu.postgres, 2)}, NATS ${fmt(row.cpu.nats, 2)}, load generator ${fmt(row.cpu.generator, 2)}, other processes ${fmt(row.cpu.others, 2)}, whole machine ${fmt(row.cpu.machine, 2)} of ${cpus().length}`,
   );
+  if (waits.length > 0) console.log(`    PostgreSQL connections were: ${waits.map(([w, share]) => `${fmt(share * 100)}% ${w}`).join(', ')}`);
   return row;
 }
 
@@ -198,7 +234,7 @@ async function cluster(n: number): Promise<Row> {
     await Promise.all(rest.map((s) => s.start()));
     const servers = [first, ...rest];
     try {
-      return await measure(`${n} node${n > 1 ? 's' : ''}, PostgreSQL + NATS`, servers);
+      return await measure(`${n} node${n > 1 ? 's' : ''}, PostgreSQL + NATS`, servers, database);
     } finally {
       await Promise.all(servers.map((s) => s.stop()));
     }
@@ -230,7 +266,9 @@ async function main(): Promise<void> {
           ? 'CPU-bound: the cores are full, and adding nodes on them only splits the same cores'
           : `the cores were full, but ${fmt(r.cpu.others, 2)} of them went to other processes: take figures on a quiet machine`
         : 'not CPU-bound: the cores had room, so the limit is waiting (PostgreSQL commits, each a WAL flush, at most --database-pool at once per node)';
-    console.log(`  ${r.name}: the benchmark used ${fmt(ours, 2)} of ${cpus().length} cores (nodes ${fmt(r.cpu.nodes, 2)}, PostgreSQL ${fmt(r.cpu.postgres, 2)}): ${verdict}.`);
+    const locks = r.waits.filter(([w]) => w.startsWith('Lock:') || w.startsWith('IO:WAL') || w.startsWith('LWLock:WAL')).reduce((a, [, share]) => a + share, 0);
+    const waiting = locks >= 0.3 ? `; ${fmt(locks * 100)}% of PostgreSQL's connection samples waited for a row lock or a WAL flush: sends to one device serialise on its queue row, each for a commit` : '';
+    console.log(`  ${r.name}: the benchmark used ${fmt(ours, 2)} of ${cpus().length} cores (nodes ${fmt(r.cpu.nodes, 2)}, PostgreSQL ${fmt(r.cpu.postgres, 2)}): ${verdict}${waiting}.`);
   }
 }
 
