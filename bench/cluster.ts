@@ -154,7 +154,7 @@ async function sampleWaits(database: string | undefined, stop: Promise<unknown>)
   try {
     while (!done) {
       const { rows } = await admin.query<{ w: string }>(
-        `SELECT coalesce(wait_event_type || ':' || wait_event, 'on CPU') || ' (' || state || ', ' || split_part(btrim(regexp_replace(query, '\s+', ' ', 'g')), ' ', 1) || ')' AS w FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
+        `SELECT coalesce(wait_event_type || ':' || wait_event, 'on CPU') || ' (' || state || ', ' || split_part(btrim(regexp_replace(query, '\\s+', ' ', 'g')), ' ', 1) || ')' AS w FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
         [name],
       );
       for (const { w } of rows) {
