@@ -3,6 +3,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseServerArgs, SERVER_HELP } from '../../../src/server/main.ts';
 import { DEFAULT_LIMITS, parseTestNumbers, resolveConfig } from '../../../src/server/config.ts';
+import { createApp } from '../../../src/server/app.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 const run = (argv: string[], env: Record<string, string> = {}) => {
   const parsed = parseServerArgs(argv, env);
@@ -171,5 +175,29 @@ describe('resolveConfig', () => {
       ['+15550100002', '222222'],
     ]);
     assert.throws(() => parseTestNumbers('15550100001=111111'), /E\.164/);
+  });
+});
+
+describe('createApp with a backend that cannot be opened', () => {
+  // Port 1 on loopback refuses at once: nothing listens there.
+  const quiet = { logLevel: 'fatal' as const };
+  it('names the flag, hides the password, and leaves nothing open', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'parley-backends-'));
+    try {
+      await assert.rejects(
+        createApp(resolveConfig({ ...quiet, dataDir: dir, database: 'postgres://parley:hunter2@127.0.0.1:1/parley' })),
+        (err: Error) => /^--database: cannot open PostgreSQL postgres:\/\/parley:\*\*\*@127\.0\.0\.1:1\/parley: /.test(err.message) && !err.message.includes('hunter2'),
+      );
+      await assert.rejects(createApp(resolveConfig({ ...quiet, dataDir: dir, bus: 'nats://127.0.0.1:1' })), /^Error: --bus: cannot connect to NATS nats:\/\/127\.0\.0\.1:1: /);
+      await assert.rejects(
+        createApp(resolveConfig({ ...quiet, dataDir: dir, blobs: 's3://bucket?endpoint=http://127.0.0.1:1&region=us-east-1&forcePathStyle=true&accessKeyId=a&secretAccessKey=hunter2' })),
+        (err: Error) => err.message.startsWith('--blobs: cannot open the S3 bucket s3://bucket: ') && !err.message.includes('hunter2'),
+      );
+      // The SQLite database opened before the bus or bucket failed was closed again: it opens anew.
+      const app = await createApp(resolveConfig({ ...quiet, dataDir: dir }));
+      await app.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
