@@ -74,6 +74,7 @@ export class Session {
   readonly client: Client;
   readonly profile: Profile;
   #connection: StateChange | undefined;
+  #connectionAt = 0;
   #chats: ChatSummary[] = [];
   #titles = new Map<ConversationId, string>();
   #timers = new Map<ConversationId, number>();
@@ -132,6 +133,11 @@ export class Session {
 
   get connection(): StateChange | undefined {
     return this.#connection;
+  }
+
+  /** When the connection state last changed, ms. */
+  get connectionAt(): number {
+    return this.#connectionAt;
   }
 
   get online(): boolean {
@@ -452,6 +458,7 @@ export class Session {
     };
     on('state', (s) => {
       this.#connection = s;
+      this.#connectionAt = Date.now();
       this.#notify();
     });
     on('message', (e) => {

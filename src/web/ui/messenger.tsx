@@ -74,7 +74,7 @@ function ConnectionBanner(props: { session: Session }): preact.JSX.Element | nul
   if (!browserOnline) text = 'You are offline. Messages you write are kept and sent when you are back.';
   else if (c === undefined || c.state === ConnectionState.Connecting) text = c === undefined ? undefined : 'Connecting…';
   else if (c.state === ConnectionState.Reconnecting) {
-    const seconds = Math.max(0, Math.round(((c.retryInMs ?? 0) - 0) / 1000));
+    const seconds = Math.max(0, Math.round(((c.retryInMs ?? 0) - (Date.now() - props.session.connectionAt)) / 1000));
     text = `Cannot reach the server. Reconnecting${seconds > 0 ? ` (next try in about ${seconds} s)` : '…'}`;
   } else if (c.state === ConnectionState.Closed && c.reason === 5) text = 'The server no longer accepts this device. Register or link it again.';
   if (!text) return null;
