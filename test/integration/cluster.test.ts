@@ -96,6 +96,9 @@ describe('cluster: three nodes on PostgreSQL and NATS', { ...options, timeout: 6
     const people: ClusterClient[] = [];
     try {
       const flows = await spreadClients(balancer, people);
+      // Clients whose open socket closed during the load (they were on the node that went away).
+      const cut = new Set<string>();
+      const offs = people.map((p) => p.client.on('state', (s) => void (s.previous === 'connected' && cut.add(p.number))));
       let victim: ClusterNode | undefined;
       let victimConnections = 0;
       const load = await runLoad(flows, 40, 10, (acked) => {
@@ -109,7 +112,9 @@ describe('cluster: three nodes on PostgreSQL and NATS', { ...options, timeout: 6
       assert.equal(await victim.exited, 0, 'a graceful shutdown exits 0');
       assert.equal(balancer.connectionsByBackend().get(victim.port) ?? 0, 0, 'no client is left on the stopped node');
       const { acked, failed } = await assertExactlyOnce(flows, load, 60_000);
-      t.diagnostic(`${victim.name} stopped holding ${victimConnections} connections; ${acked} sends acknowledged and delivered once, ${failed} failed`);
+      offs.forEach((off) => off());
+      t.diagnostic(`${victim.name} stopped holding ${victimConnections} connections; ${cut.size} clients reconnected; ${acked} sends acknowledged and delivered once, ${failed} failed`);
+      assert.ok(cut.size > 0, 'some clients had their socket on the stopped node and reconnected');
       assert.ok(acked >= 150, `most sends were acknowledged (${acked} acknowledged, ${failed} failed)`);
     } finally {
       for (const p of people) await p.client.close();
@@ -125,6 +130,9 @@ describe('cluster: three nodes on PostgreSQL and NATS', { ...options, timeout: 6
     const people: ClusterClient[] = [];
     try {
       const flows = await spreadClients(balancer, people);
+      // Clients whose open socket closed during the load (they were on the node that went away).
+      const cut = new Set<string>();
+      const offs = people.map((p) => p.client.on('state', (s) => void (s.previous === 'connected' && cut.add(p.number))));
       let victim: ClusterNode | undefined;
       let victimConnections = 0;
       const load = await runLoad(flows, 40, 10, (acked) => {
@@ -137,7 +145,9 @@ describe('cluster: three nodes on PostgreSQL and NATS', { ...options, timeout: 6
       assert.ok(victimConnections > 0, 'the killed node held clients');
       assert.equal(await victim.exited, 'SIGKILL');
       const { acked, failed } = await assertExactlyOnce(flows, load, 90_000);
-      t.diagnostic(`${victim.name} killed holding ${victimConnections} connections; ${acked} sends acknowledged and delivered once, ${failed} failed`);
+      offs.forEach((off) => off());
+      t.diagnostic(`${victim.name} killed holding ${victimConnections} connections; ${cut.size} clients reconnected; ${acked} sends acknowledged and delivered once, ${failed} failed`);
+      assert.ok(cut.size > 0, 'some clients had their socket on the killed node and reconnected');
       assert.ok(acked >= 120, `most sends were acknowledged (${acked} acknowledged, ${failed} failed)`);
       // The survivors hold every client now.
       assert.equal(cluster.live().length, 2);
