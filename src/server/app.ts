@@ -16,6 +16,7 @@ import { createLogger, type Logger } from './log.js';
 import { ServerMetrics } from './metrics.js';
 import { RateLimiter } from './rate-limiter.js';
 import { buildRoutes } from './routes/index.js';
+import { BackupService } from './services/backups.js';
 import { AccountService } from './services/accounts.js';
 import { DeviceService } from './services/devices.js';
 import { GroupService } from './services/groups.js';
@@ -235,6 +236,8 @@ export async function createApp(config: ServerConfig): Promise<App> {
     groups: new GroupService({ accounts: storage.accounts, groups: storage.groups, bus, config, metrics, logger }),
     devices: new DeviceService({ accounts: storage.accounts, devices: storage.devices, provisioning: storage.provisioning, bus, config, logger }),
     blobs,
+    backups: new BackupService(storage.backups, storage.blobs, config),
+    turn: config.turn,
     config,
     metrics,
     accepting: () => accepting,

@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import type { Level } from 'pino';
+import { checkTurnConfig } from './turn.js';
 import {
   DEFAULT_LIMITS,
   DEFAULT_RATE_LIMITS,
@@ -33,6 +34,9 @@ const FLAGS = [
   { flag: '--verification-webhook <url>', key: 'verificationWebhook', env: 'PARLEY_VERIFICATION_WEBHOOK', help: 'URL the webhook sender POSTs {"number","code"} to' },
   { flag: '--rate-limit <list>', key: 'rateLimit', env: 'PARLEY_RATE_LIMITS', help: `rate limits, "name=capacity/windowMs,..."; names: ${Object.keys(DEFAULT_RATE_LIMITS).join(', ')}` },
   { flag: '--limit <list>', key: 'limit', env: 'PARLEY_LIMITS', help: `size and count limits, "name=value,..."; names: ${Object.keys(DEFAULT_LIMITS).join(', ')}` },
+  { flag: '--turn-secret <secret>', key: 'turnSecret', env: 'PARLEY_TURN_SECRET', help: "TURN REST-API shared secret (coturn's --static-auth-secret); with --turn-url, GET /v1/calls/turn hands out short-lived credentials" },
+  { flag: '--turn-url <urls>', key: 'turnUrl', env: 'PARLEY_TURN_URLS', help: 'TURN/STUN URLs handed to clients, comma-separated, e.g. turn:turn.example.org:3478?transport=udp' },
+  { flag: '--turn-ttl <seconds>', key: 'turnTtl', env: 'PARLEY_TURN_TTL', help: 'lifetime of TURN credentials, seconds', default: '86400' },
   { flag: '--blob-retention <mode>', key: 'blobRetention', env: 'PARLEY_BLOB_RETENTION', help: 'when blobs are deleted: expiry (30 days after upload) or fetched (also once every recipient device fetched them)', default: 'expiry', choices: ['expiry', 'fetched'] },
   { flag: '--log-level <level>', key: 'logLevel', env: 'PARLEY_LOG_LEVEL', help: 'log level', default: 'info', choices: LEVELS },
 ] as const;
@@ -111,6 +115,9 @@ interface RawOptions {
   rateLimit?: string;
   limit?: string;
   blobRetention: 'expiry' | 'fetched';
+  turnSecret?: string;
+  turnUrl?: string;
+  turnTtl: string;
   logLevel: Level;
 }
 
@@ -162,6 +169,20 @@ export function parseServerArgs(argv: readonly string[], env: Readonly<Record<st
   if (raw.nodeId !== undefined) {
     if (!/^[A-Za-z0-9._-]{1,64}$/.test(raw.nodeId)) throw new RangeError(`${source('nodeId', '--node-id', 'PARLEY_NODE_ID')}: expected 1 to 64 of A-Za-z0-9._-`);
     options.nodeId = raw.nodeId;
+  }
+  if (raw.turnSecret !== undefined || raw.turnUrl !== undefined) {
+    if (raw.turnSecret === undefined || raw.turnUrl === undefined) throw new RangeError('--turn-secret and --turn-url go together');
+    const urls = raw.turnUrl
+      .split(',')
+      .map((u) => u.trim())
+      .filter((u) => u !== '');
+    const ttlSeconds = positiveInt(raw.turnTtl, source('turnTtl', '--turn-ttl', 'PARLEY_TURN_TTL'));
+    try {
+      options.turn = checkTurnConfig({ secret: raw.turnSecret, urls, ttlSeconds });
+    } catch (err) {
+      // The message names what is wrong, never the secret.
+      throw new RangeError(`--turn-secret/--turn-url: ${(err as Error).message}`);
+    }
   }
   if (raw.testNumbers !== undefined) options.testNumbers = parseTestNumbers(raw.testNumbers);
   if (raw.verificationSender === 'webhook') {

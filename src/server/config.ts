@@ -12,6 +12,7 @@ import { systemClock } from './clock.js';
 import type { PhoneNumber } from './ids.js';
 import { isPhoneNumber } from './ids.js';
 import type { VerificationSender } from './services/verification-sender.js';
+import { checkTurnConfig, type TurnConfig } from './turn.js';
 
 /** A token bucket: `capacity` requests at once, refilled at `capacity` per `windowMs`. */
 export interface RateLimit {
@@ -163,6 +164,8 @@ export interface ServerOptions {
   sweepIntervalMs?: number;
   /** WebSocket ping interval; a socket silent for two intervals is dropped. Default 30 s; 0 disables. */
   heartbeatIntervalMs?: number;
+  /** A TURN server whose short-lived credentials `GET /v1/calls/turn` hands out (docs/calls.md); none by default. */
+  turn?: TurnConfig;
   /** pino level. Default `info`. */
   logLevel?: Level;
   /** Where log lines go. Default stdout. */
@@ -194,6 +197,7 @@ export interface ServerConfig {
   readonly provisioningTtlMs: number;
   readonly sweepIntervalMs: number;
   readonly heartbeatIntervalMs: number;
+  readonly turn: TurnConfig | undefined;
   readonly logLevel: Level;
   readonly logDestination: DestinationStream | undefined;
   readonly clock: Clock;
@@ -395,6 +399,7 @@ export function resolveConfig(options: ServerOptions = {}): ServerConfig {
     provisioningTtlMs: positive('provisioningTtlMs', options.provisioningTtlMs ?? 10 * MINUTE),
     sweepIntervalMs: positive('sweepIntervalMs', options.sweepIntervalMs ?? MINUTE),
     heartbeatIntervalMs: Math.max(0, options.heartbeatIntervalMs ?? 30_000),
+    turn: options.turn === undefined ? undefined : checkTurnConfig(options.turn),
     logLevel: options.logLevel ?? 'info',
     logDestination: options.logDestination,
     clock: options.clock ?? systemClock,

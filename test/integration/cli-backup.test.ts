@@ -9,7 +9,7 @@
 //     right password fails (CLIENT_BACKUP_LOCKED), and the exported file still opens with the recovery key;
 //   - the server's data folder (database and blob files) holds none of the texts and none of the photo's bytes.
 // The server is the real one (createApp on SQLite in a temporary folder) with the backup routes added in the
-// test process (test/unit/server/backup-support.ts) until src/server/app.ts wires them; the clients are the
+// test process (test/unit/server/backup-support.ts), with the backup limits the test needs; the clients are the
 // binary.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -2,8 +2,7 @@
  * Backup metadata (issue #10, docs/backups.md): one current backup per account, the blob that holds its
  * encrypted file, and the password slot whose share the server releases only for the right password.
  *
- * Kept apart from the `Storage` interface of stores.ts until every backend implements it; the SQLite one is
- * `sqlite/backup-store.ts`. An implementation keeps the current backup's blob from expiring ("pins" it) and
+ * `Storage.backups`: `sqlite/backup-store.ts` and `postgres/backup-store.ts`. An implementation keeps the current backup's blob from expiring ("pins" it) and
  * lets a replaced or deleted backup's blob expire, in the same transaction that changes the metadata.
  */
 import type { AccountId } from '../ids.js';

@@ -5,6 +5,7 @@
  * server cannot read.
  */
 import type { AccountId, DeviceId, DeviceRef, GroupId, PhoneNumber } from '../ids.js';
+import type { BackupStore } from './backup-store.js';
 
 /** A registered account. */
 export interface AccountRecord {
@@ -554,6 +555,7 @@ export interface Storage {
   readonly devices: DeviceStore;
   readonly provisioning: ProvisioningStore;
   readonly blobs: BlobIndex;
+  readonly backups: BackupStore;
   /** Waits for pending writes, then closes. */
   close(): Promise<void>;
 }

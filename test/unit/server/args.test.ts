@@ -27,6 +27,19 @@ describe('parseServerArgs', () => {
     assert.equal(config.queueTtlMs, 30 * 24 * 3600 * 1000);
   });
 
+  it('configures TURN with --turn-secret and --turn-url (or PARLEY_TURN_SECRET/PARLEY_TURN_URLS), both or neither', () => {
+    assert.equal(resolveConfig(run([])).turn, undefined);
+    const secret = 'a-shared-secret-of-some-length';
+    const turn = resolveConfig(run(['--turn-secret', secret, '--turn-url', 'turn:127.0.0.1:3478?transport=udp, stun:127.0.0.1:3478', '--turn-ttl', '600'])).turn;
+    assert.deepEqual(turn, { secret, urls: ['turn:127.0.0.1:3478?transport=udp', 'stun:127.0.0.1:3478'], ttlSeconds: 600 });
+    const fromEnv = resolveConfig(run([], { PARLEY_TURN_SECRET: secret, PARLEY_TURN_URLS: 'turns:turn.example.org:5349' })).turn;
+    assert.deepEqual(fromEnv, { secret, urls: ['turns:turn.example.org:5349'], ttlSeconds: 86400 });
+    assert.throws(() => run(['--turn-secret', secret]), /--turn-secret and --turn-url go together/);
+    assert.throws(() => run(['--turn-url', 'turn:127.0.0.1:3478']), /go together/);
+    assert.throws(() => run(['--turn-secret', 'short', '--turn-url', 'turn:127.0.0.1:3478']), (err: Error) => err instanceof RangeError && !err.message.includes('short') && /16 characters/.test(err.message));
+    assert.throws(() => run(['--turn-secret', secret, '--turn-url', 'http://127.0.0.1']), /not a turn:/);
+  });
+
   it('reads --blob-retention and PARLEY_BLOB_RETENTION (default expiry, 10-minute grace, 4 GiB quota)', () => {
     const defaults = resolveConfig(run([]));
     assert.equal(defaults.blobRetention, 'expiry');

@@ -1,21 +1,19 @@
-// The real server with the backup routes, for the backup tests until src/server/app.ts wires them (see
-// /tmp/backup-wiring.md): createApp (SQLite in a temporary folder, a manual clock), a SqliteBackupStore on the
-// same database, a BackupService, and a router of the app's routes plus the backup routes behind node:http on
-// a loopback port 0 (WebSocket upgrades go to the app's gateway as in main.ts). The clock is real time that a
-// test can move forward.
+// The real server for the backup tests, with the backup service's limits chosen by the test: createApp (SQLite
+// in a temporary folder, a clock the test moves), and a router of the app's routes in which the backup routes
+// are those of a BackupService with the test's options (on the app's own backup store), behind node:http on a
+// loopback port 0 (WebSocket upgrades go to the app's gateway as in main.ts).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createApp, sqliteStorage, type App } from '../../../src/server/app.ts';
+import { createApp, type App } from '../../../src/server/app.ts';
 import { Authenticator } from '../../../src/server/auth/authenticator.ts';
 import { resolveConfig, type ServerOptions } from '../../../src/server/config.ts';
 import { createHttpHandler } from '../../../src/server/http/http-adapter.ts';
 import { Router } from '../../../src/server/http/router.ts';
 import { backupRoutes } from '../../../src/server/routes/backups.ts';
 import { BackupService, type BackupServiceOptions } from '../../../src/server/services/backups.ts';
-import { SqliteBackupStore } from '../../../src/server/storage/sqlite/backup-store.ts';
 import { assertCleanLog, TEST_NUMBERS } from '../../support/server-harness.ts';
 
 /** Real time plus an offset that tests move forward (rate limits refill as in production; expiry is tested by jumping). */
@@ -57,8 +55,9 @@ export async function startBackupServer(options: ServerOptions & { backups?: Bac
     logDestination: { write: (line: string) => void lines.push(line) },
   });
   const app = await createApp(config);
-  const backups = new BackupService(new SqliteBackupStore(sqliteStorage(app).writer), app.storage.blobs, config, options.backups);
-  const router = new Router([...app.router.routes, ...backupRoutes(backups)], new Authenticator(app.storage.accounts), app.metrics, app.logger);
+  const backups = new BackupService(app.storage.backups, app.storage.blobs, config, options.backups);
+  const appRoutes = app.router.routes.filter((r) => !r.path.startsWith('/v1/backups'));
+  const router = new Router([...appRoutes, ...backupRoutes(backups)], new Authenticator(app.storage.accounts), app.metrics, app.logger);
   const server: Server = createServer(createHttpHandler(router, config.limits.maxRequestBytes, app.logger));
   server.on('upgrade', (req, socket, head: Buffer) => app.gateway.handleUpgrade(req, socket, head));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

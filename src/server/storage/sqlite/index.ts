@@ -1,6 +1,7 @@
 /** The SQLite backend: every store on one database in the data folder. */
 import type { Storage } from '../stores.js';
 import { SqliteAccountStore } from './account-store.js';
+import { SqliteBackupStore } from './backup-store.js';
 import { SqliteBlobIndex } from './blob-index.js';
 import type { Checkpointer } from './checkpointer.js';
 import { openDatabase } from './database.js';
@@ -45,6 +46,7 @@ export function openSqliteStorage(dataDir: string): SqliteStorage {
     }),
     provisioning: new SqliteProvisioningStore(writer),
     blobs: new SqliteBlobIndex(connections.reader, writer),
+    backups: new SqliteBackupStore(writer),
     async close(): Promise<void> {
       await writer.close();
       await walSync.close();
