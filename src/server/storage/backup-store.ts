@@ -70,3 +70,47 @@ export interface BackupStore {
   /** Deletes the account's backup metadata and unpins its blob; returns its blob id, if there was one. */
   delete(accountId: AccountId, unpinnedAt: number): Promise<string | undefined>;
 }
+
+/** The `backups` table's row, as both backends store it (bytes as BLOB/BYTEA, times as ms, kdf as JSON text). */
+export interface BackupRow {
+  account_id: string;
+  blob_id: string;
+  size: number;
+  created_at: number;
+  uploaded_at: number;
+  format_version: number;
+  slot_id: string | null;
+  salt: Uint8Array | null;
+  kdf: string | null;
+  verifier: Uint8Array | null;
+  share: Uint8Array | null;
+  failed_attempts: number;
+  locked_at: number | null;
+}
+
+const copy = (b: Uint8Array): Uint8Array => new Uint8Array(b);
+
+/** A stored row as a {@link StoredBackup} (bytes copied out of the driver's buffers). */
+export function backupFromRow(row: BackupRow): StoredBackup {
+  const password =
+    row.slot_id === null || row.salt === null || row.kdf === null || row.verifier === null
+      ? undefined
+      : {
+          slotId: row.slot_id,
+          salt: copy(row.salt),
+          kdf: JSON.parse(row.kdf) as BackupKdf,
+          verifier: copy(row.verifier),
+          share: row.share === null ? undefined : copy(row.share),
+          failedAttempts: row.failed_attempts,
+          lockedAt: row.locked_at ?? undefined,
+        };
+  return {
+    accountId: row.account_id as AccountId,
+    blobId: row.blob_id,
+    size: row.size,
+    createdAt: row.created_at,
+    uploadedAt: row.uploaded_at,
+    formatVersion: row.format_version,
+    password,
+  };
+}

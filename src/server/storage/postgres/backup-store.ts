@@ -1,50 +1,8 @@
 import type { AccountId } from '../../ids.js';
-import { PINNED_BLOB_TIME, type BackupKdf, type BackupStore, type FailedAttempt, type StoredBackup } from '../backup-store.js';
+import { backupFromRow, PINNED_BLOB_TIME, type BackupRow, type BackupStore, type FailedAttempt, type StoredBackup } from '../backup-store.js';
 import type { PostgresDatabase } from './database.js';
 import { LockClass, lockExclusive } from './locks.js';
 import { sql, type PgHandle } from './sql.js';
-
-interface BackupRow {
-  account_id: string;
-  blob_id: string;
-  size: number;
-  created_at: number;
-  uploaded_at: number;
-  format_version: number;
-  slot_id: string | null;
-  salt: Uint8Array | null;
-  kdf: string | null;
-  verifier: Uint8Array | null;
-  share: Uint8Array | null;
-  failed_attempts: number;
-  locked_at: number | null;
-}
-
-const bytes = (b: Uint8Array): Uint8Array => new Uint8Array(b);
-
-function toBackup(row: BackupRow): StoredBackup {
-  const password =
-    row.slot_id === null || row.salt === null || row.kdf === null || row.verifier === null
-      ? undefined
-      : {
-          slotId: row.slot_id,
-          salt: bytes(row.salt),
-          kdf: JSON.parse(row.kdf) as BackupKdf,
-          verifier: bytes(row.verifier),
-          share: row.share === null ? undefined : bytes(row.share),
-          failedAttempts: row.failed_attempts,
-          lockedAt: row.locked_at ?? undefined,
-        };
-  return {
-    accountId: row.account_id as AccountId,
-    blobId: row.blob_id,
-    size: row.size,
-    createdAt: row.created_at,
-    uploadedAt: row.uploaded_at,
-    formatVersion: row.format_version,
-    password,
-  };
-}
 
 /** The account's backup row; `lock` keeps it locked (`FOR UPDATE`) to the end of the transaction. */
 async function read(db: PgHandle, accountId: AccountId, lock: boolean): Promise<BackupRow | undefined> {
@@ -72,7 +30,7 @@ export class PostgresBackupStore implements BackupStore {
 
   async get(accountId: AccountId): Promise<StoredBackup | undefined> {
     const row = await read(this.#db.read, accountId, false);
-    return row === undefined ? undefined : toBackup(row);
+    return row === undefined ? undefined : backupFromRow(row);
   }
 
   put(b: StoredBackup, unpinnedAt: number): Promise<{ readonly replacedBlobId: string | undefined }> {

@@ -1,49 +1,7 @@
 import type { AccountId } from '../../ids.js';
-import { PINNED_BLOB_TIME, type BackupKdf, type BackupStore, type FailedAttempt, type StoredBackup } from '../backup-store.js';
+import { backupFromRow, PINNED_BLOB_TIME, type BackupRow, type BackupStore, type FailedAttempt, type StoredBackup } from '../backup-store.js';
 import type { GroupCommitWriter } from './group-commit.js';
 import { sql, type SqlHandle } from './sql.js';
-
-interface BackupRow {
-  account_id: string;
-  blob_id: string;
-  size: number;
-  created_at: number;
-  uploaded_at: number;
-  format_version: number;
-  slot_id: string | null;
-  salt: Uint8Array | null;
-  kdf: string | null;
-  verifier: Uint8Array | null;
-  share: Uint8Array | null;
-  failed_attempts: number;
-  locked_at: number | null;
-}
-
-const bytes = (b: Uint8Array): Uint8Array => new Uint8Array(b);
-
-function toBackup(row: BackupRow): StoredBackup {
-  const password =
-    row.slot_id === null || row.salt === null || row.kdf === null || row.verifier === null
-      ? undefined
-      : {
-          slotId: row.slot_id,
-          salt: bytes(row.salt),
-          kdf: JSON.parse(row.kdf) as BackupKdf,
-          verifier: bytes(row.verifier),
-          share: row.share === null ? undefined : bytes(row.share),
-          failedAttempts: row.failed_attempts,
-          lockedAt: row.locked_at ?? undefined,
-        };
-  return {
-    accountId: row.account_id as AccountId,
-    blobId: row.blob_id,
-    size: row.size,
-    createdAt: row.created_at,
-    uploadedAt: row.uploaded_at,
-    formatVersion: row.format_version,
-    password,
-  };
-}
 
 function read(db: SqlHandle, accountId: AccountId): BackupRow | undefined {
   return db.get<BackupRow>(sql`SELECT * FROM backups WHERE account_id = ${accountId}`);
@@ -64,7 +22,7 @@ export class SqliteBackupStore implements BackupStore {
   get(accountId: AccountId): Promise<StoredBackup | undefined> {
     return this.#writer.enqueue((db) => {
       const row = read(db, accountId);
-      return row === undefined ? undefined : toBackup(row);
+      return row === undefined ? undefined : backupFromRow(row);
     });
   }
 
