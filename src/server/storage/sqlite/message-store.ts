@@ -1,36 +1,9 @@
-import type { AccountId, DeviceId, DeviceRef, GroupId } from '../../ids.js';
+import type { DeviceRef } from '../../ids.js';
+import { toEnvelope, type EnvelopeRow } from '../envelope-row.js';
 import type { FanOutEnvelope, FanOutRecipient, IdempotencyKey, InsertOptions, InsertResult, MessageStore, NewEnvelope, StoredEnvelope } from '../stores.js';
 import { registerFetchers } from './blob-index.js';
 import type { GroupCommitWriter } from './group-commit.js';
 import { sql, type SqlHandle } from './sql.js';
-
-interface EnvelopeRow {
-  seq: number;
-  device_ref: number;
-  guid: Uint8Array;
-  type: number;
-  source_account_id: string;
-  source_device_id: number;
-  destination_device_id: number;
-  timestamp: number;
-  server_timestamp: number;
-  content: Uint8Array;
-  group_id: string | null;
-}
-
-const toEnvelope = (row: EnvelopeRow): StoredEnvelope => ({
-  seq: row.seq,
-  ref: row.device_ref as DeviceRef,
-  guid: row.guid,
-  type: row.type,
-  sourceAccountId: row.source_account_id as AccountId,
-  sourceDeviceId: row.source_device_id as DeviceId,
-  destinationDeviceId: row.destination_device_id as DeviceId,
-  timestamp: row.timestamp,
-  serverTimestamp: row.server_timestamp,
-  content: row.content,
-  ...(row.group_id === null ? {} : { groupId: row.group_id as GroupId }),
-});
 
 const NO_CONTENT = new Uint8Array(0);
 
