@@ -1,6 +1,7 @@
 // The S3 blob store. Its URL parsing runs anywhere; everything else runs against a real S3 server, Ceph's
 // radosgw, which scripts/ceph-s3.sh starts in a network namespace of its own (loopback only) around the
-// inner suite, blob-store-s3-suite.ts (the BlobStore contract and the S3-only cases). Without the Ceph
+// inner suites, blob-store-s3-suite.ts (the BlobStore contract and the S3-only cases) and
+// test/integration/serve-s3-suite.ts (`parley serve --blobs s3://` with two terminal clients). Without the Ceph
 // packages that part is skipped, saying so, except in CI (CI=true), where it fails.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -47,7 +48,7 @@ describe('S3 blob store on Ceph radosgw (network namespace)', () => {
       t.skip(`no S3 server here: ${reason}`);
       return;
     }
-    const run = await runWithCeph(['test/unit/server/blob-store-s3-suite.ts'], 800_000);
+    const run = await runWithCeph(['test/unit/server/blob-store-s3-suite.ts', 'test/integration/serve-s3-suite.ts'], 800_000);
     const plain = stripVTControlCharacters(run.output);
     for (const line of plain.split('\n')) if (/ceph-s3:|MiB\/s|^ℹ (tests|pass|fail|duration)/.test(line)) t.diagnostic(line.replace(/^\s*ℹ\s*/, '').trim());
     assert.notEqual(run.status, 3, `Ceph did not start:\n${plain.slice(-4000)}`);
