@@ -6,6 +6,7 @@
  */
 import type { AccountId, DeviceId, DeviceRef, GroupId, PhoneNumber } from '../ids.js';
 import type { BackupStore } from './backup-store.js';
+import type { PushStore } from './push-store.js';
 
 /** A registered account. */
 export interface AccountRecord {
@@ -556,6 +557,8 @@ export interface Storage {
   readonly provisioning: ProvisioningStore;
   readonly blobs: BlobIndex;
   readonly backups: BackupStore;
+  /** Web Push subscriptions and the VAPID key pair (`push-store.ts`). */
+  readonly push: PushStore;
   /** Waits for pending writes, then closes. */
   close(): Promise<void>;
 }

@@ -205,17 +205,35 @@ describe('migration 13: backups', () => {
   });
 });
 
+describe('migration 14: push', () => {
+  it('creates push_subscriptions (one per device, deleted with the device) and the one-row push_vapid', () => {
+    const { db, names } = added(14);
+    assert.deepEqual(names.sort(), ['push_subscriptions', 'push_vapid']);
+    db.run(sql`INSERT INTO accounts (id, number, identity_key, created_at, registered_at) VALUES (${'a'}, ${'+1'}, ${new Uint8Array(33)}, ${1}, ${1})`);
+    const ref = db.get<{ ref: number }>(sql`INSERT INTO devices (account_id, device_id, registration_id, password_hash, name, created_at) VALUES (${'a'}, ${1}, ${1}, ${new Uint8Array(32)}, ${new Uint8Array()}, ${1}) RETURNING ref`)?.ref ?? 0;
+    const insert = (device: number): unknown =>
+      db.run(sql`INSERT INTO push_subscriptions (device_ref, account_id, endpoint, p256dh, auth, updated_at) VALUES (${device}, ${'a'}, ${'https://p.test/1'}, ${new Uint8Array(65)}, ${new Uint8Array(16)}, ${1})`);
+    insert(ref);
+    assert.throws(() => insert(ref), /UNIQUE|PRIMARY/);
+    assert.throws(() => insert(ref + 1), /FOREIGN KEY/);
+    db.run(sql`DELETE FROM devices`);
+    assert.equal(db.get<{ n: number }>(sql`SELECT COUNT(*) AS n FROM push_subscriptions`)?.n, 0);
+    db.run(sql`INSERT INTO push_vapid (id, public_key, private_key, created_at) VALUES (${1}, ${'p'}, ${'k'}, ${1})`);
+    assert.throws(() => db.run(sql`INSERT INTO push_vapid (id, public_key, private_key, created_at) VALUES (${2}, ${'p'}, ${'k'}, ${1})`), /CHECK/);
+  });
+});
+
 describe('migration runner', () => {
   it('covers every migration with a test above', () => {
-    assert.equal(latestVersion(), 13, 'a new migration needs its own describe block in this file');
+    assert.equal(latestVersion(), 14, 'a new migration needs its own describe block in this file');
   });
 
   it('applies everything once and records each version', () => {
     const db = memoryDb();
-    assert.deepEqual(migrate(db), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    assert.deepEqual(migrate(db), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
     assert.deepEqual(migrate(db), [], 'a second run applies nothing');
     const rows = db.all<{ version: number; name: string }>(sql`SELECT version, name FROM schema_migrations ORDER BY version`);
-    assert.deepEqual(rows.map((r) => `${r.version}:${r.name}`), ['1:accounts', '2:keys', '3:messages', '4:verification', '5:presence', '6:groups', '7:payloads', '8:linked-devices', '9:blobs', '10:blob-uploads', '11:blob-fetches', '12:blob-uploads-without-id', '13:backups']);
+    assert.deepEqual(rows.map((r) => `${r.version}:${r.name}`), ['1:accounts', '2:keys', '3:messages', '4:verification', '5:presence', '6:groups', '7:payloads', '8:linked-devices', '9:blobs', '10:blob-uploads', '11:blob-fetches', '12:blob-uploads-without-id', '13:backups', '14:push']);
   });
 
   it('refuses a database newer than the server', () => {

@@ -90,8 +90,8 @@ describe('postgres storage: migrations, nodes, connections', options, () => {
   it('migrates once when several nodes start at once, and records the version', async () => {
     const nodes = await Promise.all([1, 2, 3].map(() => openPostgresStorage(url(), { poolSize: 2 }).then(track)));
     const versions = await withClient(url(), async (c) => (await c.query<{ version: number; name: string }>('SELECT version, name FROM schema_migrations ORDER BY version')).rows);
-    assert.deepEqual(versions, [{ version: 1, name: 'initial' }, { version: 2, name: 'backups' }]);
-    assert.equal(latestPostgresVersion(), 2);
+    assert.deepEqual(versions, [{ version: 1, name: 'initial' }, { version: 2, name: 'backups' }, { version: 3, name: 'push' }]);
+    assert.equal(latestPostgresVersion(), 3);
     // The three share one database: what one writes, the others read.
     const registered = await nodes[0]?.accounts.register({
       newAccountId: '00000000-0000-4000-8000-000000000001' as AccountId, number: '+15550109001' as PhoneNumber, identityKey: new Uint8Array(33).fill(5),
@@ -172,6 +172,44 @@ describe('postgres storage: migrations, nodes, connections', options, () => {
     }
     const reopened = track(await openPostgresStorage(url(), { poolSize: 1 }));
     assert.deepEqual((await reopened.messages.page(ref, 0, 100, 0)).map((e) => e.content[0]), [1, 2, 3, 4, 5]);
+  });
+
+  it('group commit: sends and acks made at once share transactions; a refused send splits only its own batch', async () => {
+    const storage = track(await openPostgresStorage(url(), { poolSize: 4 }));
+    const registered = await storage.accounts.register({
+      newAccountId: '00000000-0000-4000-8000-000000000003' as AccountId, number: '+15550109003' as PhoneNumber, identityKey: new Uint8Array(33).fill(5),
+      registrationId: 1, passwordHash: new Uint8Array(32), deviceName: new Uint8Array(), signedPreKey: { id: 1, publicKey: new Uint8Array(33), signature: new Uint8Array(64) },
+      kyberLastResortKey: { id: 2, publicKey: new Uint8Array(33), signature: new Uint8Array(64) }, now: 1000,
+    });
+    const { ref } = registered.device;
+    const envelope = (n: number, timestamp = 1000) => ({
+      ref, guid: new Uint8Array(16).fill(n), type: 1, sourceAccountId: registered.account.id, sourceDeviceId: 1 as DeviceId, destinationDeviceId: 1 as DeviceId,
+      timestamp, serverTimestamp: 1000, content: new Uint8Array(8).fill(n),
+    });
+    const writer = storage.messageWriter;
+    const before = { commits: writer.commits, jobs: writer.jobs, splits: writer.splits };
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => storage.messages.insert([envelope(i % 256)], { maxQueueDepth: 1000, now: 1000 })));
+    assert.ok(results.every((r) => r.kind === 'stored'));
+    assert.equal(writer.jobs - before.jobs, 200);
+    assert.ok(writer.commits - before.commits <= 4, `200 sends in ${writer.commits - before.commits} commits`);
+    const seqs = results.flatMap((r) => (r.kind === 'stored' ? r.envelopes.map((e) => e.seq) : []));
+    await Promise.all(seqs.map((seq) => storage.messages.remove(ref, seq)));
+    assert.ok(writer.commits - before.commits <= 8, `and 200 acks in ${writer.commits - before.commits} commits in all`);
+    assert.equal(await storage.messages.depth(ref), 0);
+    // One refused row (NaN is no BIGINT) makes its batch run again job by job: the others are stored.
+    const mixed = await Promise.allSettled([1, 2, 3].map((n) => storage.messages.insert([envelope(n, n === 2 ? Number.NaN : 1000)], { maxQueueDepth: 1000, now: 1000 })));
+    assert.deepEqual(mixed.map((o) => o.status), ['fulfilled', 'rejected', 'fulfilled']);
+    assert.equal(writer.splits - before.splits, 1);
+    assert.deepEqual((await storage.messages.page(ref, 0, 10, 0)).map((e) => e.content[0]), [1, 3]);
+  });
+
+  it('sets statement and idle-in-transaction timeouts and names its sessions', async () => {
+    const storage = track(await openPostgresStorage(url(), { poolSize: 1, statementTimeoutMs: 1500 }));
+    const settings = (await storage.pool.query<{ s: string; i: string; a: string }>(
+      "SELECT current_setting('statement_timeout') AS s, current_setting('idle_in_transaction_session_timeout') AS i, current_setting('application_name') AS a",
+    )).rows[0];
+    assert.deepEqual(settings, { s: '1500ms', i: '1min', a: 'parley' });
+    await assert.rejects(storage.pool.query('SELECT pg_sleep(5)'), /statement timeout/);
   });
 
   it('refuses calls after close with SERVER_UNAVAILABLE, and cannot open an unreachable database', async () => {

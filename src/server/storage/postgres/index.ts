@@ -11,13 +11,16 @@ import type { Storage } from '../stores.js';
 import { PostgresBackupStore } from './backup-store.js';
 import { PostgresAccountStore } from './account-store.js';
 import { PostgresBlobIndex } from './blob-index.js';
-import { openPostgresDatabase } from './database.js';
+import { openPostgresDatabase, type PostgresDatabaseOptions } from './database.js';
 import { PostgresDeviceStore } from './device-store.js';
 import { PostgresGroupStore } from './group-store.js';
 import { PostgresKeyStore } from './key-store.js';
+import { PostgresGroupCommit } from './group-commit.js';
+import { messageBatch, type MessageJob, type MessageJobResult } from './message-batch.js';
 import { PostgresMessageStore } from './message-store.js';
 import { PostgresPresenceStore } from './presence-store.js';
 import { PostgresProvisioningStore } from './provisioning-store.js';
+import { PostgresPushStore } from './push-store.js';
 import { PostgresVerificationStore } from './verification-store.js';
 
 /**
@@ -27,20 +30,25 @@ import { PostgresVerificationStore } from './verification-store.js';
 export interface PostgresStorage extends Storage {
   readonly pool: pg.Pool;
   readonly backups: PostgresBackupStore;
+  /** The group-commit writer of sends and acks (its counters are for metrics and tests). */
+  readonly messageWriter: PostgresGroupCommit<MessageJob, MessageJobResult>;
 }
 
 /**
  * Connects to the database at `url` (`postgres://user@host:port/db`), migrates its schema and returns the
- * stores. `poolSize` is the most connections this node opens (default 10). `close()` waits for the
- * connections in use, then ends the pool.
+ * stores. `poolSize` is the most connections this node opens (default 10). Sends and acks of this node go
+ * through one group-commit writer (`group-commit.ts`). `close()` commits the writes queued in the writer,
+ * waits for the connections in use, then ends the pool.
  */
-export async function openPostgresStorage(url: string, options: { readonly poolSize?: number } = {}): Promise<PostgresStorage> {
+export async function openPostgresStorage(url: string, options: PostgresDatabaseOptions = {}): Promise<PostgresStorage> {
   const db = await openPostgresDatabase(url, options);
+  const writer = new PostgresGroupCommit(db, messageBatch);
   return {
     pool: db.pool,
+    messageWriter: writer,
     accounts: new PostgresAccountStore(db),
     keys: new PostgresKeyStore(db),
-    messages: new PostgresMessageStore(db),
+    messages: new PostgresMessageStore(db, writer),
     verification: new PostgresVerificationStore(db),
     presence: new PostgresPresenceStore(db),
     groups: new PostgresGroupStore(db),
@@ -48,6 +56,11 @@ export async function openPostgresStorage(url: string, options: { readonly poolS
     provisioning: new PostgresProvisioningStore(db),
     blobs: new PostgresBlobIndex(db),
     backups: new PostgresBackupStore(db),
-    close: () => db.close(),
+    push: new PostgresPushStore(db),
+    async close() {
+      // Queued writes first (their callers are waiting for the commit), then the pool.
+      await writer.close();
+      await db.close();
+    },
   };
 }

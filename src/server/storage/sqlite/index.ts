@@ -12,6 +12,7 @@ import { SqliteKeyStore } from './key-store.js';
 import { SqliteMessageStore } from './message-store.js';
 import { SqlitePresenceStore } from './presence-store.js';
 import { SqliteProvisioningStore } from './provisioning-store.js';
+import { SqlitePushStore } from './push-store.js';
 import { SqliteVerificationStore } from './verification-store.js';
 import { WalSync } from './wal-sync.js';
 
@@ -47,6 +48,7 @@ export function openSqliteStorage(dataDir: string): SqliteStorage {
     provisioning: new SqliteProvisioningStore(writer),
     blobs: new SqliteBlobIndex(connections.reader, writer),
     backups: new SqliteBackupStore(writer),
+    push: new SqlitePushStore(connections.reader, writer),
     async close(): Promise<void> {
       await writer.close();
       await walSync.close();

@@ -11,7 +11,8 @@ import { migration010 } from './010-blob-uploads.js';
 import { migration011 } from './011-blob-fetches.js';
 import { migration012 } from './012-blob-uploads-without-id.js';
 import { migration013 } from './013-backups.js';
+import { migration014 } from './014-push.js';
 import type { Migration } from './migration.js';
 
 /** Every migration, in order. Append new ones; never edit or reorder applied ones. */
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006, migration007, migration008, migration009, migration010, migration011, migration012, migration013];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006, migration007, migration008, migration009, migration010, migration011, migration012, migration013, migration014];
