@@ -625,6 +625,61 @@ export function storageContract(name: string, open: () => Promise<StorageHarness
       assert.equal(await backups.delete(id, 6000), undefined);
     });
 
+    it('sends made at once to one queue are stored in the order they were made; acks batched with sends delete', async () => {
+      const ref = (await s.accounts.register(registration('+15550100060', account(60)))).device.ref;
+      // All queued in one tick: a batching backend takes them in one or a few transactions.
+      const first = await Promise.all(Array.from({ length: 60 }, (_, i) => s.messages.insert([envelope(ref, i)], { maxQueueDepth: 1000, now: 1000 })));
+      const seqs = storedSeqs(first);
+      assert.equal(seqs.length, 60);
+      assert.ok(seqs.every((seq, i) => i === 0 || seq > (seqs[i - 1] ?? 0)), 'seqs follow the order of the calls');
+      assert.deepEqual((await s.messages.page(ref, 0, 100, 0)).map((e) => e.content[0]), Array.from({ length: 60 }, (_, i) => i));
+      // Acks of the even ones and ten more sends, all at once.
+      const [, more] = await Promise.all([
+        Promise.all(seqs.filter((_, i) => i % 2 === 0).map((seq) => s.messages.remove(ref, seq))),
+        Promise.all(Array.from({ length: 10 }, (_, i) => s.messages.insert([envelope(ref, 100 + i)], { maxQueueDepth: 1000, now: 1000 }))),
+      ]);
+      const moreSeqs = storedSeqs(more);
+      assert.ok(moreSeqs.every((seq, i) => seq > (i === 0 ? (seqs[59] ?? 0) : (moreSeqs[i - 1] ?? 0))), 'later sends come later, in call order');
+      const page = await s.messages.page(ref, 0, 100, 0);
+      assert.deepEqual(page.map((e) => e.content[0]), [...Array.from({ length: 30 }, (_, i) => 2 * i + 1), ...Array.from({ length: 10 }, (_, i) => 100 + i)]);
+      assert.equal(await s.messages.depth(ref), 40);
+    });
+
+    it('a send the database refuses fails alone: the sends and acks made with it are stored, its key stays unused', async () => {
+      const ref = (await s.accounts.register(registration('+15550100061', account(61)))).device.ref;
+      const queued = await s.messages.insert([envelope(ref, 1)], { maxQueueDepth: 100, now: 1000 });
+      const idempotency = { scope: `${account(61)}.1`, key: bytes(16, 61) };
+      // NaN is no timestamp: the database refuses the row (a NOT NULL or a BIGINT), whatever the backend.
+      const bad: NewEnvelope = { ...envelope(ref, 3), timestamp: Number.NaN };
+      const outcomes = await Promise.allSettled([
+        s.messages.insert([envelope(ref, 2)], { maxQueueDepth: 100, now: 1000 }),
+        s.messages.insert([bad], { maxQueueDepth: 100, idempotency, now: 1000 }),
+        s.messages.remove(ref, storedSeqs([queued])[0] ?? 0),
+        s.messages.insert([envelope(ref, 4)], { maxQueueDepth: 100, now: 1000 }),
+        s.messages.insertFanOut(fanOut(5), [{ ref, deviceId: 1 as DeviceId, guid: bytes(16, 5) }], { maxQueueDepth: 100, now: 1000 }),
+      ]);
+      assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled']);
+      assert.deepEqual(outcomes.map((o) => (o.status === 'fulfilled' ? (o.value?.kind ?? 'removed') : 'error')), ['stored', 'error', 'removed', 'stored', 'stored']);
+      assert.deepEqual((await s.messages.page(ref, 0, 100, 0)).map((e) => e.content[0]), [2, 4, 5]);
+      assert.equal(await s.messages.depth(ref), 3);
+      const retried = await s.messages.insert([envelope(ref, 6)], { maxQueueDepth: 100, idempotency, now: 1000 });
+      assert.equal(retried.kind, 'stored', 'the refused send did not consume its idempotency key');
+    });
+
+    it('close() commits the sends and acks still queued, and they survive the reopen', async () => {
+      const ref = (await s.accounts.register(registration('+15550100062', account(62)))).device.ref;
+      const queued = storedSeqs([await s.messages.insert([envelope(ref, 1), envelope(ref, 2), envelope(ref, 3)], { maxQueueDepth: 100, now: 1000 })]);
+      const sends = Array.from({ length: 20 }, (_, i) => s.messages.insert([envelope(ref, 10 + i)], { maxQueueDepth: 100, now: 1000 }));
+      const acks = [queued[0] ?? 0, queued[2] ?? 0].map((seq) => s.messages.remove(ref, seq));
+      // Closed in the same tick: nothing has been committed yet.
+      s = await harness().reopen();
+      const results = await Promise.all(sends);
+      await Promise.all(acks);
+      assert.ok(results.every((r) => r.kind === 'stored'));
+      assert.deepEqual((await s.messages.page(ref, 0, 100, 0)).map((e) => e.content[0]), [2, ...Array.from({ length: 20 }, (_, i) => 10 + i)]);
+      assert.equal(await s.messages.depth(ref), 21);
+    });
+
     it('what was acknowledged survives a reopen', async () => {
       const ref = (await s.accounts.device(account(40) as AccountId, 1 as DeviceId))?.ref;
       assert.ok(ref !== undefined);

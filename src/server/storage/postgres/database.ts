@@ -53,7 +53,18 @@ const TYPES: pg.CustomTypesConfig = { getTypeParser: getTypeParser as pg.CustomT
 export interface PostgresDatabaseOptions {
   /** Most connections of this node's pool (default 10). */
   readonly poolSize?: number;
+  /** Longest a statement of the pool may run before PostgreSQL cancels it (ms; default 30 s). */
+  readonly statementTimeoutMs?: number;
+  /** Longest a transaction of the pool may sit idle before PostgreSQL ends its session (ms; default 60 s). */
+  readonly idleInTransactionTimeoutMs?: number;
 }
+
+/** Default {@link PostgresDatabaseOptions.statementTimeoutMs}: far above any statement of a healthy node. */
+const STATEMENT_TIMEOUT_MS = 30_000;
+/** Default {@link PostgresDatabaseOptions.idleInTransactionTimeoutMs}. */
+const IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000;
+/** TCP keepalive probes start after this much silence on a connection (ms). */
+const KEEPALIVE_DELAY_MS = 10_000;
 
 /**
  * One node's pool: single statements (each its own transaction) through {@link read}, transactions
@@ -164,7 +175,16 @@ export class PostgresDatabase {
  * Rejects when the database cannot be reached or its schema is newer than this release.
  */
 export async function openPostgresDatabase(url: string, options: PostgresDatabaseOptions = {}): Promise<PostgresDatabase> {
-  const base: pg.ClientConfig = { connectionString: url, types: TYPES, keepAlive: true, connectionTimeoutMillis: 10_000 };
+  // TCP keepalive: a connection whose peer vanished (a failover, a dropped NAT entry) errors out instead
+  // of hanging a transaction for the kernel's two hours.
+  const base: pg.ClientConfig = {
+    connectionString: url,
+    types: TYPES,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
+    connectionTimeoutMillis: 10_000,
+    application_name: 'parley',
+  };
   const setup = new pg.Client(base);
   await setup.connect();
   let synchronousCommit: string;
@@ -178,6 +198,12 @@ export async function openPostgresDatabase(url: string, options: PostgresDatabas
     ...base,
     max: options.poolSize ?? 10,
     idleTimeoutMillis: 30_000,
+    // Server-side limits of the pool's sessions (not of the migration above, which may take long): a
+    // statement stuck behind a lock, or a transaction whose node stalled between statements while holding
+    // locks, is ended by PostgreSQL rather than blocking the other nodes' writes indefinitely. Its caller
+    // gets an error; a session ended for idling is SERVER_UNAVAILABLE (`sql.ts`).
+    statement_timeout: options.statementTimeoutMs ?? STATEMENT_TIMEOUT_MS,
+    idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? IDLE_IN_TRANSACTION_TIMEOUT_MS,
     // See the comment at the top: acknowledged writes must be flushed.
     ...(synchronousCommit === 'off' ? { options: '-c synchronous_commit=on' } : {}),
   });

@@ -1,7 +1,8 @@
 import type { DeviceRef } from '../../ids.js';
 import { toEnvelope, type EnvelopeRow } from '../envelope-row.js';
 import type { FanOutEnvelope, FanOutRecipient, IdempotencyKey, InsertOptions, InsertResult, MessageStore, NewEnvelope, StoredEnvelope } from '../stores.js';
-import { registerFetchers } from './blob-index.js';
+import type { PostgresGroupCommit } from './group-commit.js';
+import type { MessageJob, MessageJobResult, QueueRow } from './message-batch.js';
 import { Rollback, type PostgresDatabase } from './database.js';
 import { sql, type PgHandle } from './sql.js';
 
@@ -43,12 +44,6 @@ export async function recordIdempotency(db: PgHandle, idempotency: IdempotencyKe
 export async function deleteQueues(db: PgHandle, refs: readonly number[]): Promise<void> {
   if (refs.length === 0) return;
   await db.run(sql`DELETE FROM messages WHERE device_ref = ANY(${refs}::bigint[])`);
-}
-
-/** One queue row to insert: its content inline, or empty in a fan-out (whose content is the payload). */
-interface QueueRow {
-  readonly envelope: NewEnvelope;
-  readonly content: Uint8Array;
 }
 
 /**
@@ -128,41 +123,28 @@ export async function insertFanOutRows(
 }
 
 /**
- * {@link MessageStore} on PostgreSQL. Every insert is one transaction that has committed (so is durable:
- * see `database.ts`) before its promise resolves. Depths are `device_queues` counters kept in the same
- * transactions as the rows, so they hold across nodes without a cache.
+ * {@link MessageStore} on PostgreSQL. Sends and acks go through the node's group-commit writer
+ * (`group-commit.ts`, `message-batch.ts`): each resolves once the transaction of its batch has committed
+ * (so is durable: see `database.ts`). Depths are `device_queues` counters kept in the same transactions as
+ * the rows, so they hold across nodes without a cache.
  */
 export class PostgresMessageStore implements MessageStore {
   readonly #db: PostgresDatabase;
+  readonly #writer: PostgresGroupCommit<MessageJob, MessageJobResult>;
 
-  constructor(db: PostgresDatabase) {
+  constructor(db: PostgresDatabase, writer: PostgresGroupCommit<MessageJob, MessageJobResult>) {
     this.#db = db;
+    this.#writer = writer;
   }
 
-  insert(envelopes: readonly NewEnvelope[], options: InsertOptions): Promise<InsertResult> {
-    return this.#write(options, (db) => insertRows(db, envelopes.map((e) => ({ envelope: e, content: e.content })), options.maxQueueDepth));
+  async insert(envelopes: readonly NewEnvelope[], options: InsertOptions): Promise<InsertResult> {
+    const rows = envelopes.map((e): QueueRow => ({ envelope: e, content: e.content }));
+    return (await this.#writer.enqueue({ kind: 'insert', rows, payload: undefined, options })) as InsertResult;
   }
 
-  insertFanOut(envelope: FanOutEnvelope, recipients: readonly FanOutRecipient[], options: InsertOptions): Promise<InsertResult> {
-    return this.#write(options, (db) => insertFanOutRows(db, envelope, recipients, options.maxQueueDepth));
-  }
-
-  /** Runs an insert with the idempotency claim and record around it; `job` returns undefined when a queue is full. */
-  async #write(options: InsertOptions, job: (db: PgHandle) => Promise<StoredEnvelope[] | undefined>): Promise<InsertResult> {
-    const { idempotency, now } = options;
-    try {
-      return await this.#db.transaction(async (db): Promise<InsertResult> => {
-        if (idempotency !== undefined) await claimIdempotency(db, idempotency, now);
-        const stored = await job(db);
-        if (stored === undefined) throw new Rollback<InsertResult>({ kind: 'queue-full' });
-        if (idempotency !== undefined) await recordIdempotency(db, idempotency, stored.length);
-        if (options.blobFetches !== undefined) await registerFetchers(db, options.blobFetches, stored.map((e) => e.ref), now);
-        return { kind: 'stored', envelopes: stored };
-      });
-    } catch (err) {
-      if (err instanceof DeviceGone) return { kind: 'device-gone' };
-      throw err;
-    }
+  async insertFanOut(envelope: FanOutEnvelope, recipients: readonly FanOutRecipient[], options: InsertOptions): Promise<InsertResult> {
+    const rows = recipients.map((r): QueueRow => ({ envelope: { ...envelope, ref: r.ref, guid: r.guid, destinationDeviceId: r.deviceId }, content: NO_CONTENT }));
+    return (await this.#writer.enqueue({ kind: 'insert', rows, payload: envelope.content, options })) as InsertResult;
   }
 
   async page(ref: DeviceRef, afterSeq: number, limit: number, notBefore: number): Promise<StoredEnvelope[]> {
@@ -176,8 +158,8 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   async remove(ref: DeviceRef, seq: number): Promise<void> {
-    // The trigger decrements the depth and releases the payload in the same (autocommit) transaction.
-    await this.#db.read.run(sql`DELETE FROM messages WHERE device_ref = ${ref} AND seq = ${seq}`);
+    // In a batch: its DELETE's trigger decrements the depth and releases the payload in the same transaction.
+    await this.#writer.enqueue({ kind: 'remove', ref, seq });
   }
 
   async depth(ref: DeviceRef): Promise<number> {
