@@ -22,7 +22,7 @@ import { ClientError, ClientErrorCode } from './errors.js';
 import type { ClientEvents, Sender } from './events.js';
 import { GroupManager, type GroupChange, type GroupOptions } from './groups/manager.js';
 import { GroupSender } from './groups/sender.js';
-import type { GroupView } from './groups/state.js';
+import { requireActiveGroup, type GroupView } from './groups/state.js';
 import { isE164, isGroupId, type AccountId, type ConversationId, type E164, type GroupId, type MessageId } from './ids.js';
 import { safetyNumber, setVerificationStatus, type SafetyNumber } from './identity.js';
 import { decodeHistoryBundle, importHistoryBundle } from './history.js';
@@ -50,6 +50,9 @@ import { sanitizeFileName } from './media/memory-files.js';
 import { uploadAttachment, type UploadContext } from './media/upload.js';
 import type { Call, CallMediaOptions } from './calls/call.js';
 import { CallManager, type CallOptions } from './calls/manager.js';
+import type { GroupCall, GroupCallMediaOptions } from './calls/group-call.js';
+import { GroupCallManager } from './calls/group-manager.js';
+import { connectionFactory } from './calls/rtc.js';
 import { TurnCredentialsCache } from './calls/turn.js';
 import { callMessageInit, type CallMedia, type CallSignal } from './calls/wire.js';
 import { hasOtherDevices } from './outgoing.js';
@@ -177,6 +180,7 @@ export class Client {
   readonly #keys: KeyManager;
   readonly #devices: LinkedDevices;
   readonly #calls: CallManager;
+  readonly #groupCalls: GroupCallManager;
   #importingHistory = false;
   /** Post-commit processing of received batches, in order (number confirmation, events). */
   readonly #post = new SerialQueue();
@@ -308,8 +312,28 @@ export class Client {
         randomBytes: (n) => options.crypto.randomBytes(n),
         send: (to, signal, durable) => this.#outgoing.sendCall(to, callMessageInit(signal), durable),
         hasOtherDevices: () => options.store.transaction(async (tx) => hasOtherDevices(tx, await requireAccount(tx))),
+        inOtherCall: () => this.#groupCalls.joined,
         turn: () => turn.get(),
         emitCall: (event) => this.#events.emit('call', event),
+        emitRejected: (event) => this.#events.emit('callRejected', event),
+        emitMessage: (message) => this.#events.emit('callRecorded', { message }),
+        onError: (error) => this.#events.emit('error', { context: 'calls', error }),
+      },
+      options.calls,
+    );
+    const self = { accountId: account.accountId, deviceId: account.deviceId };
+    this.#groupCalls = new GroupCallManager(
+      {
+        self,
+        store: options.store,
+        now: () => this.#clock.now(),
+        randomBytes: (n) => options.crypto.randomBytes(n),
+        send: (to, signal, durable) => this.#outgoing.sendCall(to, callMessageInit(signal), durable),
+        members: (groupId) => options.store.transaction(async (tx) => (await requireActiveGroup(tx, groupId, self.accountId)).members.map((m) => m.accountId)),
+        hasOtherDevices: () => options.store.transaction(async (tx) => hasOtherDevices(tx, await requireAccount(tx))),
+        inOtherCall: () => this.#calls.active.length > 0,
+        createConnection: connectionFactory(options.calls ?? {}, () => turn.get(), (error) => this.#events.emit('error', { context: 'calls', error })),
+        emitCall: (event) => this.#events.emit('groupCall', event),
         emitRejected: (event) => this.#events.emit('callRejected', event),
         emitMessage: (message) => this.#events.emit('callRecorded', { message }),
         onError: (error) => this.#events.emit('error', { context: 'calls', error }),
@@ -441,6 +465,7 @@ export class Client {
     this.#closed = true;
     this.#closing.abort(new ClientError(ClientErrorCode.Closed, 'client closed'));
     this.#calls.close();
+    this.#groupCalls.close();
     clearTimeout(this.#keyTimer);
     clearInterval(this.#expiryTimer);
     this.#ws.close();
@@ -529,6 +554,40 @@ export class Client {
   /** A call in progress, by id. */
   call(callId: string): Call | undefined {
     return this.#calls.get(callId);
+  }
+
+  /**
+   * Starts a call in a group (docs/calls.md, "Group calls"): every device of every other member rings, and
+   * this device is in the call at once; the others join with `call.join()`. Up to 8 devices take part (a
+   * full mesh). A call of the group that this device knows and is not in is joined instead.
+   * `CLIENT_UNKNOWN_GROUP`, `CLIENT_NOT_GROUP_MEMBER`; `CLIENT_INVALID_ARGUMENT` when already in a call.
+   */
+  async startGroupCall(groupId: string, options: GroupCallMediaOptions = {}): Promise<GroupCall> {
+    this.#ensureOpen();
+    if (!isGroupId(groupId)) throw new ClientError(ClientErrorCode.InvalidArgument, 'a group id is 32 lowercase hex digits');
+    return this.#groupCalls.start(groupId, options);
+  }
+
+  /**
+   * Joins the running call of a group that this device knows of (it rang here, or was heard of): a late join.
+   * `CLIENT_INVALID_ARGUMENT` when none is known; `CLIENT_GROUP_FULL` when it already has 8 devices.
+   */
+  async joinGroupCall(groupId: string, options: GroupCallMediaOptions = {}): Promise<GroupCall> {
+    this.#ensureOpen();
+    const call = isGroupId(groupId) ? this.#groupCalls.forGroup(groupId) : undefined;
+    if (!call) throw new ClientError(ClientErrorCode.InvalidArgument, 'no call of that group is known here');
+    await call.join(options);
+    return call;
+  }
+
+  /** The group calls known here that have not ended (ringing, running without us, or joined). */
+  get groupCalls(): GroupCall[] {
+    return this.#groupCalls.active;
+  }
+
+  /** The running call of a group, as known here. */
+  groupCall(groupId: string): GroupCall | undefined {
+    return isGroupId(groupId) ? this.#groupCalls.forGroup(groupId) : undefined;
   }
 
   // ---- media ---------------------------------------------------------------------------------------------
@@ -1078,6 +1137,7 @@ export class Client {
     switch (item.kind) {
       case 'group-update':
         e.emit('groupUpdate', { groupId: item.groupId, message: item.message, group: item.group });
+        this.#groupCalls.membershipChanged(item.groupId);
         break;
       case 'message':
         e.emit('message', { from, message: item.message });
@@ -1110,7 +1170,8 @@ export class Client {
         if (item.messages.length > 0) e.emit('readSynced', { messages: item.messages });
         break;
       case 'call':
-        this.#calls.handle(from, item);
+        if (item.signal?.groupId !== undefined) this.#groupCalls.handle(from, item);
+        else this.#calls.handle(from, item);
         break;
       case 'retry-request':
         break; // handled in the pipeline (the resend is queued); nothing for the user to see

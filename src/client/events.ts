@@ -4,8 +4,10 @@ import type { IdentityChangeNotice } from './protocol-stores.js';
 import type { AttachmentRecord, GroupRecord, MessageRecord, VerificationStatus } from './store/types.js';
 import type { StateChange } from './transport/websocket.js';
 import type { CallEvent, CallRejectedEvent } from './calls/manager.js';
+import type { GroupCallEvent } from './calls/group-manager.js';
 
 export type { CallEvent, CallRejectedEvent } from './calls/manager.js';
+export type { GroupCallEvent } from './calls/group-manager.js';
 
 /** A call was recorded in its chat (a `call` message: missed, declined, answered with its duration, ...). */
 export interface CallRecordedEvent {
@@ -181,6 +183,8 @@ export interface ClientEvents {
   call: CallEvent;
   /** A call message was refused (malformed, stale, replayed, or from someone not in the call). */
   callRejected: CallRejectedEvent;
+  /** A group call rang here, runs without this device, was joined here, or ended here (see `call.state`). */
+  groupCall: GroupCallEvent;
   callRecorded: CallRecordedEvent;
   /** The server delivered everything that was queued for this device while it was offline. */
   queueEmpty: Record<string, never>;

@@ -19,7 +19,7 @@
 import { drop, SerialQueue } from '../async.js';
 import { ClientError, ClientErrorCode } from '../errors.js';
 import type { Sender } from '../events.js';
-import { messageId, type AccountId } from '../ids.js';
+import { messageId, type AccountId, type GroupId } from '../ids.js';
 import { newMessageRecord } from '../message-records.js';
 import type { CallOutcome, CallRecord, ClientStore, MessageRecord } from '../store/types.js';
 import { toHex } from '../../protocol/index.js';
@@ -52,8 +52,12 @@ export interface CallOptions {
 
 export const DEFAULT_RING_TIMEOUT_MS = 45_000;
 
-/** Why a call message was refused. */
-export type CallRejectReason = 'malformed' | 'stale' | 'future' | 'replayed' | 'wrong-peer' | 'wrong-device' | 'not-own-device';
+/**
+ * Why a call message was refused. Group calls add `not-member` (the sender is not a member of the group, as
+ * this device knows it), `wrong-group` (a call id of another group), `unexpected` (an offer from the device
+ * that must answer, an answer nobody asked for) and `full` (a join beyond 8 devices).
+ */
+export type CallRejectReason = 'malformed' | 'stale' | 'future' | 'replayed' | 'wrong-peer' | 'wrong-device' | 'not-own-device' | 'not-member' | 'wrong-group' | 'unexpected' | 'full';
 
 /** What the manager needs of the client. */
 export interface CallManagerDeps {
@@ -65,6 +69,8 @@ export interface CallManagerDeps {
   readonly send: (to: AccountId, signal: CallSignal, durable: boolean) => Promise<number>;
   /** Whether this account has other devices (then they hear of answers and declines). */
   readonly hasOtherDevices: () => Promise<boolean>;
+  /** Whether this device is in a group call (then it answers offers `busy` and places no call). */
+  readonly inOtherCall?: (() => boolean) | undefined;
   /** The server's TURN credentials (undefined: none configured). */
   readonly turn: () => Promise<TurnServer | undefined>;
   readonly emitCall: (event: CallEvent) => void;
@@ -87,6 +93,8 @@ export interface CallRejectedEvent {
   readonly callId: string | undefined;
   readonly reason: CallRejectReason;
   readonly kind: CallSignalBody['kind'] | undefined;
+  /** The group of a group call's message. */
+  readonly groupId?: GroupId | undefined;
 }
 
 /** What the manager keeps for a live call besides the {@link Call} itself. */
@@ -143,7 +151,7 @@ export class CallManager implements CallControl {
   /** Places a call to `to` (every device of the account rings); resolves once the offer was sent. */
   async place(to: AccountId, options: CallMediaOptions & { readonly media?: CallMedia | undefined } = {}): Promise<Call> {
     this.#ensureOpen();
-    if (this.#live.size > 0) throw new ClientError(ClientErrorCode.InvalidArgument, 'already in a call: hang it up first');
+    if (this.#live.size > 0 || this.#d.inOtherCall?.() === true) throw new ClientError(ClientErrorCode.InvalidArgument, 'already in a call: hang it up first');
     const media = options.media ?? (options.tracks?.some((t) => t.kind === 'video') ? 'video' : 'audio');
     const callId = toHex(this.#d.randomBytes(CALL_ID_BYTES));
     const now = this.#d.now();
@@ -318,7 +326,7 @@ export class CallManager implements CallControl {
       this.#finish(live, 'timeout', 'remote');
       return;
     }
-    if (this.#live.size > 1) {
+    if (this.#live.size > 1 || this.#d.inOtherCall?.() === true) {
       this.#sendQuietly(from.accountId, this.#signal(s.callId, from.deviceId, { kind: 'busy' }), false);
       this.#finish(live, 'busy', 'local');
       return;

@@ -24,7 +24,7 @@ export const MAX_GROUP_CALL_PARTICIPANTS = 8;
 export type CallMedia = 'audio' | 'video';
 
 /** Why a call ended (on the wire: CallMessage.Hangup.Reason). */
-export type HangupReason = 'normal' | 'declined' | 'answered-elsewhere' | 'timeout' | 'busy' | 'failed' | 'declined-elsewhere';
+export type HangupReason = 'normal' | 'declined' | 'answered-elsewhere' | 'timeout' | 'busy' | 'failed' | 'declined-elsewhere' | 'full';
 
 /** One ICE candidate as RTCIceCandidateInit carries it (`candidate: ''` = end of candidates). */
 export interface IceCandidateInit {
@@ -47,7 +47,11 @@ export type CallSignalBody =
   | { readonly kind: 'ice'; readonly candidates: readonly IceCandidateInit[] }
   | { readonly kind: 'ringing' }
   | { readonly kind: 'busy' }
-  | { readonly kind: 'hangup'; readonly reason: HangupReason; readonly deviceId: number };
+  | { readonly kind: 'hangup'; readonly reason: HangupReason; readonly deviceId: number }
+  /** Group calls: the call started (every member device rings). */
+  | { readonly kind: 'ring'; readonly media: CallMedia }
+  /** Group calls: a device joins (`reply`: a participant answers a join, to the joining device only). */
+  | { readonly kind: 'join'; readonly reply: boolean; readonly media: CallMedia };
 
 /** A validated call message. */
 export type CallSignal = CallSignalBody & {
@@ -68,6 +72,7 @@ const REASONS: Readonly<Record<number, HangupReason>> = {
   [CallMessage_Hangup_Reason.BUSY]: 'busy',
   [CallMessage_Hangup_Reason.FAILED]: 'failed',
   [CallMessage_Hangup_Reason.DECLINED_ELSEWHERE]: 'declined-elsewhere',
+  [CallMessage_Hangup_Reason.FULL]: 'full',
 };
 const REASON_CODES: Readonly<Record<HangupReason, CallMessage_Hangup_Reason>> = {
   normal: CallMessage_Hangup_Reason.NORMAL,
@@ -77,7 +82,15 @@ const REASON_CODES: Readonly<Record<HangupReason, CallMessage_Hangup_Reason>> = 
   busy: CallMessage_Hangup_Reason.BUSY,
   failed: CallMessage_Hangup_Reason.FAILED,
   'declined-elsewhere': CallMessage_Hangup_Reason.DECLINED_ELSEWHERE,
+  full: CallMessage_Hangup_Reason.FULL,
 };
+
+const mediaOf = (m: CallMessage_Media): CallMedia => {
+  if (m === CallMessage_Media.AUDIO) return 'audio';
+  if (m === CallMessage_Media.VIDEO) return 'video';
+  throw invalid('unknown media kind');
+};
+const mediaCode = (m: CallMedia): CallMessage_Media => (m === 'video' ? CallMessage_Media.VIDEO : CallMessage_Media.AUDIO);
 
 const invalid = (message: string): ClientError => new ClientError(ClientErrorCode.InvalidContent, `call message: ${message}`);
 
@@ -110,11 +123,8 @@ export function parseCallMessage(m: CallMessage): CallSignal {
   const head = { callId: toHex(m.callId), destinationDeviceId: checkDevice(m.destinationDeviceId, 'the destination device'), groupId, participants };
   const k = m.kind;
   switch (k.case) {
-    case 'offer': {
-      const media = k.value.media === CallMessage_Media.AUDIO ? 'audio' : k.value.media === CallMessage_Media.VIDEO ? 'video' : undefined;
-      if (media === undefined) throw invalid('unknown media kind');
-      return { ...head, kind: 'offer', sdp: checkSdp(k.value.sdp), media };
-    }
+    case 'offer':
+      return { ...head, kind: 'offer', sdp: checkSdp(k.value.sdp), media: mediaOf(k.value.media) };
     case 'answer':
       return { ...head, kind: 'answer', sdp: checkSdp(k.value.sdp) };
     case 'ice': {
@@ -137,6 +147,13 @@ export function parseCallMessage(m: CallMessage): CallSignal {
       if (reason === undefined) throw invalid('unknown hang-up reason');
       return { ...head, kind: 'hangup', reason, deviceId: checkDevice(k.value.deviceId, 'the hang-up device') };
     }
+    case 'ring':
+    case 'join': {
+      // Both name their sender first: a receiver checks that against the device the session authenticated.
+      if (groupId === undefined || participants.length === 0) throw invalid(`a ${k.case} belongs to a group call and names its sender`);
+      const media = mediaOf(k.value.media);
+      return k.case === 'ring' ? { ...head, kind: 'ring', media } : { ...head, kind: 'join', reply: k.value.reply, media };
+    }
     default:
       throw invalid('no known kind');
   }
@@ -153,7 +170,7 @@ export function callMessageInit(s: CallSignal): MessageInitShape<typeof CallMess
   };
   switch (s.kind) {
     case 'offer':
-      return { ...head, kind: { case: 'offer', value: { sdp: s.sdp, media: s.media === 'video' ? CallMessage_Media.VIDEO : CallMessage_Media.AUDIO } } };
+      return { ...head, kind: { case: 'offer', value: { sdp: s.sdp, media: mediaCode(s.media) } } };
     case 'answer':
       return { ...head, kind: { case: 'answer', value: { sdp: s.sdp } } };
     case 'ice':
@@ -172,6 +189,10 @@ export function callMessageInit(s: CallSignal): MessageInitShape<typeof CallMess
       return { ...head, kind: { case: 'busy', value: {} } };
     case 'hangup':
       return { ...head, kind: { case: 'hangup', value: { reason: REASON_CODES[s.reason], deviceId: s.deviceId } } };
+    case 'ring':
+      return { ...head, kind: { case: 'ring', value: { media: mediaCode(s.media) } } };
+    case 'join':
+      return { ...head, kind: { case: 'join', value: { reply: s.reply, media: mediaCode(s.media) } } };
   }
 }
 
