@@ -14,6 +14,8 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 export const ARTIFACTS = path.join(root, '.tmp/e2e-artifacts');
 const CHROMIUM = process.env.PARLEY_CHROMIUM ?? '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+/** Flags for a fake camera and microphone that need no permission prompt (add `--use-file-for-fake-video-capture=<file>` for a given picture). */
+export const FAKE_MEDIA_FLAGS = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'] as const;
 /** How long one expectation waits for the page. */
 export const WAIT_MS = 20_000;
 
@@ -22,35 +24,44 @@ export interface E2eWorld {
   readonly server: CliServer;
   readonly browser: Browser;
   readonly tmp: string;
-  /** A new browser profile (its own IndexedDB, like another person's browser). */
-  context(options?: { width?: number; height?: number; colorScheme?: 'light' | 'dark' }): Promise<BrowserContext>;
+  /** A new browser profile (its own IndexedDB, like another person's browser); in `options.browser` when given. */
+  context(options?: { width?: number; height?: number; colorScheme?: 'light' | 'dark'; browser?: Browser; permissions?: string[] }): Promise<BrowserContext>;
+  /** Another Chromium with extra flags (a fake camera, say), closed with the world. */
+  launch(extraFlags: readonly string[]): Promise<Browser>;
   close(): Promise<void>;
 }
 
-export async function startWorld(name: string, serverArgs: readonly string[] = []): Promise<E2eWorld> {
+export async function startWorld(name: string, serverArgs: readonly string[] = [], options: { chromiumArgs?: readonly string[] } = {}): Promise<E2eWorld> {
   const tmp = tempDir(`parley-e2e-${name}-`);
   const server = await startServer(path.join(tmp.dir, 'server'), serverArgs);
   let browser: Browser;
   try {
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, timeout: 30_000 });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: [...FLAGS, ...(options.chromiumArgs ?? [])], timeout: 30_000 });
   } catch (err) {
     await server.stop();
     tmp.remove();
     throw err;
   }
   const contexts: BrowserContext[] = [];
+  const browsers: Browser[] = [];
   return {
     server,
     browser,
     tmp: tmp.dir,
     async context(options = {}) {
-      const c = await browser.newContext({ viewport: { width: options.width ?? 1100, height: options.height ?? 760 }, colorScheme: options.colorScheme ?? 'light', baseURL: server.url });
+      const c = await (options.browser ?? browser).newContext({ viewport: { width: options.width ?? 1100, height: options.height ?? 760 }, colorScheme: options.colorScheme ?? 'light', baseURL: server.url, permissions: options.permissions });
       c.setDefaultTimeout(WAIT_MS);
       contexts.push(c);
       return c;
     },
+    async launch(extraFlags) {
+      const b = await chromium.launch({ executablePath: CHROMIUM, args: [...FLAGS, ...extraFlags], timeout: 30_000 });
+      browsers.push(b);
+      return b;
+    },
     async close() {
       for (const c of contexts) await c.close().catch(() => undefined);
+      for (const b of browsers) await b.close().catch(() => undefined);
       await browser.close().catch(() => undefined);
       await server.stop();
       tmp.remove();

@@ -36,8 +36,11 @@ export interface BackupPolicy {
 
 /** Options of {@link BackupManager.setUp}. */
 export interface BackupSetUpOptions extends BackupPolicy {
-  /** Make a new recovery key (returned once, never stored). */
-  readonly recoveryKey?: boolean | undefined;
+  /**
+   * `true`: make a new recovery key (returned once, never stored). A string: use this recovery key, made by
+   * {@link generateRecoveryKey} (an app that shows the key and has the user confirm it before anything is saved).
+   */
+  readonly recoveryKey?: boolean | string | undefined;
   /** Protect with this password (Argon2id, the server's share and attempt counter). */
   readonly password?: string | undefined;
   /** Argon2id parameters (default {@link DEFAULT_KDF}). */
@@ -163,15 +166,15 @@ export class BackupManager {
 
   /**
    * Sets up (or changes) how this device's backups are protected: a new recovery key (returned: show it
-   * once), a password (a new server slot), or both; what is not given is kept from the current set-up
+   * once; or one the caller made and showed), a password (a new server slot), or both; what is not given is kept from the current set-up
    * unless `replace` says otherwise. Also sets the schedule and whether files are included.
    */
   async setUp(o: BackupSetUpOptions & { replace?: boolean }): Promise<{ recoveryKey: string | undefined }> {
     const old = o.replace === true ? undefined : await this.#config();
     let recoveryKey: string | undefined;
     let recovery = old?.recovery;
-    if (o.recoveryKey === true) {
-      recoveryKey = generateRecoveryKey(this.#o.crypto);
+    if (o.recoveryKey === true || typeof o.recoveryKey === 'string') {
+      recoveryKey = o.recoveryKey === true ? generateRecoveryKey(this.#o.crypto) : parseRecoveryKey(o.recoveryKey);
       const p = await recoveryProtection(this.#o.crypto, recoveryKey);
       recovery = { salt: toHex(p.salt), wrapKey: toHex(p.wrapKey) };
     }

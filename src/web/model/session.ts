@@ -23,6 +23,7 @@ import { WebCryptoProvider } from '../../protocol/webcrypto-provider.js';
 import { errorInWords } from './errors.js';
 import { timerLabel as timerWords } from '../ui/format.js';
 import { browserFetch, type Profile } from './profile.js';
+import { WebBackups } from './backups.js';
 
 /** Per-chat choices of the user, kept in the profile's settings. */
 export interface ChatPrefs {
@@ -73,6 +74,8 @@ type Listener = () => void;
 export class Session {
   readonly client: Client;
   readonly profile: Profile;
+  /** Backups: the Settings screen, the restore offer and the automatic backups (./backups.ts). */
+  readonly backups: WebBackups;
   #connection: StateChange | undefined;
   #connectionAt = 0;
   #chats: ChatSummary[] = [];
@@ -100,6 +103,7 @@ export class Session {
   private constructor(client: Client, profile: Profile) {
     this.client = client;
     this.profile = profile;
+    this.backups = new WebBackups(client, { onAutomaticError: (text) => this.toast(text, true) });
     this.#typingTimer = setInterval(() => this.#expireTyping(), 1_000);
   }
 
@@ -121,6 +125,7 @@ export class Session {
     // Sends interrupted by a closed tab are still in the outbox: deliver them now.
     client.resumeOutbox();
     await session.refreshChats();
+    session.backups.start();
     return session;
   }
 
@@ -380,8 +385,9 @@ export class Session {
         if (!a) throw new Error('no such attachment');
         if (message.direction === 'outgoing' && a.path === undefined) {
           const copy = await this.#sentCopy(key);
-          if (copy === undefined) throw new Error('this device keeps no copy of that file');
-          return this.profile.objectUrl(copy);
+          if (copy !== undefined) return this.profile.objectUrl(copy);
+          // Restored from a backup: the pointer is pending, fetched again from the server while it has the blob.
+          if (a.state !== 'pending') throw new Error('this device keeps no copy of that file');
         }
         if (a.state !== 'saved' || a.path === undefined) a = await this.client.downloadAttachment(message.id, { index });
         if (a.path === undefined) throw new Error('the attachment could not be downloaded');
@@ -431,6 +437,7 @@ export class Session {
     this.#closed = true;
     clearInterval(this.#typingTimer);
     clearTimeout(this.#refreshTimer);
+    this.backups.stop();
     for (const off of this.#unsubscribe) off();
     await this.client.close();
   }

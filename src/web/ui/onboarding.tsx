@@ -8,6 +8,7 @@ import { WebCryptoProvider } from '../../protocol/webcrypto-provider.js';
 import { errorInWords } from '../model/errors.js';
 import { browserFetch, type Profile } from '../model/profile.js';
 import { Session } from '../model/session.js';
+import { RestoreOffer } from './backups.js';
 import { QrCode } from './qr.js';
 
 type Props = { profile: Profile; onReady: (session: Session) => void };
@@ -39,6 +40,7 @@ function Register(props: Props): preact.JSX.Element {
   const [step, setStep] = useState<'number' | 'code'>('number');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | undefined>();
+  const [registered, setRegistered] = useState<Session | undefined>();
   const serverUrl = location.origin;
   const clean = number.replace(/[\s()-]/g, '');
 
@@ -61,13 +63,15 @@ function Register(props: Props): preact.JSX.Element {
     setError(undefined);
     try {
       await register({ serverUrl, number: clean, code: code.trim(), crypto: new WebCryptoProvider(), store: props.profile.store, fetch: browserFetch });
-      props.onReady(await Session.open(props.profile));
+      // A backup of this number on the server: offer to restore it first (./backups.tsx).
+      setRegistered(await Session.open(props.profile));
     } catch (err) {
       setError(errorInWords(err));
       setBusy(false);
     }
   };
 
+  if (registered) return <RestoreOffer session={registered} onDone={() => props.onReady(registered)} />;
   return step === 'number' ? (
     <form onSubmit={(e) => void ask(e)}>
       <label>

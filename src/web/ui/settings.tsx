@@ -5,7 +5,9 @@ import { errorInWords } from '../model/errors.js';
 import type { Session } from '../model/session.js';
 import { webPushUnavailable } from '../pwa.js';
 import { lastSeen } from './format.js';
+import { BackupsSection } from './backups.js';
 import { Modal } from './modal.js';
+import { QrScanner } from './qr-scanner.js';
 import { askForNotifications, notificationsAllowed } from './notify.js';
 import { setTheme, storedTheme, type Theme } from './theme.js';
 
@@ -24,6 +26,7 @@ export function Settings(props: { session: Session; onClose: () => void; onLogge
         {!session.profile.persistent && <p class="hint">This browser keeps nothing after the tab closes (no persistent storage yet).</p>}
       </section>
       <Devices session={session} />
+      <BackupsSection session={session} />
       <section>
         <h3>Notifications</h3>
         {notify ? (
@@ -83,18 +86,19 @@ function Devices(props: { session: Session }): preact.JSX.Element {
   const [status, setStatus] = useState<string | undefined>();
   const [error, setError] = useState<string | undefined>();
   const [version, setVersion] = useState(0);
+  const [scanning, setScanning] = useState(false);
   useEffect(() => {
     c.devices()
       .then(setDevices)
       .catch((err: unknown) => setError(errorInWords(err)));
   }, [version]);
-  const link = async (e: Event): Promise<void> => {
-    e.preventDefault();
+  const link = async (e: Event | undefined, code = uri): Promise<void> => {
+    e?.preventDefault();
     setBusy(true);
     setError(undefined);
     setStatus('Linking… keep this open until the other device shows your chats.');
     try {
-      const r = await c.linkDevice(uri.trim());
+      const r = await c.linkDevice(code.trim());
       setStatus(`Linked as device ${r.deviceId}.`);
       setUri('');
       setVersion(version + 1);
@@ -143,6 +147,24 @@ function Devices(props: { session: Session }): preact.JSX.Element {
           <button type="submit" class="primary" disabled={busy || uri.trim() === ''}>
             {busy ? 'Linking…' : 'Link device'}
           </button>
+          {!scanning && (
+            <button type="button" onClick={() => setScanning(true)} disabled={busy}>
+              Scan QR code
+            </button>
+          )}
+          {scanning && (
+            <QrScanner
+              label="Scan the linking QR code"
+              accept={(text) => text.startsWith('parley://link/')}
+              rejectHint="That QR code is not a Parley linking code."
+              onClose={() => setScanning(false)}
+              onResult={(text) => {
+                setScanning(false);
+                setUri(text);
+                void link(undefined, text);
+              }}
+            />
+          )}
         </form>
       )}
       {status && <p role="status">{status}</p>}
