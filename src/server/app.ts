@@ -15,6 +15,7 @@ import { Router } from './http/router.js';
 import { createLogger, type Logger } from './log.js';
 import { ServerMetrics } from './metrics.js';
 import { RateLimiter } from './rate-limiter.js';
+import { createPush, type Push } from './push/index.js';
 import { buildRoutes } from './routes/index.js';
 import { BackupService } from './services/backups.js';
 import { AccountService } from './services/accounts.js';
@@ -45,6 +46,8 @@ export interface App {
   readonly bus: MessageBus;
   readonly metrics: ServerMetrics;
   readonly logger: Logger;
+  /** Web Push: the VAPID key pair and the notifier. */
+  readonly push: Push;
   /** Runs the expiry sweep now. */
   sweep(): Promise<SweepResult>;
   /**
@@ -204,7 +207,6 @@ export async function createApp(config: ServerConfig): Promise<App> {
     { event: 'backends', database: config.database.kind, bus: config.bus.kind, blobs: config.blobs.kind },
     'storage, bus and blob store open',
   );
-  const bus = opened.bus;
   const blobs = openedBlobs.blobs;
   const metrics = new ServerMetrics(() => storage.messages.totalDepth(), {
     nodeId: config.nodeId,
@@ -214,6 +216,17 @@ export async function createApp(config: ServerConfig): Promise<App> {
     busMalformed: opened.malformed,
     ...(pool === undefined ? {} : { databasePool: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }) }),
   });
+  let push: Push;
+  try {
+    push = await createPush(storage, opened.bus, config, { logger, registry: metrics.registry });
+  } catch (err) {
+    await opened.bus.close();
+    openedBlobs.close();
+    await storage.close();
+    throw err;
+  }
+  // Every service publishes through the push notifier's view of the bus (src/server/push/bus.ts).
+  const bus = push.bus;
   bus.onResync(() => metrics.busResyncs.inc());
   const registry = new ConnectionRegistry();
   let accepting = true;
@@ -238,6 +251,7 @@ export async function createApp(config: ServerConfig): Promise<App> {
     blobs,
     backups: new BackupService(storage.backups, storage.blobs, config),
     turn: config.turn,
+    push: push.routes,
     config,
     metrics,
     accepting: () => accepting,
@@ -273,12 +287,14 @@ export async function createApp(config: ServerConfig): Promise<App> {
     bus,
     metrics,
     logger,
+    push,
     sweep: () => sweeper.sweep(),
     async close(pending?: Promise<unknown>): Promise<void> {
       accepting = false;
       sweeper.stop();
       await gateway.close();
       await pending;
+      await push.close();
       await bus.close();
       openedBlobs.close();
       await storage.close();

@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import type { Level } from 'pino';
+import { resolvePushConfig, type PushOptions } from './push/config.js';
 import { checkTurnConfig } from './turn.js';
 import {
   DEFAULT_LIMITS,
@@ -37,6 +38,9 @@ const FLAGS = [
   { flag: '--turn-secret <secret>', key: 'turnSecret', env: 'PARLEY_TURN_SECRET', help: "TURN REST-API shared secret (coturn's --static-auth-secret); with --turn-url, GET /v1/calls/turn hands out short-lived credentials" },
   { flag: '--turn-url <urls>', key: 'turnUrl', env: 'PARLEY_TURN_URLS', help: 'TURN/STUN URLs handed to clients, comma-separated, e.g. turn:turn.example.org:3478?transport=udp' },
   { flag: '--turn-ttl <seconds>', key: 'turnTtl', env: 'PARLEY_TURN_TTL', help: 'lifetime of TURN credentials, seconds', default: '86400' },
+  { flag: '--vapid-public-key <key>', key: 'vapidPublicKey', env: 'PARLEY_VAPID_PUBLIC_KEY', help: 'Web Push VAPID public key (base64url); with --vapid-private-key, used instead of the pair the server generates once and keeps in its database' },
+  { flag: '--vapid-private-key <key>', key: 'vapidPrivateKey', env: 'PARLEY_VAPID_PRIVATE_KEY', help: 'Web Push VAPID private key (base64url, 32 bytes)' },
+  { flag: '--vapid-subject <url>', key: 'vapidSubject', env: 'PARLEY_VAPID_SUBJECT', help: 'contact push services see in VAPID tokens: mailto:admin@example.org or an https URL (default mailto:postmaster@localhost)' },
   { flag: '--blob-retention <mode>', key: 'blobRetention', env: 'PARLEY_BLOB_RETENTION', help: 'when blobs are deleted: expiry (30 days after upload) or fetched (also once every recipient device fetched them)', default: 'expiry', choices: ['expiry', 'fetched'] },
   { flag: '--log-level <level>', key: 'logLevel', env: 'PARLEY_LOG_LEVEL', help: 'log level', default: 'info', choices: LEVELS },
 ] as const;
@@ -118,6 +122,9 @@ interface RawOptions {
   turnSecret?: string;
   turnUrl?: string;
   turnTtl: string;
+  vapidPublicKey?: string;
+  vapidPrivateKey?: string;
+  vapidSubject?: string;
   logLevel: Level;
 }
 
@@ -183,6 +190,19 @@ export function parseServerArgs(argv: readonly string[], env: Readonly<Record<st
       // The message names what is wrong, never the secret.
       throw new RangeError(`--turn-secret/--turn-url: ${(err as Error).message}`);
     }
+  }
+  if (raw.vapidPublicKey !== undefined || raw.vapidPrivateKey !== undefined || raw.vapidSubject !== undefined) {
+    const push: PushOptions = {};
+    if (raw.vapidPublicKey !== undefined) push.vapidPublicKey = raw.vapidPublicKey;
+    if (raw.vapidPrivateKey !== undefined) push.vapidPrivateKey = raw.vapidPrivateKey;
+    if (raw.vapidSubject !== undefined) push.vapidSubject = raw.vapidSubject;
+    try {
+      resolvePushConfig(push);
+    } catch (err) {
+      // The message names what is wrong, never the key.
+      throw new RangeError(`--vapid-public-key/--vapid-private-key/--vapid-subject: ${(err as Error).message}`);
+    }
+    options.push = push;
   }
   if (raw.testNumbers !== undefined) options.testNumbers = parseTestNumbers(raw.testNumbers);
   if (raw.verificationSender === 'webhook') {

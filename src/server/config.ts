@@ -11,6 +11,7 @@ import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import type { PhoneNumber } from './ids.js';
 import { isPhoneNumber } from './ids.js';
+import { resolvePushConfig, type PushConfig, type PushOptions } from './push/config.js';
 import type { VerificationSender } from './services/verification-sender.js';
 import { checkTurnConfig, type TurnConfig } from './turn.js';
 
@@ -166,6 +167,8 @@ export interface ServerOptions {
   heartbeatIntervalMs?: number;
   /** A TURN server whose short-lived credentials `GET /v1/calls/turn` hands out (docs/calls.md); none by default. */
   turn?: TurnConfig;
+  /** Web Push: VAPID keys and subject, pacing (docs/server.md "Web Push"). */
+  push?: PushOptions;
   /** pino level. Default `info`. */
   logLevel?: Level;
   /** Where log lines go. Default stdout. */
@@ -198,6 +201,7 @@ export interface ServerConfig {
   readonly sweepIntervalMs: number;
   readonly heartbeatIntervalMs: number;
   readonly turn: TurnConfig | undefined;
+  readonly push: PushConfig;
   readonly logLevel: Level;
   readonly logDestination: DestinationStream | undefined;
   readonly clock: Clock;
@@ -400,6 +404,7 @@ export function resolveConfig(options: ServerOptions = {}): ServerConfig {
     sweepIntervalMs: positive('sweepIntervalMs', options.sweepIntervalMs ?? MINUTE),
     heartbeatIntervalMs: Math.max(0, options.heartbeatIntervalMs ?? 30_000),
     turn: options.turn === undefined ? undefined : checkTurnConfig(options.turn),
+    push: resolvePushConfig(options.push),
     logLevel: options.logLevel ?? 'info',
     logDestination: options.logDestination,
     clock: options.clock ?? systemClock,

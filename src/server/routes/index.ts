@@ -41,6 +41,8 @@ export interface RouteServices {
   readonly turn?: TurnConfig | undefined;
   /** Encrypted backups (absent: the `/v1/backups` routes answer 404). */
   readonly backups?: BackupService | undefined;
+  /** Web Push (`src/server/push/routes.ts`; absent: no `/v1/push` routes). */
+  readonly push?: readonly Route[] | undefined;
 }
 
 /** Builds the route table. */
@@ -57,5 +59,6 @@ export function buildRoutes(s: RouteServices): Route[] {
     ...blobRoutes(s.blobs, s.config),
     ...(s.backups === undefined ? [] : backupRoutes(s.backups)),
     ...callRoutes(s.turn, s.config.clock),
+    ...(s.push ?? []),
   ];
 }
