@@ -14,8 +14,11 @@ import type { CallMediaOptions } from './call.js';
 import type { CallMedia, CallParticipant, HangupReason } from './wire.js';
 
 export type GroupCallState = 'ringing' | 'idle' | 'joined' | 'ended';
-/** The media link to one participant: being set up, up, or given up. */
-export type GroupCallParticipantState = 'connecting' | 'connected' | 'failed';
+/**
+ * A participant as this device sees it: `joined` (in the call; no media link from this device, which is not in
+ * the call or not yet), then the media link from this device: `connecting`, `connected` or `failed`.
+ */
+export type GroupCallParticipantState = 'joined' | 'connecting' | 'connected' | 'failed';
 
 /** How a group call ended on this device. */
 export interface GroupCallEnd {
@@ -32,7 +35,7 @@ export interface GroupCallMediaOptions extends CallMediaOptions {
 
 /** Another device in the call, as this device sees it. */
 export class GroupCallParticipant implements CallParticipant {
-  #state: GroupCallParticipantState = 'connecting';
+  #state: GroupCallParticipantState = 'joined';
   #tracks: MediaStreamTrack[] = [];
   #streams: MediaStream[] = [];
   #pc: RTCPeerConnection | undefined;

@@ -1,0 +1,221 @@
+// Group calls end to end between four Node SDK peers (@roamhq/wrtc) through the real server (`parley serve`):
+// one starts a call in the group, every other member rings, two join at once and one joins late (after
+// declining), so every pair of the four has its own connection (full mesh) and audio flows both ways on each
+// (getStats, and a non-silent recording of one participant's track); one leaves and the other three carry on
+// (bytes keep arriving on their pairs). Then the refusals: a member removed from the group cannot start or
+// join a call and its join is refused (`not-member`), a hang-up naming another device (`wrong-device`) and a
+// ring of a call that ended (`replayed`). Runs inside a loopback-only network namespace (`unshare -n`), as
+// calls.test.ts does; where unshare is not allowed it skips, except under CI=true.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import type { GroupCall } from '../../src/client/calls/group-call.ts';
+import type { GroupCallEvent } from '../../src/client/calls/group-manager.ts';
+import type { CallRejectedEvent } from '../../src/client/calls/manager.ts';
+import { ClientError } from '../../src/client/errors.ts';
+import type { GroupId } from '../../src/client/ids.ts';
+import { PcmPlayer, TrackRecorder, decodeToPcm } from '../../src/node/calls/index.ts';
+import { tempDir } from '../support/cli.ts';
+import { NETNS_ENV, inboundAudioBytes, primary, probeAudio, runInNetns, startServer, toneFile, type CallDevice, type CliServer } from './calls-support.ts';
+
+const FILE = fileURLToPath(import.meta.url);
+
+/** Resolves with the next `groupCall` event of `type` on `d` within `ms`. */
+function nextGroupCall(d: CallDevice, type: GroupCallEvent['type'], ms = 20_000): Promise<GroupCall> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`${d.name}: no '${type}' group call event in ${ms} ms`));
+    }, ms);
+    const off = d.client.on('groupCall', (e) => {
+      if (e.type !== type) return;
+      clearTimeout(timer);
+      off();
+      resolve(e.call);
+    });
+  });
+}
+
+/** Resolves with the next `callRejected` event on `d` within `ms`. */
+function nextRejected(d: CallDevice, ms = 15_000): Promise<CallRejectedEvent> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`${d.name}: no callRejected event in ${ms} ms`));
+    }, ms);
+    const off = d.client.on('callRejected', (e) => {
+      clearTimeout(timer);
+      off();
+      resolve(e);
+    });
+  });
+}
+
+/** Inbound audio bytes from every participant of `call`, by account. */
+async function bytesByPeer(call: GroupCall): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const p of call.participants) out.set(p.accountId, p.peerConnection ? await inboundAudioBytes(p.peerConnection) : 0);
+  return out;
+}
+
+if (process.env[NETNS_ENV] !== '1') {
+  describe('group calls', () => {
+    it('run inside a loopback-only network namespace', async (t) => {
+      const r = await runInNetns(FILE, 400_000);
+      if (r === undefined) {
+        if (process.env.CI === 'true') assert.fail('unshare -n is not permitted here, and CI needs the call tests (run as root)');
+        t.skip('unshare -n is not permitted here: the WebRTC tests need a loopback-only network namespace');
+        return;
+      }
+      assert.equal(r.code, 0, r.output);
+      process.stdout.write(r.output.split('\n').filter((l) => /^\s*(✔|✖|ℹ|#)/.test(l)).map((l) => `    ${l}`).join('\n') + '\n');
+    });
+  });
+} else {
+  describe('group calls between Node SDK peers (in a loopback-only namespace)', () => {
+    let server: CliServer;
+    const tmp = tempDir('parley-group-calls-');
+    let alice: CallDevice;
+    let bob: CallDevice;
+    let carol: CallDevice;
+    let dave: CallDevice;
+    let erin: CallDevice;
+    let groupId: GroupId;
+    const players: PcmPlayer[] = [];
+    let callId = '';
+
+    before(async () => {
+      server = await startServer(`${tmp.dir}/server`);
+      alice = await primary(server, 'alice');
+      bob = await primary(server, 'bob');
+      carol = await primary(server, 'carol');
+      dave = await primary(server, 'dave');
+      erin = await primary(server, 'erin');
+      const group = await alice.client.createGroup('call us', [bob.number, carol.number, dave.number, erin.number]);
+      groupId = group.id;
+      await alice.client.sendText(groupId, 'hello all');
+      for (const d of [alice, bob, carol, dave, erin]) await d.client.whenIdle();
+      // Erin is removed before the call (she still knows the group, inactive).
+      await alice.client.removeMembers(groupId, [erin.number]);
+      for (const d of [alice, bob, carol, dave, erin]) await d.client.whenIdle();
+    });
+
+    after(async () => {
+      for (const p of players) p.stop();
+      for (const d of [alice, bob, carol, dave, erin]) await d?.client.close();
+      await server?.stop();
+      tmp.remove();
+    });
+
+    async function tone(hz: number): Promise<PcmPlayer> {
+      const p = new PcmPlayer(await decodeToPcm(toneFile(tmp.dir, `${hz}.opus`, hz, 2)), { loop: true });
+      players.push(p);
+      p.start();
+      return p;
+    }
+
+    it('rings every member, connects every pair (one joining late), carries audio on every pair, and goes on when one leaves', async () => {
+      const ringing = [bob, carol, dave].map((d) => nextGroupCall(d, 'incoming'));
+      const a = await alice.client.startGroupCall(groupId, { tracks: [(await tone(440)).track] });
+      callId = a.id;
+      assert.deepEqual([a.state, a.direction, a.groupId], ['joined', 'outgoing', groupId]);
+      const [b, c, d] = await Promise.all(ringing);
+      for (const x of [b, c, d]) assert.deepEqual([x?.id, x?.state, x?.startedBy?.accountId], [a.id, 'ringing', alice.client.accountId]);
+
+      // Bob records Alice's track.
+      let recorder: TrackRecorder | undefined;
+      b?.on('track', ({ participant, track }) => {
+        if (participant.accountId === alice.client.accountId && track.kind === 'audio') recorder ??= new TrackRecorder(track, `${tmp.dir}/bob-hears-alice.opus`);
+      });
+      const started = Date.now();
+      await Promise.all([b?.join({ tracks: [(await tone(550)).track] }), c?.join({ tracks: [(await tone(660)).track] })]);
+      await d?.decline();
+      assert.equal(d?.state, 'idle', 'a declined call stays joinable');
+      await Promise.all([a.whenConnectedTo(2, 30_000), b?.whenConnectedTo(2, 30_000), c?.whenConnectedTo(2, 30_000)]);
+      const threeMs = Date.now() - started;
+
+      // Dave joins late, through the client (the call is known here: it rang).
+      assert.equal(dave.client.groupCall(groupId)?.id, a.id);
+      const dd = await dave.client.joinGroupCall(groupId, { tracks: [(await tone(770)).track] });
+      assert.equal(dd, d);
+      const calls = [a, b, c, d] as GroupCall[];
+      await Promise.all(calls.map((x) => x.whenConnectedTo(3, 30_000)));
+      for (const x of calls) assert.equal(x.participants.length, 3);
+
+      // Audio on every pair, both ways: 12 directed links.
+      await new Promise((r) => setTimeout(r, 3_000));
+      for (const x of calls) {
+        const bytes = await bytesByPeer(x);
+        assert.equal(bytes.size, 3);
+        for (const [peer, n] of bytes) assert.ok(n > 1000, `inbound audio bytes from ${peer}: ${n}`);
+      }
+      const rec = await recorder?.stop();
+      assert.ok(rec?.path, 'bob recorded nothing of alice');
+      assert.ok(rec.frames > 100 && rec.rms > 100, `bob's recording of alice: frames ${rec.frames}, rms ${rec.rms}`);
+      assert.equal(probeAudio(rec.path).codec, 'opus');
+
+      // Carol leaves: everybody else sees it and carries on.
+      const left = [a, b, d].map(
+        (x) =>
+          new Promise<string>((resolve) => {
+            const off = x?.on('participantLeft', ({ participant, reason }) => {
+              if (participant.accountId !== carol.client.accountId) return;
+              off?.();
+              resolve(reason);
+            });
+          }),
+      );
+      await c?.leave();
+      assert.deepEqual([c?.state, c?.end?.reason, c?.end?.by], ['ended', 'normal', 'local']);
+      assert.deepEqual(await Promise.all(left), ['normal', 'normal', 'normal']);
+      const rest = [a, b, d] as GroupCall[];
+      const before2 = await Promise.all(rest.map(bytesByPeer));
+      await new Promise((r) => setTimeout(r, 2_000));
+      const after2 = await Promise.all(rest.map(bytesByPeer));
+      rest.forEach((x, i) => {
+        assert.equal(x.participants.length, 2);
+        assert.ok(
+          x.participants.every((p) => p.state === 'connected'),
+          `${i}: ${x.participants.map((p) => p.state).join()}`,
+        );
+        for (const [peer, n] of after2[i] ?? []) assert.ok(n > (before2[i]?.get(peer) ?? 0) + 1000, `audio still arrives from ${peer}`);
+      });
+
+      // Everybody leaves; the chat of each records the call.
+      for (const x of rest) await x.leave();
+      for (const x of calls) assert.equal(x.state, 'ended');
+      process.stdout.write(`# group call: 3 connected ${threeMs} ms after two joined\n`);
+    });
+
+    it('refuses a removed member, a hang-up naming another device, and a ring of a call that ended', async () => {
+      // Erin was removed: she cannot start a call, and her join is refused.
+      await assert.rejects(erin.client.startGroupCall(groupId), (e: unknown) => ClientError.is(e, 'CLIENT_NOT_GROUP_MEMBER'));
+      const fresh = await bob.client.startGroupCall(groupId);
+      await nextGroupCall(alice, 'incoming');
+      const refusedJoin = nextRejected(bob);
+      await erin.client.sendCallSignal(bob.number, {
+        kind: 'join',
+        reply: false,
+        media: 'audio',
+        callId: fresh.id,
+        destinationDeviceId: 0,
+        groupId,
+        participants: [{ accountId: erin.client.accountId, deviceId: 1 }],
+      });
+      const r1 = await refusedJoin;
+      assert.deepEqual([r1.reason, r1.from.accountId, r1.kind], ['not-member', erin.client.accountId, 'join']);
+      assert.equal(fresh.participants.length, 0);
+
+      // Carol (a member) sends a hang-up naming device 7: not the device it came from.
+      const forged = nextRejected(bob);
+      await carol.client.sendCallSignal(bob.number, { kind: 'hangup', reason: 'normal', deviceId: 7, callId: fresh.id, destinationDeviceId: 0, groupId, participants: [] });
+      assert.equal((await forged).reason, 'wrong-device');
+
+      // A ring of the first call, which ended on Alice's device: a replay.
+      const replay = nextRejected(alice);
+      await carol.client.sendCallSignal(alice.number, { kind: 'ring', media: 'audio', callId, destinationDeviceId: 0, groupId, participants: [{ accountId: carol.client.accountId, deviceId: 1 }] });
+      assert.equal((await replay).reason, 'replayed');
+      await fresh.leave();
+    });
+  });
+}
