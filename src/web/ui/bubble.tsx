@@ -164,6 +164,19 @@ function ViewOnce(props: { m: MessageRecord; onOpen: () => void }): preact.JSX.E
   );
 }
 
+/** What a view-once message holds, shown once when it is opened (its photo or file, then its text). */
+export function ViewOnceContent(props: { session: Session; m: MessageRecord }): preact.JSX.Element {
+  const { session, m } = props;
+  return (
+    <div class="view-once-content">
+      {m.attachments.map((a, i) => (
+        <Attachment key={`${m.id}#${i}`} session={session} m={m} a={a} index={i} />
+      ))}
+      {(m.body !== '' || m.attachments.length === 0) && <p class="view-once-text">{m.body || 'This view-once message had no text.'}</p>}
+    </div>
+  );
+}
+
 /** An attachment: fetched and decrypted when it comes into view (the list renders only what is visible). */
 function Attachment(props: { session: Session; m: MessageRecord; a: AttachmentRecord; index: number }): preact.JSX.Element {
   const { session, m, a, index } = props;

@@ -1,6 +1,6 @@
 /** Writing: text (reply, edit, view-once), files and photos (pick, drop, paste), voice notes, typing indicators. */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { AttachmentInput, ConversationId, MessageRecord } from '../../client/index.js';
+import type { AttachmentInput, AttachmentSendOptions, ConversationId, MessageRecord } from '../../client/index.js';
 import { prepareFile } from '../media/prepare.js';
 import { canRecord, startRecording, type Recording } from '../media/voice.js';
 import { errorInWords } from '../model/errors.js';
@@ -10,8 +10,8 @@ import { preview } from './format.js';
 const TYPING_REFRESH_MS = 4_000;
 const TYPING_IDLE_MS = 5_000;
 
-/** Sends files: each is prepared (images compressed) and sent as its own message. */
-export function sendFiles(session: Session, id: ConversationId, files: readonly File[], caption = '', quote?: MessageRecord): void {
+/** Sends files: each is prepared (images compressed) and sent as its own message (each view once when `viewOnce`). */
+export function sendFiles(session: Session, id: ConversationId, files: readonly File[], caption = '', quote?: MessageRecord, viewOnce = false): void {
   files.forEach((file, i) => {
     const sent = (async () => {
       let input: AttachmentInput;
@@ -20,7 +20,8 @@ export function sendFiles(session: Session, id: ConversationId, files: readonly 
       } catch (err) {
         throw new Error(`${file.name || 'The file'}: ${errorInWords(err)}`);
       }
-      return session.sendAttachment(id, input, { caption: i === 0 ? caption || undefined : undefined, quote: i === 0 ? quote : undefined });
+      const options: AttachmentSendOptions = { caption: i === 0 ? caption || undefined : undefined, quote: i === 0 ? quote : undefined, viewOnce };
+      return session.sendAttachment(id, input, options);
     })();
     session.trackSend(id, sent);
   });
@@ -134,8 +135,9 @@ export function Composer(props: { session: Session; id: ConversationId; quote: M
           onChange={(e) => {
             const files = Array.from(e.currentTarget.files ?? []);
             e.currentTarget.value = '';
-            if (files.length > 0) sendFiles(session, id, files, text.trim(), quote);
+            if (files.length > 0) sendFiles(session, id, files, text.trim(), quote, viewOnce);
             if (text.trim() !== '') setText('');
+            setViewOnce(false);
             props.onDone();
           }}
         />
@@ -159,7 +161,8 @@ export function Composer(props: { session: Session; id: ConversationId; quote: M
             const files = Array.from(e.clipboardData?.files ?? []);
             if (files.length === 0) return;
             e.preventDefault();
-            sendFiles(session, id, files, '', quote);
+            sendFiles(session, id, files, '', quote, viewOnce);
+            setViewOnce(false);
           }}
         />
         {!editing && (

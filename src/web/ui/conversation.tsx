@@ -3,7 +3,7 @@ import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/ho
 import { isGroupId, type ConversationId, type MessageRecord } from '../../client/index.js';
 import { errorInWords } from '../model/errors.js';
 import type { ChatNotice, Session } from '../model/session.js';
-import { Bubble, type BubbleActions } from './bubble.js';
+import { Bubble, ViewOnceContent, type BubbleActions } from './bubble.js';
 import { Composer, sendFiles } from './composer.js';
 import { dayLabel, lastSeen, sameDay, TIMER_CHOICES, timerLabel } from './format.js';
 import { GroupInfo, MessageInfo } from './group-info.js';
@@ -242,7 +242,7 @@ export function Conversation(props: { session: Session; id: ConversationId; onBa
       {info && g && <MessageInfo session={session} group={g} m={info} onClose={() => setInfo(undefined)} />}
       {opened && (
         <Modal title="View-once message" onClose={() => setOpened(undefined)}>
-          <p class="view-once-text">{opened.body || 'This view-once message had no text.'}</p>
+          <ViewOnceContent session={session} m={opened} />
           <p class="hint">It is erased from this device when you close this.</p>
         </Modal>
       )}
