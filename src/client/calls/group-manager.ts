@@ -83,6 +83,8 @@ interface Live {
   readonly left: Map<string, number>;
   /** How this device's chat records it when never joined (declined here, or answered on another device). */
   outcome: CallOutcome | undefined;
+  /** When this device sent its join, ms (a `FULL` answers only that, and only while it is fresh). */
+  joinSentAt: number | undefined;
 }
 
 /** Call ids that ended here are remembered this long (rings of them are replays). */
@@ -163,6 +165,11 @@ export class GroupCallManager implements GroupCallControl {
     );
   }
 
+  /** Resolves once every message handed to {@link handle} so far was handled. */
+  whenIdle(): Promise<void> {
+    return this.#queue.run(async () => undefined);
+  }
+
   /** The group's membership changed: participants no longer members are dropped; if we left, we leave. */
   membershipChanged(groupId: GroupId): void {
     if (this.#closed) return;
@@ -196,6 +203,7 @@ export class GroupCallManager implements GroupCallControl {
     }
     clearTimeout(live.ringTimer);
     this.#enter(live, options);
+    live.joinSentAt = this.#d.now();
     this.#tellOwnDevices(call, 'answered-elsewhere');
     const signal = this.#signal(call, 0, { kind: 'join', reply: false, media: call.media });
     const results = await Promise.allSettled(members.filter((m) => m !== this.#d.self.accountId).map((to) => this.#d.send(to, signal, true)));
@@ -364,7 +372,8 @@ export class GroupCallManager implements GroupCallControl {
     if (reason === 'answered-elsewhere' || reason === 'declined-elsewhere') return reject('not-own-device');
     if (reason === 'full') {
       // Only an answer to our own join, while it is fresh.
-      if (call.state !== 'joined' || !fresh || call.joinedAt === undefined || timestamp < call.joinedAt - (this.#o.maxClockSkewMs ?? 60_000)) return reject('unexpected');
+      const maxAge = this.#o.maxSignalAgeMs ?? 60_000;
+      if (call.state !== 'joined' || !fresh || live.joinSentAt === undefined || now - live.joinSentAt > maxAge) return reject('unexpected');
       drop(this.#leaveWith(live, 'full', 'remote', true), this.#d.onError);
       return;
     }
@@ -401,7 +410,7 @@ export class GroupCallManager implements GroupCallControl {
   }
 
   #register(call: GroupCall): Live {
-    const live: Live = { call, topology: undefined, ringTimer: undefined, lastActivity: this.#d.now(), joins: new Map(), left: new Map(), outcome: undefined };
+    const live: Live = { call, topology: undefined, ringTimer: undefined, lastActivity: this.#d.now(), joins: new Map(), left: new Map(), outcome: undefined, joinSentAt: undefined };
     this.#live.set(call.id, live);
     return live;
   }
