@@ -19,7 +19,7 @@ import { ContactDirectory, type ContactView } from './contacts.js';
 import type { DevicesChangeNotice } from './devices.js';
 import { Emitter } from './emitter.js';
 import { ClientError, ClientErrorCode } from './errors.js';
-import type { ClientEvents, Sender } from './events.js';
+import type { ClientEvents, GroupStateCause, Sender } from './events.js';
 import { GroupManager, type GroupChange, type GroupOptions } from './groups/manager.js';
 import { GroupSender } from './groups/sender.js';
 import { requireActiveGroup, type GroupView } from './groups/state.js';
@@ -37,7 +37,8 @@ import { requireAccount, type IdentityChangeNotice } from './protocol-stores.js'
 import { MessageReceiver, PENDING_HISTORY_KEY, RESEND_WINDOW_MS, type ReceivedBatch, type ReceivedItem } from './receiver.js';
 import { DEFAULT_SEND_POLICY, errorCode, MessageSender, type SendPolicy } from './sender.js';
 import { SessionManager } from './sessions.js';
-import type { AccountRecord, AttachmentRecord, ClientStore, ContactRecord, GroupSettingsRecord, IdentityRecord, MessageRecord } from './store/types.js';
+import type { AccountRecord, AttachmentRecord, ClientStore, ContactRecord, ConversationSummaryRecord, GroupSettingsRecord, IdentityRecord, MessageRecord } from './store/types.js';
+import { savedFiles } from './message-records.js';
 import type { BackoffOptions } from './transport/backoff.js';
 import { HttpTransport, type FetchLike } from './transport/http.js';
 import type { ApiRequest, ApiResponse, RequestOptions, Requester } from './transport/types.js';
@@ -99,6 +100,12 @@ export interface ClientOptions {
    * for {@link Client.downloadAttachment}.
    */
   readonly autoDownloadBytes?: number | undefined;
+  /**
+   * Keep a copy of each file this device sends in {@link ClientOptions.media}, as the attachment's `path`
+   * (default true): the sender's chat shows it after a restart, and it can be forwarded, without downloading
+   * our own upload. The copy is removed with the message (deleted for everyone, or expired).
+   */
+  readonly keepSentFiles?: boolean | undefined;
   /** Tuning of media transfers (tests use small chunks). */
   readonly mediaTransfer?: {
     /** Bytes per upload PATCH (default 8 MiB). */
@@ -604,7 +611,16 @@ export class Client {
     const input = checkAttachmentInput(attachment);
     if (options.caption !== undefined) checkBody(options.caption);
     const conversation = await this.#conversation(to, { signal });
-    const up = await uploadAttachment(this.#uploadContext(), attachment.source, input.type, { signal, onProgress: options.onProgress });
+    // The sender's own copy, kept with the message so that its bubble shows the file after a reload (and it can
+    // be forwarded) without downloading our own upload; removed again when the send fails before it is queued.
+    const copy = this.#o.media && this.#o.keepSentFiles !== false ? await this.#keepCopy(this.#o.media, attachment.source, input.fileName ?? 'file', input.contentType, signal) : undefined;
+    let up;
+    try {
+      up = await uploadAttachment(this.#uploadContext(), attachment.source, input.type, { signal, onProgress: options.onProgress });
+    } catch (err) {
+      if (copy !== undefined) await this.#removeFiles([copy]);
+      throw err;
+    }
     const record: AttachmentRecord = {
       type: input.type,
       blobId: up.blobId,
@@ -620,19 +636,47 @@ export class Client {
       voiceNote: input.voiceNote,
       thumbnail: input.thumbnail,
       uploadedAt: up.uploadedAt,
-      // The sender has the file (the caller keeps its own copy; the SDK does not store one).
+      // The sender has the file: the copy saved above (none without ClientOptions.media).
       state: 'saved',
-      path: undefined,
+      path: copy,
       error: undefined,
     };
     const resumeKey = attachment.source.resumeKey;
-    return this.#outgoing.sendAttachments(conversation, [record], {
-      caption: options.caption,
-      quote: options.quote,
-      viewOnce: options.viewOnce,
-      signal,
-      resumeKeys: resumeKey === undefined ? [] : [resumeKey],
-    });
+    let queued = false;
+    try {
+      return await this.#outgoing.sendAttachments(conversation, [record], {
+        caption: options.caption,
+        quote: options.quote,
+        viewOnce: options.viewOnce,
+        signal,
+        resumeKeys: resumeKey === undefined ? [] : [resumeKey],
+        onQueued: () => {
+          queued = true;
+        },
+      });
+    } catch (err) {
+      // Once the message is stored the copy belongs to it (the outbox still delivers it); before, it is nobody's.
+      if (!queued && copy !== undefined) await this.#removeFiles([copy]);
+      throw err;
+    }
+  }
+
+  /** Saves the plaintext of a file we send into the media folder; resolves with its location. */
+  async #keepCopy(media: MediaFiles, source: MediaSource, name: string, contentType: string, signal: AbortSignal | undefined): Promise<string> {
+    const writer = await media.output(name, contentType);
+    try {
+      let size = 0;
+      for await (const chunk of source.open()) {
+        signal?.throwIfAborted();
+        size += chunk.length;
+        await writer.write(chunk);
+      }
+      if (size !== source.size) throw new ClientError(ClientErrorCode.InvalidArgument, `the source gave ${size} bytes, not the ${source.size} it announced`);
+      return await writer.commit();
+    } catch (err) {
+      await writer.abort().catch(() => undefined);
+      throw err;
+    }
   }
 
   /**
@@ -715,7 +759,8 @@ export class Client {
     const message = await this.#message(id);
     const a = message.attachments[index];
     if (!a) throw new ClientError(ClientErrorCode.InvalidArgument, 'the message has no such attachment');
-    if (a.state === 'saved') return a;
+    // Saved here. (Our own file sent from another device, or forwarded, is `saved` without a copy here: fetched.)
+    if (a.state === 'saved' && a.path !== undefined) return a;
     if (!isFetchable(a)) throw new ClientError(ClientErrorCode.BadMedia, 'the attachment pointer is invalid');
     const signal = options.signal ? AbortSignal.any([options.signal, this.#closing.signal]) : this.#closing.signal;
     const t = this.#o.mediaTransfer;
@@ -807,11 +852,13 @@ export class Client {
   /** Deletes messages whose disappearing timer ran out (an `expired` event names them); resolves with how many. */
   async purgeExpired(): Promise<number> {
     const now = this.#clock.now();
-    const ids = await this.#o.store.transaction(async (tx) => {
+    const { ids, files } = await this.#o.store.transaction(async (tx) => {
       const expired = await tx.messages.expired(now);
       for (const m of expired) await tx.messages.remove(m.id);
-      return expired.map((m) => m.id);
+      return { ids: expired.map((m) => m.id), files: expired.flatMap(savedFiles) };
     });
+    // Their saved files (downloads, and the copies of what we sent) go with them.
+    if (files.length > 0) await this.#removeFiles(files);
     if (ids.length > 0) this.#events.emit('expired', { ids });
     return ids.length;
   }
@@ -822,6 +869,17 @@ export class Client {
   async messages(conversation: string, options: { limit?: number } = {}): Promise<MessageRecord[]> {
     const conversationId = await this.#conversation(conversation);
     return this.#o.store.transaction((tx) => tx.messages.list(conversationId, options));
+  }
+
+  /**
+   * The chats list: every conversation that has messages, with its newest message and unread count, newest
+   * first. Read from the store's indexes (one newest message per conversation, unread ones counted), not from
+   * the histories, so it stays cheap however long the chats are. Contacts and groups without messages are not
+   * in it (see {@link contacts} and {@link groups}).
+   */
+  async conversationSummaries(): Promise<ConversationSummaryRecord[]> {
+    const all = await this.#o.store.transaction((tx) => tx.messages.summaries());
+    return all.sort((a, b) => b.last.timestamp - a.last.timestamp || (a.conversationId < b.conversationId ? -1 : a.conversationId > b.conversationId ? 1 : 0));
   }
 
   /** One stored message. */
@@ -1055,7 +1113,7 @@ export class Client {
       await tx.settings.put(PENDING_HISTORY_KEY, null);
       return r;
     });
-    for (const id of imported.newGroups) this.#background('groups', () => this.#groups.refresh(id));
+    for (const id of imported.newGroups) this.#refreshGroupInBackground(id);
     this.#events.emit('historySynced', { messages: imported.messages, contacts: imported.contacts, groups: imported.groups });
   }
 
@@ -1099,7 +1157,7 @@ export class Client {
     }
     for (const id of batch.refreshGroups) {
       // In the background: a group known only by a sender key so far, or one we may be behind on.
-      this.#background('groups', () => this.#groups.refresh(id));
+      this.#refreshGroupInBackground(id);
     }
     const senders = new Map<AccountId, ContactRecord | undefined>();
     for (const item of batch.items) {
@@ -1122,6 +1180,10 @@ export class Client {
     }
     for (const item of batch.items) {
       if (item.kind === 'ignored') continue;
+      if (item.kind === 'group-key') {
+        await this.#emitGroupState(item.groupId, 'sender-key');
+        continue;
+      }
       const c = senders.get(item.source);
       const own = item.source === this.#account.accountId;
       const from: Sender = own
@@ -1131,7 +1193,21 @@ export class Client {
     }
   }
 
-  #emitItem(from: Sender, item: Exclude<ReceivedItem, { kind: 'ignored' }>): void {
+  /** Fetches a group's state in the background, then emits `groupState` (`refreshed`). */
+  #refreshGroupInBackground(id: GroupId): void {
+    this.#background('groups', async () => {
+      await this.#groups.refresh(id);
+      await this.#emitGroupState(id, 'refreshed');
+    });
+  }
+
+  /** Emits `groupState` with the group as it is now stored. */
+  async #emitGroupState(groupId: GroupId, cause: GroupStateCause): Promise<void> {
+    const [record, group] = await Promise.all([this.#o.store.transaction((tx) => tx.groups.get(groupId)), this.#groups.view(groupId)]);
+    this.#events.emit('groupState', { groupId, cause, group, hasMasterKey: record?.masterKey !== undefined });
+  }
+
+  #emitItem(from: Sender, item: Exclude<ReceivedItem, { kind: 'ignored' | 'group-key' }>): void {
     const e = this.#events;
     const groupId: GroupId | undefined = item.groupId;
     switch (item.kind) {
@@ -1144,7 +1220,7 @@ export class Client {
         this.#autoDownload(item.message);
         break;
       case 'timer':
-        e.emit('timer', { from, groupId, expireTimer: item.expireTimer, timestamp: item.timestamp });
+        e.emit('timer', { from, groupId, expireTimer: item.expireTimer, timestamp: item.timestamp, message: item.message });
         break;
       case 'reaction':
         e.emit('reaction', { from, groupId, targetId: item.targetId, emoji: item.emoji, remove: item.remove, timestamp: item.timestamp, message: item.message });

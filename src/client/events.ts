@@ -5,6 +5,7 @@ import type { AttachmentRecord, GroupRecord, MessageRecord, VerificationStatus }
 import type { StateChange } from './transport/websocket.js';
 import type { CallEvent, CallRejectedEvent } from './calls/manager.js';
 import type { GroupCallEvent } from './calls/group-manager.js';
+import type { GroupView } from './groups/state.js';
 
 export type { CallEvent, CallRejectedEvent } from './calls/manager.js';
 export type { GroupCallEvent } from './calls/group-manager.js';
@@ -78,12 +79,39 @@ export interface TypingEvent {
   readonly timestamp: number;
 }
 
+/** Someone changed a conversation's disappearing-message timer (a peer, a group member, or another device of ours). */
 export interface TimerEvent {
   readonly from: Sender;
   /** The group it happened in (undefined in a 1:1 conversation). */
   readonly groupId: GroupId | undefined;
   readonly expireTimer: number;
   readonly timestamp: number;
+  /**
+   * The `timer` system message now in the chat's history ("Alice set disappearing messages to 1 week"; its
+   * `conversationId` says which chat); undefined for a redelivered change that was recorded before.
+   */
+  readonly message: MessageRecord | undefined;
+}
+
+/** What made a group's state change without a system message. */
+export type GroupStateCause =
+  /** A member's sender key arrived (with the group's master key when this device lacked it). */
+  | 'sender-key'
+  /** The group's state was fetched from the server (after being added, or when this device may have been behind). */
+  | 'refreshed';
+
+/**
+ * A group became usable or changed quietly: after being added, its master key (name, members' names,
+ * description) and its members' sender keys arrive in messages of their own, and the group's state is fetched
+ * in the background. Re-read the group ({@link GroupStateEvent.group}) and its chat.
+ */
+export interface GroupStateEvent {
+  readonly groupId: GroupId;
+  readonly cause: GroupStateCause;
+  /** The group as this device now knows it (undefined while it is known only by id: its state not fetched yet). */
+  readonly group: GroupView | undefined;
+  /** Whether this device holds the group's master key (without it the name and attributes cannot be read). */
+  readonly hasMasterKey: boolean;
 }
 
 /** A message that could not be decrypted: the user sees it, and the sender was asked to send it again. */
@@ -172,6 +200,8 @@ export interface ClientEvents {
   timer: TimerEvent;
   decryptionFailed: DecryptionFailedEvent;
   groupUpdate: GroupUpdateEvent;
+  /** A group's keys or state arrived (it may have just become usable: its name readable, its messages decryptable). */
+  groupState: GroupStateEvent;
   identityChanged: IdentityChangedEvent;
   devicesChanged: DevicesChangedEvent;
   historySynced: HistorySyncedEvent;

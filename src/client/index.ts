@@ -35,6 +35,7 @@ export { DEFAULT_KEY_POLICY, type KeyPolicy, type MaintenanceReport } from './ke
 export { DEFAULT_SEND_POLICY, type SendPolicy } from './sender.js';
 export { InMemoryClientStore } from './store/memory.js';
 export * from './store/types.js';
+export { isUnread } from './store/unread.js';
 export { ServiceApi, type SendOutcome } from './api.js';
 export { HttpTransport, type FetchLike, type HttpTransportOptions } from './transport/http.js';
 export {

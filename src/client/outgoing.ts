@@ -18,6 +18,7 @@ import { enqueueMessage, enqueueReceipt, newOutboxEntry, type Outbox } from './o
 import { requireAccount } from './protocol-stores.js';
 import type { MessageSender } from './sender.js';
 import { advanceStatus } from './status.js';
+import { isUnread } from './store/unread.js';
 import type { RequestOptions } from './transport/types.js';
 import type { AccountRecord, AttachmentRecord, ClientStore, ContactRecord, MessageRecord, OutboxEntry, QuoteRecord, StoreTx } from './store/types.js';
 
@@ -120,14 +121,26 @@ export class Outgoing {
   async sendAttachments(
     to: ConversationId,
     attachments: readonly AttachmentRecord[],
-    options: TextOptions & { readonly caption?: string | undefined; readonly resumeKeys?: readonly string[] } = {},
+    options: TextOptions & {
+      readonly caption?: string | undefined;
+      readonly resumeKeys?: readonly string[];
+      /** Called once the message and its outbox entry are committed (before delivery). */
+      readonly onQueued?: (() => void) | undefined;
+    } = {},
   ): Promise<MessageRecord> {
     const caption = options.caption ?? '';
     checkBody(caption);
     if (attachments.length === 0 || attachments.length > MAX_ATTACHMENTS) throw new ClientError(ClientErrorCode.InvalidArgument, `a message carries 1 to ${MAX_ATTACHMENTS} attachments`);
-    return this.#sendData(to, caption, attachments, options, async (tx) => {
-      for (const key of options.resumeKeys ?? []) await tx.uploads.remove(key);
-    });
+    return this.#sendData(
+      to,
+      caption,
+      attachments,
+      options,
+      async (tx) => {
+        for (const key of options.resumeKeys ?? []) await tx.uploads.remove(key);
+      },
+      options.onQueued,
+    );
   }
 
   /** A DataMessage with text (a caption when there are files), quote, view-once and the conversation's timer. */
@@ -137,6 +150,7 @@ export class Outgoing {
     attachments: readonly AttachmentRecord[],
     options: TextOptions,
     also?: (tx: StoreTx) => Promise<void>,
+    onQueued?: () => void,
   ): Promise<MessageRecord> {
     const quote: QuoteRecord | undefined = options.quote && {
       timestamp: options.quote.timestamp,
@@ -161,6 +175,7 @@ export class Outgoing {
         },
       }),
       also,
+      onQueued,
     );
   }
 
@@ -214,8 +229,11 @@ export class Outgoing {
   }
 
   /**
-   * Marks incoming messages of a conversation read (all unread ones, or those given), starts their
-   * disappearing timers, and queues a read receipt when `sendReceipt`. Resolves with the messages changed.
+   * Marks unread messages of a conversation read (all of them, or those of `ids`; see `isUnread`): found
+   * through the store's unread index, so a long history is not read. Starts their disappearing timers, tells our
+   * other devices, and when `sendReceipt` queues read receipts for the texts and files among them (one
+   * receipt per sender, split at MAX_RECEIPT_TIMESTAMPS; system entries, calls and placeholders get none).
+   * Resolves with the messages changed.
    */
   async markRead(conversationId: ConversationId, options: { ids?: readonly MessageId[]; sendReceipt: boolean }): Promise<MessageRecord[]> {
     const now = this.#o.clock.now();
@@ -223,11 +241,12 @@ export class Outgoing {
       const account = await requireAccount(tx);
       const candidates = options.ids
         ? (await Promise.all(options.ids.map((id) => tx.messages.get(id)))).filter((m): m is MessageRecord => m !== undefined)
-        : await tx.messages.list(conversationId);
+        : await tx.messages.unread(conversationId);
       const changed: MessageRecord[] = [];
       for (const m of candidates) {
-        if (m.direction !== 'incoming' || m.conversationId !== conversationId || m.kind !== 'text' || m.status !== 'received') continue;
-        const next: MessageRecord = { ...m, status: 'read', expiresAt: m.expireTimer > 0 ? now + m.expireTimer * 1000 : m.expiresAt };
+        if (m.conversationId !== conversationId || !isUnread(m)) continue;
+        // Only a text's timer starts on reading (a timer change's `expireTimer` is the new setting, not its own).
+        const next: MessageRecord = { ...m, status: 'read', expiresAt: m.kind === 'text' && m.expireTimer > 0 ? now + m.expireTimer * 1000 : m.expiresAt };
         await tx.messages.put(next);
         changed.push(next);
       }
@@ -239,7 +258,12 @@ export class Outgoing {
       if (options.sendReceipt && changed.length > 0) {
         // Read receipts go to each sender, over the 1:1 sessions (in a group, to each author of what was read).
         const bySender = new Map<AccountId, number[]>();
-        for (const m of changed) bySender.set(m.senderId, [...(bySender.get(m.senderId) ?? []), m.timestamp]);
+        for (const m of changed) {
+          if (m.kind !== 'text') continue;
+          const list = bySender.get(m.senderId);
+          if (list) list.push(m.timestamp);
+          else bySender.set(m.senderId, [m.timestamp]);
+        }
         for (const [sender, timestamps] of bySender) {
           if (sender === account.accountId) continue;
           await enqueueReceipt(tx, sender, ReceiptType.READ, timestamps, this.#o.clock.next(), now, account.number);
@@ -314,6 +338,7 @@ export class Outgoing {
       contactTimer?: number;
     },
     also?: (tx: StoreTx) => Promise<void>,
+    onQueued?: () => void,
   ): Promise<MessageRecord> {
     const timestamp = this.#o.clock.next();
     const now = this.#o.clock.now();
@@ -333,6 +358,7 @@ export class Outgoing {
       await also?.(tx);
       return { entryId: entry.id, id };
     });
+    onQueued?.();
     this.#kickSync();
     await this.#o.outbox.deliver(entryId, signal);
     const message = await this.#o.store.transaction((tx) => tx.messages.get(id));

@@ -76,7 +76,19 @@ export interface Origin {
 export type ReceivedItem =
   | { readonly kind: 'ignored' }
   | (Origin & { readonly kind: 'message'; readonly message: MessageRecord })
-  | (Origin & { readonly kind: 'timer'; readonly expireTimer: number; readonly timestamp: number })
+  | (Origin & {
+      readonly kind: 'timer';
+      readonly expireTimer: number;
+      readonly timestamp: number;
+      /** The conversation's `timer` system message (undefined when it was recorded before: a redelivery). */
+      readonly message: MessageRecord | undefined;
+    })
+  | (Origin & {
+      readonly kind: 'group-key';
+      readonly groupId: GroupId;
+      /** The group's master key arrived with it (its name and attributes can now be read). */
+      readonly masterKey: boolean;
+    })
   | (Origin & { readonly kind: 'reaction'; readonly targetId: MessageId; readonly emoji: string; readonly remove: boolean; readonly timestamp: number; readonly message: MessageRecord | undefined })
   | (Origin & { readonly kind: 'edit'; readonly targetId: MessageId; readonly body: string; readonly timestamp: number; readonly message: MessageRecord | undefined })
   | (Origin & {
@@ -374,8 +386,9 @@ export class MessageReceiver {
           await tx.contacts.put({ ...contact, expireTimer: data.expireTimer, updatedAt: now });
         }
         if (data.expireTimerUpdate) {
-          if (ctx) await this.#timerNotice(tx, ctx.groupId, source, timestamp, data.expireTimer, Number(env.serverTimestamp), now);
-          return { ...origin, kind: 'timer', expireTimer: data.expireTimer, timestamp };
+          // Recorded in the chat (1:1 and group alike): "Alice set disappearing messages to 1 week".
+          const message = await this.#timerNotice(tx, conversationId, source, own, timestamp, data.expireTimer, Number(env.serverTimestamp), now);
+          return { ...origin, kind: 'timer', expireTimer: data.expireTimer, timestamp, message };
         }
         const id = messageId(source, timestamp);
         const existing = await tx.messages.get(id);
@@ -511,7 +524,7 @@ export class MessageReceiver {
           attachments: data.expireTimerUpdate ? [] : attachmentsOf(data),
         });
         await tx.messages.put(message);
-        if (data.expireTimerUpdate) return { ...origin, kind: 'timer', expireTimer: data.expireTimer, timestamp };
+        if (data.expireTimerUpdate) return { ...origin, kind: 'timer', expireTimer: data.expireTimer, timestamp, message };
         return { ...origin, kind: 'message', message };
       }
       case 'reaction': {
@@ -650,18 +663,43 @@ export class MessageReceiver {
       state.refreshGroups.add(v.groupId);
     }
     await processSenderKeyDistributionMessage(this.#o.crypto, new ProtocolAddress(origin.source, origin.deviceId), skdm, senderKeyStore(tx, v.groupId));
-    if (!group.masterKey && v.masterKey.length === 32) group = await adoptMasterKey(this.#o.crypto, group, v.masterKey, state.now);
+    const adopt = !group.masterKey && v.masterKey.length === 32;
+    if (adopt) group = await adoptMasterKey(this.#o.crypto, group, v.masterKey, state.now);
     await tx.groups.put(group);
-    return { kind: 'ignored' };
+    return { ...origin, groupId: v.groupId, kind: 'group-key', masterKey: adopt };
   }
 
-  /** The system message of a group timer change. */
-  async #timerNotice(tx: StoreTx, groupId: GroupId, source: AccountId, timestamp: number, expireTimer: number, serverTimestamp: number, now: number): Promise<void> {
+  /**
+   * The system message of a timer change in a conversation (a 1:1 chat or a group); undefined when it is
+   * stored already (a redelivery). One from our own account (another device of ours, in a group) is ours.
+   */
+  async #timerNotice(
+    tx: StoreTx,
+    conversationId: ConversationId,
+    source: AccountId,
+    own: boolean,
+    timestamp: number,
+    expireTimer: number,
+    serverTimestamp: number,
+    now: number,
+  ): Promise<MessageRecord | undefined> {
     const id = messageId(source, timestamp);
-    if (await tx.messages.get(id)) return;
-    await tx.messages.put(
-      newMessageRecord({ id, conversationId: groupId, senderId: source, direction: 'incoming', timestamp, serverTimestamp, receivedAt: now, kind: 'timer', expireTimer, status: 'received' }),
-    );
+    const existing = await tx.messages.get(id);
+    if (existing && existing.kind !== 'undecryptable') return undefined;
+    const message = newMessageRecord({
+      id,
+      conversationId,
+      senderId: source,
+      direction: own ? 'outgoing' : 'incoming',
+      timestamp,
+      serverTimestamp,
+      receivedAt: now,
+      kind: 'timer',
+      expireTimer,
+      status: own ? 'sent' : 'received',
+    });
+    await tx.messages.put(message);
+    return message;
   }
 
   /**

@@ -465,6 +465,46 @@ describe('BrowserClientStore', () => {
     for (const n of [newerFormat, newerSchema, noKey]) await deleteAll(n);
   });
 
+  it('counts unread messages from an index of their own, filled in for rows written before schema version 2', async () => {
+    const name = uniqueName('unread');
+    let store = await openBrowserStore(name);
+    try {
+      await store.transaction(async (tx) => {
+        for (let i = 0; i < 300; i++) await tx.messages.put(message(i, B, { status: i < 290 ? 'read' : 'received' }));
+        for (let i = 0; i < 5; i++) await tx.messages.put(message(1000 + i, A));
+        await tx.messages.put(message(2000, G, { kind: 'group-update' }));
+      });
+      const counts = async (): Promise<Record<string, number>> =>
+        Object.fromEntries((await store.transaction((tx) => tx.messages.summaries())).map((x) => [x.conversationId, x.unread]));
+      assert.deepEqual(await counts(), { [B]: 10, [A]: 5, [G]: 0 });
+      await store.close();
+      // Rows as a version-1 database has them (no `u`), and the marker its upgrade leaves.
+      const db = await openDB(storeDatabaseName(name));
+      const rows = (await db.getAll('messages')) as Array<Record<string, unknown>>;
+      assert.equal(rows.filter((r) => r.u === 1).length, 15, 'only unread rows carry the index field');
+      for (const r of rows) {
+        delete r.u;
+        await db.put('messages', r);
+      }
+      await db.put('meta', { k: 'unread-backfill' });
+      db.close();
+      store = await openBrowserStore(name);
+      assert.deepEqual(await counts(), { [B]: 10, [A]: 5, [G]: 0 });
+      assert.deepEqual(
+        (await store.transaction((tx) => tx.messages.unread(B))).map((m) => m.id),
+        Array.from({ length: 10 }, (_, i) => `${B}:${290 + i}`),
+      );
+      await store.close();
+      const after = await openDB(storeDatabaseName(name));
+      assert.equal(await after.get('meta', 'unread-backfill'), undefined, 'the marker goes with the backfill');
+      after.close();
+      store = await openBrowserStore(name);
+    } finally {
+      await store.close();
+      await deleteAll(name);
+    }
+  });
+
   it('deletes its databases (and an open media cache of the profile) on destroy', async () => {
     const name = uniqueName('destroy');
     const store = await openBrowserStore(name);

@@ -507,6 +507,34 @@ export class SqliteClientStore implements ClientStore {
           return rows.map(messageFromRow);
         },
         expired: async (now) => c().all<MessageRow>(sql`SELECT * FROM messages WHERE expires_at IS NOT NULL AND expires_at <= ${now}`).map(messageFromRow),
+        // The condition is isUnread (src/client/store/unread.ts), word for word as the messages_unread index has it.
+        unread: async (conversationId, options = {}) =>
+          c()
+            .all<MessageRow>(
+              sql`SELECT * FROM messages WHERE conversation_id = ${conversationId}
+                    AND direction = 'incoming' AND status = 'received' AND kind <> 'group-update'
+                  ORDER BY timestamp, id LIMIT ${options.limit === undefined ? -1 : Math.max(0, Math.floor(options.limit))}`,
+            )
+            .map(messageFromRow),
+        summaries: async () => {
+          const counts = new Map(
+            c()
+              .all<{ c: string; n: number }>(
+                sql`SELECT conversation_id AS c, COUNT(*) AS n FROM messages
+                    WHERE direction = 'incoming' AND status = 'received' AND kind <> 'group-update' GROUP BY conversation_id`,
+              )
+              .map((r) => [r.c, r.n]),
+          );
+          // One newest row per conversation, each found through messages_by_conversation.
+          const last = c().all<MessageRow>(
+            sql`SELECT m.* FROM (SELECT DISTINCT conversation_id AS c FROM messages) AS conv
+                JOIN messages m ON m.id = (SELECT id FROM messages WHERE conversation_id = conv.c ORDER BY timestamp DESC, id DESC LIMIT 1)`,
+          );
+          return last.map((r) => {
+            const m = messageFromRow(r);
+            return { conversationId: m.conversationId, last: m, unread: counts.get(m.conversationId) ?? 0 };
+          });
+        },
       },
       outbox: {
         get: async (id) => {

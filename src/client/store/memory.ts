@@ -5,7 +5,8 @@
  * behind the store's back.
  */
 import { SerialQueue } from '../async.js';
-import type { AccountId, E164, GroupId, MessageId } from '../ids.js';
+import type { AccountId, ConversationId, E164, GroupId, MessageId } from '../ids.js';
+import { isUnread } from './unread.js';
 import type {
   AccountRecord,
   ClientStore,
@@ -112,6 +113,8 @@ const copyMessage = (m: MessageRecord): MessageRecord => ({
   attachments: m.attachments.map(copyAttachment),
   ...(m.call ? { call: { ...m.call } } : {}),
 });
+/** A conversation's order: sender timestamp, then id. */
+const byConversationOrder = (a: MessageRecord, b: MessageRecord): number => a.timestamp - b.timestamp || a.id.localeCompare(b.id);
 const copyGroup = (g: GroupRecord): GroupRecord => ({
   ...g,
   masterKey: g.masterKey && copy(g.masterKey),
@@ -282,11 +285,26 @@ export class InMemoryClientStore implements ClientStore {
         list: async (conversationId, options = {}) => {
           const all = [...this.#messages.values()]
             .filter((m) => m.conversationId === conversationId)
-            .sort((a, b) => a.timestamp - b.timestamp || a.id.localeCompare(b.id))
+            .sort(byConversationOrder)
             .map(copyMessage);
           return options.limit === undefined ? all : all.slice(Math.max(0, all.length - options.limit));
         },
         expired: async (now) => [...this.#messages.values()].filter((m) => m.expiresAt !== undefined && m.expiresAt <= now).map(copyMessage),
+        // In memory a scan is as cheap as an index would be (the SQLite and IndexedDB stores use indexes).
+        unread: async (conversationId, options = {}) => {
+          const all = [...this.#messages.values()].filter((m) => m.conversationId === conversationId && isUnread(m)).sort(byConversationOrder);
+          return (options.limit === undefined ? all : all.slice(0, Math.max(0, options.limit))).map(copyMessage);
+        },
+        summaries: async () => {
+          const by = new Map<ConversationId, { last: MessageRecord; unread: number }>();
+          for (const m of this.#messages.values()) {
+            const s = by.get(m.conversationId);
+            const unread = isUnread(m) ? 1 : 0;
+            if (!s) by.set(m.conversationId, { last: m, unread });
+            else by.set(m.conversationId, { last: byConversationOrder(m, s.last) > 0 ? m : s.last, unread: s.unread + unread });
+          }
+          return [...by].map(([conversationId, s]) => ({ conversationId, last: copyMessage(s.last), unread: s.unread }));
+        },
       },
       outbox: {
         get: async (id) => {

@@ -435,6 +435,15 @@ export interface ContactStore {
   list(): Promise<ContactRecord[]>;
 }
 
+/** A conversation as the chats list shows it, kept by the store's indexes (no history is read to make it). */
+export interface ConversationSummaryRecord {
+  readonly conversationId: ConversationId;
+  /** The newest message (by sender timestamp, then id: the order of {@link MessageStore.list}). */
+  readonly last: MessageRecord;
+  /** How many of its messages are unread (`isUnread` of ./unread.ts). */
+  readonly unread: number;
+}
+
 export interface MessageStore {
   get(id: MessageId): Promise<MessageRecord | undefined>;
   put(message: MessageRecord): Promise<void>;
@@ -443,6 +452,16 @@ export interface MessageStore {
   list(conversationId: ConversationId, options?: { limit?: number }): Promise<MessageRecord[]>;
   /** Messages whose `expiresAt` is at or before `now`. */
   expired(now: number): Promise<MessageRecord[]>;
+  /**
+   * A conversation's unread messages (`isUnread` of ./unread.ts), oldest first; the oldest `limit` when given.
+   * Read through an index of unread messages: the cost follows how many are unread, not the history's length.
+   */
+  unread(conversationId: ConversationId, options?: { limit?: number }): Promise<MessageRecord[]>;
+  /**
+   * One summary per conversation that has messages (in no particular order): its newest message and its
+   * unread count, from indexes (one newest message read per conversation, unread ones counted by key).
+   */
+  summaries(): Promise<ConversationSummaryRecord[]>;
 }
 
 export interface OutboxStore {

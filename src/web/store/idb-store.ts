@@ -30,6 +30,7 @@ import {
   type AccountRecord,
   type ClientStore,
   type ContactRecord,
+  type ConversationSummaryRecord,
   type DeviceIdentityRecord,
   type GroupRecord,
   type IdentityRecord,
@@ -39,6 +40,7 @@ import {
   type StoreTx,
   type UploadJobRecord,
 } from '../../client/store/types.js';
+import { isUnread } from '../../client/store/unread.js';
 import { Index, META, MetaKey, SCHEMA_VERSION, upgradeSchema, type TableName } from './schema.js';
 import { decodeValue, encodeValue } from './codec.js';
 import { createStoreKey, decodeSealed, Sealer } from './sealer.js';
@@ -156,7 +158,7 @@ const DEFS: { readonly [T in TableName]: TableDef<Tables[T]> } = {
   contacts: { key: (c) => c.accountId },
   messages: {
     key: (m) => m.id,
-    plain: (m) => ({ c: m.conversationId, t: m.timestamp, ...(m.expiresAt === undefined ? {} : { x: m.expiresAt }) }),
+    plain: (m) => ({ c: m.conversationId, t: m.timestamp, ...(m.expiresAt === undefined ? {} : { x: m.expiresAt }), ...(isUnread(m) ? { u: 1 } : {}) }),
   },
   outbox: { key: (e) => e.id, plain: (e) => ({ s: e.state, a: e.createdAt, r: e.recipientId, t: e.timestamp }) },
   envelopes: { key: (e) => e.guid, plain: (e) => ({ a: e.at }) },
@@ -308,6 +310,48 @@ function collect(
   });
 }
 
+/**
+ * The newest message row of every conversation: walks the conversation index backwards and jumps from each
+ * conversation's newest row to the previous conversation (one cursor step per conversation, not per message).
+ */
+function newestPerConversation(db: IDBDatabase): Promise<Row[]> {
+  return new Promise((resolve, reject) => {
+    const out: Row[] = [];
+    const req = db.transaction('messages', 'readonly').objectStore('messages').index(Index.conversation).openCursor(null, 'prev');
+    req.onsuccess = () => {
+      const cursor = req.result;
+      if (!cursor) {
+        resolve(out);
+        return;
+      }
+      const row = cursor.value as Row;
+      out.push(row);
+      // `[c]` sorts before every `[c, t, k]`: the next row going backwards is the previous conversation's newest.
+      cursor.continue([row.c as string]);
+    };
+    req.onerror = () => reject(req.error ?? new DOMException('cursor failed', 'UnknownError'));
+  });
+}
+
+/** How many unread rows each conversation has, counted from the unread index's keys (no record is read). */
+function unreadCounts(db: IDBDatabase): Promise<Map<string, number>> {
+  return new Promise((resolve, reject) => {
+    const counts = new Map<string, number>();
+    const req = db.transaction('messages', 'readonly').objectStore('messages').index(Index.unread).openKeyCursor(null, 'next');
+    req.onsuccess = () => {
+      const cursor = req.result;
+      if (!cursor) {
+        resolve(counts);
+        return;
+      }
+      const c = (cursor.key as [number, string, number, string])[1];
+      counts.set(c, (counts.get(c) ?? 0) + 1);
+      cursor.continue();
+    };
+    req.onerror = () => reject(req.error ?? new DOMException('cursor failed', 'UnknownError'));
+  });
+}
+
 function getAll(db: IDBDatabase, table: TableName, index: string | undefined, range: IDBKeyRange | null): Promise<Row[]> {
   const store = db.transaction(table, 'readonly').objectStore(table);
   return request((index === undefined ? store : store.index(index)).getAll(range)) as Promise<Row[]>;
@@ -371,6 +415,7 @@ export class BrowserClientStore implements ClientStore {
         throw cause;
       }
       const sealer = new Sealer(await loadMeta(db));
+      await backfillUnread(db, sealer);
       opened.store = new BrowserClientStore(name, db, sealer, release, options);
       return opened.store;
     } catch (err) {
@@ -653,6 +698,26 @@ export class BrowserClientStore implements ClientStore {
         },
         expired: async (now) =>
           query('messages', () => getAll(db, 'messages', Index.expires, IDBKeyRange.upperBound(now)), (m) => m.expiresAt !== undefined && m.expiresAt <= now),
+        unread: async (conversationId, options = {}) => {
+          const range = IDBKeyRange.bound([1, conversationId], [1, conversationId, []]);
+          const limit = options.limit === undefined ? Infinity : Math.max(0, Math.floor(options.limit));
+          const fetch = (): Promise<Row[]> =>
+            limit === Infinity ? getAll(db, 'messages', Index.unread, range) : collect(db, 'messages', Index.unread, range, 'next', limit, skipper('messages'));
+          const found = (await query('messages', fetch, (m) => m.conversationId === conversationId && isUnread(m))).sort(byConversationOrder);
+          return limit === Infinity ? found : found.slice(0, limit);
+        },
+        summaries: async () => {
+          check();
+          const t = journal.tables.get('messages');
+          if (t && (t.cleared || t.entries.size > 0)) {
+            // This transaction wrote messages: the indexes do not show them yet, so read them all (rare: the SDK
+            // asks in transactions of their own).
+            return summarize(await all('messages'));
+          }
+          const [rows, counts] = await Promise.all([newestPerConversation(db), unreadCounts(db)]);
+          const newest = await Promise.all(rows.map((r) => this.#open('messages', r)));
+          return newest.map((last) => ({ conversationId: last.conversationId, last, unread: counts.get(last.conversationId) ?? 0 }));
+        },
       },
       outbox: {
         get: (id) => get('outbox', id),
@@ -728,6 +793,42 @@ export class BrowserClientStore implements ClientStore {
 /** A conversation's order: sender timestamp, then id (as the conversation index sorts them). */
 function byConversationOrder(a: MessageRecord, b: MessageRecord): number {
   return a.timestamp - b.timestamp || cmp(a.id, b.id);
+}
+
+/** Summaries of every conversation of `messages` (the slow path: when the indexes cannot be used). */
+function summarize(messages: readonly MessageRecord[]): ConversationSummaryRecord[] {
+  const by = new Map<ConversationId, { last: MessageRecord; unread: number }>();
+  for (const m of messages) {
+    const s = by.get(m.conversationId);
+    const unread = isUnread(m) ? 1 : 0;
+    if (!s) by.set(m.conversationId, { last: m, unread });
+    else by.set(m.conversationId, { last: byConversationOrder(m, s.last) > 0 ? m : s.last, unread: s.unread + unread });
+  }
+  return [...by].map(([conversationId, s]) => ({ conversationId, last: s.last, unread: s.unread }));
+}
+
+/**
+ * Adds the unread index field to message rows written before schema version 2 (once, when the upgrade left
+ * MetaKey.unreadBackfill): every row is opened to see whether it is unread, and the marked rows and the removal
+ * of the marker commit together, so an interrupted backfill runs again on the next open.
+ */
+async function backfillUnread(db: IDBPDatabase, sealer: Sealer): Promise<void> {
+  if ((await db.get(META, MetaKey.unreadBackfill)) === undefined) return;
+  const raw = unwrap(db);
+  const rows = await getAll(raw, 'messages', undefined, null);
+  const marked: Row[] = [];
+  for (const row of rows) {
+    const m = (await sealer.open(whereOf('messages', row.k), row.v)) as MessageRecord;
+    if (isUnread(m) && row.u === undefined) marked.push({ ...row, u: 1 });
+  }
+  const tx = raw.transaction(['messages', META], 'readwrite', { durability: 'strict' });
+  const done = new Promise<void>((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onabort = () => reject(tx.error ?? new DOMException('the unread backfill was aborted', 'AbortError'));
+  });
+  for (const row of marked) tx.objectStore('messages').put(row);
+  tx.objectStore(META).delete(MetaKey.unreadBackfill);
+  await done;
 }
 
 /**

@@ -13,7 +13,7 @@
 import type { IDBPDatabase, IDBPTransaction } from 'idb';
 
 /** The IndexedDB version of the store database (one upgrade step per version below). */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** The object stores holding records of the SDK's stores. */
 export const TABLES = [
@@ -43,6 +43,11 @@ export const MetaKey = {
   format: 'format',
   /** `{ k, key }`: the record key, a non-extractable AES-GCM CryptoKey. */
   recordKey: 'record-key',
+  /**
+   * `{ k }`, present while the unread index of version 2 still lacks the rows written before it: the store fills
+   * it in when it opens (it needs the record key to see which are unread) and removes this in the same commit.
+   */
+  unreadBackfill: 'unread-backfill',
 } as const;
 
 /** Index names, and the plain row fields they cover. */
@@ -59,6 +64,11 @@ export const Index = {
   created: 'created',
   /** senderKeys: `g` = group id. */
   group: 'group',
+  /**
+   * messages (version 2): `[u, c, t, k]` = 1, conversation, sender timestamp, id; `u` is present only on unread
+   * messages (`isUnread` of the SDK), so the index holds just those: unread counts and markRead read no history.
+   */
+  unread: 'unread',
 } as const;
 
 type UpgradeTx = IDBPTransaction<unknown, string[], 'versionchange'>;
@@ -89,5 +99,10 @@ export function upgradeSchema(db: IDBPDatabase, oldVersion: number, tx: UpgradeT
     v1(db);
     v1Indexes(tx);
   }
-  // Version 2 and later: `if (oldVersion < 2) { ... }`, each step also rewriting rows it changes.
+  if (oldVersion < 2) {
+    tx.objectStore('messages').createIndex(Index.unread, ['u', 'c', 't', 'k']);
+    // Rows written before have no `u` yet: the store adds it on opening (see MetaKey.unreadBackfill).
+    if (oldVersion >= 1) void tx.objectStore(META).put({ k: MetaKey.unreadBackfill });
+  }
+  // Version 3 and later: `if (oldVersion < 3) { ... }`, each step also rewriting rows it changes.
 }

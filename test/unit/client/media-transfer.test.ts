@@ -57,7 +57,8 @@ describe('attachments between two accounts (real server)', () => {
     assert.ok(sent);
     assert.equal(m.body, 'the report');
     assert.equal(sent.state, 'saved');
-    assert.equal(sent.path, undefined);
+    assert.ok(sent.path !== undefined, 'the sender keeps its copy');
+    assert.deepEqual(alice.media.bytes(sent.path), data);
     assert.equal(sent.fileName, 'q3.pdf', 'no directories travel');
     assert.equal(sent.blobId, Buffer.from(sent.encryptedSha256).toString('hex'));
     assert.equal(progress.at(-1), total);

@@ -370,6 +370,61 @@ export function storeContract(name: string, make: () => Promise<{ store: ClientS
       }
     });
 
+    it('finds unread messages through their index and summarizes conversations (newest message, unread count), across commits', async () => {
+      const { store, cleanup } = await make();
+      const summary = (list: Array<{ conversationId: string; last: MessageRecord; unread: number }>): string[] =>
+        list.map((x) => `${x.conversationId}:${x.last.id}:${x.unread}`).sort();
+      try {
+        await store.transaction(async (tx) => {
+          assert.deepEqual(await tx.messages.summaries(), []);
+          await tx.messages.put(message('u3', { timestamp: 3 }));
+          await tx.messages.put(message('u1', { timestamp: 1 }));
+          await tx.messages.put(message('r2', { timestamp: 2, status: 'read' }));
+          await tx.messages.put(message('o4', { timestamp: 4, direction: 'outgoing', status: 'sent', senderId: A }));
+          await tx.messages.put(message('t5', { timestamp: 5, kind: 'timer' }));
+          await tx.messages.put(message('g1', { timestamp: 7, conversationId: G1, kind: 'group-update' }));
+          await tx.messages.put(message('g2', { timestamp: 6, conversationId: G1 }));
+          // Seen in the transaction that wrote them.
+          assert.deepEqual((await tx.messages.unread(B)).map((m) => m.id), ['u1', 'u3', 't5']);
+          assert.deepEqual(summary(await tx.messages.summaries()), [`${B}:t5:3`, `${G1}:g1:1`].sort());
+        });
+        // And once committed (through the indexes).
+        await store.transaction(async (tx) => {
+          assert.deepEqual((await tx.messages.unread(B)).map((m) => m.id), ['u1', 'u3', 't5']);
+          assert.deepEqual((await tx.messages.unread(B, { limit: 2 })).map((m) => m.id), ['u1', 'u3']);
+          assert.deepEqual((await tx.messages.unread(G1)).map((m) => m.id), ['g2']);
+          assert.deepEqual(await tx.messages.unread(A), []);
+          assert.deepEqual(summary(await tx.messages.summaries()), [`${B}:t5:3`, `${G1}:g1:1`].sort());
+          const last = (await tx.messages.summaries()).find((x) => x.conversationId === B)?.last;
+          assert.deepEqual(last, message('t5', { timestamp: 5, kind: 'timer' }));
+        });
+        // Reading, removing and adding change both.
+        await store.transaction(async (tx) => {
+          await tx.messages.put(message('u1', { timestamp: 1, status: 'read' }));
+          await tx.messages.remove('t5' as MessageId);
+          await tx.messages.put(message('a1', { timestamp: 9, conversationId: A, senderId: A }));
+        });
+        await store.transaction(async (tx) => {
+          assert.deepEqual((await tx.messages.unread(B)).map((m) => m.id), ['u3']);
+          assert.deepEqual(summary(await tx.messages.summaries()), [`${A}:a1:1`, `${B}:o4:1`, `${G1}:g1:1`].sort());
+        });
+        // A transaction that fails changes neither.
+        await assert.rejects(
+          store.transaction(async (tx) => {
+            await tx.messages.put(message('u3', { timestamp: 3, status: 'read' }));
+            throw new Error('boom');
+          }),
+        );
+        await store.transaction(async (tx) => {
+          assert.deepEqual((await tx.messages.unread(B)).map((m) => m.id), ['u3']);
+          assert.deepEqual(summary(await tx.messages.summaries()), [`${A}:a1:1`, `${B}:o4:1`, `${G1}:g1:1`].sort());
+        });
+      } finally {
+        await store.close();
+        cleanup?.();
+      }
+    });
+
     it('keeps the outbox: pending in order, messages found by recipient and timestamp, pruned when done', async () => {
       const { store, cleanup } = await make();
       try {

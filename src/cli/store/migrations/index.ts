@@ -10,6 +10,7 @@ import { migration002 } from './002-groups.js';
 import { migration003 } from './003-devices.js';
 import { migration004 } from './004-media.js';
 import { migration005 } from './005-calls.js';
+import { migration006 } from './006-unread.js';
 
 export interface Migration {
   readonly version: number;
@@ -19,7 +20,7 @@ export interface Migration {
 }
 
 /** Every migration, oldest first. */
-export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005];
+export const MIGRATIONS: readonly Migration[] = [migration001, migration002, migration003, migration004, migration005, migration006];
 
 /** The schema version this release writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
