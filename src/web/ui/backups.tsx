@@ -397,7 +397,7 @@ export function RestoreOffer(props: { session: Session; onDone: () => void }): p
     try {
       const r = await backups.restore(kind === 'recovery-key' ? { recoveryKey: secret, file } : { password: secret, file });
       await session.refreshChats();
-      session.toast(`Restored ${countOf(r.imported.messages, 'message')}${r.imported.files > 0 ? ` and ${countOf(r.imported.files, 'file')}` : ''} from your backup.`);
+      session.toast(`Restored ${countOf(r.imported.messages, 'message')}${r.imported.files > 0 ? ` and ${countOf(r.imported.files, 'file')}` : ''} from your backup. Set up backups for this browser in Settings.`);
       props.onDone();
     } catch (err) {
       setError(backupErrorInWords(err));
