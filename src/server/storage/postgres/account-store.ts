@@ -2,6 +2,7 @@ import type { AccountId, DeviceId, DeviceRef, PhoneNumber } from '../../ids.js';
 import type { AccountRecord, AccountStore, DeviceRecord, NewRegistration, RegistrationResult } from '../stores.js';
 import type { PostgresDatabase } from './database.js';
 import { deleteQueues } from './message-store.js';
+import { ReadBatcher } from './read-batch.js';
 import { sql, type PgHandle } from './sql.js';
 
 interface AccountRow {
@@ -65,13 +66,24 @@ export async function initDevice(db: PgHandle, ref: number, r: Pick<NewRegistrat
  */
 export class PostgresAccountStore implements AccountStore {
   readonly #db: PostgresDatabase;
+  /** `byId` and `devices`, read on every send: coalesced per tick (`read-batch.ts`). */
+  readonly #accounts: ReadBatcher<AccountRow>;
+  readonly #devices: ReadBatcher<DeviceRow>;
 
   constructor(db: PostgresDatabase) {
     this.#db = db;
+    this.#accounts = new ReadBatcher(db.read, (ids) => sql`SELECT id, number, identity_key, registered_at FROM accounts WHERE id = ANY(${ids}::text[])`, (row) => row.id);
+    this.#devices = new ReadBatcher(
+      db.read,
+      (ids) => sql`
+        SELECT ref, account_id, device_id, registration_id, password_hash, identity_key, identity, listed, name, created_at
+        FROM devices WHERE account_id = ANY(${ids}::text[]) ORDER BY account_id, device_id`,
+      (row) => row.account_id,
+    );
   }
 
   async byId(id: AccountId): Promise<AccountRecord | undefined> {
-    const row = await this.#db.read.get<AccountRow>(sql`SELECT id, number, identity_key, registered_at FROM accounts WHERE id = ${id}`);
+    const [row] = await this.#accounts.load(id);
     return row === undefined ? undefined : toAccount(row);
   }
 
@@ -81,10 +93,7 @@ export class PostgresAccountStore implements AccountStore {
   }
 
   async devices(id: AccountId): Promise<DeviceRecord[]> {
-    const rows = await this.#db.read.all<DeviceRow>(sql`
-      SELECT ref, account_id, device_id, registration_id, password_hash, identity_key, identity, listed, name, created_at
-      FROM devices WHERE account_id = ${id} ORDER BY device_id`);
-    return rows.map(toDevice);
+    return (await this.#devices.load(id)).map(toDevice);
   }
 
   async device(id: AccountId, deviceId: DeviceId): Promise<DeviceRecord | undefined> {

@@ -51,7 +51,7 @@ const TYPES: pg.CustomTypesConfig = { getTypeParser: getTypeParser as pg.CustomT
 
 /** Options of {@link openPostgresDatabase}. */
 export interface PostgresDatabaseOptions {
-  /** Most connections of this node's pool (default 10). */
+  /** Most connections of this node (default 10): one for the group-commit writer, the rest in {@link PostgresDatabase.pool}. */
   readonly poolSize?: number;
   /** Longest a statement of the pool may run before PostgreSQL cancels it (ms; default 30 s). */
   readonly statementTimeoutMs?: number;
@@ -79,8 +79,15 @@ export class PostgresDatabase {
   #inFlight = 0;
   #drained: Array<() => void> = [];
 
-  constructor(pool: pg.Pool) {
+  /**
+   * The connection of the group-commit writer (`group-commit.ts`), apart from {@link pool}: a batch never
+   * waits in line behind the reads of the very sends it is about to store.
+   */
+  readonly #writerPool: pg.Pool;
+
+  constructor(pool: pg.Pool, writerPool: pg.Pool = pool) {
     this.pool = pool;
+    this.#writerPool = writerPool;
     this.read = new PgHandle({
       query: ((text: string, values: unknown[]) =>
         this.#track(async () => {
@@ -105,7 +112,12 @@ export class PostgresDatabase {
    * and deadlocks, so `fn` must have no effects outside the transaction.
    */
   transaction<T>(fn: (db: PgHandle) => Promise<T>): Promise<T> {
-    return this.#track(() => this.#transaction(fn));
+    return this.#track(() => this.#transaction(this.pool, fn));
+  }
+
+  /** {@link transaction} on the writer's own connection (for the group-commit writer only). */
+  writerTransaction<T>(fn: (db: PgHandle) => Promise<T>): Promise<T> {
+    return this.#track(() => this.#transaction(this.#writerPool, fn));
   }
 
   /** Runs `operation` unless the database is closed, counting it until it settles. */
@@ -120,11 +132,11 @@ export class PostgresDatabase {
     }
   }
 
-  async #transaction<T>(fn: (db: PgHandle) => Promise<T>): Promise<T> {
+  async #transaction<T>(pool: pg.Pool, fn: (db: PgHandle) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       let client: pg.PoolClient;
       try {
-        client = await this.pool.connect();
+        client = await pool.connect();
       } catch (err) {
         throw storageError(err);
       }
@@ -167,6 +179,7 @@ export class PostgresDatabase {
     // then end the pool.
     if (this.#inFlight > 0) await new Promise<void>((resolve) => this.#drained.push(resolve));
     await this.pool.end();
+    if (this.#writerPool !== this.pool) await this.#writerPool.end();
   }
 }
 
@@ -194,9 +207,9 @@ export async function openPostgresDatabase(url: string, options: PostgresDatabas
   } finally {
     await setup.end();
   }
-  const pool = new pg.Pool({
+  const poolSize = options.poolSize ?? 10;
+  const sessions: pg.PoolConfig = {
     ...base,
-    max: options.poolSize ?? 10,
     idleTimeoutMillis: 30_000,
     // Server-side limits of the pool's sessions (not of the migration above, which may take long): a
     // statement stuck behind a lock, or a transaction whose node stalled between statements while holding
@@ -206,9 +219,14 @@ export async function openPostgresDatabase(url: string, options: PostgresDatabas
     idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? IDLE_IN_TRANSACTION_TIMEOUT_MS,
     // See the comment at the top: acknowledged writes must be flushed.
     ...(synchronousCommit === 'off' ? { options: '-c synchronous_commit=on' } : {}),
-  });
+  };
+  // One connection of `poolSize` is the group-commit writer's own; the rest serve reads and the other
+  // stores' transactions (at least one each, so a pool size of 1 opens 2).
+  const pool = new pg.Pool({ ...sessions, max: Math.max(1, poolSize - 1) });
+  const writerPool = new pg.Pool({ ...sessions, max: 1 });
   // An idle connection that breaks is dropped by the pool; without a listener its error would be thrown
   // out of the event loop. The next query opens a fresh connection (or reports SERVER_UNAVAILABLE).
   pool.on('error', () => undefined);
-  return new PostgresDatabase(pool);
+  writerPool.on('error', () => undefined);
+  return new PostgresDatabase(pool, writerPool);
 }

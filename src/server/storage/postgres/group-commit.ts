@@ -11,6 +11,9 @@
  * what is durable. A batch that fails on a connection error settles every job with SERVER_UNAVAILABLE
  * (the outcome is unknown; nobody is told it succeeded).
  *
+ * Connection: batches run on a connection of their own (`PostgresDatabase.writerTransaction`), so under
+ * load a batch does not wait in the pool's queue behind the reads of the sends it is about to store.
+ *
  * Order: one batch is in flight at a time, and batches take jobs in the order they were queued; the
  * executor handles a batch's jobs in that order too. So a node's writes to one queue commit (and get
  * their `seq`s) in the order they were made, and their promises settle in that order.
@@ -90,7 +93,7 @@ export class PostgresGroupCommit<J, R> {
   async #commit(batch: readonly Pending<J, R>[]): Promise<void> {
     let results: R[];
     try {
-      results = await this.#db.transaction((db) => this.#executor.run(db, batch.map((p) => p.job)));
+      results = await this.#db.writerTransaction((db) => this.#executor.run(db, batch.map((p) => p.job)));
     } catch (err) {
       if (batch.length === 1 || isUnavailable(err)) {
         for (const p of batch) p.reject(err);
@@ -100,7 +103,7 @@ export class PostgresGroupCommit<J, R> {
       this.splits++;
       for (const p of batch) {
         try {
-          const [result] = await this.#db.transaction((db) => this.#executor.run(db, [p.job]));
+          const [result] = await this.#db.writerTransaction((db) => this.#executor.run(db, [p.job]));
           p.resolve(result as R);
         } catch (error) {
           p.reject(error);
