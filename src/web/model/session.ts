@@ -21,7 +21,6 @@ import {
 } from '../../client/index.js';
 import { WebCryptoProvider } from '../../protocol/webcrypto-provider.js';
 import { errorInWords } from './errors.js';
-import { timerLabel as timerWords } from '../ui/format.js';
 import { browserFetch, type Profile } from './profile.js';
 import { WebBackups } from './backups.js';
 
@@ -60,13 +59,11 @@ export interface Toast {
   readonly error: boolean;
 }
 
-/** Unread messages are counted among a conversation's newest this many. */
-const UNREAD_WINDOW = 500;
 /** A typing indicator goes away after this long without a refresh. */
 const TYPING_TTL_MS = 8_000;
 const PREFS_KEY = 'web.chatPrefs';
 const NOTICES_KEY = 'web.notices';
-/** Where the copies of the files we sent are, by `<message id>#<index>`. */
+/** Where earlier releases kept the copies of the files we sent, by `<message id>#<index>` (read only now). */
 const SENT_FILES_KEY = 'web.sentFiles';
 
 type Listener = () => void;
@@ -81,7 +78,6 @@ export class Session {
   #chats: ChatSummary[] = [];
   #titles = new Map<ConversationId, string>();
   #timers = new Map<ConversationId, number>();
-  #nameRetries = 0;
   #groups = new Map<ConversationId, GroupView>();
   #prefs: Record<string, ChatPrefs> = {};
   #notices: ChatNotice[] = [];
@@ -206,23 +202,17 @@ export class Session {
       // Members we have no contact for are named by the numbers the group state carries.
       for (const m of g.members) if (m.number !== undefined && !titles.has(m.accountId)) titles.set(m.accountId, m.number);
     }
-    // A group whose master key has not arrived yet has no name: the key comes in a message the SDK emits no
-    // event for, so look again shortly (bounded).
-    if (groups.some((g) => g.active && g.name === '') && this.#nameRetries < 30) {
-      this.#nameRetries++;
-      setTimeout(() => this.#scheduleRefresh(), 1_000);
-    } else this.#nameRetries = 0;
     this.#titles = titles;
     this.#timers = new Map<ConversationId, number>([...contacts.map((c) => [c.accountId, c.expireTimer] as const), ...groups.map((g) => [g.id, g.expireTimer] as const)]);
-    const ids: ConversationId[] = [...contacts.map((c) => c.accountId), ...groups.map((g) => g.id)];
+    // One summary per conversation with messages, from the store's indexes (no history is read); groups without
+    // messages yet, and the open chat, are rows too. Contacts we never exchanged a message with (group members)
+    // are not chats.
+    const summaries = new Map((await this.client.conversationSummaries()).map((x) => [x.conversationId, x]));
+    const ids = new Set<ConversationId>([...summaries.keys(), ...groups.map((g) => g.id), ...(this.#openChat === undefined ? [] : [this.#openChat])]);
     const chats: ChatSummary[] = [];
     for (const id of ids) {
-      const recent = await this.client.messages(id, { limit: UNREAD_WINDOW });
-      const last = recent.at(-1);
-      // Contacts we never exchanged a message with (group members) are not chats.
-      if (last === undefined && !isGroupId(id) && this.#openChat !== id) continue;
-      const unread = recent.filter((m) => m.direction === 'incoming' && m.status === 'received' && m.kind !== 'group-update').length;
-      chats.push({ id, title: this.title(id), group: isGroupId(id), last, unread, prefs: this.prefs(id) });
+      const x = summaries.get(id);
+      chats.push({ id, title: this.title(id), group: isGroupId(id), last: x?.last, unread: x?.unread ?? 0, prefs: this.prefs(id) });
     }
     chats.sort((a, b) => Number(b.prefs.pinned) - Number(a.prefs.pinned) || sortTime(b) - sortTime(a));
     this.#chats = chats;
@@ -295,35 +285,16 @@ export class Session {
   }
 
   /**
-   * Sends a prepared file. The SDK keeps no copy of what we send, so the app saves one in the media cache
-   * first (and remembers it under the message's id) to show the file in our own bubble, after reloads too.
+   * Sends a prepared file. The SDK keeps our copy in the media cache under the message (its attachment's
+   * `path`), so our own bubble shows the file, after reloads too, without downloading our upload.
    */
   async sendAttachment(id: ConversationId, input: AttachmentInput, options: { caption?: string | undefined; quote?: MessageRecord | undefined } = {}): Promise<MessageRecord> {
-    const writer = await this.profile.media.output(input.fileName ?? 'file', input.contentType);
-    let location: string;
-    try {
-      for await (const chunk of input.source.open()) await writer.write(chunk);
-      location = await writer.commit();
-    } catch (err) {
-      await writer.abort().catch(() => undefined);
-      throw err;
-    }
-    let m: MessageRecord;
-    try {
-      m = await this.client.sendAttachment(id, input, options);
-    } catch (err) {
-      await this.profile.media.remove(location).catch(() => undefined);
-      throw err;
-    }
-    await this.profile.store.transaction(async (tx) => {
-      const known = await tx.settings.get(SENT_FILES_KEY);
-      const map = known && typeof known === 'object' && !Array.isArray(known) ? (known as Record<string, JsonValue>) : {};
-      await tx.settings.put(SENT_FILES_KEY, { ...map, [`${m.id}#0`]: location });
-    });
+    const m = await this.client.sendAttachment(id, input, options);
     this.#changed(id);
     return m;
   }
 
+  /** Where an earlier release of the app kept the copy of a file we sent (before the SDK kept it). */
   async #sentCopy(key: string): Promise<string | undefined> {
     const map = await this.profile.store.transaction((tx) => tx.settings.get(SENT_FILES_KEY));
     const location = map && typeof map === 'object' && !Array.isArray(map) ? (map as Record<string, JsonValue>)[key] : undefined;
@@ -386,8 +357,8 @@ export class Session {
         if (message.direction === 'outgoing' && a.path === undefined) {
           const copy = await this.#sentCopy(key);
           if (copy !== undefined) return this.profile.objectUrl(copy);
-          // Restored from a backup: the pointer is pending, fetched again from the server while it has the blob.
-          if (a.state !== 'pending') throw new Error('this device keeps no copy of that file');
+          // Restored from a backup, sent from another device of ours, or forwarded: fetched from the server while it
+          // has the blob (the SDK downloads a file it has no copy of).
         }
         if (a.state !== 'saved' || a.path === undefined) a = await this.client.downloadAttachment(message.id, { index });
         if (a.path === undefined) throw new Error('the attachment could not be downloaded');
@@ -485,15 +456,12 @@ export class Session {
       for (const m of e.updated) this.#changed(m.conversationId);
     });
     on('messageStatus', (e) => this.#changed(e.message.conversationId));
-    on('timer', (e) => {
-      if (e.groupId !== undefined) return this.#changed(e.groupId);
-      // A 1:1 timer change from the peer is not a stored message in the SDK: note it in the chat.
-      if (e.from.accountId === c.accountId) return this.#changed(e.from.accountId);
-      const what = e.expireTimer === 0 ? 'turned off disappearing messages' : `set disappearing messages to ${timerWords(e.expireTimer)}`;
-      this.#addNotice({ conversationId: e.from.accountId, text: `${this.nameOf(e.from.accountId)} ${what}`, kind: 'timer' });
-    });
+    // The SDK records timer changes in the chat (a `timer` system message, shown by the bubble list).
+    on('timer', (e) => this.#changed(e.message?.conversationId ?? e.groupId ?? e.from.accountId));
     on('decryptionFailed', (e) => this.#changed(e.groupId ?? e.from.accountId));
     on('groupUpdate', (e) => this.#changed(e.groupId));
+    // A group's master key, sender keys or state arrived: its name and members can be shown now.
+    on('groupState', (e) => this.#changed(e.groupId));
     on('expired', () => this.#changedAll());
     on('attachment', () => this.#changedAll());
     on('historySynced', () => this.#changedAll());
