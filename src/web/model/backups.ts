@@ -308,7 +308,7 @@ export function passwordStrength(password: string): PasswordStrength {
   }
   const bits = effective * Math.log2(Math.max(pool, 10));
   if (bits < 40) return { score: 1, words: 'Weak: easy to guess. Use a longer password, e.g. several unrelated words.' };
-  if (bits < 70) return { score: 2, words: 'Fair. A longer one (several unrelated words) is safer against the server’s operator.' };
+  if (bits < 90) return { score: 2, words: 'Fair. A longer one (several unrelated words) is safer against the server’s operator.' };
   return { score: 3, words: 'Strong.' };
 }
 
