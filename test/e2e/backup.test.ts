@@ -122,6 +122,7 @@ describe('backups in the browser', () => {
     assert.match((await done.textContent()) ?? '', /^Backed up 4 messages and [12] files? \(/);
     await section.getByText('recovery key', { exact: true }).waitFor();
     assert.notEqual(await section.getByTestId('last-backup').textContent(), 'none on the server');
+    await section.getByRole('heading', { name: 'Backups' }).scrollIntoViewIfNeeded();
     await screenshot(alice, 'backup-settings-done');
 
     // Automatic backups: the choice is kept in the profile's store.
