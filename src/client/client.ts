@@ -1161,7 +1161,8 @@ export class Client {
     }
     const senders = new Map<AccountId, ContactRecord | undefined>();
     for (const item of batch.items) {
-      if (item.kind === 'ignored' || senders.has(item.source)) continue;
+      // A sender key says nothing to show about its sender: no directory lookup for it.
+      if (item.kind === 'ignored' || item.kind === 'group-key' || senders.has(item.source)) continue;
       if (item.source === this.#account.accountId) {
         senders.set(item.source, undefined);
         continue;
