@@ -54,6 +54,15 @@ interface Call {
 
 type FetchResponse = Awaited<ReturnType<FetchLike>>;
 
+/**
+ * A response whose body can also be had as an async iterable of chunks: a Node `FetchLike` over `node:http`
+ * can hand out the response itself, which costs far less CPU per byte than the web `ReadableStream` around it
+ * (measured: about a second per GiB on loopback). Preferred by downloads when present.
+ */
+export interface ChunkedBodyResponse {
+  chunks?(): AsyncIterable<Uint8Array>;
+}
+
 const UPLOAD_ID = /^[0-9a-f]{32}$/;
 const BLOB_ID = /^[0-9a-f]{64}$/;
 
@@ -230,13 +239,13 @@ export class BlobHttp {
   async *#stream(res: FetchResponse, controller: AbortController, detach: () => void, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array, void, undefined> {
     let stalled = false;
     try {
-      if (!res.body) {
+      const chunked = (res as FetchResponse & ChunkedBodyResponse).chunks?.();
+      if (chunked === undefined && !res.body) {
         // No stream (a minimal fetch): the whole body at once.
         const bytes = new Uint8Array(await res.arrayBuffer());
         if (bytes.length > 0) yield bytes;
         return;
       }
-      const reader = res.body.getReader();
       // One watchdog for the whole download (a timer per read would cost more than the reads): it aborts
       // when no bytes came for `idleMs`.
       const idleMs = this.#o.idleTimeoutMs ?? 30_000;
@@ -247,15 +256,26 @@ export class BlobHttp {
         controller.abort();
       }, Math.max(10, Math.min(1_000, Math.floor(idleMs / 4))));
       try {
-        for (;;) {
-          const step = await reader.read();
-          if (step.done) return;
-          lastByteAt = Date.now();
-          if (step.value.length > 0) yield step.value;
+        if (chunked !== undefined) {
+          for await (const chunk of chunked) {
+            lastByteAt = Date.now();
+            if (chunk.length > 0) yield chunk;
+          }
+          return;
+        }
+        const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+        try {
+          for (;;) {
+            const step = await reader.read();
+            if (step.done) return;
+            lastByteAt = Date.now();
+            if (step.value.length > 0) yield step.value;
+          }
+        } finally {
+          reader.releaseLock();
         }
       } finally {
         clearInterval(watchdog);
-        reader.releaseLock();
       }
     } catch (cause) {
       if (signal?.aborted) throw abortError(signal);

@@ -29,6 +29,7 @@ import {
   type StreamingCipher,
 } from '../../protocol/index.js';
 import { ClientError, ClientErrorCode } from '../errors.js';
+import type { MediaHashing } from './types.js';
 
 /** The kinds of media; each has its own HKDF info string. */
 export type MediaType = 'image' | 'video' | 'audio' | 'document';
@@ -98,6 +99,8 @@ export interface DecryptOptions {
    * which still catches any change to the bytes between the passes (the plaintext is a function of them).
    */
   readonly verified?: boolean | undefined;
+  /** Where the SHA-256s run (default: inline, on this thread). */
+  readonly hashing?: MediaHashing | undefined;
 }
 
 /** What a completed, verified decryption reports. */
@@ -181,6 +184,26 @@ function deferred<T>(): { promise: Promise<T>; resolve(value: T): void; reject(e
   };
 }
 
+/** A SHA-256 that may run elsewhere ({@link MediaHashing}) or inline: `update` returns a promise only to wait. */
+interface Sha256Job {
+  update(bytes: Uint8Array): Promise<void> | undefined;
+  digest(): Promise<Uint8Array>;
+  discard(): void;
+}
+
+function sha256Job(p: ReturnType<typeof primitives>, hashing: MediaHashing | undefined): Sha256Job {
+  if (hashing !== undefined) return hashing.sha256();
+  const h = p.sha256();
+  return {
+    update(bytes) {
+      h.update(bytes);
+      return undefined;
+    },
+    digest: async () => h.digest(),
+    discard: () => undefined,
+  };
+}
+
 const stoppedEarly = (): ClientError => new ClientError(ClientErrorCode.Aborted, 'the media stream was not read to its end');
 
 /**
@@ -192,11 +215,13 @@ export function encryptMedia(
   crypto: CryptoProvider,
   type: MediaType,
   source: AsyncIterable<Uint8Array>,
-  options: { mediaKey?: Uint8Array } = {},
+  options: { mediaKey?: Uint8Array; hashing?: MediaHashing | undefined } = {},
 ): MediaEncryption {
   const mediaKey = options.mediaKey ?? crypto.randomBytes(MEDIA_KEY_BYTES);
   const done = deferred<EncryptedMediaInfo>();
   const p = primitives(crypto);
+  /** The hashes, discarded at the end (a no-op for those digested). */
+  const hashes: Sha256Job[] = [];
 
   async function* run(): AsyncGenerator<Uint8Array, void, undefined> {
     try {
@@ -204,17 +229,19 @@ export function encryptMedia(
       const cipher = p.encryptor(keys.cipherKey, keys.iv);
       const mac = p.hmac(keys.macKey);
       mac.update(keys.iv);
-      const plainHash = p.sha256();
-      const encHash = p.sha256();
+      hashes.push(sha256Job(p, options.hashing), sha256Job(p, options.hashing));
+      const [plainHash, encHash] = hashes as [Sha256Job, Sha256Job];
       let size = 0;
       let encryptedSize = 0;
       for await (const chunk of source) {
-        plainHash.update(chunk);
+        const hashed = plainHash.update(chunk);
+        if (hashed) await hashed;
         size += chunk.length;
         const out = await cipher.update(chunk);
         if (out.length === 0) continue;
         mac.update(out);
-        encHash.update(out);
+        const hashedOut = encHash.update(out);
+        if (hashedOut) await hashedOut;
         encryptedSize += out.length;
         yield out;
       }
@@ -223,15 +250,17 @@ export function encryptMedia(
       const tail = new Uint8Array(last.length + MEDIA_MAC_BYTES);
       tail.set(last);
       tail.set(mac.digest().subarray(0, MEDIA_MAC_BYTES), last.length);
-      encHash.update(tail);
+      await encHash.update(tail);
       encryptedSize += tail.length;
-      const info: EncryptedMediaInfo = { mediaKey, plaintextSha256: plainHash.digest(), encryptedSha256: encHash.digest(), size, encryptedSize };
+      const [plaintextSha256, encryptedSha256] = await Promise.all([plainHash.digest(), encHash.digest()]);
+      const info: EncryptedMediaInfo = { mediaKey, plaintextSha256, encryptedSha256, size, encryptedSize };
       yield tail;
       done.resolve(info);
     } catch (err) {
       done.reject(err);
       throw err;
     } finally {
+      for (const h of hashes) h.discard();
       if (!done.settled()) done.reject(stoppedEarly());
     }
   }
@@ -284,14 +313,18 @@ export function decryptMedia(
   const done = deferred<DecryptedMediaInfo>();
   const p = primitives(crypto);
 
+  /** The hashes, discarded at the end (a no-op for those digested). */
+  const hashes: Sha256Job[] = [];
+
   async function* run(): AsyncGenerator<Uint8Array, void, undefined> {
     try {
       const keys = await expandMediaKey(crypto, type, mediaKey);
       const cipher = p.decryptor(keys.cipherKey, keys.iv);
       const mac = p.hmac(keys.macKey);
       mac.update(keys.iv);
-      const plainHash = p.sha256();
-      const encHash = p.sha256();
+      // A verified file's encrypted hash is not computed again: that job is inline and never fed.
+      hashes.push(sha256Job(p, options.hashing), sha256Job(p, verified ? undefined : options.hashing));
+      const [plainHash, encHash] = hashes as [Sha256Job, Sha256Job];
       let received = 0;
       let size = 0;
       // The last MEDIA_MAC_BYTES bytes seen so far: the MAC, if the file ends here.
@@ -303,7 +336,7 @@ export function decryptMedia(
         if (ciphertext.length === 0) return ciphertext;
         if (!verified) mac.update(ciphertext);
         const out = await cipher.update(ciphertext);
-        plainHash.update(out);
+        await plainHash.update(out);
         size += out.length;
         if (expected.size !== undefined && size > expected.size) throw bad('the media file is longer than announced');
         return out;
@@ -312,7 +345,7 @@ export function decryptMedia(
       for await (const chunk of source) {
         received += chunk.length;
         if (limit !== undefined && received > limit) throw bad('the media file is longer than announced');
-        if (!verified) encHash.update(chunk);
+        if (!verified) await encHash.update(chunk);
         const parts: Uint8Array[] = [];
         const split = holdBackMac(tail, chunk);
         for (const ready of split.ready) parts.push(await decrypt(ready));
@@ -326,7 +359,7 @@ export function decryptMedia(
 
       if (received < BLOCK + MEDIA_MAC_BYTES) throw bad('the media file is truncated');
       if (!verified) {
-        if (!constantTimeEqual(encHash.digest(), expected.encryptedSha256)) throw bad('the SHA-256 of the encrypted media file does not match');
+        if (!constantTimeEqual(await encHash.digest(), expected.encryptedSha256)) throw bad('the SHA-256 of the encrypted media file does not match');
         if (!constantTimeEqual(mac.digest().subarray(0, MEDIA_MAC_BYTES), tail)) throw bad('the MAC of the media file does not match');
       }
       let last: Uint8Array;
@@ -335,10 +368,10 @@ export function decryptMedia(
       } catch (cause) {
         throw bad('the media file has bad padding', cause);
       }
-      plainHash.update(last);
+      await plainHash.update(last);
       size += last.length;
       if (expected.size !== undefined && size !== expected.size) throw bad('the media file has another size than announced');
-      const plaintextSha256 = plainHash.digest();
+      const plaintextSha256 = await plainHash.digest();
       if (expected.plaintextSha256 !== undefined && !constantTimeEqual(plaintextSha256, expected.plaintextSha256)) {
         throw bad('the SHA-256 of the decrypted media does not match');
       }
@@ -349,6 +382,7 @@ export function decryptMedia(
       done.reject(err);
       throw err;
     } finally {
+      for (const h of hashes) h.discard();
       if (!done.settled()) done.reject(stoppedEarly());
     }
   }
@@ -425,6 +459,72 @@ export async function createMediaVerifier(crypto: CryptoProvider, type: MediaTyp
       }
       if (!constantTimeEqual(hash.digest(), expected.encryptedSha256)) throw bad('the SHA-256 of the encrypted media file does not match');
       if (!constantTimeEqual(mac.digest().subarray(0, MEDIA_MAC_BYTES), tail)) throw bad('the MAC of the media file does not match');
+    },
+  };
+}
+
+/**
+ * {@link MediaVerifier} whose SHA-256 may run in parallel ({@link MediaHashing}); the MAC is computed inline.
+ * `update` returns a promise only when the caller must wait; `discard` frees the hash after a failure.
+ */
+export interface ParallelMediaVerifier {
+  readonly received: number;
+  update(chunk: Uint8Array): Promise<void> | undefined;
+  verify(): Promise<void>;
+  discard(): void;
+}
+
+/** A {@link ParallelMediaVerifier} for a file announced with `expected` (its SHA-256 on `hashing`, or inline without). */
+export async function createParallelMediaVerifier(
+  crypto: CryptoProvider,
+  type: MediaType,
+  mediaKey: Uint8Array,
+  expected: ExpectedMedia,
+  hashing: MediaHashing | undefined,
+): Promise<ParallelMediaVerifier> {
+  if (expected.encryptedSha256.length !== 32) throw new ClientError(ClientErrorCode.InvalidArgument, 'a SHA-256 is 32 bytes');
+  if (expected.size !== undefined && !(Number.isSafeInteger(expected.size) && expected.size >= 0)) {
+    throw new ClientError(ClientErrorCode.InvalidArgument, 'a media size is a non-negative integer');
+  }
+  const keys = await expandMediaKey(crypto, type, mediaKey);
+  const p = primitives(crypto);
+  const mac = p.hmac(keys.macKey);
+  mac.update(keys.iv);
+  const hash = sha256Job(p, hashing);
+  const limit = expected.size === undefined ? undefined : encryptedMediaSize(expected.size);
+  let received = 0;
+  // The last MEDIA_MAC_BYTES bytes seen: the MAC, if the file ends here; everything before them is MACed.
+  let tail: Uint8Array = new Uint8Array(0);
+  let done = false;
+  return {
+    get received() {
+      return received;
+    },
+    update(chunk) {
+      if (done) throw new ClientError(ClientErrorCode.InvalidArgument, 'the verifier has finished');
+      received += chunk.length;
+      if (limit !== undefined && received > limit) throw bad('the media file is longer than announced');
+      const split = holdBackMac(tail, chunk);
+      for (const ready of split.ready) if (ready.length > 0) mac.update(ready);
+      tail = split.tail;
+      return hash.update(chunk);
+    },
+    async verify() {
+      if (done) throw new ClientError(ClientErrorCode.InvalidArgument, 'the verifier has finished');
+      done = true;
+      try {
+        if (received < BLOCK + MEDIA_MAC_BYTES || (limit !== undefined && received !== limit) || (received - MEDIA_MAC_BYTES) % BLOCK !== 0) {
+          throw bad('the media file is truncated');
+        }
+        if (!constantTimeEqual(await hash.digest(), expected.encryptedSha256)) throw bad('the SHA-256 of the encrypted media file does not match');
+        if (!constantTimeEqual(mac.digest().subarray(0, MEDIA_MAC_BYTES), tail)) throw bad('the MAC of the media file does not match');
+      } finally {
+        hash.discard();
+      }
+    },
+    discard() {
+      done = true;
+      hash.discard();
     },
   };
 }

@@ -10,15 +10,15 @@
  *    changed on disk between the passes are caught too), the plaintext's size and SHA-256 are checked, and the
  *    file is committed; the staging file is removed.
  */
-import { concatBytes, type CryptoProvider } from '../../protocol/index.js';
+import type { CryptoProvider } from '../../protocol/index.js';
 import { sleep } from '../async.js';
 import { ClientError, ClientErrorCode, abortError } from '../errors.js';
 import type { AttachmentRecord } from '../store/types.js';
 import { Backoff, type BackoffOptions } from '../transport/backoff.js';
 import type { BlobHttp } from './blob-http.js';
-import { createMediaVerifier, decryptMediaToSink, encryptedMediaSize, type ExpectedMedia } from './crypto.js';
+import { createParallelMediaVerifier, decryptMedia, decryptMediaToSink, encryptedMediaSize, MEDIA_MAC_BYTES, type ExpectedMedia } from './crypto.js';
 import { isFetchable } from './pointers.js';
-import type { MediaFiles, StagedFile, TransferOptions } from './types.js';
+import type { InPlaceFile, MediaFiles, MediaHashing, StagedFile, TransferOptions } from './types.js';
 
 export interface DownloadContext {
   readonly crypto: CryptoProvider;
@@ -27,6 +27,8 @@ export interface DownloadContext {
   /** Failed requests in a row before giving up (default 6). */
   readonly maxAttempts?: number | undefined;
   readonly backoff?: BackoffOptions | undefined;
+  /** Where the SHA-256s run (Node: `workerHashing`, on another core); default inline. */
+  readonly hashing?: MediaHashing | undefined;
 }
 
 /** What a download saved. */
@@ -84,11 +86,11 @@ export async function downloadAttachment(ctx: DownloadContext, a: AttachmentReco
     if (ClientError.is(err, ClientErrorCode.BadMedia) || ClientError.is(err, ClientErrorCode.BadBlob)) await staged.remove();
     throw err;
   };
-  const verifier = await createMediaVerifier(ctx.crypto, a.type, a.mediaKey, expected);
+  const verifier = await createParallelMediaVerifier(ctx.crypto, a.type, a.mediaKey, expected, ctx.hashing);
   let fetched = 0;
   try {
     // What an earlier try staged is hashed again (a restart loses the running hashes).
-    for await (const chunk of readChecked(staged, signal)) verifier.update(chunk);
+    for await (const chunk of readChecked(staged, signal)) await verifier.update(chunk);
     const backoff = new Backoff(ctx.backoff ?? { baseMs: 250, maxMs: 8_000 });
     let failures = 0;
     const progress = (): void => options.onProgress?.({ direction: 'download', transferred: verifier.received, total });
@@ -102,8 +104,9 @@ export async function downloadAttachment(ctx: DownloadContext, a: AttachmentReco
         const batch = new WriteBatch((bytes) => staged.append(bytes));
         try {
           for await (const chunk of download.chunks) {
-            verifier.update(chunk);
+            const hashing = verifier.update(chunk);
             await batch.write(chunk);
+            if (hashing) await hashing;
             fetched += chunk.length;
             failures = 0;
             backoff.reset();
@@ -118,16 +121,36 @@ export async function downloadAttachment(ctx: DownloadContext, a: AttachmentReco
         await sleep(Math.max(err.retryAfterMs ?? 0, backoff.next()), signal);
       }
     }
-    verifier.verify();
+    await verifier.verify();
   } catch (err) {
+    verifier.discard();
     return fail(err);
+  }
+  if (staged.inPlace !== undefined) {
+    // Verified: decrypt over the staged bytes (no second file).
+    let file: InPlaceFile;
+    try {
+      file = await staged.inPlace(suggestedName(a), a.contentType);
+    } catch (err) {
+      return fail(err);
+    }
+    try {
+      await decryptInPlace(ctx, a, expected, file, signal);
+    } catch (err) {
+      await file.abort();
+      throw err;
+    }
+    return { path: await file.commit(a.size), bytesFetched: fetched };
   }
   // Verified: now decrypt. The staged bytes are read anew; the plaintext SHA-256 (checked before the file is
   // committed) covers any change to them since, so the hash and MAC of the ciphertext are not computed twice.
   const writer = await ctx.files.output(suggestedName(a), a.contentType);
   const batch = new WriteBatch((bytes) => writer.write(bytes));
   try {
-    await decryptMediaToSink(ctx.crypto, a.type, a.mediaKey, expected, readChecked(staged, signal), (chunk) => batch.write(chunk), { verified: true });
+    await decryptMediaToSink(ctx.crypto, a.type, a.mediaKey, expected, readChecked(staged, signal), (chunk) => batch.write(chunk), {
+      verified: true,
+      hashing: ctx.hashing,
+    });
     await batch.flush();
   } catch (err) {
     await batch.abandon();
@@ -137,6 +160,61 @@ export async function downloadAttachment(ctx: DownloadContext, a: AttachmentReco
   const path = await writer.commit();
   await staged.remove();
   return { path, bytesFetched: fetched };
+}
+
+/** Bytes per read and per write of an in-place decryption. */
+const IN_PLACE_BLOCK = 1024 * 1024;
+/** The decryption's input pieces: node:crypto's ciphers are fastest on 64 KiB. */
+const CIPHER_PIECE = 64 * 1024;
+
+/**
+ * Decrypts the verified encrypted file `file` over itself: block by block, the next block's read and the last
+ * block's write running while this one is decrypted. Plaintext byte i lands at offset i, behind the bytes read
+ * (the decryption holds back a block), so no ciphertext is overwritten before it was read. The plaintext's
+ * size and SHA-256 are checked (as {@link decryptMedia} does for a verified file) before the caller commits.
+ */
+async function decryptInPlace(ctx: DownloadContext, a: AttachmentRecord, expected: ExpectedMedia, file: InPlaceFile, signal: AbortSignal | undefined): Promise<void> {
+  const end = file.size - MEDIA_MAC_BYTES;
+  async function* blocks(): AsyncGenerator<Uint8Array, void, undefined> {
+    // Two buffers in turn: one read ahead while the other block is decrypted (the decryption is done with a
+    // piece before it asks for the next). A read nobody waits for any more (after a failure) is not reported.
+    const buffers = [new Uint8Array(Math.min(IN_PLACE_BLOCK, end)), new Uint8Array(Math.min(IN_PLACE_BLOCK, end))] as const;
+    let turn = 0;
+    const readAt = (at: number): Promise<Uint8Array> | undefined => {
+      if (at >= end) return undefined;
+      const into = buffers[turn++ % 2] as Uint8Array;
+      const reading = file.read(at, into.subarray(0, Math.min(into.length, end - at))).then((n) => into.subarray(0, n));
+      reading.catch(() => undefined);
+      return reading;
+    };
+    let next = readAt(0);
+    for (let at = 0; at < end; ) {
+      if (signal?.aborted) throw abortError(signal);
+      const block = await (next as Promise<Uint8Array>);
+      if (block.length === 0) throw new ClientError(ClientErrorCode.BadMedia, 'the staged file shrank');
+      at += block.length;
+      next = readAt(at);
+      for (let o = 0; o < block.length; o += CIPHER_PIECE) yield block.subarray(o, o + CIPHER_PIECE);
+    }
+    // The MAC, which the decryption expects at the end (it was verified already).
+    const mac = new Uint8Array(MEDIA_MAC_BYTES);
+    yield mac.subarray(0, await file.read(end, mac));
+  }
+  const decryption = decryptMedia(ctx.crypto, a.type, a.mediaKey, expected, blocks(), { verified: true, hashing: ctx.hashing });
+  let position = 0;
+  const batch = new WriteBatch((bytes) => {
+    const at = position;
+    position += bytes.length;
+    return file.write(at, bytes);
+  });
+  try {
+    for await (const chunk of decryption.chunks) await batch.write(chunk);
+    await batch.flush();
+  } catch (err) {
+    await batch.abandon();
+    throw err;
+  }
+  await decryption.result;
 }
 
 async function* readChecked(staged: StagedFile, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array, void, undefined> {
@@ -149,30 +227,43 @@ async function* readChecked(staged: StagedFile, signal: AbortSignal | undefined)
 /**
  * Gathers small chunks and hands them on a MiB at a time (a file write per network piece costs more than its
  * bytes), with one write in flight behind the caller: the next MiB is hashed or decrypted while the last one is
- * written. A failed write surfaces at the next `write` or at `flush`, which waits for every write.
+ * written. The chunks are copied into two buffers used in turn (a fresh MiB per write would cost its page
+ * faults): a sink must be done with its bytes when its promise settles. A failed write surfaces at the next
+ * `write` or at `flush`, which waits for every write.
  */
 class WriteBatch {
   static readonly BYTES = 1024 * 1024;
-  #parts: Uint8Array[] = [];
-  #size = 0;
+  readonly #buffers: Uint8Array[] = [];
+  #turn = 0;
+  #current: Uint8Array | undefined;
+  #filled = 0;
   #inFlight: Promise<void> | undefined;
 
   constructor(readonly sink: (bytes: Uint8Array) => Promise<void>) {}
 
   async write(chunk: Uint8Array): Promise<void> {
-    this.#parts.push(chunk);
-    this.#size += chunk.length;
-    if (this.#size >= WriteBatch.BYTES) await this.#handOn();
+    for (let at = 0; at < chunk.length; ) {
+      if (this.#current === undefined) {
+        this.#current = this.#buffers[this.#turn++ % 2] ??= new Uint8Array(WriteBatch.BYTES);
+        this.#filled = 0;
+      }
+      const n = Math.min(chunk.length - at, WriteBatch.BYTES - this.#filled);
+      this.#current.set(chunk.subarray(at, at + n), this.#filled);
+      this.#filled += n;
+      at += n;
+      if (this.#filled === WriteBatch.BYTES) await this.#handOn();
+    }
   }
 
-  /** Waits for the write in flight, then starts the next one without waiting for it. */
+  /** Waits for the write in flight (whose buffer is filled next), then starts the next one without waiting for it. */
   async #handOn(): Promise<void> {
     await this.#settle();
-    if (this.#size === 0) return;
-    const parts = this.#parts;
-    this.#parts = [];
-    this.#size = 0;
-    const writing = this.sink(parts.length === 1 ? (parts[0] as Uint8Array) : concatBytes(...parts));
+    const current = this.#current;
+    if (current === undefined || this.#filled === 0) return;
+    const bytes = current.subarray(0, this.#filled);
+    this.#current = undefined;
+    this.#filled = 0;
+    const writing = this.sink(bytes);
     // Handled here so that a failure waits for the next write or flush without being reported as unhandled.
     writing.catch(() => undefined);
     this.#inFlight = writing;
@@ -186,8 +277,8 @@ class WriteBatch {
 
   /** Drops what is gathered and waits for the write in flight, ignoring its outcome (before the sink is discarded). */
   async abandon(): Promise<void> {
-    this.#parts = [];
-    this.#size = 0;
+    this.#current = undefined;
+    this.#filled = 0;
     await this.#settle().catch(() => undefined);
   }
 

@@ -68,18 +68,67 @@ export interface StagedFile {
   size(): Promise<number>;
   /** Every staged byte, from the start. */
   read(): AsyncIterable<Uint8Array>;
-  /** Appends (durably enough that `size` counts it after a crash, or not at all). */
+  /**
+   * Appends (durably enough that `size` counts it after a crash, or not at all). The caller may reuse `chunk`
+   * once the promise settles.
+   */
   append(chunk: Uint8Array): Promise<void>;
   /** Drops everything staged. */
   remove(): Promise<void>;
+  /**
+   * Optional: turns the staged bytes into an output file named after `name` (as {@link MediaFiles.output}),
+   * to be decrypted in place. The staged file is gone afterwards (`size` is 0).
+   */
+  inPlace?(name: string, contentType: string): Promise<InPlaceFile>;
 }
 
 /** Where verified plaintext is written: becomes visible under its final location only on `commit`. */
 export interface MediaWriter {
+  /** Appends `chunk`; the caller may reuse it once the promise settles. */
   write(chunk: Uint8Array): Promise<void>;
   /** Makes the file final; resolves with its location (a path in Node). */
   commit(): Promise<string>;
   /** Discards what was written. */
+  abort(): Promise<void>;
+}
+
+/**
+ * A SHA-256 computed off the caller's thread (Node: a worker thread, `src/node/media/hash-worker.ts`), so that
+ * a file's hashes run on another core than its encryption. `update` copies the bytes (the caller may reuse
+ * them at once) and returns a promise only when the caller must wait for the other thread to catch up
+ * (memory stays bounded); `digest` resolves with the hash of everything given, in order.
+ */
+export interface ParallelSha256 {
+  update(bytes: Uint8Array): Promise<void> | undefined;
+  digest(): Promise<Uint8Array>;
+  /** Drops the hash (after a failure): its state is freed and `digest` may no longer be called. */
+  discard(): void;
+}
+
+/** Where a transfer's SHA-256s may run in parallel with its encryption (optional: without it they run inline). */
+export interface MediaHashing {
+  sha256(): ParallelSha256;
+}
+
+/**
+ * The staged bytes turned into the output file and decrypted over themselves ({@link StagedFile.inPlace}):
+ * AES-CBC's plaintext block i sits at the offset of ciphertext block i (the IV is derived, not stored), so a
+ * verified download needs no second file. The file leaves the staging area first: a crash midway leaves no
+ * half-decrypted "staged" bytes to resume from (the next download starts afresh).
+ */
+export interface InPlaceFile {
+  /** Bytes in the file (the staged ciphertext). */
+  readonly size: number;
+  /** Reads into `into` from `offset`: fills it (less only at the end of the file), resolves with the bytes read. */
+  read(offset: number, into: Uint8Array): Promise<number>;
+  /**
+   * Writes `bytes` at `offset` (never over bytes not yet read: the caller writes behind its reads). The caller
+   * may reuse `bytes` once the promise settles.
+   */
+  write(offset: number, bytes: Uint8Array): Promise<void>;
+  /** Cuts the file to `size` bytes, makes it durable and final; resolves with its location. */
+  commit(size: number): Promise<string>;
+  /** Deletes the file. */
   abort(): Promise<void>;
 }
 

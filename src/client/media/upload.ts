@@ -20,7 +20,7 @@ import { Backoff, type BackoffOptions } from '../transport/backoff.js';
 import type { BlobHttp } from './blob-http.js';
 import { encryptMedia, encryptedMediaSize, MEDIA_KEY_BYTES, type MediaType } from './crypto.js';
 import { MAX_ATTACHMENT_BYTES } from './pointers.js';
-import type { MediaSource, TransferOptions } from './types.js';
+import type { MediaHashing, MediaSource, TransferOptions } from './types.js';
 
 /** Default size of an upload chunk: 8 MiB. */
 export const DEFAULT_UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024;
@@ -37,6 +37,8 @@ export interface UploadContext {
   /** Failed requests in a row before giving up (default 6). */
   readonly maxAttempts?: number | undefined;
   readonly backoff?: BackoffOptions | undefined;
+  /** Where the SHA-256s run (Node: `workerHashing`, on another core than the encryption); default inline. */
+  readonly hashing?: MediaHashing | undefined;
 }
 
 /** What an upload gives the pointer. */
@@ -59,6 +61,41 @@ export interface UploadOptions extends TransferOptions {
    * is offered first (`Upload-Blob-Id`): when the server has it nothing is sent.
    */
   readonly known?: { readonly mediaKey: Uint8Array; readonly blobId: string; readonly plaintextSha256: Uint8Array } | undefined;
+}
+
+/** Buffers {@link packChunks} fills in turn: the chunk being sent, the next one ready and the one being made. */
+const PACK_BUFFERS = 3;
+
+/**
+ * The encrypted stream (pieces of any size) regrouped into chunks of `size` bytes (the last one shorter),
+ * copied into {@link PACK_BUFFERS} reused buffers instead of a new one per chunk (a fresh 8 MiB buffer costs
+ * as many page faults as its copy). A chunk stays valid while the caller holds it and the next one is made:
+ * the caller reads it at most one chunk ahead ({@link readAhead}) and copies what it keeps longer.
+ */
+async function* packChunks(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array, void, undefined> {
+  const buffers: Uint8Array[] = [];
+  let turn = 0;
+  let chunk: Uint8Array | undefined;
+  let filled = 0;
+  for await (const piece of source) {
+    for (let at = 0; at < piece.length; ) {
+      if (chunk === undefined) {
+        const i = turn++ % PACK_BUFFERS;
+        chunk = buffers[i] ??= new Uint8Array(size);
+        filled = 0;
+      }
+      const n = Math.min(piece.length - at, size - filled);
+      chunk.set(piece.subarray(at, at + n), filled);
+      filled += n;
+      at += n;
+      if (filled === size) {
+        const full = chunk;
+        chunk = undefined;
+        yield full;
+      }
+    }
+  }
+  if (chunk !== undefined && filled > 0) yield chunk.subarray(0, filled);
 }
 
 /** Thrown inside a pass when the server needs bytes the pass already let go: encrypt again from the start. */
@@ -188,7 +225,7 @@ class UploadRun {
 
   /** One encryption pass from the start: sends what the server lacks, chunk by chunk, then the last chunk with the blob id. */
   async #pass(): Promise<void> {
-    const encryption = encryptMedia(this.ctx.crypto, this.type, this.source.open(), { mediaKey: this.mediaKey });
+    const encryption = encryptMedia(this.ctx.crypto, this.type, this.source.open(), { mediaKey: this.mediaKey, hashing: this.ctx.hashing });
     /** Held bytes (not yet confirmed by the server), from stream position `heldAt`. */
     let held: Uint8Array[] = [];
     let heldAt = this.#offset;
@@ -202,12 +239,13 @@ class UploadRun {
       // The rest starts after the part; the server may be further on already (it had those bytes).
       const restAt = heldAt + part.length;
       const rest = bytes.subarray(Math.min(bytes.length, part.length + Math.max(0, this.#offset - restAt)));
-      held = rest.length > 0 ? [rest] : [];
+      // A copy: the chunk's buffer is reused for a later chunk.
+      held = rest.length > 0 ? [rest.slice()] : [];
       heldBytes = rest.length;
       heldAt = Math.max(restAt, this.#offset);
     };
     // Encrypting the next chunk overlaps the upload of the one before (a chunk's worth is made ahead).
-    for await (const chunk of readAhead(encryption.chunks, this.chunkBytes)) {
+    for await (const chunk of readAhead(packChunks(encryption.chunks, this.chunkBytes), this.chunkBytes)) {
       this.#checkAborted();
       if (this.#complete) return;
       const end = position + chunk.length;

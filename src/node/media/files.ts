@@ -9,7 +9,7 @@ import { createReadStream } from 'node:fs';
 import { link, mkdir, open, readdir, realpath, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { ClientError, ClientErrorCode } from '../../client/errors.js';
-import type { MediaFiles, MediaSource, MediaWriter, StagedFile } from '../../client/media/types.js';
+import type { InPlaceFile, MediaFiles, MediaSource, MediaWriter, StagedFile } from '../../client/media/types.js';
 
 /** Chunk size handed out: node:crypto's ciphers and hashes are fastest on 64 KiB chunks. */
 export const READ_CHUNK_BYTES = 64 * 1024;
@@ -178,12 +178,37 @@ const BLOB_ID = /^[A-Za-z0-9_-]{1,128}$/;
  */
 class FileStagedFile implements StagedFile {
   readonly #file: string;
+  readonly #dir: string;
   #handle: FileHandle | undefined;
   #tail: Promise<unknown> = Promise.resolve();
 
-  constructor(file: string, handle: FileHandle) {
+  /** `dir` is the media folder (outputs go there, through `dir/.tmp`). */
+  constructor(file: string, handle: FileHandle, dir: string) {
     this.#file = file;
     this.#handle = handle;
+    this.#dir = dir;
+  }
+
+  /**
+   * Moves the staged bytes to `.tmp/<random>` (a crash from here on leaves them to `sweepTemporary`, not to a
+   * resume) and opens them for reading and writing in place.
+   */
+  inPlace(name: string, contentType: string): Promise<InPlaceFile> {
+    return this.#serial(async () => {
+      await this.#close();
+      const tmp = path.join(this.#dir, '.tmp', randomBytes(16).toString('hex'));
+      await rename(this.#file, tmp);
+      let handle: FileHandle | undefined;
+      try {
+        handle = await open(tmp, 'r+');
+        const { size } = await handle.stat();
+        return new FileInPlace(this.#dir, tmp, sanitizeFileName(name, contentType), handle, size);
+      } catch (err) {
+        await handle?.close();
+        await rm(tmp, { force: true });
+        throw err;
+      }
+    });
   }
 
   /** Runs `op` after every earlier operation of this file. */
@@ -301,19 +326,7 @@ class FileMediaWriter implements MediaWriter {
     } finally {
       await handle.close();
     }
-    try {
-      for (const candidate of candidates(this.#name)) {
-        const target = path.join(this.#dir, candidate);
-        if (await claim(this.#tmp, target)) {
-          await syncDir(this.#dir);
-          return target;
-        }
-      }
-    } catch (err) {
-      await rm(this.#tmp, { force: true });
-      throw err;
-    }
-    throw new Error('unreachable');
+    return place(this.#tmp, this.#dir, this.#name);
   }
 
   async abort(): Promise<void> {
@@ -324,6 +337,109 @@ class FileMediaWriter implements MediaWriter {
     try {
       await this.#flushing?.catch(() => undefined);
       await handle?.close();
+    } finally {
+      await rm(this.#tmp, { force: true });
+    }
+  }
+}
+
+/** Moves the synced file `tmp` into `dir` under the first free name of `name`'s candidates; deletes it on failure. */
+async function place(tmp: string, dir: string, name: string): Promise<string> {
+  try {
+    for (const candidate of candidates(name)) {
+      const target = path.join(dir, candidate);
+      if (await claim(tmp, target)) {
+        await syncDir(dir);
+        return target;
+      }
+    }
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  throw new Error('unreachable');
+}
+
+/**
+ * A staged download being decrypted over itself ({@link InPlaceFile}): positioned reads and writes on one
+ * handle, flushed to disk in the background as it is rewritten (as {@link FileMediaWriter}), cut to the
+ * plaintext's size, synced and placed on `commit`.
+ */
+class FileInPlace implements InPlaceFile {
+  readonly #dir: string;
+  readonly #tmp: string;
+  readonly #name: string;
+  readonly #handle: FileHandle;
+  #state: 'open' | 'committed' | 'aborted' = 'open';
+  #unflushed = 0;
+  #flushing: Promise<void> | undefined;
+
+  constructor(
+    dir: string,
+    tmp: string,
+    name: string,
+    handle: FileHandle,
+    readonly size: number,
+  ) {
+    this.#dir = dir;
+    this.#tmp = tmp;
+    this.#name = name;
+    this.#handle = handle;
+  }
+
+  #open(): FileHandle {
+    if (this.#state !== 'open') throw new ClientError(ClientErrorCode.InvalidArgument, `the media file was ${this.#state} already`);
+    return this.#handle;
+  }
+
+  async read(offset: number, into: Uint8Array): Promise<number> {
+    const handle = this.#open();
+    let filled = 0;
+    while (filled < into.length) {
+      const { bytesRead } = await handle.read(into, filled, into.length - filled, offset + filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return filled;
+  }
+
+  async write(offset: number, bytes: Uint8Array): Promise<void> {
+    const handle = this.#open();
+    let done = 0;
+    while (done < bytes.length) {
+      const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, offset + done);
+      done += bytesWritten;
+    }
+    this.#unflushed += bytes.length;
+    if (this.#unflushed >= OUTPUT_FLUSH_BYTES && this.#flushing === undefined) {
+      this.#unflushed = 0;
+      this.#flushing = handle.datasync().finally(() => (this.#flushing = undefined));
+      this.#flushing.catch(() => undefined);
+    }
+  }
+
+  async commit(size: number): Promise<string> {
+    const handle = this.#open();
+    this.#state = 'committed';
+    try {
+      await this.#flushing;
+      await handle.truncate(size);
+      await handle.sync();
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      await rm(this.#tmp, { force: true });
+      throw err;
+    }
+    await handle.close();
+    return place(this.#tmp, this.#dir, this.#name);
+  }
+
+  async abort(): Promise<void> {
+    if (this.#state !== 'open') return;
+    this.#state = 'aborted';
+    try {
+      await this.#flushing?.catch(() => undefined);
+      await this.#handle.close();
     } finally {
       await rm(this.#tmp, { force: true });
     }
@@ -401,7 +517,7 @@ export class FileMediaFiles implements MediaFiles {
     if (!BLOB_ID.test(blobId)) throw new ClientError(ClientErrorCode.InvalidArgument, 'a blob id is 1 to 128 characters of A-Z a-z 0-9 _ -');
     await this.#ensure();
     const file = path.join(this.#dir, '.staging', `${blobId}.enc`);
-    return new FileStagedFile(file, await open(file, 'a', FILE_MODE));
+    return new FileStagedFile(file, await open(file, 'a', FILE_MODE), this.#dir);
   }
 
   async output(name: string, contentType: string): Promise<MediaWriter> {
