@@ -210,6 +210,11 @@ async function measure(name: string, servers: ServerChild[], database?: string):
     `  ${name}: ${fmt(rate)} msg/s delivered; at ${fmt(rate / 2)} msg/s latency p50 ${fmt(row.p50, 1)} ms, p99 ${fmt(row.p99, 1)} ms; ` +
       `CPU (cores) nodes ${fmt(row.cpu.nodes, 2)}, PostgreSQL ${fmt(row.cpu.postgres, 2)}, NATS ${fmt(row.cpu.nats, 2)}, load generator ${fmt(row.cpu.generator, 2)}, other processes ${fmt(row.cpu.others, 2)}, whole machine ${fmt(row.cpu.machine, 2)} of ${cpus().length}`,
   );
+  if (rate > 0) {
+    // CPU per delivered message (send, push and ack): unlike msg/s, it barely moves when other processes share the cores.
+    const perMessage = (c: number): string => fmt((c * 1000) / rate, 3);
+    console.log(`    CPU per delivered message (ms): nodes ${perMessage(row.cpu.nodes)}, PostgreSQL ${perMessage(row.cpu.postgres)}, NATS ${perMessage(row.cpu.nats)}`);
+  }
   if (waits.length > 0) console.log(`    PostgreSQL connections were: ${waits.map(([w, share]) => `${fmt(share * 100)}% ${w}`).join(', ')}`);
   return row;
 }
