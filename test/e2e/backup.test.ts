@@ -1,8 +1,10 @@
 // Encrypted backups in the browser (issue #10): Alice chats with Bob (texts and a photo each way), sets up
 // backups with a recovery key in Settings (shown once, copied, confirmed), backs up to the server and exports
 // a file. On a new browser she registers her number again: a wrong recovery key and a tampered file are
-// refused with an error and nothing is imported; then the right key brings back the conversation and both
-// photos, she keeps chatting with Bob, and Bob sees that her safety number changed.
+// refused with an error and nothing is imported; then the right key (with the exported file) brings back the
+// conversation and both photos, she keeps chatting with Bob, and Bob sees that her safety number changed. Then
+// she protects backups with a password (Argon2id in the page) and restores the server's copy with it on yet
+// another browser, after a wrong password is refused with the attempts left.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -172,11 +174,13 @@ describe('backups in the browser', () => {
     await ctx.close();
   });
 
-  it('restores on a new browser with the recovery key: the chat and both photos are back, and the chat goes on', async () => {
+  it('restores on a new browser from the exported file with the recovery key: the chat and both photos are back, and the chat goes on', async () => {
     const ctx = await world.context();
     const page = await registerAgain(ctx, A);
     const pageErrors = watchErrors(page);
     const offer = page.getByRole('form', { name: 'Restore from backup' });
+    // From the exported file this time (the password restore below downloads the server's copy).
+    await offer.getByLabel('Or restore from an exported file (optional)').setInputFiles(exported);
     await offer.getByLabel('Recovery key (64 digits)').fill(recoveryKey);
     await offer.getByRole('button', { name: 'Restore', exact: true }).click();
     await page.getByRole('heading', { name: 'Chats' }).waitFor({ timeout: 60_000 });
