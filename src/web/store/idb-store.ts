@@ -818,7 +818,12 @@ async function backfillUnread(db: IDBPDatabase, sealer: Sealer): Promise<void> {
   const rows = await getAll(raw, 'messages', undefined, null);
   const marked: Row[] = [];
   for (const row of rows) {
-    const m = (await sealer.open(whereOf('messages', row.k), row.v)) as MessageRecord;
+    let m: MessageRecord;
+    try {
+      m = (await sealer.open(whereOf('messages', row.k), row.v)) as MessageRecord;
+    } catch {
+      continue; // an altered row: reading it reports that (CLIENT_STORE_CORRUPT); it is no reason to refuse the profile
+    }
     if (isUnread(m) && row.u === undefined) marked.push({ ...row, u: 1 });
   }
   const tx = raw.transaction(['messages', META], 'readwrite', { durability: 'strict' });
