@@ -7,7 +7,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { contactsCommand, messagesCommand, readCommand, safetyNumberCommand, verifyCommand } from './commands/info.js';
-import { answerCommand, callCommand } from './commands/call.js';
+import { answerCommand, answerGroupCommand, callCommand, groupCallCommand } from './commands/call.js';
 import { backupCreateCommand, backupRestoreCommand, backupScheduleCommand, backupStatusCommand, parseInterval } from './commands/backup.js';
 import { daemonCommand } from './commands/daemon.js';
 import { devicesCommand, devicesLinkCommand, devicesRemoveCommand, linkCommand } from './commands/devices.js';
@@ -141,15 +141,19 @@ function program(io: Io, run: (work: () => Promise<number>) => void, named: (com
     });
 
   client('call', 'place an audio call: plays a file into it, records what it receives (Opus); ends after --duration or when the peer hangs up')
-    .argument('<phone>', 'the contact to call (every device of the account rings)')
+    .usage('[options] <phone>  |  --group <groupId>')
+    .argument('[phone]', 'the contact to call (every device of the account rings)')
+    .option('--group <groupId>', 'start a call in this group (every member rings; up to 8 take part), or join the one running there')
     .option('--play <file>', 'audio file to play into the call (looped; any format ffmpeg reads)')
     .option('--record <file>', 'record the received audio to this file (Opus in Ogg)')
     .option('--duration <seconds>', 'hang up after this many seconds connected', seconds)
     .option('--relay', 'only through the TURN relay (iceTransportPolicy relay)')
     .option('--ring-timeout <seconds>', 'give up when nobody answers within this time (default 45)', seconds)
-    .action((phone: string, o: { play?: string; record?: string; duration?: number; relay?: boolean; ringTimeout?: number }, cmd: Command) => {
+    .action((phone: string | undefined, o: { group?: string; play?: string; record?: string; duration?: number; relay?: boolean; ringTimeout?: number }, cmd: Command) => {
       const { profile, out } = common(cmd);
-      run(() => callCommand({ to: phone, profile, play: o.play, record: o.record, duration: o.duration, relay: o.relay === true, ringTimeout: o.ringTimeout }, out));
+      const to = target(cmd, phone, o.group);
+      const media = { profile, play: o.play, record: o.record, duration: o.duration, relay: o.relay === true, ringTimeout: o.ringTimeout };
+      run(() => (o.group !== undefined ? groupCallCommand({ ...media, groupId: to }, out) : callCommand({ ...media, to }, out)));
     });
 
   client('answer', 'wait for an incoming call and answer it (or --decline it); plays and records like call')
@@ -159,9 +163,11 @@ function program(io: Io, run: (work: () => Promise<number>) => void, named: (com
     .option('--relay', 'only through the TURN relay')
     .option('--timeout <seconds>', 'how long to wait for a call (default 60)', seconds)
     .option('--decline', 'decline the call instead of answering it')
-    .action((o: { play?: string; record?: string; duration?: number; relay?: boolean; timeout?: number; decline?: boolean }, cmd: Command) => {
+    .option('--group', 'wait for a group call instead, and join it (--record: one file per participant)')
+    .action((o: { play?: string; record?: string; duration?: number; relay?: boolean; timeout?: number; decline?: boolean; group?: boolean }, cmd: Command) => {
       const { profile, out } = common(cmd);
-      run(() => answerCommand({ profile, play: o.play, record: o.record, duration: o.duration, relay: o.relay === true, timeout: o.timeout ?? 60, decline: o.decline === true }, out));
+      const args = { profile, play: o.play, record: o.record, duration: o.duration, relay: o.relay === true, timeout: o.timeout ?? 60, decline: o.decline === true };
+      run(() => (o.group === true ? answerGroupCommand(args, out) : answerCommand(args, out)));
     });
 
   client('send-file', 'send a photo, video, voice note or document (compressed unless --original); resumes an interrupted upload')
