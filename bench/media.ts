@@ -4,16 +4,19 @@
 // - raw: node:crypto over a 256 MiB buffer in 64 KiB updates (the fastest update size here), AES-256-CBC
 //   encryption + HMAC-SHA256 of the ciphertext, and decryption + HMAC (each the best of 3 runs);
 // - encrypt-and-upload: `uploadAttachment` reads the file (64 KiB chunks), encrypts it in one pass
-//   (AES-256-CBC, HMAC-SHA256, SHA-256 of the plaintext and of the ciphertext) and sends it in 8 MiB PATCH
+//   (AES-256-CBC and HMAC-SHA256 on the main thread; the SHA-256s of the plaintext and of the ciphertext on a
+//   worker thread, `workerHashing`) and sends it in 8 MiB PATCH
 //   chunks (over src/cli/http-fetch.ts, as the terminal client does) to a real server in a child process (bench/server-child.ts), which hashes and stores it;
-// - download-and-decrypt: `downloadAttachment` fetches the blob into a staging file while hashing and
-//   MACing it, verifies it, then decrypts it into the media folder (SHA-256 of the plaintext checked).
+// - download-and-decrypt: `downloadAttachment` fetches the blob into a staging file while hashing (worker) and
+//   MACing it, verifies it, then decrypts it over itself (in place) and commits it into the media folder
+//   (SHA-256 of the plaintext checked, on the worker; the file synced to disk).
 //
 // Throughput is plaintext bytes per second (1 GB = 10^9 bytes; the file is 1 GiB unless --mib N). Target:
 // each end-to-end figure at least 0.6x the raw figure of its direction. The load is one file each way.
 // Last, the same server and HTTP path without client crypto (ready bytes up, bytes dropped down), and the
 // speed of writing a new file on this machine: the ceilings that the transport, the disk and the two cores put
-// on the figures above. Every phase also reports the CPU time the client and the server used, from which a
+// on the figures above (also: overwriting a cached file, as the in-place decryption does, and a new file synced
+// to disk, which every byte of both directions ends as). Every phase also reports the CPU time the client and the server used, from which a
 // CPU-bound limit per direction follows (transport CPU per byte + crypto CPU per byte, spread over all cores).
 import { createHash, createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
