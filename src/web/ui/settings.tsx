@@ -3,12 +3,12 @@ import { useEffect, useState } from 'preact/hooks';
 import type { DeviceView } from '../../client/index.js';
 import { errorInWords } from '../model/errors.js';
 import type { Session } from '../model/session.js';
-import { webPushUnavailable } from '../pwa.js';
 import { lastSeen } from './format.js';
 import { BackupsSection } from './backups.js';
 import { Modal } from './modal.js';
 import { QrScanner } from './qr-scanner.js';
 import { askForNotifications, notificationsAllowed } from './notify.js';
+import { disablePushOnLogout, PushToggle } from './push-toggle.js';
 import { setTheme, storedTheme, type Theme } from './theme.js';
 
 export function Settings(props: { session: Session; onClose: () => void; onLoggedOut: () => void }): preact.JSX.Element {
@@ -34,7 +34,7 @@ export function Settings(props: { session: Session; onClose: () => void; onLogge
         ) : (
           <button onClick={() => void askForNotifications().then((p) => setNotify(p === 'granted'))}>Turn on notifications</button>
         )}
-        <p class="hint">{webPushUnavailable() ?? 'Notifications also arrive when Parley is closed.'}</p>
+        <PushToggle session={session} />
       </section>
       <section>
         <h3>Theme</h3>
@@ -62,6 +62,7 @@ export function Settings(props: { session: Session; onClose: () => void; onLogge
           onClick={() => {
             if (!confirm('Delete everything Parley keeps in this browser?')) return;
             const work = async (): Promise<void> => {
+              await disablePushOnLogout(session);
               if (!c.isPrimary) await c.removeDevice(c.deviceId).catch(() => undefined);
               await session.close();
               await session.profile.destroy();
