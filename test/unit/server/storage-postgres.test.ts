@@ -203,6 +203,35 @@ describe('postgres storage: migrations, nodes, connections', options, () => {
     assert.deepEqual((await storage.messages.page(ref, 0, 10, 0)).map((e) => e.content[0]), [1, 3]);
   });
 
+  it('account and device lookups made at once are answered per key, and see what was committed before the call', async () => {
+    const storage = track(await openPostgresStorage(url(), { poolSize: 2 }));
+    const ids = [4, 5, 6].map((n) => `00000000-0000-4000-8000-00000000000${n}` as AccountId);
+    for (const [i, id] of ids.entries()) {
+      await storage.accounts.register({
+        newAccountId: id, number: `+1555010900${4 + i}` as PhoneNumber, identityKey: new Uint8Array(33).fill(i), registrationId: 1, passwordHash: new Uint8Array(32), deviceName: new Uint8Array(),
+        signedPreKey: { id: 1, publicKey: new Uint8Array(33), signature: new Uint8Array(64) }, kyberLastResortKey: { id: 2, publicKey: new Uint8Array(33), signature: new Uint8Array(64) }, now: 1000,
+      });
+    }
+    const unknown = '00000000-0000-4000-8000-000000000099' as AccountId;
+    const asked = [...ids, unknown, ids[0] as AccountId, ids[2] as AccountId];
+    const [accounts, devices] = await Promise.all([Promise.all(asked.map((id) => storage.accounts.byId(id))), Promise.all(asked.map((id) => storage.accounts.devices(id)))]);
+    assert.deepEqual(accounts.map((a) => a?.id), [...ids, undefined, ids[0], ids[2]]);
+    assert.deepEqual(accounts.map((a) => a?.identityKey[0]), [0, 1, 2, undefined, 0, 2]);
+    assert.deepEqual(devices.map((list) => list.map((d) => [d.accountId, d.deviceId])), asked.map((id) => (id === unknown ? [] : [[id, 1]])));
+    assert.notEqual(accounts[0], accounts[4], 'callers of one key get records of their own');
+    // A lookup after a change sees it, also in a tick with other lookups: re-registration replaces device 1.
+    const before = devices[1]?.[0]?.ref;
+    const again = await storage.accounts.register({
+      newAccountId: 'unused' as AccountId, number: '+15550109005' as PhoneNumber, identityKey: new Uint8Array(33).fill(9), registrationId: 1, passwordHash: new Uint8Array(32), deviceName: new Uint8Array(),
+      signedPreKey: { id: 1, publicKey: new Uint8Array(33), signature: new Uint8Array(64) }, kyberLastResortKey: { id: 2, publicKey: new Uint8Array(33), signature: new Uint8Array(64) }, now: 2000,
+    });
+    assert.equal(again.account.id, ids[1]);
+    const [afterAccounts, afterDevices] = await Promise.all([Promise.all(ids.map((id) => storage.accounts.byId(id))), Promise.all(ids.map((id) => storage.accounts.devices(id)))]);
+    assert.deepEqual(afterAccounts.map((a) => a?.identityKey[0]), [0, 9, 2]);
+    assert.deepEqual(afterDevices.map((list) => list.map((d) => d.ref)), [devices[0]?.map((d) => d.ref), [again.device.ref], devices[2]?.map((d) => d.ref)]);
+    assert.notEqual(again.device.ref, before);
+  });
+
   it('sets statement and idle-in-transaction timeouts and names its sessions', async () => {
     const storage = track(await openPostgresStorage(url(), { poolSize: 1, statementTimeoutMs: 1500 }));
     const settings = (await storage.pool.query<{ s: string; i: string; a: string }>(
