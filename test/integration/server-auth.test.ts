@@ -16,6 +16,7 @@ const PUBLIC_ROUTES = [
   'POST /v1/accounts/register',
   'POST /v1/devices/link',
   'GET /v1/provisioning/:linkId',
+  'GET /v1/push/vapid',
 ];
 
 describe('server authentication', () => {
