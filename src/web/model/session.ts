@@ -20,6 +20,7 @@ import {
   type StateChange,
 } from '../../client/index.js';
 import { WebCryptoProvider } from '../../protocol/webcrypto-provider.js';
+import { CallsModel } from './calls.js';
 import { errorInWords } from './errors.js';
 import { browserFetch, type Profile } from './profile.js';
 import { WebBackups } from './backups.js';
@@ -71,6 +72,8 @@ type Listener = () => void;
 export class Session {
   readonly client: Client;
   readonly profile: Profile;
+  /** Voice and video calls (the call screen and the call buttons). */
+  readonly calls: CallsModel;
   /** Backups: the Settings screen, the restore offer and the automatic backups (./backups.ts). */
   readonly backups: WebBackups;
   #connection: StateChange | undefined;
@@ -99,6 +102,7 @@ export class Session {
   private constructor(client: Client, profile: Profile) {
     this.client = client;
     this.profile = profile;
+    this.calls = new CallsModel(this);
     this.backups = new WebBackups(client, { onAutomaticError: (text) => this.toast(text, true) });
     this.#typingTimer = setInterval(() => this.#expireTyping(), 1_000);
   }
@@ -410,6 +414,7 @@ export class Session {
     clearTimeout(this.#refreshTimer);
     this.backups.stop();
     for (const off of this.#unsubscribe) off();
+    this.calls.close();
     await this.client.close();
   }
 
@@ -462,6 +467,7 @@ export class Session {
     on('groupUpdate', (e) => this.#changed(e.groupId));
     // A group's master key, sender keys or state arrived: its name and members can be shown now.
     on('groupState', (e) => this.#changed(e.groupId));
+    on('callRecorded', (e) => this.#changed(e.message.conversationId));
     on('expired', () => this.#changedAll());
     on('attachment', () => this.#changedAll());
     on('historySynced', () => this.#changedAll());

@@ -2,6 +2,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { AttachmentRecord, MessageRecord, OutgoingStatus } from '../../client/index.js';
 import { errorInWords } from '../model/errors.js';
+import { CallRecordNote } from './call-screen.js';
 import type { Session } from '../model/session.js';
 import { clockTime, fileSize, groupUpdateText, STATUS_WORDS, timerLabel } from './format.js';
 
@@ -27,6 +28,7 @@ export function Bubble(props: { session: Session; m: MessageRecord; group: boole
       </div>
     );
   }
+  if (m.kind === 'call') return <CallRecordNote session={session} m={m} />;
   if (m.kind === 'undecryptable') {
     return (
       <div class="system undecryptable" role="note" data-id={m.id}>

@@ -4,6 +4,7 @@ import { isGroupId, type ConversationId, type MessageRecord } from '../../client
 import { errorInWords } from '../model/errors.js';
 import type { ChatNotice, Session } from '../model/session.js';
 import { Bubble, ViewOnceContent, type BubbleActions } from './bubble.js';
+import { CallButtons } from './call-screen.js';
 import { Composer, sendFiles } from './composer.js';
 import { dayLabel, lastSeen, sameDay, TIMER_CHOICES, timerLabel } from './format.js';
 import { GroupInfo, MessageInfo } from './group-info.js';
@@ -162,6 +163,7 @@ export function Conversation(props: { session: Session; id: ConversationId; onBa
           <Subtitle session={session} id={id} />
         </div>
         <div class="actions">
+          <CallButtons session={session} id={id} />
           <button class="icon" aria-label={`Disappearing messages: ${timer === 0 ? 'off' : timerLabel(timer)}`} title="Disappearing messages" onClick={() => setPanel('timer')}>
             ⏱{timer > 0 ? <small>{timerLabel(timer)}</small> : null}
           </button>

@@ -1,5 +1,6 @@
 /** Dates, times and labels as the screens show them. */
 import type { GroupUpdateRecord, MessageRecord, OutgoingStatus } from '../../client/index.js';
+import { callText } from './call-format.js';
 
 const time = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
 const weekday = new Intl.DateTimeFormat(undefined, { weekday: 'long' });
@@ -97,6 +98,8 @@ export function preview(m: MessageRecord, name: (id: string) => string): string 
       return 'A message could not be decrypted';
     case 'group-update':
       return m.groupUpdate ? groupUpdateText(m.groupUpdate, name) : 'Group updated';
+    case 'call':
+      return callText(m);
     case 'text':
       break;
   }

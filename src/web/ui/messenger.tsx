@@ -2,6 +2,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ConnectionState, isAccountId, isGroupId, type ConversationId } from '../../client/index.js';
 import type { Session } from '../model/session.js';
+import { CallScreen } from './call-screen.js';
 import { ChatList } from './chat-list.js';
 import { Conversation } from './conversation.js';
 import { useBrowserOnline, useHashRoute, useSession } from './hooks.js';
@@ -45,6 +46,7 @@ export function Messenger(props: { session: Session; onLoggedOut: () => void }):
           </div>
         )}
       </main>
+      <CallScreen session={session} />
       {settings && <Settings session={session} onClose={() => setSettings(false)} onLoggedOut={props.onLoggedOut} />}
       <div class="toasts" aria-live="polite">
         {session.toasts.map((t) => (

@@ -1,0 +1,614 @@
+/**
+ * Calls in the web app: turns the session Client's `call` events into what the call screen shows (ringing,
+ * calling, in a call, ended), owns the local camera and microphone, and implements the buttons (answer,
+ * decline, hang up, mute, camera on/off, switch camera). Every device of the account rings (the SDK sends the
+ * offer to all of them; the first to answer takes the call, the others stop). The chat's record of each call
+ * (answered, missed, declined...) is stored by the SDK and shown by the conversation.
+ *
+ * Camera off does not renegotiate: the video sender keeps its m-line and sends nothing
+ * (`replaceTrack(null)`), and the camera is released (its light goes off); camera on opens it again and puts
+ * the new track on the same sender. A video call answered "with audio" starts that way. Voice calls carry no
+ * video m-line, so they have no camera button.
+ */
+import { participantKey, type AccountId, type Call, type CallState, type Client, type ConversationId, type GroupCall, type GroupCallParticipant, type GroupId } from '../../client/index.js';
+import { errorInWords } from './errors.js';
+import { QualityController, type CallStatsSummary } from './call-quality.js';
+
+/** What the calls model needs of the session (the Session class satisfies it). */
+export interface CallsHost {
+  readonly client: Client;
+  title(id: ConversationId): string;
+  nameOf(id: AccountId): string;
+  toast(text: string, error?: boolean): void;
+}
+
+/** One other device in a group call: a tile of the grid. */
+export interface CallTile {
+  /** `<account>.<device>` */
+  readonly key: string;
+  readonly name: string;
+  readonly state: GroupCallParticipant['state'];
+  readonly stream: MediaStream | undefined;
+  readonly stats: CallStatsSummary | undefined;
+}
+
+/** The call the screen shows. A new object whenever something in it changes. */
+export interface CallView {
+  /** The 1:1 call (undefined for a group call, and while the devices open). */
+  readonly call: Call | undefined;
+  /** The group call (group chats). */
+  readonly groupCall: GroupCall | undefined;
+  /** The 1:1 peer, or the group. */
+  readonly chat: ConversationId;
+  /** The other devices of a group call (empty for 1:1 calls). */
+  readonly tiles: readonly CallTile[];
+  readonly title: string;
+  /** The call has video (a video call; the camera may still be off). */
+  readonly video: boolean;
+  readonly direction: 'incoming' | 'outgoing';
+  /** The SDK's state; `dialing` also while the camera and microphone are being opened. */
+  readonly state: CallState;
+  readonly local: MediaStream | undefined;
+  readonly remote: MediaStream | undefined;
+  /** The peer's video is arriving (false while their camera is off). */
+  readonly remoteVideo: boolean;
+  readonly muted: boolean;
+  readonly cameraOn: boolean;
+  /** More than one camera: the switch button is offered. */
+  readonly canSwitchCamera: boolean;
+  readonly connectedAt: number | undefined;
+  /** The latest getStats() figures (every second while connected). */
+  readonly stats: CallStatsSummary | undefined;
+  /** The step of the video ladder we send at (0 = best; see VIDEO_LADDER). */
+  readonly videoStep: number | undefined;
+  /** Once ended: why, in words (shown for a moment). */
+  readonly endedText: string | undefined;
+}
+
+type Listener = () => void;
+
+/** How long the ended screen stays. */
+const ENDED_SCREEN_MS = 2_500;
+const RELAY_KEY = 'parley.calls.alwaysRelay';
+/** The model's own listeners on the client (`call`, `groupCall`), first in its list of unsubscribers. */
+const CLIENT_LISTENERS = 2;
+const CAMERA: MediaTrackConstraints = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } };
+
+export class CallsModel {
+  readonly #host: CallsHost;
+  readonly #listeners = new Set<Listener>();
+  #view: CallView | undefined;
+  #local: MediaStream | undefined;
+  #videoSender: RTCRtpSender | undefined;
+  #cameraId: string | undefined;
+  #quality: QualityController | undefined;
+  /** Group calls: one controller per participant's connection (each adapts the video sent on it). */
+  readonly #tileQuality = new Map<string, QualityController>();
+  readonly #tileStats = new Map<string, CallStatsSummary>();
+  readonly #tileStreams = new Map<string, MediaStream>();
+  #offs: Array<() => void> = [];
+  #clearTimer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+  /** Counts the calls shown (see #ended). */
+  #seq = 0;
+
+  constructor(host: CallsHost) {
+    this.#host = host;
+    this.#offs.push(
+      host.client.on('call', (e) => this.#onCall(e.type, e.call)),
+      host.client.on('groupCall', (e) => this.#onGroupCall(e.type, e.call)),
+    );
+  }
+
+  subscribe(listener: Listener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** The call on screen, if any. */
+  get current(): CallView | undefined {
+    return this.#view;
+  }
+
+  /** Whether a call is going on (ringing, calling or connected): no second one can start. */
+  get busy(): boolean {
+    return this.#view !== undefined && this.#view.state !== 'ended';
+  }
+
+  /** Calls go through the TURN relay only (the peer never sees this device's addresses). Kept in this browser. */
+  get alwaysRelay(): boolean {
+    try {
+      return localStorage.getItem(RELAY_KEY) === '1';
+    } catch {
+      return false;
+    }
+  }
+
+  set alwaysRelay(on: boolean) {
+    if (on) localStorage.setItem(RELAY_KEY, '1');
+    else localStorage.removeItem(RELAY_KEY);
+    this.#notify();
+  }
+
+  /** Calls the contact of a 1:1 chat (every device of theirs rings). */
+  async place(peer: AccountId, media: 'audio' | 'video'): Promise<void> {
+    if (this.busy) {
+      this.#host.toast('You are already in a call.', true);
+      return;
+    }
+    this.#reset();
+    this.#view = this.#fresh({ chat: peer, title: this.#host.title(peer), video: media === 'video', direction: 'outgoing', state: 'dialing' });
+    this.#notify();
+    try {
+      const stream = await this.#open(media === 'video', true);
+      if (this.#view?.chat !== peer || this.#view.call !== undefined || this.#view.state === 'ended') {
+        stopAll(stream);
+        return; // hung up while the devices were opening
+      }
+      this.#setLocal(stream);
+      const call = await this.#host.client.placeCall(peer, { tracks: stream.getTracks(), streams: [stream], media, relayOnly: this.alwaysRelay || undefined });
+      this.#adopt(call);
+      this.#findVideoSender(call);
+      if (!this.busy) void call.hangup(); // hung up meanwhile
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  /** Answers the ringing call (a video call: with the camera on, or off when `video` is false). */
+  async answer(video: boolean): Promise<void> {
+    const group = this.#view?.groupCall;
+    if (group) return this.#joinGroup(group, video);
+    const call = this.#view?.call;
+    if (!call || call.direction !== 'incoming' || call.state !== 'ringing') return;
+    const withVideo = call.media === 'video';
+    try {
+      const stream = await this.#open(withVideo && video, true);
+      if (withVideo && !video) stream.addTrack(placeholderVideoTrack());
+      this.#setLocal(stream);
+      this.#update({ state: 'connecting', cameraOn: withVideo && video });
+      await call.answer({ tracks: stream.getTracks(), streams: [stream], relayOnly: this.alwaysRelay || undefined });
+      this.#findVideoSender(call);
+      // Answered "with audio": the placeholder only kept the video m-line sending; nothing is sent now.
+      if (withVideo && !video) await this.#stopCamera();
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  decline(): void {
+    const call = this.#view?.call ?? this.#view?.groupCall;
+    if (!call) return;
+    call.decline().catch((err: unknown) => this.#host.toast(errorInWords(err), true));
+  }
+
+  hangup(): void {
+    const view = this.#view;
+    if (!view) return;
+    const call = view.call ?? view.groupCall;
+    if (!call) {
+      // Still opening the devices: nothing was sent yet.
+      this.#ended('Call cancelled');
+      return;
+    }
+    call.hangup().catch((err: unknown) => this.#host.toast(errorInWords(err), true));
+  }
+
+  toggleMute(): void {
+    const view = this.#view;
+    if (!view || !this.#local) return;
+    const muted = !view.muted;
+    for (const t of this.#local.getAudioTracks()) t.enabled = !muted;
+    this.#update({ muted });
+  }
+
+  async toggleCamera(): Promise<void> {
+    const view = this.#view;
+    if (!view?.video) return;
+    try {
+      if (view.cameraOn) await this.#stopCamera();
+      else await this.#startCamera(this.#cameraId);
+    } catch (err) {
+      this.#host.toast(`The camera could not be turned on: ${errorInWords(err)}`, true);
+    }
+  }
+
+  /** The next camera (front / back on a phone), without interrupting the call. */
+  async switchCamera(): Promise<void> {
+    const view = this.#view;
+    if (!view?.video) return;
+    try {
+      const cams = await cameras();
+      if (cams.length < 2) return;
+      const at = cams.findIndex((c) => c.deviceId === this.#cameraId);
+      const next = cams[(at + 1) % cams.length] as MediaDeviceInfo;
+      await this.#startCamera(next.deviceId);
+    } catch (err) {
+      this.#host.toast(`Could not switch the camera: ${errorInWords(err)}`, true);
+    }
+  }
+
+  /** Starts a call in a group (every other member's devices ring), or joins the one running there. */
+  async startGroup(groupId: GroupId, media: 'audio' | 'video'): Promise<void> {
+    if (this.busy) {
+      this.#host.toast('You are already in a call.', true);
+      return;
+    }
+    const running = this.#host.client.groupCall(groupId);
+    this.#reset();
+    this.#view = this.#fresh({ chat: groupId, title: this.#host.title(groupId), video: (running?.media ?? media) === 'video', direction: 'outgoing', state: 'dialing' });
+    this.#notify();
+    try {
+      const stream = await this.#open(this.#view.video, true);
+      if (!this.busy) {
+        stopAll(stream);
+        return;
+      }
+      this.#setLocal(stream);
+      const options = { tracks: stream.getTracks(), streams: [stream], relayOnly: this.alwaysRelay || undefined };
+      const call = running && running.state !== 'ended' ? running : await this.#host.client.startGroupCall(groupId, { ...options, media });
+      this.#adoptGroup(call);
+      if (call.state !== 'joined') await call.join(options);
+      this.#groupChanged(call);
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  /** The group's call that runs without this device (to offer "Join"). */
+  runningGroupCall(groupId: GroupId): GroupCall | undefined {
+    const call = this.#host.client.groupCall(groupId);
+    return call && call.state !== 'ended' && call.state !== 'joined' ? call : undefined;
+  }
+
+  async #joinGroup(call: GroupCall, video: boolean): Promise<void> {
+    try {
+      const stream = await this.#open(call.media === 'video' && video, true);
+      this.#setLocal(stream);
+      this.#update({ state: 'connecting' });
+      await call.join({ tracks: stream.getTracks(), streams: [stream], relayOnly: this.alwaysRelay || undefined });
+      this.#groupChanged(call);
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  #onGroupCall(type: 'incoming' | 'running' | 'joined' | 'ended', call: GroupCall): void {
+    if (this.#closed) return;
+    const mine = this.#view?.groupCall === call;
+    switch (type) {
+      case 'incoming':
+        if (this.busy) return;
+        this.#reset();
+        this.#view = this.#fresh({ chat: call.groupId, title: this.#host.title(call.groupId), video: call.media === 'video', direction: 'incoming', state: 'ringing' });
+        this.#adoptGroup(call);
+        notifyRinging(this.#view);
+        return;
+      case 'running':
+        // Stopped ringing here (declined, answered on another device, timed out): the chat offers "Join".
+        if (mine && this.#view?.state === 'ringing') this.#ended(call.end?.reason === 'answered-elsewhere' ? 'Answered on another device' : 'Call ended');
+        this.#notify();
+        return;
+      case 'joined':
+        if (mine) this.#groupChanged(call);
+        return;
+      case 'ended':
+        if (mine) this.#ended(call.end?.reason === 'full' ? 'The call is full' : 'Call ended');
+        this.#notify();
+        return;
+    }
+  }
+
+  #adoptGroup(call: GroupCall): void {
+    if (!this.#view || this.#view.groupCall === call) return;
+    this.#update({ groupCall: call });
+    const changed = (): void => this.#groupChanged(call);
+    this.#offs.push(call.on('participantJoined', changed), call.on('participantLeft', changed), call.on('participantState', changed), call.on('track', changed), call.on('state', changed));
+    this.#groupChanged(call);
+  }
+
+  /** Re-reads a group call's participants into tiles; a connection per participant is measured and adapted. */
+  #groupChanged(call: GroupCall): void {
+    if (this.#view?.groupCall !== call || this.#view.state === 'ended') return;
+    const keys = new Set<string>();
+    const tiles: CallTile[] = call.participants.map((p) => {
+      const key = participantKey(p);
+      keys.add(key);
+      const pc = p.peerConnection;
+      if (pc && p.state === 'connected' && !this.#tileQuality.has(key)) {
+        this.#tileQuality.set(
+          key,
+          new QualityController(pc, {
+            onSample: (stats) => {
+              this.#tileStats.set(key, stats);
+              this.#groupChanged(call);
+            },
+            onError: (err) => console.warn('parley: call stats', err),
+          }),
+        );
+      }
+      return { key, name: this.#host.nameOf(p.accountId), state: p.state, stream: this.#tileStream(key, p), stats: this.#tileStats.get(key) };
+    });
+    for (const [key, q] of this.#tileQuality) {
+      if (keys.has(key)) continue;
+      q.stop();
+      this.#tileQuality.delete(key);
+      this.#tileStats.delete(key);
+      this.#tileStreams.delete(key);
+    }
+    const joined = call.state === 'joined';
+    const state: CallState = call.state === 'ringing' ? 'ringing' : joined ? 'connected' : this.#view.state;
+    this.#update({ tiles, state, connectedAt: joined ? (this.#view.connectedAt ?? call.joinedAt ?? Date.now()) : this.#view.connectedAt });
+  }
+
+  /** One stream object per participant, kept while its tracks stay the same (a new one would restart the video element). */
+  #tileStream(key: string, p: GroupCallParticipant): MediaStream | undefined {
+    if (p.tracks.length === 0) return undefined;
+    const known = this.#tileStreams.get(key);
+    const same = known && known.getTracks().length === p.tracks.length && p.tracks.every((t) => known.getTracks().includes(t));
+    if (known && same) return known;
+    const stream = new MediaStream([...p.tracks]);
+    this.#tileStreams.set(key, stream);
+    return stream;
+  }
+
+  /** Hides the ended screen at once. */
+  dismiss(): void {
+    if (this.#view?.state !== 'ended') return;
+    this.#view = undefined;
+    this.#notify();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const off of this.#offs) off();
+    this.#reset();
+    clearTimeout(this.#clearTimer);
+  }
+
+  // ---- internals -----------------------------------------------------------------------------------------
+
+  #onCall(type: 'incoming' | 'ringing' | 'connected' | 'ended', call: Call): void {
+    if (this.#closed) return;
+    const mine = this.#view?.call === call || (this.#view?.call === undefined && call.direction === 'outgoing' && this.#view?.chat === call.peer);
+    switch (type) {
+      case 'incoming':
+        // The SDK answers "busy" by itself while a call is going on; a call on the ended screen makes way.
+        if (this.busy) return;
+        this.#reset();
+        this.#view = this.#fresh({ chat: call.peer, title: this.#host.title(call.peer), video: call.media === 'video', direction: 'incoming', state: 'ringing' });
+        this.#adopt(call);
+        notifyRinging(this.#view);
+        return;
+      case 'ringing':
+      case 'connected':
+        if (!mine) return;
+        if (type === 'connected') this.#startQuality(call);
+        this.#update({ state: call.state, connectedAt: call.connectedAt });
+        return;
+      case 'ended':
+        if (!mine) return;
+        this.#ended(endedWords(call));
+        return;
+    }
+  }
+
+  /** Follows a call's remote tracks and state. */
+  #adopt(call: Call): void {
+    if (!this.#view || this.#view.call === call) return;
+    this.#update({ call, state: call.state });
+    this.#offs.push(
+      call.on('track', ({ track, streams }) => {
+        if (this.#view?.call !== call) return;
+        const remote = this.#view.remote ?? streams[0] ?? new MediaStream();
+        if (!remote.getTracks().includes(track)) remote.addTrack(track);
+        if (track.kind === 'video') {
+          const live = (): void => {
+            if (this.#view?.call === call) this.#update({ remoteVideo: !track.muted && track.readyState === 'live' });
+          };
+          track.addEventListener('mute', live);
+          track.addEventListener('unmute', live);
+          track.addEventListener('ended', live);
+        }
+        this.#update({ remote, remoteVideo: remote.getVideoTracks().some((t) => !t.muted) });
+      }),
+    );
+    if (call.state === 'ended') this.#ended(endedWords(call));
+  }
+
+  #findVideoSender(call: Call): void {
+    const pc = call.peerConnection;
+    const track = this.#local?.getVideoTracks()[0];
+    this.#videoSender = pc?.getSenders().find((s) => s.track !== null && s.track === track) ?? pc?.getSenders().find((s) => s.track?.kind === 'video');
+  }
+
+  /** The senders our camera goes out on: the 1:1 call's, or one per participant of a group call. */
+  #videoSenders(): RTCRtpSender[] {
+    const group = this.#view?.groupCall;
+    if (!group) return this.#videoSender ? [this.#videoSender] : [];
+    const out: RTCRtpSender[] = [];
+    for (const p of group.participants) {
+      for (const t of p.peerConnection?.getTransceivers() ?? []) if (t.receiver.track.kind === 'video' && t.currentDirection !== 'stopped') out.push(t.sender);
+    }
+    return out;
+  }
+
+  async #open(video: boolean, audio: boolean): Promise<MediaStream> {
+    if (!navigator.mediaDevices?.getUserMedia) throw new Error('this browser cannot use a microphone here (an https page is needed)');
+    const stream = await navigator.mediaDevices.getUserMedia({ audio, video: video ? CAMERA : false });
+    this.#cameraId = stream.getVideoTracks()[0]?.getSettings().deviceId ?? this.#cameraId;
+    return stream;
+  }
+
+  #setLocal(stream: MediaStream): void {
+    this.#local = stream;
+    const cameraOn = stream.getVideoTracks().some((t) => t.readyState === 'live' && !isPlaceholder(t));
+    this.#update({ local: stream, cameraOn });
+    // Device labels and ids are readable once a device is open: then the switch button can be offered.
+    cameras()
+      .then((list) => this.#update({ canSwitchCamera: list.length > 1 }))
+      .catch(() => undefined);
+  }
+
+  async #startCamera(deviceId: string | undefined): Promise<void> {
+    const senders = this.#videoSenders();
+    if (senders.length === 0 || !this.#local) return;
+    const stream = await navigator.mediaDevices.getUserMedia({ video: deviceId === undefined ? CAMERA : { ...CAMERA, deviceId: { exact: deviceId } } });
+    const track = stream.getVideoTracks()[0];
+    if (!track) return;
+    if (this.#view?.state === 'ended' || !this.#view) {
+      track.stop();
+      return;
+    }
+    for (const sender of senders) await sender.replaceTrack(track);
+    for (const old of this.#local.getVideoTracks()) {
+      this.#local.removeTrack(old);
+      old.stop();
+    }
+    this.#local.addTrack(track);
+    this.#cameraId = track.getSettings().deviceId ?? deviceId;
+    // A new stream object, so that the preview element picks the new track up.
+    this.#local = new MediaStream(this.#local.getTracks());
+    this.#update({ local: this.#local, cameraOn: true });
+  }
+
+  async #stopCamera(): Promise<void> {
+    for (const sender of this.#videoSenders()) await sender.replaceTrack(null);
+    if (this.#local) {
+      for (const t of this.#local.getVideoTracks()) {
+        this.#local.removeTrack(t);
+        t.stop();
+      }
+      this.#local = new MediaStream(this.#local.getTracks());
+    }
+    this.#update({ local: this.#local, cameraOn: false });
+  }
+
+  #startQuality(call: Call): void {
+    const pc = call.peerConnection;
+    if (!pc || this.#quality) return;
+    this.#quality = new QualityController(pc, {
+      onSample: (stats, step) => {
+        if (this.#view?.call === call) this.#update({ stats, videoStep: this.#view.video ? step : undefined });
+      },
+      onError: (err) => console.warn('parley: call stats', err),
+    });
+  }
+
+  #fail(err: unknown): void {
+    const words = errorInWords(err);
+    this.#host.toast(`The call could not go on: ${words}`, true);
+    const call = this.#view?.call ?? this.#view?.groupCall;
+    if (call && call.state !== 'ended') call.hangup().catch(() => undefined);
+    this.#ended('Call failed');
+  }
+
+  /** The call ended: devices released, the ended screen for a moment. */
+  #ended(text: string): void {
+    if (!this.#view || this.#view.state === 'ended') return;
+    this.#release();
+    this.#update({ state: 'ended', endedText: text, local: undefined });
+    // The view object changes with every update (late stats, track events): the timer follows the call's number.
+    const seq = this.#seq;
+    clearTimeout(this.#clearTimer);
+    this.#clearTimer = setTimeout(() => {
+      if (this.#seq !== seq || this.#view?.state !== 'ended') return;
+      this.#view = undefined;
+      this.#notify();
+    }, ENDED_SCREEN_MS);
+  }
+
+  #release(): void {
+    this.#quality?.stop();
+    this.#quality = undefined;
+    if (this.#local) stopAll(this.#local);
+    this.#local = undefined;
+    this.#videoSender = undefined;
+  }
+
+  #reset(): void {
+    this.#release();
+    // Listeners of calls that are over (track events) go; the model's own client listeners stay.
+    for (const off of this.#offs.slice(CLIENT_LISTENERS)) off();
+    this.#offs = this.#offs.slice(0, CLIENT_LISTENERS);
+    for (const q of this.#tileQuality.values()) q.stop();
+    this.#tileQuality.clear();
+    clearTimeout(this.#clearTimer);
+  }
+
+  #fresh(v: Pick<CallView, 'chat' | 'title' | 'video' | 'direction' | 'state'>): CallView {
+    this.#seq++;
+    return { ...v, call: undefined, groupCall: undefined, tiles: [], local: undefined, remote: undefined, remoteVideo: false, muted: false, cameraOn: false, canSwitchCamera: false, connectedAt: undefined, stats: undefined, videoStep: undefined, endedText: undefined };
+  }
+
+  #update(change: Partial<CallView>): void {
+    if (!this.#view) return;
+    this.#view = { ...this.#view, ...change };
+    this.#notify();
+  }
+
+  #notify(): void {
+    for (const l of this.#listeners) l();
+  }
+}
+
+/** The cameras of this device (ids and labels only once a device was opened). */
+async function cameras(): Promise<MediaDeviceInfo[]> {
+  if (!navigator.mediaDevices?.enumerateDevices) return [];
+  return (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === 'videoinput');
+}
+
+function stopAll(stream: MediaStream): void {
+  for (const t of stream.getTracks()) t.stop();
+}
+
+const placeholders = new WeakSet<MediaStreamTrack>();
+
+/** A blank video track (from a canvas): lets an answer keep a sending video m-line without opening the camera. */
+function placeholderVideoTrack(): MediaStreamTrack {
+  const canvas = document.createElement('canvas');
+  canvas.width = 16;
+  canvas.height = 16;
+  canvas.getContext('2d')?.fillRect(0, 0, 16, 16);
+  const track = canvas.captureStream(1).getVideoTracks()[0];
+  if (!track) throw new Error('this browser cannot start a video call without a camera');
+  placeholders.add(track);
+  return track;
+}
+
+function isPlaceholder(t: MediaStreamTrack): boolean {
+  return placeholders.has(t);
+}
+
+/** Why a call ended, in words. */
+export function endedWords(call: Call): string {
+  const end = call.end;
+  if (!end) return 'Call ended';
+  switch (end.outcome) {
+    case 'declined':
+      return call.direction === 'outgoing' ? 'Declined' : 'Call declined';
+    case 'busy':
+      return 'Busy: they are in another call';
+    case 'unanswered':
+      return end.by === 'local' && end.reason === 'normal' ? 'Call cancelled' : 'No answer';
+    case 'missed':
+      return 'Missed call';
+    case 'answered-elsewhere':
+      return 'Answered on another device';
+    case 'failed':
+      return 'The call could not connect';
+    case 'answered':
+      return end.reason === 'failed' ? 'The connection was lost' : 'Call ended';
+  }
+}
+
+/** A system notification while the tab is hidden (the screen itself shows the call). */
+function notifyRinging(view: CallView): void {
+  if (typeof Notification === 'undefined' || Notification.permission !== 'granted' || document.visibilityState === 'visible') return;
+  const n = new Notification(view.title, { body: view.video ? 'Incoming video call' : 'Incoming voice call', tag: `call-${view.call?.id ?? ''}`, icon: '/icon.svg', requireInteraction: true });
+  n.onclick = () => {
+    window.focus();
+    n.close();
+  };
+}

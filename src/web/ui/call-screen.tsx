@@ -1,0 +1,245 @@
+/**
+ * Calls on screen: the call buttons of a conversation's header, the full-screen call view (incoming call with
+ * answer / decline; calling; in a call: the peer's video large with our camera's preview in a corner, the
+ * duration, mute, camera on/off, switch camera, details, hang up) and a call's record in the chat.
+ */
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { isGroupId, type ConversationId, type MessageRecord } from '../../client/index.js';
+import type { CallView, CallsModel } from '../model/calls.js';
+import { VIDEO_LADDER, type CallStatsSummary } from '../model/call-quality.js';
+import type { Session } from '../model/session.js';
+import { callText, duration } from './call-format.js';
+import { clockTime } from './format.js';
+import './call-screen.css';
+
+/** Re-renders whenever the calls model changes. */
+function useCalls(calls: CallsModel): CallView | undefined {
+  const [, tick] = useState(0);
+  useEffect(() => calls.subscribe(() => tick((n) => n + 1)), [calls]);
+  return calls.current;
+}
+
+/** Voice and video call buttons for a conversation's header; in a group, "Join call" while one runs there. */
+export function CallButtons(props: { session: Session; id: ConversationId }): preact.JSX.Element | null {
+  const { session, id } = props;
+  useCalls(session.calls);
+  useSessionTick(session);
+  const calls = session.calls;
+  const why = calls.busy ? 'You are in a call' : !session.online ? 'Calls need a connection' : undefined;
+  const start = (media: 'audio' | 'video'): void => void (isGroupId(id) ? calls.startGroup(id, media) : calls.place(id, media));
+  const running = isGroupId(id) ? calls.runningGroupCall(id) : undefined;
+  if (running) {
+    return (
+      <button class="join-call" aria-label={running.media === 'video' ? 'Join video call' : 'Join voice call'} disabled={why !== undefined} onClick={() => start(running.media)}>
+        {running.media === 'video' ? '🎥' : '📞'} Join
+      </button>
+    );
+  }
+  return (
+    <>
+      <button class="icon" aria-label="Voice call" title={why ?? 'Voice call'} disabled={why !== undefined} onClick={() => start('audio')}>
+        📞
+      </button>
+      <button class="icon" aria-label="Video call" title={why ?? 'Video call'} disabled={why !== undefined} onClick={() => start('video')}>
+        🎥
+      </button>
+    </>
+  );
+}
+
+/** Re-renders with the session too (online state). */
+function useSessionTick(session: Session): void {
+  const [, tick] = useState(0);
+  useEffect(() => session.subscribe(() => tick((n) => n + 1)), [session]);
+}
+
+/** The call screen, over everything while a call rings or goes on (mounted once by the messenger). */
+export function CallScreen(props: { session: Session }): preact.JSX.Element | null {
+  const calls = props.session.calls;
+  const view = useCalls(calls);
+  const [details, setDetails] = useState(false);
+  const [, second] = useState(0);
+  const connected = view?.state === 'connected';
+  useEffect(() => {
+    if (!connected) return;
+    const t = setInterval(() => second((n) => n + 1), 1_000);
+    return () => clearInterval(t);
+  }, [connected]);
+  if (!view) return null;
+
+  const ringing = view.direction === 'incoming' && view.state === 'ringing';
+  const ended = view.state === 'ended';
+  const kind = view.video ? 'video call' : 'voice call';
+  const showRemoteVideo = view.video && view.remote !== undefined && view.remoteVideo;
+  const group = view.groupCall !== undefined;
+  return (
+    <div class={`call-screen ${view.video ? 'video' : 'voice'}`} role="dialog" aria-modal="true" aria-label={`Call with ${view.title}`} data-state={view.state}>
+      <div class={group && view.tiles.length > 0 ? 'call-stage grid' : 'call-stage'}>
+        {group && view.tiles.length > 0 ? (
+          <ul class="call-grid" aria-label="Participants" data-count={view.tiles.length}>
+            {view.tiles.map((t) => (
+              <li key={t.key} class="call-tile" aria-label={t.name} data-state={t.state} data-tile={t.key}>
+                {t.stream ? <MediaElement kind={view.video ? 'video' : 'audio'} class="tile-media" stream={t.stream} muted={false} label={`${t.name}’s ${view.video ? 'video' : 'audio'}`} /> : null}
+                {(!view.video || !t.stream) && (
+                  <div class="call-avatar small" aria-hidden="true">
+                    {initials(t.name)}
+                  </div>
+                )}
+                <span class="tile-name">
+                  {t.name}
+                  {t.state !== 'connected' ? ` · ${t.state}` : ''}
+                </span>
+                {details && t.stats && <CallDetails stats={t.stats} step={undefined} label={`Call statistics: ${t.name}`} />}
+              </li>
+            ))}
+          </ul>
+        ) : view.video && view.remote ? (
+          <MediaElement kind="video" class={showRemoteVideo ? 'remote-video' : 'remote-video hidden'} stream={view.remote} muted={false} label={`${view.title}’s video`} />
+        ) : view.remote ? (
+          <MediaElement kind="audio" class="remote-audio" stream={view.remote} muted={false} label={`${view.title}’s audio`} />
+        ) : null}
+        {!showRemoteVideo && !(group && view.tiles.length > 0) && (
+          <div class="call-avatar" aria-hidden="true">
+            {initials(view.title)}
+          </div>
+        )}
+        {view.local && view.cameraOn && <MediaElement kind="video" class="local-preview" stream={view.local} muted={true} label="Your camera" />}
+      </div>
+      <header class="call-head">
+        <h2>{view.title}</h2>
+        <p class="call-status" role="status" aria-live="polite">
+          {statusText(view, kind)}
+        </p>
+      </header>
+      {details && view.stats && <CallDetails stats={view.stats} step={view.videoStep} label="Call statistics" />}
+      <div class="call-controls" role="group" aria-label="Call controls">
+        {ringing ? (
+          <>
+            <button class="call-btn decline" aria-label="Decline" onClick={() => calls.decline()}>
+              ✕<span>Decline</span>
+            </button>
+            {view.video && (
+              <button class="call-btn answer" aria-label="Answer with audio" onClick={() => void calls.answer(false)}>
+                📞<span>Audio</span>
+              </button>
+            )}
+            <button class="call-btn answer" aria-label={view.video ? 'Answer with video' : 'Answer'} onClick={() => void calls.answer(true)}>
+              {view.video ? '🎥' : '📞'}
+              <span>Answer</span>
+            </button>
+          </>
+        ) : ended ? (
+          <button class="call-btn" aria-label="Close" onClick={() => calls.dismiss()}>
+            ✕<span>Close</span>
+          </button>
+        ) : (
+          <>
+            <button class="call-btn" aria-label="Mute" aria-pressed={view.muted} onClick={() => calls.toggleMute()}>
+              {view.muted ? '🔇' : '🎙'}
+              <span>{view.muted ? 'Unmute' : 'Mute'}</span>
+            </button>
+            {view.video && (
+              <button class="call-btn" aria-label="Camera off" aria-pressed={!view.cameraOn} disabled={view.call === undefined} onClick={() => void calls.toggleCamera()}>
+                {view.cameraOn ? '📷' : '🚫'}
+                <span>{view.cameraOn ? 'Camera' : 'Camera off'}</span>
+              </button>
+            )}
+            {view.video && view.canSwitchCamera && (
+              <button class="call-btn" aria-label="Switch camera" disabled={!view.cameraOn} onClick={() => void calls.switchCamera()}>
+                🔄<span>Switch</span>
+              </button>
+            )}
+            {connected && (
+              <button class="call-btn" aria-label="Call details" aria-expanded={details} onClick={() => setDetails((d) => !d)}>
+                ⓘ<span>Details</span>
+              </button>
+            )}
+            <button class="call-btn hangup" aria-label="Hang up" onClick={() => calls.hangup()}>
+              ☎<span>Hang up</span>
+            </button>
+          </>
+        )}
+      </div>
+    </div>
+  );
+}
+
+/** What getStats() says, for the curious (and the tests): bytes and frames received, the route, the video step. */
+function CallDetails(props: { stats: CallStatsSummary; step: number | undefined; label: string }): preact.JSX.Element {
+  const s = props.stats;
+  const step = props.step === undefined ? undefined : VIDEO_LADDER[props.step];
+  const rows: Array<[string, string, string]> = [
+    ['route', 'Connection', s.route === undefined ? '…' : s.route === 'relay' ? 'relay (TURN)' : `direct (${s.route})`],
+    ['audioBytesIn', 'Audio received (bytes)', String(s.audioBytesIn)],
+    ['audioEnergyIn', 'Audio energy received', s.audioEnergyIn.toFixed(4)],
+    ['audioBytesOut', 'Audio sent (bytes)', String(s.audioBytesOut)],
+    ['videoBytesIn', 'Video received (bytes)', String(s.videoBytesIn)],
+    ['framesDecoded', 'Video frames decoded', String(s.framesDecoded)],
+    ['resolution', 'Received picture', s.frameWidth && s.frameHeight ? `${s.frameWidth}×${s.frameHeight}` : '—'],
+    ['videoBytesOut', 'Video sent (bytes)', String(s.videoBytesOut)],
+    ['uplink', 'Estimated uplink', s.availableOutgoingBitrate === undefined ? '—' : `${Math.round(s.availableOutgoingBitrate / 1000)} kbit/s`],
+    ['videoLimit', 'Video we send', step ? `up to ${Math.round(step.maxBitrate / 1000)} kbit/s, 1/${step.scaleResolutionDownBy} size` : '—'],
+    ['rtt', 'Round trip', s.roundTripTimeMs === undefined ? '—' : `${s.roundTripTimeMs} ms`],
+  ];
+  return (
+    <dl class="call-details" aria-label={props.label}>
+      {rows.map(([key, label, value]) => (
+        <div key={key}>
+          <dt>{label}</dt>
+          <dd data-stat={key}>{value}</dd>
+        </div>
+      ))}
+    </dl>
+  );
+}
+
+/** A <video> or <audio> playing a MediaStream (srcObject cannot be set as an attribute). */
+function MediaElement(props: { kind: 'video' | 'audio'; class: string; stream: MediaStream; muted: boolean; label: string }): preact.JSX.Element {
+  const ref = useRef<HTMLVideoElement & HTMLAudioElement>(null);
+  useEffect(() => {
+    const el = ref.current;
+    if (!el || el.srcObject === props.stream) return;
+    el.srcObject = props.stream;
+    el.play().catch(() => undefined); // autoplay may wait for a gesture; answering or calling was one
+  }, [props.stream]);
+  if (props.kind === 'audio') return <audio ref={ref} class={props.class} autoPlay aria-label={props.label} />;
+  return <video ref={ref} class={props.class} autoPlay playsInline muted={props.muted} aria-label={props.label} />;
+}
+
+function statusText(view: CallView, kind: string): string {
+  switch (view.state) {
+    case 'dialing':
+      return 'Calling…';
+    case 'ringing':
+      return view.direction === 'incoming' ? `Incoming ${kind}` : 'Ringing…';
+    case 'connecting':
+      return 'Connecting…';
+    case 'connected':
+      return duration(Date.now() - (view.connectedAt ?? Date.now()));
+    case 'ended':
+      return view.endedText ?? 'Call ended';
+  }
+}
+
+function initials(title: string): string {
+  const t = title.replace(/^\+/, '');
+  return t.slice(0, 2).toUpperCase();
+}
+
+/** A call's record in the conversation, with "Call back". */
+export function CallRecordNote(props: { session: Session; m: MessageRecord }): preact.JSX.Element {
+  const { session, m } = props;
+  useCalls(session.calls);
+  const missed = m.call?.outcome === 'missed';
+  const peer = m.conversationId;
+  return (
+    <div class={missed ? 'system call-record missed' : 'system call-record'} role="note" data-id={m.id} data-outcome={m.call?.outcome}>
+      {m.call?.media === 'video' ? '🎥' : '📞'} {callText(m)} · {clockTime(m.timestamp)}{' '}
+      {!isGroupId(peer) && m.direction === 'incoming' && m.call?.outcome !== 'answered' && (
+        <button class="link" disabled={session.calls.busy} onClick={() => void session.calls.place(peer, m.call?.media ?? 'audio')}>
+          Call back
+        </button>
+      )}
+    </div>
+  );
+}
