@@ -590,11 +590,24 @@ describe('BrowserClientStore', () => {
       assert.ok(all.every((m, i) => i === 0 || (all[i - 1] as MessageRecord).timestamp < m.timestamp));
       assert.equal((await store.transaction((tx) => tx.messages.expired(1000 + 5000))).length, 6);
 
+      // The chats list: from the indexes (one newest row per chat, unread keys counted), not the histories.
+      const summarizing = performance.now();
+      const summaries = await store.transaction((tx) => tx.messages.summaries());
+      const summariesMs = performance.now() - summarizing;
+      assert.deepEqual(
+        summaries.map((x) => [x.conversationId, x.last.id, x.unread]).sort(),
+        [
+          [A, `${B}:${N + 499}`, 500],
+          [B, `${B}:${N + 1000 + SINGLES - 1}`, N + SINGLES],
+        ].sort(),
+      );
+
       const figures = [
         `write ${N + 500} messages in one transaction: ${writeMs.toFixed(0)} ms`,
         `one message a transaction: ${perCommitMs.toFixed(1)} ms per commit`,
         `open the store: ${openMs.toFixed(1)} ms; newest 50 of ${N + SINGLES}: ${pageMs.toFixed(1)} ms; each older page of 50: ${backMs.toFixed(1)} ms`,
         `the whole chat (${N + SINGLES}): ${fullMs.toFixed(0)} ms`,
+        `summaries of the 2 chats (${N + SINGLES + 500} unread): ${summariesMs.toFixed(1)} ms`,
       ];
       for (const f of figures) {
         t.diagnostic(f);
@@ -605,6 +618,7 @@ describe('BrowserClientStore', () => {
       assert.ok(openMs + pageMs < 2000, `open and newest page took ${(openMs + pageMs).toFixed(0)} ms`);
       assert.ok(backMs < 500, `an older page took ${backMs.toFixed(0)} ms`);
       assert.ok(pageMs * 5 < fullMs, `the newest page (${pageMs.toFixed(0)} ms) costs far less than the whole chat (${fullMs.toFixed(0)} ms)`);
+      assert.ok(summariesMs * 3 < fullMs, `the summaries (${summariesMs.toFixed(0)} ms) cost far less than reading the chat (${fullMs.toFixed(0)} ms)`);
     } finally {
       await store.close();
       await deleteAll(name);

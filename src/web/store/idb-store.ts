@@ -333,23 +333,13 @@ function newestPerConversation(db: IDBDatabase): Promise<Row[]> {
   });
 }
 
-/** How many unread rows each conversation has, counted from the unread index's keys (no record is read). */
-function unreadCounts(db: IDBDatabase): Promise<Map<string, number>> {
-  return new Promise((resolve, reject) => {
-    const counts = new Map<string, number>();
-    const req = db.transaction('messages', 'readonly').objectStore('messages').index(Index.unread).openKeyCursor(null, 'next');
-    req.onsuccess = () => {
-      const cursor = req.result;
-      if (!cursor) {
-        resolve(counts);
-        return;
-      }
-      const c = (cursor.key as [number, string, number, string])[1];
-      counts.set(c, (counts.get(c) ?? 0) + 1);
-      cursor.continue();
-    };
-    req.onerror = () => reject(req.error ?? new DOMException('cursor failed', 'UnknownError'));
-  });
+/**
+ * How many unread rows each of `conversations` has: one `count` of its range of the unread index each, in one
+ * read-only transaction (IndexedDB counts inside the database: no record is read, no cursor step runs in JS).
+ */
+function unreadCounts(db: IDBDatabase, conversations: readonly string[]): Promise<Map<string, number>> {
+  const index = db.transaction('messages', 'readonly').objectStore('messages').index(Index.unread);
+  return Promise.all(conversations.map(async (c) => [c, await request(index.count(IDBKeyRange.bound([1, c], [1, c, []])))] as const)).then((pairs) => new Map(pairs));
 }
 
 function getAll(db: IDBDatabase, table: TableName, index: string | undefined, range: IDBKeyRange | null): Promise<Row[]> {
@@ -714,8 +704,8 @@ export class BrowserClientStore implements ClientStore {
             // asks in transactions of their own).
             return summarize(await all('messages'));
           }
-          const [rows, counts] = await Promise.all([newestPerConversation(db), unreadCounts(db)]);
-          const newest = await Promise.all(rows.map((r) => this.#open('messages', r)));
+          const rows = await newestPerConversation(db);
+          const [newest, counts] = await Promise.all([Promise.all(rows.map((r) => this.#open('messages', r))), unreadCounts(db, rows.map((r) => r.c as string))]);
           return newest.map((last) => ({ conversationId: last.conversationId, last, unread: counts.get(last.conversationId) ?? 0 }));
         },
       },
