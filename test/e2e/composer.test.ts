@@ -88,6 +88,10 @@ describe('the composer: voice notes, files, drops, pastes, view once', () => {
     const audio = bob.locator('audio[aria-label="Voice message"]');
     await audio.waitFor({ timeout: 60_000 });
     const heard = await audio.evaluate(async (el: HTMLAudioElement) => {
+      // The player knows the length before it is played (MediaRecorder's WebM has none in its header).
+      const known = Date.now() + 10_000;
+      while (!(Number.isFinite(el.duration) && el.duration > 0 && el.currentTime === 0) && Date.now() < known) await new Promise((r) => setTimeout(r, 50));
+      const shown = el.duration;
       const bytes = new Uint8Array(await (await fetch(el.src)).arrayBuffer());
       const head = Array.from(bytes.subarray(0, 4));
       const text = new TextDecoder('latin1').decode(bytes.subarray(0, 4096));
@@ -100,7 +104,7 @@ describe('the composer: voice notes, files, drops, pastes, view once', () => {
       el.pause();
       let peak = 0;
       for (const s of decoded.getChannelData(0)) peak = Math.max(peak, Math.abs(s));
-      return { head, opus: text.includes('A_OPUS') || text.includes('OpusHead'), seconds: decoded.duration, played: el.currentTime, peak, error: el.error?.code ?? 0 };
+      return { head, opus: text.includes('A_OPUS') || text.includes('OpusHead'), seconds: decoded.duration, shown, played: el.currentTime, peak, error: el.error?.code ?? 0 };
     });
     assert.ok(heard.opus, 'an Opus recording');
     assert.ok(
@@ -108,6 +112,7 @@ describe('the composer: voice notes, files, drops, pastes, view once', () => {
       'in WebM or Ogg',
     );
     assert.ok(heard.seconds > 1 && heard.seconds < 10, `decodes to about 2 s of audio (got ${heard.seconds})`);
+    assert.ok(Math.abs(heard.shown - heard.seconds) < 0.5, `the player shows the length before playing (${heard.shown} s)`);
     assert.ok(heard.peak > 0.01, 'not silence (the fake microphone beeps)');
     assert.equal(heard.error, 0);
     assert.ok(heard.played > 0, 'the player advanced');

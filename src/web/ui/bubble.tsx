@@ -226,7 +226,7 @@ function Attachment(props: { session: Session; m: MessageRecord; a: AttachmentRe
   if (a.type === 'audio') {
     return (
       <div class="media audio">
-        {url ? <audio controls src={url} aria-label={a.voiceNote ? 'Voice message' : (a.fileName ?? 'Audio')} /> : <span aria-busy={!error}>{a.voiceNote ? 'Voice message' : 'Audio'}…</span>}
+        {url ? <audio controls src={url} aria-label={a.voiceNote ? 'Voice message' : (a.fileName ?? 'Audio')} onLoadedMetadata={findDuration} /> : <span aria-busy={!error}>{a.voiceNote ? 'Voice message' : 'Audio'}…</span>}
         {error && <span class="error">{error}</span>}
       </div>
     );
@@ -249,6 +249,23 @@ function Attachment(props: { session: Session; m: MessageRecord; a: AttachmentRe
       {error && <span class="error">{error}</span>}
     </div>
   );
+}
+
+/**
+ * Voice notes recorded by MediaRecorder are WebM without a duration in their header: the player shows none and
+ * cannot seek until it has read to the end once. Seeking far past the end makes the browser find the end (and
+ * so the duration); then it goes back to the start.
+ */
+function findDuration(e: Event): void {
+  const el = e.currentTarget as HTMLMediaElement;
+  if (Number.isFinite(el.duration)) return;
+  const found = (): void => {
+    if (!Number.isFinite(el.duration)) return;
+    el.removeEventListener('durationchange', found);
+    el.currentTime = 0;
+  };
+  el.addEventListener('durationchange', found);
+  el.currentTime = Number.MAX_SAFE_INTEGER;
 }
 
 function usePreview(bytes: Uint8Array | undefined): string | undefined {
