@@ -243,3 +243,15 @@ export function CallRecordNote(props: { session: Session; m: MessageRecord }): p
     </div>
   );
 }
+
+/** The "always relay calls" choice, for the Settings screen (kept in this browser). */
+export function AlwaysRelaySetting(props: { session: Session }): preact.JSX.Element {
+  const calls = props.session.calls;
+  useCalls(calls);
+  return (
+    <label class="check">
+      <input type="checkbox" checked={calls.alwaysRelay} onChange={(e) => (calls.alwaysRelay = e.currentTarget.checked)} /> Always relay calls (the people you call never see your
+      IP address; calls go through the server’s TURN relay)
+    </label>
+  );
+}
