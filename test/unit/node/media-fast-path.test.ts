@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,6 +14,7 @@ import { downloadAttachment } from '../../../src/client/media/download.ts';
 import { ClientError, ClientErrorCode } from '../../../src/client/errors.ts';
 import type { MediaHashing } from '../../../src/client/media/types.ts';
 import type { AttachmentRecord } from '../../../src/client/store/types.ts';
+import type { FetchLike } from '../../../src/client/transport/http.ts';
 import { NodeCryptoProvider } from '../../../src/node/crypto-provider.ts';
 import { FileMediaFiles } from '../../../src/node/media/files.ts';
 import { workerHashing } from '../../../src/node/media/hash-worker.ts';
@@ -163,5 +166,66 @@ describe('a verified download decrypted in place (FileMediaFiles)', () => {
     );
     assert.deepEqual((await readdir(dir)).sort(), ['.staging', '.tmp']);
     assert.deepEqual(await readdir(path.join(dir, '.tmp')), []);
+  });
+});
+
+describe('BlobHttp.download over a fetch that offers chunks() (no web stream)', () => {
+  /** A FetchLike over node:http whose responses hand out the IncomingMessage as `chunks()`, and no `body`. */
+  const chunkedFetch: FetchLike = (input, init) =>
+    new Promise((resolve, reject) => {
+      const req = http.request(input, { method: init.method, headers: init.headers });
+      init.signal?.addEventListener('abort', () => req.destroy(new Error('aborted')), { once: true });
+      req.on('error', reject);
+      req.on('response', (res) =>
+        resolve(
+          Object.assign(
+            {
+              status: res.statusCode ?? 0,
+              headers: { get: (name: string) => (res.headers[name.toLowerCase()] as string | undefined) ?? null },
+              arrayBuffer: async () => {
+                const parts: Buffer[] = [];
+                for await (const c of res as AsyncIterable<Buffer>) parts.push(c);
+                return new Uint8Array(Buffer.concat(parts)).buffer;
+              },
+            },
+            { chunks: () => res as AsyncIterable<Uint8Array> },
+          ),
+        ),
+      );
+      req.end();
+    });
+
+  it('streams the body from chunks(), and a body cut short is CLIENT_CONNECTION_CLOSED', async () => {
+    const blob = randomBytes(3_000_000);
+    const server = http.createServer((req, res) => {
+      const cut = req.headers['x-cut'] === '1';
+      res.writeHead(200, { 'content-length': String(blob.length), 'content-type': 'application/octet-stream' });
+      if (cut) res.write(blob.subarray(0, 100_000), () => res.destroy());
+      else res.end(blob);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const credentials = { accountId: 'a', deviceId: 1, password: 'p' };
+      const whole = new BlobHttp({ url, credentials, fetch: chunkedFetch });
+      const d = await whole.download('ab'.repeat(32), 0);
+      assert.equal(d.size, blob.length);
+      const parts: Uint8Array[] = [];
+      for await (const c of d.chunks) parts.push(c);
+      assert.deepEqual(Buffer.concat(parts), blob);
+      assert.ok(parts.length > 1, 'streamed from chunks() piece by piece (the response has no body to read whole)');
+
+      const cutFetch: FetchLike = (input, init) => chunkedFetch(input, { ...init, headers: { ...init.headers, 'x-cut': '1' } });
+      const cut = await new BlobHttp({ url, credentials, fetch: cutFetch }).download('ab'.repeat(32), 0);
+      await assert.rejects(
+        (async () => {
+          for await (const c of cut.chunks) assert.ok(c.length > 0);
+        })(),
+        (err: unknown) => ClientError.is(err, ClientErrorCode.ConnectionClosed),
+      );
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
