@@ -149,7 +149,12 @@ export interface CliServer {
 /** Starts `parley serve` on loopback (port 0 unless given) with the test numbers. */
 export async function startServer(dataDir: string, extra: readonly string[] = [], port = 0): Promise<CliServer> {
   const p = startCli(['serve', '--port', String(port), '--host', '127.0.0.1', '--data', dataDir, '--test-numbers', TEST_NUMBERS_FLAG, ...extra]);
-  await p.waitFor(/"event":"ready"/, 20_000);
+  // A slow start (a loaded machine) gets a minute; one that never comes up is killed, not left running.
+  await p.waitFor(/"event":"ready"/, 60_000).catch(async (err: unknown) => {
+    p.child.kill('SIGKILL');
+    await p.done(5_000);
+    throw err;
+  });
   const ready = /\{"event":"ready","port":(\d+),"url":"([^"]+)"\}/.exec(p.stdout());
   if (!ready) throw new Error(`no ready line: ${p.stdout()}`);
   return {

@@ -7,6 +7,7 @@
 import {
   Client,
   type AttachmentInput,
+  type AttachmentSendOptions,
   type JsonValue,
   ConnectionState,
   isGroupId,
@@ -292,7 +293,7 @@ export class Session {
    * Sends a prepared file. The SDK keeps our copy in the media cache under the message (its attachment's
    * `path`), so our own bubble shows the file, after reloads too, without downloading our upload.
    */
-  async sendAttachment(id: ConversationId, input: AttachmentInput, options: { caption?: string | undefined; quote?: MessageRecord | undefined } = {}): Promise<MessageRecord> {
+  async sendAttachment(id: ConversationId, input: AttachmentInput, options: Pick<AttachmentSendOptions, 'caption' | 'quote' | 'viewOnce'> = {}): Promise<MessageRecord> {
     const m = await this.client.sendAttachment(id, input, options);
     this.#changed(id);
     return m;
