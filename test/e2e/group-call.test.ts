@@ -1,0 +1,127 @@
+// A three-party group video call in three browser profiles (headless Chromium, fake cameras and
+// microphones) through the real server: one starts it from the group's header, the other two answer from
+// their incoming-call screen, and each browser shows a grid of the two others with audio and video arriving
+// from both (getStats() per connection: bytes and decoded frames); one leaves and the two others go on; the
+// rest leave. Runs in a loopback-only network namespace, as the other call tests do.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
+import { NETNS_ENV, runInNetns } from '../integration/calls-support.ts';
+import { callScreen, startCallWorld, waitForCallState, type CallWorld } from './calls-support.ts';
+import { NUMBERS, openChat, registerInBrowser, screenshot, sendMessage, bubble, watchErrors } from './support.ts';
+
+const FILE = fileURLToPath(import.meta.url);
+const { alice: A, bob: B, carol: C } = NUMBERS;
+const GROUP = 'Call crew';
+
+if (process.env[NETNS_ENV] !== '1') {
+  describe('browser group calls', () => {
+    it('run inside a loopback-only network namespace', async (t) => {
+      const r = await runInNetns(FILE, 280_000);
+      if (r === undefined) {
+        if (process.env.CI === 'true') assert.fail('unshare -n is not permitted here, and CI needs the call tests (run as root)');
+        t.skip('unshare -n is not permitted here: the WebRTC tests need a loopback-only network namespace');
+        return;
+      }
+      assert.equal(r.code, 0, r.output);
+      process.stdout.write(r.output.split('\n').filter((l) => /^\s*(✔|✖|ℹ|#)/.test(l)).map((l) => `    ${l}`).join('\n') + '\n');
+    });
+  });
+} else {
+  describe('a three-party group call in three browsers (in a loopback-only namespace)', () => {
+    let world: CallWorld;
+    let alice: Page;
+    let bob: Page;
+    let carol: Page;
+    const errors: string[] = [];
+
+    before(async () => {
+      world = await startCallWorld('group-call');
+      alice = await registerInBrowser(await world.context(), A);
+      bob = await registerInBrowser(await world.context(), B);
+      carol = await registerInBrowser(await world.context({ width: 390, height: 844 }), C);
+      errors.push(...watchErrors(alice), ...watchErrors(bob), ...watchErrors(carol));
+      await alice.getByRole('button', { name: 'New group' }).click();
+      const dialog = alice.getByRole('dialog', { name: 'New group' });
+      await dialog.getByLabel('Group name').fill(GROUP);
+      await dialog.getByLabel(/^Members/).fill(`${B.number}, ${C.number}`);
+      await dialog.getByRole('button', { name: 'Create group' }).click();
+      await alice.getByRole('heading', { level: 2, name: GROUP }).waitFor();
+      await sendMessage(alice, 'Call in a minute');
+      for (const page of [bob, carol]) {
+        await openChat(page, GROUP);
+        await bubble(page, 'Call in a minute').waitFor();
+      }
+      // Sessions between Bob and Carol too (each device links to each other one).
+      await sendMessage(bob, 'Ready');
+      await bubble(carol, 'Ready').waitFor();
+      await sendMessage(carol, 'Me too');
+      await bubble(bob, 'Me too').waitFor();
+    });
+
+    after(async () => {
+      await world?.close();
+    });
+
+    /** The per-participant figures of a page's grid: tile name -> { framesDecoded, audioBytesIn, videoBytesIn }. */
+    async function tileStats(page: Page): Promise<Record<string, Record<string, number>>> {
+      return page.locator('li.call-tile').evaluateAll((tiles) =>
+        Object.fromEntries(
+          tiles.map((t) => [
+            t.getAttribute('aria-label') ?? '',
+            Object.fromEntries(['framesDecoded', 'audioBytesIn', 'videoBytesIn'].map((k) => [k, Number(t.querySelector(`dd[data-stat="${k}"]`)?.textContent ?? 'NaN')])),
+          ]),
+        ),
+      );
+    }
+
+    /** Waits (bounded) until `page` shows exactly `names` as tiles, each with audio and video arriving. */
+    async function waitForGrid(page: Page, who: string, names: readonly string[]): Promise<void> {
+      const deadline = Date.now() + 40_000;
+      let seen: Record<string, Record<string, number>> = {};
+      while (Date.now() < deadline) {
+        seen = await tileStats(page);
+        const ok =
+          Object.keys(seen).sort().join() === [...names].sort().join() &&
+          names.every((n) => (seen[n]?.framesDecoded ?? 0) > 20 && (seen[n]?.audioBytesIn ?? 0) > 2_000 && (seen[n]?.videoBytesIn ?? 0) > 20_000);
+        if (ok) return;
+        await page.waitForTimeout(500);
+      }
+      assert.fail(`${who}: the grid did not show ${names.join(', ')} with media; saw ${JSON.stringify(seen)}`);
+    }
+
+    it('starts a video call in the group; both others answer; everyone gets audio and video from both others; one leaves and the others go on', async () => {
+      await alice.getByRole('button', { name: 'Video call', exact: true }).click();
+      for (const p of [bob, carol]) {
+        await callScreen(p).getByRole('status').filter({ hasText: 'Incoming video call' }).waitFor();
+        assert.equal(await callScreen(p).getAttribute('aria-label'), `Call with ${GROUP}`);
+      }
+      await screenshot(carol, 'group-call-incoming-phone');
+      await callScreen(bob).getByRole('button', { name: 'Answer with video' }).click();
+      await callScreen(carol).getByRole('button', { name: 'Answer with video' }).click();
+      for (const p of [alice, bob, carol]) {
+        await waitForCallState(p, 'connected');
+        await callScreen(p).getByRole('button', { name: 'Call details' }).click();
+      }
+      await Promise.all([waitForGrid(alice, 'alice', [B.number, C.number]), waitForGrid(bob, 'bob', [A.number, C.number]), waitForGrid(carol, 'carol', [A.number, B.number])]);
+      await screenshot(alice, 'group-call-grid');
+      await screenshot(carol, 'group-call-grid-phone');
+
+      // One leaves: the two others go on with each other; then they leave and the call ends.
+      await callScreen(carol).getByRole('button', { name: 'Hang up' }).click();
+      await callScreen(carol).getByRole('status').filter({ hasText: 'Call ended' }).waitFor();
+      await Promise.all([waitForGrid(alice, 'alice', [B.number]), waitForGrid(bob, 'bob', [A.number])]);
+      await callScreen(carol).waitFor({ state: 'detached', timeout: 10_000 });
+      await callScreen(bob).getByRole('button', { name: 'Hang up' }).click();
+      await callScreen(alice).getByRole('button', { name: 'Hang up' }).click();
+      for (const p of [alice, bob]) await callScreen(p).waitFor({ state: 'detached', timeout: 10_000 });
+      // The group chat records the call.
+      await alice.locator('.call-record').first().waitFor();
+    });
+
+    it('logged no page errors', () => {
+      assert.deepEqual(errors.filter((e) => !/Failed to load resource|WebSocket/.test(e)), []);
+    });
+  });
+}
