@@ -40,6 +40,8 @@ export const ClientErrorCode = {
   NotGroupMember: 'CLIENT_NOT_GROUP_MEMBER',
   /** The group would exceed 1,024 members. */
   GroupFull: 'CLIENT_GROUP_FULL',
+  /** A group call that already has its 8 participants. */
+  CallFull: 'CLIENT_CALL_FULL',
   /** The group's settings do not allow this member to do that (only admins may); the server's 403. */
   Forbidden: 'CLIENT_FORBIDDEN',
   /** An invite link that does not parse, or that the server refused (revoked or wrong). */

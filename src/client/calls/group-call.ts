@@ -166,7 +166,7 @@ export class GroupCall {
     return this.#events.on(event, listener);
   }
 
-  /** Joins: answers the call ringing here, or joins a running call late (`CLIENT_GROUP_FULL` at 8 devices). */
+  /** Joins: answers the call ringing here, or joins a running call late (`CLIENT_CALL_FULL` at 8 devices). */
   join(options: GroupCallMediaOptions = {}): Promise<void> {
     return this.#control.join(this, options);
   }

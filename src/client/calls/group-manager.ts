@@ -199,7 +199,7 @@ export class GroupCallManager implements GroupCallControl {
     if (!isJoinable(call)) throw new ClientError(ClientErrorCode.InvalidArgument, 'the group call is no longer joinable here'); // it changed meanwhile
     this.#ensureFree();
     if (call.participants.length + 1 > MAX_GROUP_CALL_PARTICIPANTS) {
-      throw new ClientError(ClientErrorCode.GroupFull, `the group call already has ${MAX_GROUP_CALL_PARTICIPANTS} participants`);
+      throw new ClientError(ClientErrorCode.CallFull, `the group call already has ${MAX_GROUP_CALL_PARTICIPANTS} participants`);
     }
     clearTimeout(live.ringTimer);
     this.#enter(live, options);

@@ -37,6 +37,8 @@ export function errorInWords(err: unknown): string {
         return 'You are no longer a member of this group.';
       case ClientErrorCode.GroupFull:
         return 'The group is full.';
+      case ClientErrorCode.CallFull:
+        return 'The call is full (8 people at most).';
       case ClientErrorCode.BadLinkUri:
         return 'That is not a Parley linking code.';
       case ClientErrorCode.LinkFailed:

@@ -258,7 +258,7 @@ describe('GroupCallManager', () => {
     m.close();
   });
 
-  it('joins late: a call heard of from joins only is idle and joinable; at 8 devices joining is CLIENT_GROUP_FULL', async () => {
+  it('joins late: a call heard of from joins only is idle and joinable; at 8 devices joining is CLIENT_CALL_FULL', async () => {
     const now = { t: 8_000_000 };
     const others = Array.from({ length: 9 }, (_, i) => acct(i + 1));
     const { m, handle, events, sent } = manager(now, { members: [SELF, ...others], otherDevices: true });
@@ -267,7 +267,7 @@ describe('GroupCallManager', () => {
     assert.deepEqual([events[0]?.type, call.state, call.startedBy], ['running', 'idle', undefined]);
     for (const o of others.slice(1, 8)) await handle(from(o), now.t, signal({ kind: 'join', reply: false, media: 'audio', participants: me(o) }));
     assert.equal(call.participants.length, 8);
-    await assert.rejects(call.join(), (e: unknown) => ClientError.is(e, 'CLIENT_GROUP_FULL'));
+    await assert.rejects(call.join(), (e: unknown) => ClientError.is(e, 'CLIENT_CALL_FULL'));
     // One leaves: now there is room.
     await handle(from(others[3] as AccountId), now.t + 1, signal({ kind: 'hangup', reason: 'normal', deviceId: 1 }));
     sent.length = 0;
