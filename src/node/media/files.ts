@@ -362,8 +362,10 @@ async function place(tmp: string, dir: string, name: string): Promise<string> {
 
 /**
  * A staged download being decrypted over itself ({@link InPlaceFile}): positioned reads and writes on one
- * handle, flushed to disk in the background as it is rewritten (as {@link FileMediaWriter}), cut to the
- * plaintext's size, synced and placed on `commit`.
+ * handle, cut to the plaintext's size, synced and placed on `commit`. Unlike {@link FileMediaWriter} it is not
+ * flushed in the background while it is rewritten: a sync writes every dirty page of the file, and before the
+ * decryption has reached the end those include the staged ciphertext still to be rewritten, which would reach
+ * the disk twice. One sync at the end writes each byte once.
  */
 class FileInPlace implements InPlaceFile {
   readonly #dir: string;
@@ -371,8 +373,6 @@ class FileInPlace implements InPlaceFile {
   readonly #name: string;
   readonly #handle: FileHandle;
   #state: 'open' | 'committed' | 'aborted' = 'open';
-  #unflushed = 0;
-  #flushing: Promise<void> | undefined;
 
   constructor(
     dir: string,
@@ -410,19 +410,12 @@ class FileInPlace implements InPlaceFile {
       const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, offset + done);
       done += bytesWritten;
     }
-    this.#unflushed += bytes.length;
-    if (this.#unflushed >= OUTPUT_FLUSH_BYTES && this.#flushing === undefined) {
-      this.#unflushed = 0;
-      this.#flushing = handle.datasync().finally(() => (this.#flushing = undefined));
-      this.#flushing.catch(() => undefined);
-    }
   }
 
   async commit(size: number): Promise<string> {
     const handle = this.#open();
     this.#state = 'committed';
     try {
-      await this.#flushing;
       await handle.truncate(size);
       await handle.sync();
     } catch (err) {
@@ -438,7 +431,6 @@ class FileInPlace implements InPlaceFile {
     if (this.#state !== 'open') return;
     this.#state = 'aborted';
     try {
-      await this.#flushing?.catch(() => undefined);
       await this.#handle.close();
     } finally {
       await rm(this.#tmp, { force: true });
