@@ -139,7 +139,7 @@ export function CallScreen(props: { session: Session }): preact.JSX.Element | nu
               <span>{view.muted ? 'Unmute' : 'Mute'}</span>
             </button>
             {view.video && (
-              <button class="call-btn" aria-label="Camera off" aria-pressed={!view.cameraOn} disabled={view.call === undefined} onClick={() => void calls.toggleCamera()}>
+              <button class="call-btn" aria-label="Camera off" aria-pressed={!view.cameraOn} disabled={view.call === undefined && !group} onClick={() => void calls.toggleCamera()}>
                 {view.cameraOn ? '📷' : '🚫'}
                 <span>{view.cameraOn ? 'Camera' : 'Camera off'}</span>
               </button>
