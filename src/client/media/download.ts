@@ -6,9 +6,10 @@
  *    download after a restart (the staged bytes are hashed again first).
  * 2. Complete: the SHA-256 must be the pointer's and the MAC must match, else `CLIENT_BAD_MEDIA` and the
  *    staged bytes are deleted. Nothing is decrypted before this.
- * 3. The staged file is decrypted into a {@link MediaWriter} (which re-verifies as it goes, so bytes that
- *    changed on disk between the passes are caught too), the plaintext's size and SHA-256 are checked, and the
- *    file is committed; the staging file is removed.
+ * 3. The staged file is decrypted over itself when it can be ({@link StagedFile.inPlace}: no second file),
+ *    else into a {@link MediaWriter}; either way the plaintext's size and SHA-256 are checked (which catches
+ *    bytes that changed on disk between the passes too) before the file is committed, and the staging file is
+ *    gone. With {@link DownloadContext.hashing} the SHA-256s run on another thread than the MAC and the AES.
  */
 import type { CryptoProvider } from '../../protocol/index.js';
 import { sleep } from '../async.js';
