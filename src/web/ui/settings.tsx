@@ -1,10 +1,11 @@
-/** Settings: this account, linked devices (link a companion by its QR code), notifications, theme, logging out. */
+/** Settings: this account, linked devices (link a companion by its QR code), backups, notifications, calls, theme, logging out. */
 import { useEffect, useState } from 'preact/hooks';
 import type { DeviceView } from '../../client/index.js';
 import { errorInWords } from '../model/errors.js';
 import type { Session } from '../model/session.js';
 import { lastSeen } from './format.js';
 import { BackupsSection } from './backups.js';
+import { AlwaysRelaySetting } from './call-screen.js';
 import { Modal } from './modal.js';
 import { QrScanner } from './qr-scanner.js';
 import { askForNotifications, notificationsAllowed } from './notify.js';
@@ -35,6 +36,10 @@ export function Settings(props: { session: Session; onClose: () => void; onLogge
           <button onClick={() => void askForNotifications().then((p) => setNotify(p === 'granted'))}>Turn on notifications</button>
         )}
         <PushToggle session={session} />
+      </section>
+      <section>
+        <h3>Calls</h3>
+        <AlwaysRelaySetting session={session} />
       </section>
       <section>
         <h3>Theme</h3>
