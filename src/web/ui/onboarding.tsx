@@ -15,32 +15,39 @@ type Props = { profile: Profile; onReady: (session: Session) => void };
 
 export function Onboarding(props: Props): preact.JSX.Element {
   const [mode, setMode] = useState<'register' | 'link'>('register');
+  // Registered: a backup of this number on the server is offered first (./backups.tsx), without the tabs.
+  const [registered, setRegistered] = useState<Session | undefined>();
   return (
     <main class="onboarding">
       <div class="card">
         <h1>Parley</h1>
         <p class="hint">Messages are encrypted in this browser. The server only ever sees ciphertext.</p>
-        <div class="tabs" role="tablist">
-          <button role="tab" aria-selected={mode === 'register'} onClick={() => setMode('register')}>
-            Register a number
-          </button>
-          <button role="tab" aria-selected={mode === 'link'} onClick={() => setMode('link')}>
-            Link to my phone
-          </button>
-        </div>
-        {mode === 'register' ? <Register {...props} /> : <Link {...props} />}
+        {registered ? (
+          <RestoreOffer session={registered} onDone={() => props.onReady(registered)} />
+        ) : (
+          <>
+            <div class="tabs" role="tablist">
+              <button role="tab" aria-selected={mode === 'register'} onClick={() => setMode('register')}>
+                Register a number
+              </button>
+              <button role="tab" aria-selected={mode === 'link'} onClick={() => setMode('link')}>
+                Link to my phone
+              </button>
+            </div>
+            {mode === 'register' ? <Register {...props} onRegistered={setRegistered} /> : <Link {...props} />}
+          </>
+        )}
       </div>
     </main>
   );
 }
 
-function Register(props: Props): preact.JSX.Element {
+function Register(props: Props & { onRegistered: (session: Session) => void }): preact.JSX.Element {
   const [number, setNumber] = useState('');
   const [code, setCode] = useState('');
   const [step, setStep] = useState<'number' | 'code'>('number');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | undefined>();
-  const [registered, setRegistered] = useState<Session | undefined>();
   const serverUrl = location.origin;
   const clean = number.replace(/[\s()-]/g, '');
 
@@ -63,15 +70,13 @@ function Register(props: Props): preact.JSX.Element {
     setError(undefined);
     try {
       await register({ serverUrl, number: clean, code: code.trim(), crypto: new WebCryptoProvider(), store: props.profile.store, fetch: browserFetch });
-      // A backup of this number on the server: offer to restore it first (./backups.tsx).
-      setRegistered(await Session.open(props.profile));
+      props.onRegistered(await Session.open(props.profile));
     } catch (err) {
       setError(errorInWords(err));
       setBusy(false);
     }
   };
 
-  if (registered) return <RestoreOffer session={registered} onDone={() => props.onReady(registered)} />;
   return step === 'number' ? (
     <form onSubmit={(e) => void ask(e)}>
       <label>
