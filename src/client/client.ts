@@ -831,10 +831,15 @@ export class Client {
     return this.#outgoing.markRead(conversationId, { ids, sendReceipt: this.#o.readReceipts !== false });
   }
 
-  /** Opens a view-once message: returns it with its text, which is then erased here. */
+  /**
+   * Opens a view-once message: returns it as it was, with its text and attachments, which are then erased
+   * here, saved files included (read an attachment's file before calling this to show it).
+   */
   async markViewed(id: MessageId): Promise<MessageRecord> {
     this.#ensureOpen();
-    return this.#outgoing.markViewed(id, this.#o.readReceipts !== false);
+    const { shown, files } = await this.#outgoing.markViewed(id, this.#o.readReceipts !== false);
+    await this.#removeFiles(files);
+    return shown;
   }
 
   /** Sends a typing indicator (ephemeral). */

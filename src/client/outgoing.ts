@@ -276,19 +276,21 @@ export class Outgoing {
   }
 
   /**
-   * Opens a view-once message: resolves with it as it was (the text, for display this once) and erases the
-   * text from the store; a viewed receipt goes to the sender when `sendReceipt`.
+   * Opens a view-once message: resolves with it as it was (its text and attachments, for display this once)
+   * and erases from the store its text, quote and attachments (their keys, thumbnails and saved files: the
+   * locations of those files are resolved too, for the caller to remove); a viewed receipt goes to the sender
+   * when `sendReceipt`.
    */
-  async markViewed(id: MessageId, sendReceipt: boolean): Promise<MessageRecord> {
+  async markViewed(id: MessageId, sendReceipt: boolean): Promise<{ shown: MessageRecord; files: string[] }> {
     const now = this.#o.clock.now();
     const shown = await this.#o.store.transaction(async (tx) => {
       const account = await requireAccount(tx);
       const m = await tx.messages.get(id);
       if (!m || m.direction !== 'incoming') throw new ClientError(ClientErrorCode.InvalidArgument, 'no such incoming message');
-      if (!m.viewOnce || m.status === 'viewed') return m;
-      await tx.messages.put({ ...m, body: '', quote: undefined, status: advanceStatus(m.status, 'viewed') });
+      if (!m.viewOnce || m.status === 'viewed') return { shown: m, files: [] };
+      await tx.messages.put({ ...m, body: '', quote: undefined, attachments: [], status: advanceStatus(m.status, 'viewed') });
       if (sendReceipt) await enqueueReceipt(tx, m.senderId, ReceiptType.VIEWED, [m.timestamp], this.#o.clock.next(), now, account.number);
-      return m;
+      return { shown: m, files: savedFiles(m) };
     });
     this.#o.outbox.kick();
     return shown;

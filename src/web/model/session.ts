@@ -336,11 +336,35 @@ export class Session {
     });
   }
 
-  /** Opens a view-once message: resolves with its text, which is erased here afterwards. */
+  /**
+   * Opens a view-once message: resolves with it as it was. Its attachments are first read into memory (downloaded
+   * when needed) and shown from there, because the SDK then erases the text, the attachments and their saved
+   * files; {@link closeViewOnce} lets go of that memory.
+   */
   async openViewOnce(id: MessageId): Promise<MessageRecord> {
+    const before = await this.client.message(id);
+    if (before?.viewOnce === true && before.status !== 'viewed') {
+      await Promise.all(
+        before.attachments.map(async (_, index) => {
+          const key = `${id}#${index}`;
+          const saved = await this.attachmentUrl(before, index);
+          const bytes = await (await fetch(saved)).blob();
+          this.#urls.set(key, Promise.resolve(URL.createObjectURL(bytes)));
+        }),
+      );
+    }
     const m = await this.client.markViewed(id);
     this.#changed(m.conversationId);
     return m;
+  }
+
+  /** Forgets what {@link openViewOnce} showed of a view-once message (its attachments' bytes in memory). */
+  closeViewOnce(m: MessageRecord): void {
+    m.attachments.forEach((_, index) => {
+      const key = `${m.id}#${index}`;
+      void this.#urls.get(key)?.then((url) => URL.revokeObjectURL(url));
+      this.#urls.delete(key);
+    });
   }
 
   sendTyping(id: ConversationId, started: boolean): void {

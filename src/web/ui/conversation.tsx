@@ -243,7 +243,13 @@ export function Conversation(props: { session: Session; id: ConversationId; onBa
       )}
       {info && g && <MessageInfo session={session} group={g} m={info} onClose={() => setInfo(undefined)} />}
       {opened && (
-        <Modal title="View-once message" onClose={() => setOpened(undefined)}>
+        <Modal
+          title="View-once message"
+          onClose={() => {
+            session.closeViewOnce(opened);
+            setOpened(undefined);
+          }}
+        >
           <ViewOnceContent session={session} m={opened} />
           <p class="hint">It is erased from this device when you close this.</p>
         </Modal>

@@ -300,6 +300,23 @@ describe('attachments between two accounts (real server)', () => {
     assert.equal(bob.media.bytes(a.path), undefined, 'the saved file is removed');
   });
 
+  it('opening a view-once file shows it once: the attachment and its saved file are erased', async () => {
+    const data = bytesOf(20_000, 12);
+    const m = await alice.client.sendAttachment(bob.number, { source: sourceOf(data), contentType: 'image/jpeg' }, { viewOnce: true });
+    await settle([alice.client, bob.client]);
+    const a = await bob.client.downloadAttachment(m.id);
+    assert.ok(a.path !== undefined);
+    assert.deepEqual(bob.media.bytes(a.path), data, 'readable before it is opened');
+    const shown = await bob.client.markViewed(m.id);
+    assert.equal(shown.attachments[0]?.path, a.path, 'resolves with the message as it was');
+    const after = await bobsCopy(m.id);
+    assert.equal(after.status, 'viewed');
+    assert.deepEqual(after.attachments, [], 'no key, thumbnail or location left');
+    assert.equal(bob.media.bytes(a.path), undefined, 'the saved file is removed');
+    assert.deepEqual((await bob.client.markViewed(m.id)).attachments, [], 'the second time there is nothing to show');
+    await assert.rejects(bob.client.downloadAttachment(m.id), isCode('CLIENT_INVALID_ARGUMENT'));
+  });
+
   it('needs a media folder to download, and checks what it sends', async () => {
     await assert.rejects(
       alice.client.sendAttachment(bob.number, { source: sourceOf(bytesOf(10, 1)), contentType: 'not a mime type' }),
