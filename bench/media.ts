@@ -4,12 +4,12 @@
 // - raw: node:crypto over a 256 MiB buffer in 64 KiB updates (the fastest update size here), AES-256-CBC
 //   encryption + HMAC-SHA256 of the ciphertext, and decryption + HMAC (each the best of 3 runs);
 // - encrypt-and-upload: `uploadAttachment` reads the file (64 KiB chunks), encrypts it in one pass
-//   (AES-256-CBC and HMAC-SHA256 on the main thread; the SHA-256s of the plaintext and of the ciphertext on a
-//   worker thread, `workerHashing`) and sends it in 8 MiB PATCH
+//   (AES-256-CBC, HMAC-SHA256, SHA-256 of the plaintext and of the ciphertext, all inline: the worker thread of
+//   `workerHashing` measured slower here, its second core being the server's) and sends it in 8 MiB PATCH
 //   chunks (over src/cli/http-fetch.ts, as the terminal client does) to a real server in a child process (bench/server-child.ts), which hashes and stores it;
-// - download-and-decrypt: `downloadAttachment` fetches the blob into a staging file while hashing (worker) and
+// - download-and-decrypt: `downloadAttachment` fetches the blob into a staging file while hashing and
 //   MACing it, verifies it, then decrypts it over itself (in place) and commits it into the media folder
-//   (SHA-256 of the plaintext checked, on the worker; the file synced to disk).
+//   (SHA-256 of the plaintext checked; the file synced to disk).
 //
 // Throughput is plaintext bytes per second (1 GB = 10^9 bytes; the file is 1 GiB unless --mib N). Target:
 // each end-to-end figure at least 0.6x the raw figure of its direction. The load is one file each way.
@@ -32,7 +32,6 @@ import { InMemoryClientStore } from '../src/client/store/memory.ts';
 import type { AttachmentRecord } from '../src/client/store/types.ts';
 import { NodeCryptoProvider } from '../src/node/crypto-provider.ts';
 import { FileMediaFiles, fileSource } from '../src/node/media/files.ts';
-import { workerHashing } from '../src/node/media/hash-worker.ts';
 import type { BenchCredentials } from './relay-server.ts';
 import { ServerChild } from './server-child.ts';
 
@@ -232,7 +231,7 @@ async function main(): Promise<void> {
     const pid = server.child.pid;
     const { result: uploaded, phase: upPhase } = await measure(pid, async () =>
       uploadAttachment(
-        { crypto, store: new InMemoryClientStore(), http: new BlobHttp({ url, credentials: credentialsOf(sender), fetch: nodeFetch }), now: Date.now, hashing: workerHashing },
+        { crypto, store: new InMemoryClientStore(), http: new BlobHttp({ url, credentials: credentialsOf(sender), fetch: nodeFetch }), now: Date.now },
         await fileSource(file),
         'document',
       ),
@@ -259,7 +258,7 @@ async function main(): Promise<void> {
     };
     const { result: downloaded, phase: downPhase } = await measure(pid, () =>
       downloadAttachment(
-        { crypto, http: new BlobHttp({ url, credentials: credentialsOf(receiver), fetch: nodeFetch }), files: new FileMediaFiles(path.join(work, 'media')), hashing: workerHashing },
+        { crypto, http: new BlobHttp({ url, credentials: credentialsOf(receiver), fetch: nodeFetch }), files: new FileMediaFiles(path.join(work, 'media')) },
         record,
       ),
     );
