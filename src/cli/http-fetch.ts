@@ -3,19 +3,21 @@
  * terminal client passes it as `ClientOptions.fetch`). Node's global `fetch` copies every request body and
  * runs each request through web streams; for media uploads in 8 MiB chunks that costs the client more CPU
  * than the network (measured: 155 MB/s of PATCHes through `fetch` against 209 MB/s through this, on
- * loopback), CPU the encryption of the next chunk needs. Downloads are served as a web `ReadableStream` over
- * the response, as `fetch` does.
+ * loopback), CPU the encryption of the next chunk needs. Bodies are served as a web `ReadableStream` over
+ * the response, as `fetch` does, and to media downloads also as the response itself (`chunks()`), which saves
+ * the web stream's CPU.
  */
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
+import type { ChunkedBodyResponse } from '../client/media/blob-http.js';
 import type { FetchLike } from '../client/transport/http.js';
 
 const agents = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new https.Agent({ keepAlive: true }) };
 
 type FetchResult = Awaited<ReturnType<FetchLike>>;
 
-function responseOf(res: IncomingMessage): FetchResult {
+function responseOf(res: IncomingMessage): FetchResult & Required<ChunkedBodyResponse> {
   let body: ReadableStream<Uint8Array> | undefined;
   return {
     status: res.statusCode ?? 0,
@@ -35,6 +37,8 @@ function responseOf(res: IncomingMessage): FetchResult {
       body ??= Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>;
       return body;
     },
+    // Media downloads read the response itself: no web stream around it (see ChunkedBodyResponse).
+    chunks: () => res as AsyncIterable<Uint8Array>,
   };
 }
 
