@@ -86,3 +86,6 @@ try {
   await server.stop();
   tmp.remove();
 }
+// Everything is closed, but @roamhq/wrtc's native side keeps the event loop alive (it holds no handle that
+// JavaScript can unref): end here, as the terminal client does after a call.
+process.exit(0);
