@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import type { Call } from '../../src/client/calls/call.ts';
 import { PcmPlayer, TrackRecorder, decodeToPcm } from '../../src/node/calls/index.ts';
-import { NETNS_ENV, inboundAudioBytes, nextCall, primary, runInNetns, toneFile, type CallDevice } from '../integration/calls-support.ts';
+import { NETNS_ENV, inboundAudioBytes, nextCall, primary, describeInNetns, toneFile, type CallDevice } from '../integration/calls-support.ts';
 import { callScreen, openDetails, startCallWorld, waitForCallState, waitForStats, type CallWorld } from './calls-support.ts';
 import { NUMBERS, bubble, openChatWith, registerInBrowser, sendMessage, watchErrors } from './support.ts';
 
@@ -17,18 +17,7 @@ const FILE = fileURLToPath(import.meta.url);
 const { alice: A } = NUMBERS;
 
 if (process.env[NETNS_ENV] !== '1') {
-  describe('browser <-> Node calls', () => {
-    it('run inside a loopback-only network namespace', async (t) => {
-      const r = await runInNetns(FILE, 280_000);
-      if (r === undefined) {
-        if (process.env.CI === 'true') assert.fail('unshare -n is not permitted here, and CI needs the call tests (run as root)');
-        t.skip('unshare -n is not permitted here: the WebRTC tests need a loopback-only network namespace');
-        return;
-      }
-      assert.equal(r.code, 0, r.output);
-      process.stdout.write(r.output.split('\n').filter((l) => /^\s*(✔|✖|ℹ|#)/.test(l)).map((l) => `    ${l}`).join('\n') + '\n');
-    });
-  });
+  describeInNetns('browser <-> Node calls', FILE, 280_000);
 } else {
   describe('a browser and a Node SDK peer call each other (in a loopback-only namespace)', () => {
     let world: CallWorld;

@@ -7,7 +7,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
-import { NETNS_ENV, runInNetns, startCoturn } from '../integration/calls-support.ts';
+import { NETNS_ENV, describeInNetns, startCoturn } from '../integration/calls-support.ts';
 import { cleanUpCalls, connectCall, hangUpFrom, statText, startCallWorld, twoInAChat, waitForStats, type CallWorld } from './calls-support.ts';
 import { NUMBERS, screenshot, watchErrors } from './support.ts';
 
@@ -15,18 +15,7 @@ const FILE = fileURLToPath(import.meta.url);
 const { alice: A, bob: B } = NUMBERS;
 
 if (process.env[NETNS_ENV] !== '1') {
-  describe('browser calls through a relay', () => {
-    it('run inside a loopback-only network namespace', async (t) => {
-      const r = await runInNetns(FILE, 280_000);
-      if (r === undefined) {
-        if (process.env.CI === 'true') assert.fail('unshare -n is not permitted here, and CI needs the call tests (run as root)');
-        t.skip('unshare -n is not permitted here: the WebRTC tests need a loopback-only network namespace');
-        return;
-      }
-      assert.equal(r.code, 0, r.output);
-      process.stdout.write(r.output.split('\n').filter((l) => /^\s*(✔|✖|ℹ|#)/.test(l)).map((l) => `    ${l}`).join('\n') + '\n');
-    });
-  });
+  describeInNetns('browser calls through a relay', FILE, 280_000);
 } else {
   describe('two browsers call each other through coturn, relay only (in a loopback-only namespace)', () => {
     let world: CallWorld;

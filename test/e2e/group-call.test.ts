@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
-import { NETNS_ENV, runInNetns } from '../integration/calls-support.ts';
+import { NETNS_ENV, describeInNetns } from '../integration/calls-support.ts';
 import { callScreen, startCallWorld, waitForCallState, type CallWorld } from './calls-support.ts';
 import { NUMBERS, openChat, registerInBrowser, screenshot, sendMessage, bubble, watchErrors } from './support.ts';
 
@@ -16,18 +16,7 @@ const { alice: A, bob: B, carol: C } = NUMBERS;
 const GROUP = 'Call crew';
 
 if (process.env[NETNS_ENV] !== '1') {
-  describe('browser group calls', () => {
-    it('run inside a loopback-only network namespace', async (t) => {
-      const r = await runInNetns(FILE, 280_000);
-      if (r === undefined) {
-        if (process.env.CI === 'true') assert.fail('unshare -n is not permitted here, and CI needs the call tests (run as root)');
-        t.skip('unshare -n is not permitted here: the WebRTC tests need a loopback-only network namespace');
-        return;
-      }
-      assert.equal(r.code, 0, r.output);
-      process.stdout.write(r.output.split('\n').filter((l) => /^\s*(✔|✖|ℹ|#)/.test(l)).map((l) => `    ${l}`).join('\n') + '\n');
-    });
-  });
+  describeInNetns('browser group calls', FILE, 280_000);
 } else {
   describe('a three-party group call in three browsers (in a loopback-only namespace)', () => {
     let world: CallWorld;

@@ -1,9 +1,11 @@
 // Support for the call tests: the real server (`parley serve`), SDK clients with Node's WebRTC
 // (@roamhq/wrtc), tone files made with ffmpeg, coturn started by scripts/coturn.sh, and the network
 // namespace the WebRTC tests must run in (only loopback: see ../shared/ENVIRONMENT.md, "Network rules").
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { Client, type ClientOptions } from '../../src/client/client.ts';
@@ -43,6 +45,26 @@ export async function runInNetns(file: string, timeoutMs: number, extraEnv: Node
   const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
   clearTimeout(timer);
   return { code, output };
+}
+
+/**
+ * Outside the namespace: the suite `title`, one test that re-runs `file` inside it ({@link runInNetns}) and
+ * passes when every test in there passed, echoing their results. Where unshare is not allowed it skips,
+ * saying so, except in CI (CI=true), where that fails.
+ */
+export function describeInNetns(title: string, file: string, timeoutMs: number): void {
+  describe(title, () => {
+    it('run inside a loopback-only network namespace', async (t) => {
+      const r = await runInNetns(file, timeoutMs);
+      if (r === undefined) {
+        if (process.env.CI === 'true') assert.fail('unshare -n is not permitted here, and CI needs the call tests (run as root)');
+        t.skip('unshare -n is not permitted here: the WebRTC tests need a loopback-only network namespace');
+        return;
+      }
+      assert.equal(r.code, 0, r.output);
+      process.stdout.write(r.output.split('\n').filter((l) => /^\s*(✔|✖|ℹ|#)/.test(l)).map((l) => `    ${l}`).join('\n') + '\n');
+    });
+  });
 }
 
 /** One SDK device with its store and client. */

@@ -19,7 +19,7 @@ import {
   nextCall,
   primary,
   probeAudio,
-  runInNetns,
+  describeInNetns,
   selectedLocalCandidateType,
   startCoturn,
   startServer,
@@ -31,18 +31,7 @@ import {
 const FILE = fileURLToPath(import.meta.url);
 
 if (process.env[NETNS_ENV] !== '1') {
-  describe('calls', () => {
-    it('run inside a loopback-only network namespace', async (t) => {
-      const r = await runInNetns(FILE, 540_000);
-      if (r === undefined) {
-        if (process.env.CI === 'true') assert.fail('unshare -n is not permitted here, and CI needs the call tests (run as root)');
-        t.skip('unshare -n is not permitted here: the WebRTC tests need a loopback-only network namespace');
-        return;
-      }
-      assert.equal(r.code, 0, r.output);
-      process.stdout.write(r.output.split('\n').filter((l) => /^\s*(✔|✖|ℹ|#)/.test(l)).map((l) => `    ${l}`).join('\n') + '\n');
-    });
-  });
+  describeInNetns('calls', FILE, 540_000);
 } else {
   describe('calls between Node SDK peers (in a loopback-only namespace)', () => {
     let server: CliServer;

@@ -7,22 +7,12 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { NUMBERS, cliOk, startCli, tempDir } from '../support/cli.ts';
-import { NETNS_ENV, probeAudio, runInNetns, startServer, toneFile } from './calls-support.ts';
+import { NETNS_ENV, probeAudio, describeInNetns, startServer, toneFile } from './calls-support.ts';
 
 const FILE = fileURLToPath(import.meta.url);
 
 if (process.env[NETNS_ENV] !== '1') {
-  describe('parley call --group / parley answer --group', () => {
-    it('run inside a loopback-only network namespace', async (t) => {
-      const r = await runInNetns(FILE, 300_000);
-      if (r === undefined) {
-        if (process.env.CI === 'true') assert.fail('unshare -n is not permitted here, and CI needs the call tests (run as root)');
-        t.skip('unshare -n is not permitted here: the WebRTC tests need a loopback-only network namespace');
-        return;
-      }
-      assert.equal(r.code, 0, r.output);
-    });
-  });
+  describeInNetns('parley call --group / parley answer --group', FILE, 300_000);
 } else {
   describe('parley call --group / parley answer --group (in a loopback-only namespace)', () => {
     it('starts a group call, two join it, everybody records both others, and all leave after --duration', async () => {

@@ -16,7 +16,7 @@ import { ClientError } from '../../src/client/errors.ts';
 import type { GroupId } from '../../src/client/ids.ts';
 import { PcmPlayer, TrackRecorder, decodeToPcm } from '../../src/node/calls/index.ts';
 import { tempDir } from '../support/cli.ts';
-import { NETNS_ENV, inboundAudioBytes, primary, probeAudio, runInNetns, startServer, toneFile, type CallDevice, type CliServer } from './calls-support.ts';
+import { NETNS_ENV, inboundAudioBytes, primary, probeAudio, describeInNetns, startServer, toneFile, type CallDevice, type CliServer } from './calls-support.ts';
 
 const FILE = fileURLToPath(import.meta.url);
 
@@ -59,18 +59,7 @@ async function bytesByPeer(call: GroupCall): Promise<Map<string, number>> {
 }
 
 if (process.env[NETNS_ENV] !== '1') {
-  describe('group calls', () => {
-    it('run inside a loopback-only network namespace', async (t) => {
-      const r = await runInNetns(FILE, 400_000);
-      if (r === undefined) {
-        if (process.env.CI === 'true') assert.fail('unshare -n is not permitted here, and CI needs the call tests (run as root)');
-        t.skip('unshare -n is not permitted here: the WebRTC tests need a loopback-only network namespace');
-        return;
-      }
-      assert.equal(r.code, 0, r.output);
-      process.stdout.write(r.output.split('\n').filter((l) => /^\s*(✔|✖|ℹ|#)/.test(l)).map((l) => `    ${l}`).join('\n') + '\n');
-    });
-  });
+  describeInNetns('group calls', FILE, 400_000);
 } else {
   describe('group calls between Node SDK peers (in a loopback-only namespace)', () => {
     let server: CliServer;
