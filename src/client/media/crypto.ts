@@ -411,77 +411,28 @@ export async function decryptMediaToSink(
 
 /**
  * Checks an encrypted file without decrypting it: feed it the file in order, then {@link MediaVerifier.verify}.
- * A download verifies the whole staged file this way before a single block is decrypted (docs/media.md).
+ * A download verifies the whole staged file this way before a single block is decrypted (docs/media.md). The
+ * SHA-256 may run in parallel ({@link MediaHashing}); the MAC is computed inline. `update` returns a promise
+ * only when the caller must wait; `discard` frees the hash after a failure.
  */
 export interface MediaVerifier {
-  /** Bytes seen so far. */
-  readonly received: number;
-  /** Takes the next bytes; `CLIENT_BAD_MEDIA` as soon as the file is longer than announced. */
-  update(chunk: Uint8Array): void;
-  /** `CLIENT_BAD_MEDIA` unless the file is complete, its SHA-256 is the announced one and its MAC matches. */
-  verify(): void;
-}
-
-/** A {@link MediaVerifier} for a file announced with `expected` (its size bounds the file when given). */
-export async function createMediaVerifier(crypto: CryptoProvider, type: MediaType, mediaKey: Uint8Array, expected: ExpectedMedia): Promise<MediaVerifier> {
-  if (expected.encryptedSha256.length !== 32) throw new ClientError(ClientErrorCode.InvalidArgument, 'a SHA-256 is 32 bytes');
-  if (expected.size !== undefined && !(Number.isSafeInteger(expected.size) && expected.size >= 0)) {
-    throw new ClientError(ClientErrorCode.InvalidArgument, 'a media size is a non-negative integer');
-  }
-  const keys = await expandMediaKey(crypto, type, mediaKey);
-  const p = primitives(crypto);
-  const mac = p.hmac(keys.macKey);
-  mac.update(keys.iv);
-  const hash = p.sha256();
-  const limit = expected.size === undefined ? undefined : encryptedMediaSize(expected.size);
-  let received = 0;
-  // The last MEDIA_MAC_BYTES bytes seen: the MAC, if the file ends here; everything before them is MACed.
-  let tail: Uint8Array = new Uint8Array(0);
-  let done = false;
-  return {
-    get received() {
-      return received;
-    },
-    update(chunk) {
-      if (done) throw new ClientError(ClientErrorCode.InvalidArgument, 'the verifier has finished');
-      received += chunk.length;
-      if (limit !== undefined && received > limit) throw bad('the media file is longer than announced');
-      hash.update(chunk);
-      const split = holdBackMac(tail, chunk);
-      for (const ready of split.ready) if (ready.length > 0) mac.update(ready);
-      tail = split.tail;
-    },
-    verify() {
-      if (done) throw new ClientError(ClientErrorCode.InvalidArgument, 'the verifier has finished');
-      done = true;
-      if (received < BLOCK + MEDIA_MAC_BYTES || (limit !== undefined && received !== limit) || (received - MEDIA_MAC_BYTES) % BLOCK !== 0) {
-        throw bad('the media file is truncated');
-      }
-      if (!constantTimeEqual(hash.digest(), expected.encryptedSha256)) throw bad('the SHA-256 of the encrypted media file does not match');
-      if (!constantTimeEqual(mac.digest().subarray(0, MEDIA_MAC_BYTES), tail)) throw bad('the MAC of the media file does not match');
-    },
-  };
-}
-
-/**
- * {@link MediaVerifier} whose SHA-256 may run in parallel ({@link MediaHashing}); the MAC is computed inline.
- * `update` returns a promise only when the caller must wait; `discard` frees the hash after a failure.
- */
-export interface ParallelMediaVerifier {
   readonly received: number;
   update(chunk: Uint8Array): Promise<void> | undefined;
   verify(): Promise<void>;
   discard(): void;
 }
 
-/** A {@link ParallelMediaVerifier} for a file announced with `expected` (its SHA-256 on `hashing`, or inline without). */
-export async function createParallelMediaVerifier(
+/**
+ * A {@link MediaVerifier} for a file announced with `expected` (its size bounds the file when given; its
+ * SHA-256 on `hashing`, or inline without).
+ */
+export async function createMediaVerifier(
   crypto: CryptoProvider,
   type: MediaType,
   mediaKey: Uint8Array,
   expected: ExpectedMedia,
-  hashing: MediaHashing | undefined,
-): Promise<ParallelMediaVerifier> {
+  hashing?: MediaHashing,
+): Promise<MediaVerifier> {
   if (expected.encryptedSha256.length !== 32) throw new ClientError(ClientErrorCode.InvalidArgument, 'a SHA-256 is 32 bytes');
   if (expected.size !== undefined && !(Number.isSafeInteger(expected.size) && expected.size >= 0)) {
     throw new ClientError(ClientErrorCode.InvalidArgument, 'a media size is a non-negative integer');

@@ -17,7 +17,7 @@ import { ClientError, ClientErrorCode, abortError } from '../errors.js';
 import type { AttachmentRecord } from '../store/types.js';
 import { Backoff, type BackoffOptions } from '../transport/backoff.js';
 import type { BlobHttp } from './blob-http.js';
-import { createParallelMediaVerifier, decryptMedia, decryptMediaToSink, encryptedMediaSize, MEDIA_MAC_BYTES, type ExpectedMedia } from './crypto.js';
+import { createMediaVerifier, decryptMedia, decryptMediaToSink, encryptedMediaSize, MEDIA_MAC_BYTES, type ExpectedMedia } from './crypto.js';
 import { isFetchable } from './pointers.js';
 import type { InPlaceFile, MediaFiles, MediaHashing, StagedFile, TransferOptions } from './types.js';
 
@@ -87,7 +87,7 @@ export async function downloadAttachment(ctx: DownloadContext, a: AttachmentReco
     if (ClientError.is(err, ClientErrorCode.BadMedia) || ClientError.is(err, ClientErrorCode.BadBlob)) await staged.remove();
     throw err;
   };
-  const verifier = await createParallelMediaVerifier(ctx.crypto, a.type, a.mediaKey, expected, ctx.hashing);
+  const verifier = await createMediaVerifier(ctx.crypto, a.type, a.mediaKey, expected, ctx.hashing);
   let fetched = 0;
   try {
     // What an earlier try staged is hashed again (a restart loses the running hashes).

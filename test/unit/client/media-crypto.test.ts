@@ -220,14 +220,14 @@ describe('createMediaVerifier: the whole encrypted file checked before any decry
       const expected = { encryptedSha256: info.encryptedSha256, size: data.length };
       const feed = async (bytes: Uint8Array, seed: number): Promise<void> => {
         const v = await createMediaVerifier(crypto, 'document', info.mediaKey, expected);
-        for await (const chunk of chunked(bytes, seed, 9_001)) v.update(chunk);
-        v.verify();
+        for await (const chunk of chunked(bytes, seed, 9_001)) await v.update(chunk);
+        await v.verify();
       };
       for (const seed of [1, 2, 3]) await feed(file, seed);
       const one = await createMediaVerifier(crypto, 'document', info.mediaKey, expected);
-      for (const b of file.subarray(0, 100)) one.update(new Uint8Array([b]));
-      one.update(file.subarray(100));
-      one.verify();
+      for (const b of file.subarray(0, 100)) await one.update(new Uint8Array([b]));
+      await one.update(file.subarray(100));
+      await one.verify();
       for (const at of [0, 5_000, file.length - 11, file.length - 1]) {
         const bad = Buffer.from(file);
         bad[at] = (bad[at] as number) ^ 1;
@@ -237,8 +237,8 @@ describe('createMediaVerifier: the whole encrypted file checked before any decry
       await assertBadMedia(feed(Buffer.concat([file, Buffer.from([0])]), 6));
       // The MAC alone is checked too: the right hash of a file under another key is still refused.
       const other = await createMediaVerifier(crypto, 'image', info.mediaKey, expected);
-      other.update(file);
-      assert.throws(() => other.verify(), (err: unknown) => ClientError.is(err, ClientErrorCode.BadMedia));
+      await other.update(file);
+      await assert.rejects(other.verify(), (err: unknown) => ClientError.is(err, ClientErrorCode.BadMedia));
     });
   }
 });
