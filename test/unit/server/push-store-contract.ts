@@ -1,5 +1,5 @@
-// The push store contract (src/server/storage/push-store.ts): one set of cases run against every backend,
-// SQLite in push-store-sqlite.test.ts and PostgreSQL in push-store-postgres.test.ts. They pin what the
+// The push store contract (src/server/storage/push-store.ts): one set of cases for every backend, run by
+// storage-sqlite.test.ts and storage-postgres.test.ts over the storage contract's harness. They pin what the
 // push notifier relies on: one subscription per device, replaced in place; nothing stored for a device
 // that does not exist; a delete that names an endpoint leaves a newer one alone; the subscription goes
 // with its device (removed companion, re-registered number); and one VAPID key pair for every node,
@@ -8,18 +8,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AccountId, DeviceId, DeviceRef, PhoneNumber } from '../../../src/server/ids.ts';
 import type { PushSubscriptionRecord } from '../../../src/server/storage/push-store.ts';
-import type { NewRegistration, Storage } from '../../../src/server/storage/stores.ts';
+import type { NewRegistration } from '../../../src/server/storage/stores.ts';
+import type { StorageHarness } from './storage-contract.ts';
 
-/** One backend's database for the suite. */
-export interface PushStoreHarness {
-  readonly storage: Storage;
-  /** Closes the current Storage and opens the same database again (durability). */
-  reopen(): Promise<Storage>;
-  /** Another Storage on the same database (a second node), or the same one for a single-process backend. */
-  peer(): Promise<Storage>;
-  /** Closes every Storage and deletes the database; runs even when a case failed. */
-  cleanup(): Promise<void>;
-}
+/** One backend's database for the suite: the storage contract's harness (storage-contract.ts) serves. */
+export type PushStoreHarness = Pick<StorageHarness, 'storage' | 'reopen' | 'peer' | 'cleanup'>;
 
 const bytes = (n: number, fill: number): Uint8Array => new Uint8Array(n).fill(fill);
 const key = (id: number) => ({ id, publicKey: bytes(33, id % 256), signature: bytes(64, 7) });

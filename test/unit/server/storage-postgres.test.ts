@@ -1,4 +1,5 @@
-// The storage contract (storage-contract.ts) on PostgreSQL, and what only this backend has: migrations
+// The storage contract (storage-contract.ts) and the push store contract (push-store-contract.ts) on
+// PostgreSQL, and what only this backend has: migrations
 // under an advisory lock, several nodes (Storage instances with their own pools) on one database, and a
 // lost connection reported as an error. Every suite creates its own database (parley_test_<random>) and
 // drops it in an `after` hook. Without PostgreSQL at 127.0.0.1:5432 the file skips locally and fails in CI.
@@ -11,7 +12,8 @@ import { openPostgresStorage, type PostgresStorage } from '../../../src/server/s
 import { latestPostgresVersion } from '../../../src/server/storage/postgres/migrate.ts';
 import type { Storage } from '../../../src/server/storage/stores.ts';
 import { createTestDatabase, postgresTestOptions, type TestDatabase } from '../../support/postgres.ts';
-import { storageContract } from './storage-contract.ts';
+import { pushStoreContract } from './push-store-contract.ts';
+import { storageContract, type StorageHarness } from './storage-contract.ts';
 
 const options = await postgresTestOptions();
 
@@ -26,47 +28,46 @@ async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>)
   }
 }
 
-storageContract(
-  'postgres',
-  async () => {
-    const database = await createTestDatabase();
-    const open: Storage[] = [];
-    try {
-      let storage: PostgresStorage = await openPostgresStorage(database.url);
-      open.push(storage);
-      let peer: PostgresStorage | undefined;
-      return {
-        get storage() {
-          return storage;
-        },
-        async reopen() {
-          await storage.close();
-          storage = await openPostgresStorage(database.url);
-          open.push(storage);
-          return storage;
-        },
-        async peer() {
-          if (peer === undefined) {
-            peer = await openPostgresStorage(database.url, { poolSize: 4 });
-            open.push(peer);
-          }
-          return peer;
-        },
-        backups: () => storage.backups,
-        payloads: () => withClient(database.url, async (c) => Number((await c.query<{ n: string }>('SELECT COUNT(*) AS n FROM payloads')).rows[0]?.n)),
-        async cleanup() {
-          await Promise.all(open.map((s) => s.close().catch(() => undefined)));
-          await database.drop();
-        },
-      };
-    } catch (err) {
-      await Promise.all(open.map((s) => s.close().catch(() => undefined)));
-      await database.drop();
-      throw err;
-    }
-  },
-  options,
-);
+async function postgresHarness(): Promise<StorageHarness> {
+  const database = await createTestDatabase();
+  const open: Storage[] = [];
+  try {
+    let storage: PostgresStorage = await openPostgresStorage(database.url);
+    open.push(storage);
+    let peer: PostgresStorage | undefined;
+    return {
+      get storage() {
+        return storage;
+      },
+      async reopen() {
+        await storage.close();
+        storage = await openPostgresStorage(database.url);
+        open.push(storage);
+        return storage;
+      },
+      async peer() {
+        if (peer === undefined) {
+          peer = await openPostgresStorage(database.url, { poolSize: 4 });
+          open.push(peer);
+        }
+        return peer;
+      },
+      backups: () => storage.backups,
+      payloads: () => withClient(database.url, async (c) => Number((await c.query<{ n: string }>('SELECT COUNT(*) AS n FROM payloads')).rows[0]?.n)),
+      async cleanup() {
+        await Promise.all(open.map((s) => s.close().catch(() => undefined)));
+        await database.drop();
+      },
+    };
+  } catch (err) {
+    await Promise.all(open.map((s) => s.close().catch(() => undefined)));
+    await database.drop();
+    throw err;
+  }
+}
+
+storageContract('postgres', postgresHarness, options);
+pushStoreContract('postgres', postgresHarness, options);
 
 describe('postgres storage: migrations, nodes, connections', options, () => {
   let database: TestDatabase | undefined;

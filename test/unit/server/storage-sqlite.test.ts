@@ -1,14 +1,16 @@
-// The storage contract (storage-contract.ts) on SQLite: a fresh data folder, deleted afterwards. SQLite is
-// owned by one process, so the "second node" of the concurrency cases is the same Storage.
+// The storage contract (storage-contract.ts) and the push store contract (push-store-contract.ts) on SQLite:
+// a fresh data folder each, deleted afterwards. SQLite is owned by one process, so the "second node" of the
+// concurrency cases is the same Storage.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SqliteBackupStore } from '../../../src/server/storage/sqlite/backup-store.ts';
 import { openSqliteStorage, type SqliteStorage } from '../../../src/server/storage/sqlite/index.ts';
-import { storageContract } from './storage-contract.ts';
+import { pushStoreContract } from './push-store-contract.ts';
+import { storageContract, type StorageHarness } from './storage-contract.ts';
 
-storageContract('sqlite', async () => {
+async function sqliteHarness(): Promise<StorageHarness> {
   const dir = mkdtempSync(path.join(tmpdir(), 'parley-store-test-'));
   let storage: SqliteStorage = openSqliteStorage(dir);
   return {
@@ -39,4 +41,7 @@ storageContract('sqlite', async () => {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-});
+}
+
+storageContract('sqlite', sqliteHarness);
+pushStoreContract('sqlite', sqliteHarness);
