@@ -6,18 +6,10 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startServer, tempDir, type CliServer } from '../support/cli.ts';
-import { WAIT_MS, bubble, openChatWith, registerInBrowser, sendMessage } from './support.ts';
+import { CHROMIUM, CHROMIUM_FLAGS, WAIT_MS, bubble, openChatWith, registerInBrowser, sendMessage } from './support.ts';
 
-const CHROMIUM = process.env.PARLEY_CHROMIUM ?? '/usr/bin/chromium';
 const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
+  ...CHROMIUM_FLAGS,
   // Fake devices: a test pattern with a beep; three cameras so that "switch camera" has somewhere to go
   // (Chromium's fake_device_1 is a Y16 depth camera, which WebRTC does not encode: the tests skip past it).
   '--use-fake-device-for-media-stream=device-count=3',

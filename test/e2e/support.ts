@@ -12,8 +12,9 @@ export { NUMBERS } from '../support/cli.ts';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 /** Where screenshots go (CI keeps the folder as an artefact). */
 export const ARTIFACTS = path.join(root, '.tmp/e2e-artifacts');
-const CHROMIUM = process.env.PARLEY_CHROMIUM ?? '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const CHROMIUM = process.env.PARLEY_CHROMIUM ?? '/usr/bin/chromium';
+/** Headless Chromium on a closed network (../shared/ENVIRONMENT.md): no background connections. */
+export const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 /** Flags for a fake camera and microphone that need no permission prompt (add `--use-file-for-fake-video-capture=<file>` for a given picture). */
 export const FAKE_MEDIA_FLAGS = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'] as const;
 /** How long one expectation waits for the page. */
@@ -36,7 +37,7 @@ export async function startWorld(name: string, serverArgs: readonly string[] = [
   const server = await startServer(path.join(tmp.dir, 'server'), serverArgs);
   let browser: Browser;
   try {
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: [...FLAGS, ...(options.chromiumArgs ?? [])], timeout: 30_000 });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_FLAGS, ...(options.chromiumArgs ?? [])], timeout: 30_000 });
   } catch (err) {
     await server.stop();
     tmp.remove();
@@ -55,7 +56,7 @@ export async function startWorld(name: string, serverArgs: readonly string[] = [
       return c;
     },
     async launch(extraFlags) {
-      const b = await chromium.launch({ executablePath: CHROMIUM, args: [...FLAGS, ...extraFlags], timeout: 30_000 });
+      const b = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_FLAGS, ...extraFlags], timeout: 30_000 });
       browsers.push(b);
       return b;
     },
