@@ -4,18 +4,21 @@
  * the encrypted file; on download of the encrypted file and of the plaintext) would take as long again there.
  * Here they run on another core.
  *
- * Bytes travel in blocks of {@link BLOCK_BYTES}: the caller's chunks are copied into a block, which is
- * transferred (not copied) to the worker and transferred back once hashed, for reuse. Each hash holds at most
- * {@link BLOCKS_PER_HASH} blocks; when all are at the worker, `update` returns a promise that resolves when one
- * comes back. One worker serves every hash of the process; it is started on first use and does not keep the
- * process alive while no hash waits for it.
+ * Bytes travel in blocks of {@link BLOCK_BYTES} of shared memory: each hash has {@link BLOCKS_PER_HASH}
+ * SharedArrayBuffers, handed to the worker once when the hash starts; after that a message names only a block
+ * and a length, and the worker answers when it is done with the block. No buffer is allocated or transferred
+ * per block: transferring an ArrayBuffer creates a new one on each side, which V8 counts as fresh external
+ * memory, and at a gigabyte per file that alone triggered a full garbage collection every few megabytes.
+ * When every block is at the worker, `update` returns a promise that resolves when one comes back. One worker
+ * serves every hash of the process; it is started on first use and does not keep the process alive while no
+ * hash waits for it.
  */
 import { Worker } from 'node:worker_threads';
 import type { MediaHashing, ParallelSha256 } from '../../client/media/types.js';
 
 /** Bytes per message to the worker. */
 const BLOCK_BYTES = 1024 * 1024;
-/** Blocks one hash may have at once (its memory bound). */
+/** Blocks one hash has (its memory bound). */
 const BLOCKS_PER_HASH = 4;
 
 /** The worker's code: plain JavaScript, so that it needs no loader for TypeScript. */
@@ -24,18 +27,16 @@ const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const hashes = new Map();
 parentPort.on('message', (m) => {
-  if (m.op === 'update') {
-    let h = hashes.get(m.id);
-    if (h === undefined) {
-      h = createHash('sha256');
-      hashes.set(m.id, h);
-    }
-    h.update(new Uint8Array(m.buffer, 0, m.length));
-    parentPort.postMessage({ op: 'ack', id: m.id, buffer: m.buffer }, [m.buffer]);
+  if (m.op === 'open') {
+    hashes.set(m.id, { hash: createHash('sha256'), blocks: m.blocks.map((b) => new Uint8Array(b)) });
+  } else if (m.op === 'update') {
+    const h = hashes.get(m.id);
+    if (h !== undefined) h.hash.update(h.blocks[m.block].subarray(0, m.length));
+    parentPort.postMessage({ op: 'ack', id: m.id, block: m.block });
   } else if (m.op === 'digest') {
-    const h = hashes.get(m.id) ?? createHash('sha256');
+    const h = hashes.get(m.id);
     hashes.delete(m.id);
-    const d = h.digest();
+    const d = (h === undefined ? createHash('sha256') : h.hash).digest();
     parentPort.postMessage({ op: 'digest', id: m.id, digest: d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength) });
   } else if (m.op === 'discard') {
     hashes.delete(m.id);
@@ -43,10 +44,14 @@ parentPort.on('message', (m) => {
 });
 `;
 
-type Reply = { op: 'ack'; id: number; buffer: ArrayBuffer } | { op: 'digest'; id: number; digest: ArrayBuffer };
+type Reply = { op: 'ack'; id: number; block: number } | { op: 'digest'; id: number; digest: ArrayBuffer };
+type Request =
+  | { op: 'open'; id: number; blocks: SharedArrayBuffer[] }
+  | { op: 'update'; id: number; block: number; length: number }
+  | { op: 'digest' | 'discard'; id: number };
 
 interface HashState {
-  onAck(buffer: ArrayBuffer): void;
+  onAck(block: number): void;
   onDigest(digest: Uint8Array): void;
   fail(err: Error): void;
 }
@@ -67,7 +72,7 @@ class HashWorker {
       this.#settled();
       const state = this.#hashes.get(m.id);
       if (state === undefined) return;
-      if (m.op === 'ack') state.onAck(m.buffer);
+      if (m.op === 'ack') state.onAck(m.block);
       else state.onDigest(new Uint8Array(m.digest));
     });
     const die = (err: Error): void => {
@@ -95,15 +100,11 @@ class HashWorker {
     this.#hashes.delete(id);
   }
 
-  post(message: { op: 'update'; id: number; buffer: ArrayBuffer; length: number } | { op: 'digest' | 'discard'; id: number }): void {
+  post(message: Request): void {
     if (this.#dead) throw this.#dead;
-    if (message.op === 'update') {
-      this.#expect();
-      this.#worker.postMessage(message, [message.buffer]);
-    } else {
-      if (message.op === 'digest') this.#expect();
-      this.#worker.postMessage(message);
-    }
+    // `update` and `digest` are answered; the worker stays referenced until they are.
+    if (message.op === 'update' || message.op === 'digest') this.#expect();
+    this.#worker.postMessage(message);
   }
 
   #expect(): void {
@@ -126,11 +127,11 @@ function worker(): HashWorker {
 class WorkerSha256 implements ParallelSha256 {
   readonly #worker: HashWorker;
   readonly #id: number;
-  /** Blocks back from the worker (or never sent), ready to fill. */
-  readonly #free: ArrayBuffer[] = [];
-  #allocated = 0;
+  /** This hash's blocks of shared memory, and which of them are here (not at the worker), ready to fill. */
+  readonly #blocks: Uint8Array[] = [];
+  readonly #free: number[] = [];
   /** The block being filled, and how far. */
-  #block: Uint8Array | undefined;
+  #block: number | undefined;
   #filled = 0;
   #waitingForBlock: { resolve(): void; reject(err: Error): void } | undefined;
   #digest: { resolve(d: Uint8Array): void; reject(err: Error): void } | undefined;
@@ -140,8 +141,8 @@ class WorkerSha256 implements ParallelSha256 {
   constructor(w: HashWorker) {
     this.#worker = w;
     this.#id = w.register({
-      onAck: (buffer) => {
-        this.#free.push(buffer);
+      onAck: (block) => {
+        this.#free.push(block);
         const waiting = this.#waitingForBlock;
         this.#waitingForBlock = undefined;
         waiting?.resolve();
@@ -157,6 +158,14 @@ class WorkerSha256 implements ParallelSha256 {
         this.#digest?.reject(err);
       },
     });
+    const memory: SharedArrayBuffer[] = [];
+    for (let i = 0; i < BLOCKS_PER_HASH; i++) {
+      const sab = new SharedArrayBuffer(BLOCK_BYTES);
+      memory.push(sab);
+      this.#blocks.push(new Uint8Array(sab));
+      this.#free.push(i);
+    }
+    w.post({ op: 'open', id: this.#id, blocks: memory });
   }
 
   update(bytes: Uint8Array): Promise<void> | undefined {
@@ -165,17 +174,17 @@ class WorkerSha256 implements ParallelSha256 {
     let at = 0;
     while (at < bytes.length) {
       if (this.#block === undefined) {
-        const buffer = this.#free.pop() ?? (this.#allocated < BLOCKS_PER_HASH ? (this.#allocated++, new ArrayBuffer(BLOCK_BYTES)) : undefined);
-        if (buffer === undefined) {
+        const free = this.#free.pop();
+        if (free === undefined) {
           // Every block is at the worker: continue with the rest once one is back.
           const rest = bytes.subarray(at);
           return new Promise<void>((resolve, reject) => (this.#waitingForBlock = { resolve, reject })).then(() => this.update(rest));
         }
-        this.#block = new Uint8Array(buffer);
+        this.#block = free;
         this.#filled = 0;
       }
       const n = Math.min(bytes.length - at, BLOCK_BYTES - this.#filled);
-      this.#block.set(bytes.subarray(at, at + n), this.#filled);
+      (this.#blocks[this.#block] as Uint8Array).set(bytes.subarray(at, at + n), this.#filled);
       this.#filled += n;
       at += n;
       if (this.#filled === BLOCK_BYTES) this.#send();
@@ -187,7 +196,7 @@ class WorkerSha256 implements ParallelSha256 {
     const block = this.#block;
     if (block === undefined || this.#filled === 0) return;
     this.#block = undefined;
-    this.#worker.post({ op: 'update', id: this.#id, buffer: block.buffer as ArrayBuffer, length: this.#filled });
+    this.#worker.post({ op: 'update', id: this.#id, block, length: this.#filled });
     this.#filled = 0;
   }
 
