@@ -10,6 +10,7 @@ import { Emitter } from '../emitter.js';
 import { ClientError, ClientErrorCode } from '../errors.js';
 import type { AccountId, GroupId } from '../ids.js';
 import type { CallOutcome } from '../store/types.js';
+import type { LocalTrackKind } from './media.js';
 import type { CallMedia, HangupReason } from './wire.js';
 
 export type CallState = 'dialing' | 'ringing' | 'connecting' | 'connected' | 'ended';
@@ -26,7 +27,10 @@ export interface CallEnd {
 
 /** What the tracks of an answer or a new call are. */
 export interface CallMediaOptions {
-  /** Local tracks to send (a microphone, a camera, or the Node SDK's audio source). None: receive only. */
+  /**
+   * Local tracks to send (a microphone, a camera, or the Node SDK's audio source), one of each kind. None:
+   * nothing is sent until a track is set with `replaceLocalTrack`.
+   */
   readonly tracks?: readonly MediaStreamTrack[] | undefined;
   /** The streams the tracks belong to (announced to the peer with them). */
   readonly streams?: readonly MediaStream[] | undefined;
@@ -46,6 +50,7 @@ export interface CallControl {
   answer(call: Call, options: CallMediaOptions): Promise<void>;
   decline(call: Call): Promise<void>;
   hangup(call: Call): Promise<void>;
+  replaceLocalTrack(call: Call, kind: LocalTrackKind, track: MediaStreamTrack | null): Promise<void>;
 }
 
 export class Call {
@@ -133,6 +138,16 @@ export class Call {
   /** Ends the call (an outgoing call that was not answered yet is cancelled; a ringing incoming one declined). */
   hangup(): Promise<void> {
     return this.#control.hangup(this);
+  }
+
+  /**
+   * Sends `track` instead of this device's current `kind` track (a switched camera, a replaced microphone),
+   * or nothing (`null`: the m-line stays, so a later track needs no new offer), through
+   * `RTCRtpSender.replaceTrack` without renegotiation. Once this device takes part (placed, or answered):
+   * `CLIENT_INVALID_ARGUMENT` before or after, also for a track of another kind, or video in an audio call.
+   */
+  replaceLocalTrack(kind: LocalTrackKind, track: MediaStreamTrack | null): Promise<void> {
+    return this.#control.replaceLocalTrack(this, kind, track);
   }
 
   /** Resolves once connected; rejects with `CLIENT_TIMEOUT` after `timeoutMs`, or when the call ends first. */

@@ -11,6 +11,7 @@ import { Emitter } from '../emitter.js';
 import { ClientError, ClientErrorCode } from '../errors.js';
 import type { AccountId, GroupId } from '../ids.js';
 import type { CallMediaOptions } from './call.js';
+import type { LocalTrackKind } from './media.js';
 import type { CallMedia, CallParticipant, HangupReason } from './wire.js';
 
 export type GroupCallState = 'ringing' | 'idle' | 'joined' | 'ended';
@@ -105,6 +106,7 @@ export interface GroupCallControl {
   join(call: GroupCall, options: GroupCallMediaOptions): Promise<void>;
   decline(call: GroupCall): Promise<void>;
   leave(call: GroupCall): Promise<void>;
+  replaceLocalTrack(call: GroupCall, kind: LocalTrackKind, track: MediaStreamTrack | null): Promise<void>;
 }
 
 export class GroupCall {
@@ -179,6 +181,17 @@ export class GroupCall {
   /** Leaves the call (the others continue); a ringing call is declined. */
   leave(): Promise<void> {
     return this.#control.leave(this);
+  }
+
+  /**
+   * Sends `track` instead of this device's current `kind` track (a switched camera, a replaced microphone),
+   * or nothing (`null`: camera or microphone off; the m-line stays, so a later track needs no new offer), to
+   * every participant: the connected ones at once (`RTCRtpSender.replaceTrack`, no renegotiation) and every
+   * one connected later. Only while joined (`CLIENT_INVALID_ARGUMENT` otherwise, also for a track of another
+   * kind, or video in an audio call). The caller still owns the tracks: stopping the old one is up to it.
+   */
+  replaceLocalTrack(kind: LocalTrackKind, track: MediaStreamTrack | null): Promise<void> {
+    return this.#control.replaceLocalTrack(this, kind, track);
   }
 
   /** The same as {@link leave}. */

@@ -31,6 +31,7 @@ import type { CallOutcome, CallRecord, ClientStore, MessageRecord } from '../sto
 import { toHex } from '../../protocol/index.js';
 import { GroupCall, GroupCallParticipant, type GroupCallControl, type GroupCallMediaOptions } from './group-call.js';
 import { DEFAULT_RING_TIMEOUT_MS, type CallOptions, type CallRejectedEvent, type CallRejectReason } from './manager.js';
+import { checkLocalTrack, type LocalTrackKind } from './media.js';
 import { MeshTopology } from './mesh.js';
 import type { ConnectionFactory } from './rtc.js';
 import { participantKey, type GroupCallTopology, type GroupCallTopologyHost } from './topology.js';
@@ -92,6 +93,8 @@ const ENDED_MEMORY_MS = 24 * 3600_000;
 const MAX_ENDED = 4096;
 /** A call this device is not in and heard nothing of for this long is forgotten (its leaves may be lost). */
 const IDLE_FORGET_MS = 3600_000;
+/** Offers made for a pair of participants before it is given up (see {@link MeshTopology}). */
+const DEFAULT_CONNECT_ATTEMPTS = 3;
 /** Calls known at once (one per group normally). */
 const MAX_LIVE = 64;
 
@@ -228,6 +231,15 @@ export class GroupCallManager implements GroupCallControl {
       return;
     }
     await this.#leaveWith(live, 'normal', 'local', true);
+  }
+
+  async replaceLocalTrack(call: GroupCall, kind: LocalTrackKind, track: MediaStreamTrack | null): Promise<void> {
+    checkLocalTrack(kind, track, call.media);
+    const live = this.#live.get(call.id);
+    if (!live || live.call !== call || call.state !== 'joined' || !live.topology) {
+      throw new ClientError(ClientErrorCode.InvalidArgument, 'local tracks can be replaced only in a group call this device is in');
+    }
+    await live.topology.setLocalTrack(kind, track);
   }
 
   /** Leaves every call (the client is closing): the others are told, in the background. */
@@ -469,6 +481,7 @@ export class GroupCallManager implements GroupCallControl {
       createConnection: this.#d.createConnection,
       send: this.#d.send,
       connectTimeoutMs: this.#o.connectTimeoutMs ?? 30_000,
+      connectAttempts: Math.max(1, this.#o.connectAttempts ?? DEFAULT_CONNECT_ATTEMPTS),
       host,
       onError: this.#d.onError,
     });

@@ -11,6 +11,7 @@ export {
   type GroupCallState,
 } from './group-call.js';
 export { GroupCallManager, type GroupCallEvent } from './group-manager.js';
+export type { LocalTrackKind } from './media.js';
 export { MeshTopology } from './mesh.js';
 export { offersTo, participantKey, type GroupCallTopology, type GroupCallTopologyHost, type MediaSignal } from './topology.js';
 export { parseTurnResponse, TurnCredentialsCache, type TurnServer } from './turn.js';

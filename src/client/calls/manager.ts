@@ -24,6 +24,7 @@ import { newMessageRecord } from '../message-records.js';
 import type { CallOutcome, CallRecord, ClientStore, MessageRecord } from '../store/types.js';
 import { toHex } from '../../protocol/index.js';
 import { Call, type CallControl, type CallEnd, type CallMediaOptions } from './call.js';
+import { addLocalMedia, checkLocalTrack, offeredKinds, replaceSenderTrack, tracksByKind, type LocalTrackKind, type LocalTracks } from './media.js';
 import type { TurnServer } from './turn.js';
 import { CALL_ID_BYTES, MAX_CANDIDATES_PER_MESSAGE, type CallMedia, type CallSignal, type CallSignalBody, type HangupReason, type IceCandidateInit } from './wire.js';
 
@@ -42,8 +43,13 @@ export interface CallOptions {
   readonly relayOnly?: boolean | undefined;
   /** How long an outgoing call rings before it gives up (and the callee records a missed call), ms (default 45,000). */
   readonly ringTimeoutMs?: number | undefined;
-  /** How long an answered call may take to connect, ms (default 30,000). */
+  /** How long an answered call (group calls: each attempt of each pair) may take to connect, ms (default 30,000). */
   readonly connectTimeoutMs?: number | undefined;
+  /**
+   * Group calls: how many times a pair of participants whose connection failed (or did not connect in time)
+   * is tried with a fresh connection and a new offer before the participant is `failed` (default 3).
+   */
+  readonly connectAttempts?: number | undefined;
   /** Call messages other than offers older than this are refused, ms (default 60,000). */
   readonly maxSignalAgeMs?: number | undefined;
   /** How far in the future a call message may be dated, ms (default 60,000). */
@@ -103,6 +109,8 @@ interface Live {
   readonly queue: SerialQueue;
   /** Incoming: the offer's SDP until answered. */
   offerSdp: string | undefined;
+  /** What this device sends, by kind, once it takes part (placed, or answered); undefined before. */
+  tracks: LocalTracks | undefined;
   /** Remote candidates received before the connection could take them. */
   remote: IceCandidateInit[];
   /** Local candidates waiting to be sent (batched; held until the offer went out). */
@@ -160,7 +168,7 @@ export class CallManager implements CallControl {
     const live = this.#register(call);
     try {
       const pc = await this.#connection(live, options.relayOnly);
-      this.#addMedia(pc, options, media);
+      this.#addMedia(live, pc, options, media, true);
       const offer = await pc.createOffer();
       await pc.setLocalDescription(offer);
       const sdp = pc.localDescription?.sdp ?? offer.sdp ?? '';
@@ -257,7 +265,7 @@ export class CallManager implements CallControl {
       await live.queue.run(async () => {
         const pc = await this.#connection(live, options.relayOnly);
         await pc.setRemoteDescription({ type: 'offer', sdp });
-        this.#addMedia(pc, options, call.media);
+        this.#addMedia(live, pc, options, call.media, false);
         const answer = await pc.createAnswer();
         await pc.setLocalDescription(answer);
         await this.#d.send(call.peer, this.#signal(call.id, peerDevice, { kind: 'answer', sdp: pc.localDescription?.sdp ?? answer.sdp ?? '' }), false);
@@ -290,6 +298,19 @@ export class CallManager implements CallControl {
     await this.#d.send(call.peer, this.#signal(call.id, call.peerDeviceId ?? 0, { kind: 'hangup', reason: 'normal', deviceId: this.#d.self.deviceId }), true);
   }
 
+  async replaceLocalTrack(call: Call, kind: LocalTrackKind, track: MediaStreamTrack | null): Promise<void> {
+    checkLocalTrack(kind, track, call.media);
+    const live = this.#live.get(call.id);
+    if (!live || live.call !== call || !live.tracks) throw new ClientError(ClientErrorCode.InvalidArgument, 'local tracks can be replaced only in a call this device takes part in');
+    const tracks = live.tracks;
+    // After the answer or offer being made: its m-lines exist then.
+    await live.queue.run(async () => {
+      tracks.set(kind, track);
+      const pc = call.peerConnection;
+      if (pc && call.state !== 'ended') await replaceSenderTrack(pc, kind, track);
+    });
+  }
+
   /** Ends every call (the client is closing): peers are told, in the background. */
   close(): void {
     if (this.#closed) return;
@@ -308,7 +329,7 @@ export class CallManager implements CallControl {
   }
 
   #register(call: Call): Live {
-    const live: Live = { call, queue: new SerialQueue(), offerSdp: undefined, remote: [], local: [], canTrickle: false, flushTimer: undefined, timer: undefined };
+    const live: Live = { call, queue: new SerialQueue(), offerSdp: undefined, tracks: undefined, remote: [], local: [], canTrickle: false, flushTimer: undefined, timer: undefined };
     this.#live.set(call.id, live);
     return live;
   }
@@ -403,12 +424,11 @@ export class CallManager implements CallControl {
     });
   }
 
-  #addMedia(pc: RTCPeerConnection, options: CallMediaOptions, media: CallMedia): void {
-    const tracks = options.tracks ?? [];
-    for (const t of tracks) pc.addTrack(t, ...(options.streams ?? []));
-    if (pc.remoteDescription) return; // answering: the offer decides the m-lines
-    if (!tracks.some((t) => t.kind === 'audio')) pc.addTransceiver('audio', { direction: 'recvonly' });
-    if (media === 'video' && !tracks.some((t) => t.kind === 'video')) pc.addTransceiver('video', { direction: 'recvonly' });
+  /** This device's tracks on the call's connection, each m-line able to send a track set later (media.ts). */
+  #addMedia(live: Live, pc: RTCPeerConnection, options: CallMediaOptions, media: CallMedia, offering: boolean): void {
+    const tracks = tracksByKind(options.tracks);
+    live.tracks = tracks;
+    addLocalMedia(pc, tracks, options.streams ?? [], offeredKinds(media, tracks), offering);
   }
 
   #addRemote(live: Live, candidates: readonly IceCandidateInit[]): void {

@@ -8,6 +8,7 @@
  */
 import type { CallRejectReason } from './manager.js';
 import type { GroupCallParticipantState } from './group-call.js';
+import type { LocalTrackKind } from './media.js';
 import type { CallParticipant, CallSignal } from './wire.js';
 
 /** The media signalling a topology handles (the rest is membership, for the manager). */
@@ -30,6 +31,12 @@ export interface GroupCallTopology {
   connect(peer: CallParticipant): void;
   /** An offer, answer or ICE candidates from a participant of the call, with its sender timestamp. */
   signal(peer: CallParticipant, timestamp: number, signal: MediaSignal): void;
+  /**
+   * This device now sends `track` as its `kind` (null: nothing, while keeping the means to send again), to
+   * every participant connected now and to every one connected later. Mesh: each pair's sender switches
+   * (`replaceTrack`, no renegotiation); an SFU would switch its one upstream sender the same way.
+   */
+  setLocalTrack(kind: LocalTrackKind, track: MediaStreamTrack | null): Promise<void>;
   /** The participant left (or was dropped): its media stops. */
   disconnect(peer: CallParticipant): void;
   /** This device leaves: everything stops. */
