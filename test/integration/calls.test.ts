@@ -1,6 +1,7 @@
 // Calls end to end between Node SDK peers (@roamhq/wrtc) through the real server (`parley serve`): audio
 // both ways (recordings non-silent, ffprobe says opus), hang-up, relay forced through a coturn started by the
-// test, ringing on two devices (one answers, the other stops), decline, busy, ring timeout (a missed call in
+// test, a local track switched, turned off and on (and added by a side that answered without one) with no
+// new offer, ringing on two devices (one answers, the other stops), decline, busy, ring timeout (a missed call in
 // the chat), a forged hang-up from another account refused. WebRTC gathers candidates on every interface, so
 // this file re-runs itself inside a network namespace that has only loopback (`unshare -n`); where unshare is
 // not allowed it skips, except under CI=true, where that is a failure.
@@ -9,6 +10,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import type { Call } from '../../src/client/calls/call.ts';
 import type { CallRejectedEvent } from '../../src/client/calls/manager.ts';
+import { ClientError } from '../../src/client/errors.ts';
 import { PcmPlayer, TrackRecorder, decodeToPcm } from '../../src/node/calls/index.ts';
 import { mintTurnCredentials } from '../../src/server/turn.ts';
 import { tempDir } from '../support/cli.ts';
@@ -29,6 +31,12 @@ import {
 } from './calls-support.ts';
 
 const FILE = fileURLToPath(import.meta.url);
+
+/** The id of the track the connection's audio sender sends (null: none). */
+function audioSenderTrack(pc: RTCPeerConnection): string | null | undefined {
+  const t = pc.getTransceivers().find((x) => x.receiver.track.kind === 'audio');
+  return t === undefined ? undefined : (t.sender.track?.id ?? null);
+}
 
 if (process.env[NETNS_ENV] !== '1') {
   describeInNetns('calls', FILE, 540_000);
@@ -149,6 +157,54 @@ if (process.env[NETNS_ENV] !== '1') {
         }
       } finally {
         await turn.stop();
+      }
+    });
+
+    it('switches, turns off and turns back on a local track without renegotiation (one side answered without any)', async () => {
+      const player = async (file: string): Promise<PcmPlayer> => new PcmPlayer(await decodeToPcm(file), { loop: true });
+      const [first, second, later] = [await player(toneA), await player(toneB), await player(toneA)];
+      const players = [first, second, later];
+      try {
+        const mark = bob.events.length;
+        const a = await alice.client.placeCall(bob.number, { tracks: [first.track] });
+        const b = await nextCall(bob, 'incoming', 20_000, mark);
+        await assert.rejects(b.replaceLocalTrack('audio', later.track), (e: unknown) => ClientError.is(e, 'CLIENT_INVALID_ARGUMENT'), 'not before answering');
+        await b.answer(); // receive only
+        await Promise.all([a.whenConnected(30_000), b.whenConnected(30_000)]);
+        first.start();
+        const pa = a.peerConnection as RTCPeerConnection;
+        const pb = b.peerConnection as RTCPeerConnection;
+        const arrives = async (pc: RTCPeerConnection, ms = 1_500): Promise<boolean> => {
+          const before = await inboundAudioBytes(pc);
+          await new Promise((r) => setTimeout(r, ms));
+          return (await inboundAudioBytes(pc)) - before > 500;
+        };
+        assert.ok(await arrives(pb), 'bob hears the first track');
+        assert.equal(await arrives(pa), false, 'bob sends nothing yet');
+
+        // Alice switches to a second track (the first goes silent), then turns it off and on again.
+        second.start();
+        await a.replaceLocalTrack('audio', second.track);
+        first.stop();
+        assert.equal(audioSenderTrack(pa), second.track.id);
+        assert.ok(await arrives(pb), 'bob hears the second track');
+        await a.replaceLocalTrack('audio', null);
+        assert.equal(audioSenderTrack(pa), null);
+        await new Promise((r) => setTimeout(r, 500)); // packets under way
+        assert.equal(await arrives(pb), false, 'nothing while off');
+        await a.replaceLocalTrack('audio', second.track);
+        assert.ok(await arrives(pb), 'back on');
+
+        // Bob, who answered without a track, starts sending one: his m-line was left able to send.
+        later.start();
+        await b.replaceLocalTrack('audio', later.track);
+        assert.ok(await arrives(pa), 'alice hears the track bob added later');
+        assert.equal(a.peerConnection, pa, 'the same connection throughout');
+        await a.hangup();
+        await b.whenEnded();
+        await assert.rejects(a.replaceLocalTrack('audio', null), (e: unknown) => ClientError.is(e, 'CLIENT_INVALID_ARGUMENT'), 'not after the end');
+      } finally {
+        for (const p of players) p.stop();
       }
     });
 
