@@ -31,6 +31,7 @@ import { uploadAttachment } from '../src/client/media/upload.ts';
 import { InMemoryClientStore } from '../src/client/store/memory.ts';
 import type { AttachmentRecord } from '../src/client/store/types.ts';
 import { NodeCryptoProvider } from '../src/node/crypto-provider.ts';
+import { launcherNodeFlags } from '../src/node/launcher-flags.ts';
 import { FileMediaFiles, fileSource } from '../src/node/media/files.ts';
 import type { BenchCredentials } from './relay-server.ts';
 import { ServerChild } from './server-child.ts';
@@ -216,6 +217,9 @@ const credentialsOf = (c: BenchCredentials): { accountId: string; deviceId: numb
 });
 
 async function main(): Promise<void> {
+  // The client side runs as `parley send-file` / `receive` do: with the binary's Node flags (npm run bench:media).
+  const missing = launcherNodeFlags().filter((f) => !process.execArgv.includes(f));
+  if (missing.length > 0) throw new Error(`run with the Node flags of bin/parley.js (npm run bench:media); missing: ${missing.join(' ')}`);
   const work = mkdtempSync(path.join(tmpdir(), 'parley-bench-media-'));
   const server = new ServerChild({});
   try {

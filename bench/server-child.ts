@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { launcherNodeFlags } from '../src/node/launcher-flags.ts';
 import type { ServerOptions } from '../src/server/main.ts';
 import type { BenchCredentials } from './relay-server.ts';
 
@@ -36,7 +37,8 @@ export class ServerChild {
     const options: ServerOptions = { ...extra, port: 0, host: '127.0.0.1', dataDir: this.dataDir, heartbeatIntervalMs: 0 };
     // PARLEY_BENCH_PROFILE=DIR writes a CPU profile of the server to DIR.
     const profile = process.env.PARLEY_BENCH_PROFILE;
-    const execArgv = ['--import', 'tsx', '--expose-gc', ...(profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`]), ...(process.env.PARLEY_BENCH_TRACE_GC === '1' ? ['--trace-gc'] : [])];
+    // The server runs with the Node flags of `parley serve` (bin/parley.js).
+    const execArgv = [...launcherNodeFlags(), '--import', 'tsx', '--expose-gc', ...(profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`]), ...(process.env.PARLEY_BENCH_TRACE_GC === '1' ? ['--trace-gc'] : [])];
     this.child = fork(path.join(HERE, 'relay-server.ts'), [JSON.stringify(options)], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   }
 

@@ -4,9 +4,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { launcherNodeFlags, PARLEY_BIN } from '../../src/node/launcher-flags.ts';
 
-export const BIN = fileURLToPath(new URL('../../bin/parley.js', import.meta.url));
+export const BIN = PARLEY_BIN;
+/** The flags the binary's first line gives Node (a shell running `parley` passes them; `node BIN` would not). */
+const NODE_FLAGS = launcherNodeFlags();
 
 /** Test numbers with fixed codes, as `parley serve --test-numbers` takes them. */
 export const NUMBERS = {
@@ -66,7 +68,7 @@ export interface CliProcess {
 
 /** Starts `parley <args>`. */
 export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): CliProcess {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, BIN, ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, PARLEY_PROFILE: '', PARLEY_PORT: '', PARLEY_DATA_DIR: '', PARLEY_TEST_NUMBERS: '', ...env },
   });
