@@ -23,6 +23,8 @@ export interface CallStatsSummary {
   readonly frameHeight: number | undefined;
   /** Energy of the received audio so far (0 when only silence arrived). */
   readonly audioEnergyIn: number;
+  /** Seconds of audio received so far (with audioEnergyIn: the level between two samples). */
+  readonly audioSecondsIn: number;
   /** The congestion controller's estimate of what can be sent, bits/s. */
   readonly availableOutgoingBitrate: number | undefined;
   readonly roundTripTimeMs: number | undefined;
@@ -45,6 +47,7 @@ interface StatsEntry {
   readonly frameWidth?: number;
   readonly frameHeight?: number;
   readonly totalAudioEnergy?: number;
+  readonly totalSamplesDuration?: number;
   readonly packetsSent?: number;
   readonly packetsLost?: number;
   readonly availableOutgoingBitrate?: number;
@@ -67,6 +70,7 @@ export function summarizeStats(entries: Iterable<unknown>): CallStatsSummary {
   let frameWidth: number | undefined;
   let frameHeight: number | undefined;
   let audioEnergyIn = 0;
+  let audioSecondsIn = 0;
   let videoPacketsSent = 0;
   let videoPacketsLost = 0;
   const candidates = new Map<string, string>();
@@ -81,6 +85,7 @@ export function summarizeStats(entries: Iterable<unknown>): CallStatsSummary {
         if (kind === 'audio') {
           audioBytesIn += s.bytesReceived ?? 0;
           audioEnergyIn += s.totalAudioEnergy ?? 0;
+          audioSecondsIn += s.totalSamplesDuration ?? 0;
         } else if (kind === 'video') {
           videoBytesIn += s.bytesReceived ?? 0;
           framesDecoded += s.framesDecoded ?? 0;
@@ -121,6 +126,7 @@ export function summarizeStats(entries: Iterable<unknown>): CallStatsSummary {
     frameWidth,
     frameHeight,
     audioEnergyIn,
+    audioSecondsIn,
     availableOutgoingBitrate: pair?.availableOutgoingBitrate,
     roundTripTimeMs: pair?.currentRoundTripTime === undefined ? undefined : Math.round(pair.currentRoundTripTime * 1000),
     videoPacketsSent,

@@ -7,7 +7,7 @@ import { INITIAL_ADAPT_STATE, VIDEO_LADDER, adaptVideo, applyVideoStep, summariz
 describe('summarizeStats', () => {
   it('adds up inbound and outbound media, finds the selected pair and its route', () => {
     const s = summarizeStats([
-      { type: 'inbound-rtp', id: 'ia', kind: 'audio', bytesReceived: 4000, totalAudioEnergy: 0.25 },
+      { type: 'inbound-rtp', id: 'ia', kind: 'audio', bytesReceived: 4000, totalAudioEnergy: 0.25, totalSamplesDuration: 3.5 },
       { type: 'inbound-rtp', id: 'iv', kind: 'video', bytesReceived: 90_000, framesDecoded: 120, frameWidth: 640, frameHeight: 480 },
       { type: 'outbound-rtp', id: 'oa', kind: 'audio', bytesSent: 3900 },
       { type: 'outbound-rtp', id: 'ov', kind: 'video', bytesSent: 80_000, packetsSent: 300 },
@@ -29,6 +29,7 @@ describe('summarizeStats', () => {
       frameWidth: 640,
       frameHeight: 480,
       audioEnergyIn: 0.25,
+      audioSecondsIn: 3.5,
       availableOutgoingBitrate: 300_000,
       roundTripTimeMs: 12,
       videoPacketsSent: 300,
