@@ -184,7 +184,7 @@ function deferred<T>(): { promise: Promise<T>; resolve(value: T): void; reject(e
   };
 }
 
-/** A SHA-256 that may run elsewhere ({@link MediaHashing}) or inline: `update` returns a promise only to wait. */
+/** A SHA-256 or HMAC that may run elsewhere ({@link MediaHashing}) or inline: `update` returns a promise only to wait. */
 interface Sha256Job {
   update(bytes: Uint8Array): Promise<void> | undefined;
   digest(): Promise<Uint8Array>;
@@ -192,8 +192,11 @@ interface Sha256Job {
 }
 
 function sha256Job(p: ReturnType<typeof primitives>, hashing: MediaHashing | undefined): Sha256Job {
-  if (hashing !== undefined) return hashing.sha256();
-  const h = p.sha256();
+  return hashing !== undefined ? hashing.sha256() : inlineJob(p.sha256());
+}
+
+/** A hash computed on this thread, as a {@link Sha256Job}. */
+function inlineJob(h: IncrementalHash): Sha256Job {
   return {
     update(bytes) {
       h.update(bytes);
@@ -202,6 +205,21 @@ function sha256Job(p: ReturnType<typeof primitives>, hashing: MediaHashing | und
     digest: async () => h.digest(),
     discard: () => undefined,
   };
+}
+
+/** An HMAC-SHA256 that runs where `hashing` runs when it offers one, else inline. */
+function hmacJob(p: ReturnType<typeof primitives>, key: Uint8Array, hashing: MediaHashing | undefined): Sha256Job {
+  return hashing?.hmacSha256 !== undefined ? hashing.hmacSha256(key) : inlineJob(p.hmac(key));
+}
+
+/** Feeds `parts` to `job` in order, waiting where it asks to; a promise only when it had to wait. */
+function inOrder(job: Sha256Job, parts: readonly Uint8Array[]): Promise<void> | undefined {
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i] as Uint8Array;
+    const waiting = part.length > 0 ? job.update(part) : undefined;
+    if (waiting) return waiting.then(() => inOrder(job, parts.slice(i + 1)));
+  }
+  return undefined;
 }
 
 const stoppedEarly = (): ClientError => new ClientError(ClientErrorCode.Aborted, 'the media stream was not read to its end');
@@ -439,8 +457,9 @@ export async function createMediaVerifier(
   }
   const keys = await expandMediaKey(crypto, type, mediaKey);
   const p = primitives(crypto);
-  const mac = p.hmac(keys.macKey);
-  mac.update(keys.iv);
+  // The MAC runs where the hashing runs when it can (a download checks it only at the end).
+  const mac = hmacJob(p, keys.macKey, hashing);
+  await mac.update(keys.iv);
   const hash = sha256Job(p, hashing);
   const limit = expected.size === undefined ? undefined : encryptedMediaSize(expected.size);
   let received = 0;
@@ -456,9 +475,12 @@ export async function createMediaVerifier(
       received += chunk.length;
       if (limit !== undefined && received > limit) throw bad('the media file is longer than announced');
       const split = holdBackMac(tail, chunk);
-      for (const ready of split.ready) if (ready.length > 0) mac.update(ready);
       tail = split.tail;
-      return hash.update(chunk);
+      // The two jobs are independent; each one's updates go in order (a job that asks to wait gets the rest after).
+      const hashing = hash.update(chunk);
+      const macing = inOrder(mac, split.ready);
+      if (!hashing) return macing;
+      return macing ? Promise.all([hashing, macing]).then(() => undefined) : hashing;
     },
     async verify() {
       if (done) throw new ClientError(ClientErrorCode.InvalidArgument, 'the verifier has finished');
@@ -467,15 +489,18 @@ export async function createMediaVerifier(
         if (received < BLOCK + MEDIA_MAC_BYTES || (limit !== undefined && received !== limit) || (received - MEDIA_MAC_BYTES) % BLOCK !== 0) {
           throw bad('the media file is truncated');
         }
-        if (!constantTimeEqual(await hash.digest(), expected.encryptedSha256)) throw bad('the SHA-256 of the encrypted media file does not match');
-        if (!constantTimeEqual(mac.digest().subarray(0, MEDIA_MAC_BYTES), tail)) throw bad('the MAC of the media file does not match');
+        const [digest, macDigest] = await Promise.all([hash.digest(), mac.digest()]);
+        if (!constantTimeEqual(digest, expected.encryptedSha256)) throw bad('the SHA-256 of the encrypted media file does not match');
+        if (!constantTimeEqual(macDigest.subarray(0, MEDIA_MAC_BYTES), tail)) throw bad('the MAC of the media file does not match');
       } finally {
         hash.discard();
+        mac.discard();
       }
     },
     discard() {
       done = true;
       hash.discard();
+      mac.discard();
     },
   };
 }

@@ -108,6 +108,11 @@ export interface ParallelSha256 {
 /** Where a transfer's SHA-256s may run in parallel with its encryption (optional: without it they run inline). */
 export interface MediaHashing {
   sha256(): ParallelSha256;
+  /**
+   * An HMAC-SHA256 under `key` computed the same way (`digest` gives the whole 32-byte MAC). Used where the
+   * MAC is only checked at the end, as a download's verification; optional: without it the MAC runs inline.
+   */
+  hmacSha256?(key: Uint8Array): ParallelSha256;
 }
 
 /**

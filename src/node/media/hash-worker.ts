@@ -2,7 +2,8 @@
  * SHA-256 on a worker thread ({@link MediaHashing}, src/client/media/types.ts): a file's encryption runs on
  * the main thread at the speed of AES-256-CBC plus HMAC-SHA256, and its two SHA-256s (of the plaintext and of
  * the encrypted file; on download of the encrypted file and of the plaintext) would take as long again there.
- * Here they run on another core.
+ * Here they run on another core, and so can a download's HMAC, which is checked before anything is decrypted
+ * (then the main thread only receives and stores the bytes).
  *
  * Bytes travel in blocks of {@link BLOCK_BYTES} of shared memory: each hash has {@link BLOCKS_PER_HASH}
  * SharedArrayBuffers, handed to the worker once when the hash starts; after that a message names only a block
@@ -24,11 +25,12 @@ const BLOCKS_PER_HASH = 4;
 /** The worker's code: plain JavaScript, so that it needs no loader for TypeScript. */
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
-const { createHash } = require('node:crypto');
+const { createHash, createHmac } = require('node:crypto');
 const hashes = new Map();
 parentPort.on('message', (m) => {
   if (m.op === 'open') {
-    hashes.set(m.id, { hash: createHash('sha256'), blocks: m.blocks.map((b) => new Uint8Array(b)) });
+    const hash = m.hmacKey === undefined ? createHash('sha256') : createHmac('sha256', m.hmacKey);
+    hashes.set(m.id, { hash, blocks: m.blocks.map((b) => new Uint8Array(b)) });
   } else if (m.op === 'update') {
     const h = hashes.get(m.id);
     if (h !== undefined) h.hash.update(h.blocks[m.block].subarray(0, m.length));
@@ -46,7 +48,7 @@ parentPort.on('message', (m) => {
 
 type Reply = { op: 'ack'; id: number; block: number } | { op: 'digest'; id: number; digest: ArrayBuffer };
 type Request =
-  | { op: 'open'; id: number; blocks: SharedArrayBuffer[] }
+  | { op: 'open'; id: number; blocks: SharedArrayBuffer[]; hmacKey: Uint8Array | undefined }
   | { op: 'update'; id: number; block: number; length: number }
   | { op: 'digest' | 'discard'; id: number };
 
@@ -123,8 +125,8 @@ function worker(): HashWorker {
   return shared;
 }
 
-/** One SHA-256 computed by the worker. */
-class WorkerSha256 implements ParallelSha256 {
+/** One SHA-256, or HMAC-SHA256 under a key, computed by the worker. */
+class WorkerDigest implements ParallelSha256 {
   readonly #worker: HashWorker;
   readonly #id: number;
   /** This hash's blocks of shared memory, and which of them are here (not at the worker), ready to fill. */
@@ -138,7 +140,7 @@ class WorkerSha256 implements ParallelSha256 {
   #failure: Error | undefined;
   #state: 'open' | 'digesting' | 'done' = 'open';
 
-  constructor(w: HashWorker) {
+  constructor(w: HashWorker, hmacKey: Uint8Array | undefined) {
     this.#worker = w;
     this.#id = w.register({
       onAck: (block) => {
@@ -165,7 +167,7 @@ class WorkerSha256 implements ParallelSha256 {
       this.#blocks.push(new Uint8Array(sab));
       this.#free.push(i);
     }
-    w.post({ op: 'open', id: this.#id, blocks: memory });
+    w.post({ op: 'open', id: this.#id, blocks: memory, hmacKey });
   }
 
   update(bytes: Uint8Array): Promise<void> | undefined {
@@ -220,5 +222,6 @@ class WorkerSha256 implements ParallelSha256 {
 
 /** {@link MediaHashing} on the process's hash worker thread. */
 export const workerHashing: MediaHashing = {
-  sha256: () => new WorkerSha256(worker()),
+  sha256: () => new WorkerDigest(worker(), undefined),
+  hmacSha256: (key) => new WorkerDigest(worker(), key.slice()),
 };

@@ -1,7 +1,7 @@
 // The fast path of media transfers in Node: SHA-256 on a worker thread (src/node/media/hash-worker.ts), and a
 // verified download decrypted over its staged bytes (FileMediaFiles' in-place files, src/client/media/download.ts).
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -78,6 +78,24 @@ describe('workerHashing', () => {
     await assert.rejects(dropped.digest());
   });
 
+  it('gives HMAC-SHA256s under their keys, next to SHA-256s of the same bytes, whatever the pieces', async () => {
+    const data = randomBytes(6_000_001);
+    const keys = [randomBytes(32), randomBytes(32)];
+    const macs = keys.map((k) => workerHashing.hmacSha256?.(k));
+    const sha = workerHashing.sha256();
+    for (let at = 0; at < data.length; at += 99_991) {
+      const piece = data.subarray(at, at + 99_991);
+      for (const job of [...macs, sha]) {
+        const waiting = job?.update(piece);
+        if (waiting) await waiting;
+      }
+    }
+    const [mac0, mac1, digest] = await Promise.all([macs[0]?.digest(), macs[1]?.digest(), sha.digest()]);
+    assert.equal(hex(mac0 as Uint8Array), createHmac('sha256', keys[0] as Buffer).update(data).digest('hex'));
+    assert.equal(hex(mac1 as Uint8Array), createHmac('sha256', keys[1] as Buffer).update(data).digest('hex'));
+    assert.equal(hex(digest), createHash('sha256').update(data).digest('hex'));
+  });
+
   it('makes encryptMedia give the same bytes and hashes as inline hashing', async () => {
     const data = randomBytes(3_000_123);
     const mediaKey = randomBytes(32);
@@ -100,11 +118,17 @@ describe('a verified download decrypted in place (FileMediaFiles)', () => {
     fetch: () => Promise.reject(new Error('no request expected')),
   });
 
-  async function staged(dir: string, data: Uint8Array, tamper?: (file: Uint8Array) => void): Promise<{ files: FileMediaFiles; record: AttachmentRecord }> {
+  async function staged(
+    dir: string,
+    data: Uint8Array,
+    tamper?: (file: Uint8Array) => void,
+    options: { pointerHashesTampered?: boolean } = {},
+  ): Promise<{ files: FileMediaFiles; record: AttachmentRecord }> {
     const { file, info } = await encrypt(data, randomBytes(32));
     const files = new FileMediaFiles(dir);
-    const blobId = hex(info.encryptedSha256);
     tamper?.(file);
+    const encryptedSha256 = options.pointerHashesTampered === true ? new Uint8Array(createHash('sha256').update(file).digest()) : info.encryptedSha256;
+    const blobId = hex(encryptedSha256);
     const staging = await files.staging(blobId);
     await staging.append(file);
     // Reading closes the staged file's handle (the download opens its own).
@@ -114,7 +138,7 @@ describe('a verified download decrypted in place (FileMediaFiles)', () => {
       blobId,
       mediaKey: info.mediaKey,
       plaintextSha256: info.plaintextSha256,
-      encryptedSha256: info.encryptedSha256,
+      encryptedSha256,
       size: info.size,
       contentType: 'application/pdf',
       fileName: 'report.pdf',
@@ -153,6 +177,19 @@ describe('a verified download decrypted in place (FileMediaFiles)', () => {
       ClientError.is(err, ClientErrorCode.BadMedia),
     );
     assert.deepEqual((await readdir(dir)).sort(), ['.staging', '.tmp']);
+    assert.deepEqual(await readdir(path.join(dir, '.staging')), []);
+    assert.deepEqual(await readdir(path.join(dir, '.tmp')), []);
+  });
+
+  it('refuses a file whose MAC does not match (checked on the worker) even when its SHA-256 is the announced one', async () => {
+    const dir = path.join(root, 'bad-mac');
+    // The last byte (of the MAC) flipped, and the pointer naming the tampered file's own hash: only the MAC can tell.
+    const { files, record } = await staged(dir, randomBytes(200_000), (file) => {
+      file[file.length - 1] = (file[file.length - 1] as number) ^ 1;
+    }, { pointerHashesTampered: true });
+    await assert.rejects(downloadAttachment({ crypto, http: noServer, files, hashing: workerHashing }, record), (err: unknown) =>
+      ClientError.is(err, ClientErrorCode.BadMedia) && /MAC/.test((err as Error).message),
+    );
     assert.deepEqual(await readdir(path.join(dir, '.staging')), []);
     assert.deepEqual(await readdir(path.join(dir, '.tmp')), []);
   });
