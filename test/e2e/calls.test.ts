@@ -1,15 +1,17 @@
 // Calls between two browsers (headless Chromium with fake cameras and microphones) through the real server:
 // a video call answered on a phone-width screen, media both ways seen in getStats() on both sides (audio and
 // video bytes, decoded frames), mute, camera off and on (the peer's frames stop and resume), switch camera,
-// the duration, hang-up on one side ending it on the other, the call in both chats; a call declined, and one
-// cancelled before it was answered (a missed call with "Call back"). Relay-only calls: calls-relay.test.ts. WebRTC gathers candidates on every interface, so the file re-runs
+// the duration, the audio output (setSinkId on the remote media, remembered in Settings), hang-up on one side
+// ending it on the other, the call in both chats; a call declined, and one cancelled before it was answered (a
+// missed call with "Call back"), with the ringtone and the ringback tone stopping at each; the ringtone turned
+// off in Settings. Relay-only calls: calls-relay.test.ts. WebRTC gathers candidates on every interface, so the file re-runs
 // itself in a loopback-only network namespace (`unshare -n`), as test/integration/calls.test.ts does.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { NETNS_ENV, describeInNetns } from '../integration/calls-support.ts';
-import { callScreen, cleanUpCalls, connectCall, hangUpFrom, stat, statText, startCallWorld, twoInAChat, waitForStats, type CallWorld } from './calls-support.ts';
+import { callScreen, cleanUpCalls, connectCall, hangUpFrom, stat, statText, startCallWorld, twoInAChat, waitForCallState, waitForStats, type CallWorld } from './calls-support.ts';
 import { NUMBERS, screenshot, watchErrors } from './support.ts';
 
 const FILE = fileURLToPath(import.meta.url);
@@ -56,6 +58,18 @@ if (process.env[NETNS_ENV] !== '1') {
       // The video we send follows the bandwidth ladder (a maxBitrate was set on the sender).
       assert.match(await statText(alice, 'videoLimit'), /^up to \d+ kbit\/s/);
 
+      // The audio output: Chromium's fake outputs are listed; choosing one routes the peer's media to it.
+      const output = callScreen(alice).getByLabel('Audio output');
+      const options = await output.locator('option').evaluateAll((os) => os.map((o) => ({ id: (o as HTMLOptionElement).value, label: o.textContent ?? '' })));
+      assert.equal(options[0]?.id, '', `the system default comes first: ${JSON.stringify(options)}`);
+      const fake = options.find((o) => o.label === 'Fake Audio Output 1');
+      assert.ok(fake, `no fake output listed: ${JSON.stringify(options)}`);
+      const sinkOf = (): Promise<string> => alice.locator('video.remote-video').evaluate((v) => (v as HTMLMediaElement & { sinkId: string }).sinkId);
+      assert.equal(await sinkOf(), '');
+      await output.selectOption(fake.id);
+      for (let i = 0; i < 40 && (await sinkOf()) !== fake.id; i++) await alice.waitForTimeout(100);
+      assert.equal(await sinkOf(), fake.id, 'the remote video plays on the chosen output');
+
       // Mute: the button says so.
       const mute = callScreen(alice).getByRole('button', { name: 'Mute', exact: true });
       await mute.click();
@@ -65,7 +79,7 @@ if (process.env[NETNS_ENV] !== '1') {
 
       // Camera off: Bob decodes no more of Alice's frames; on again: they resume.
       await callScreen(alice).getByRole('button', { name: 'Camera off' }).click();
-      assert.equal(await alice.locator('video.local-preview').count(), 0, 'no preview while the camera is off');
+      await alice.locator('video.local-preview').waitFor({ state: 'detached', timeout: 5_000 }); // no preview while the camera is off
       await bob.waitForTimeout(1_500);
       const frozen = await stat(bob, 'framesDecoded');
       await bob.waitForTimeout(2_500);
@@ -91,28 +105,58 @@ if (process.env[NETNS_ENV] !== '1') {
       // Both chats record the call with its duration.
       await alice.locator('.call-record', { hasText: /Outgoing video call · 0:\d\d/ }).waitFor();
       await bob.locator('.call-record', { hasText: /Incoming video call · 0:\d\d/ }).waitFor();
+      // The output chosen during the call is the default in Settings now.
+      await alice.getByRole('button', { name: 'Settings' }).click();
+      assert.equal(await alice.getByLabel('Call audio output').inputValue(), fake.id);
+      await alice.getByRole('dialog', { name: 'Settings' }).getByRole('button', { name: 'Close' }).click();
     });
 
     it('a voice call declined ends as declined for the caller; one cancelled before an answer is a missed call with "Call back"', async () => {
       await alice.getByRole('button', { name: 'Voice call', exact: true }).click();
       await callScreen(bob).getByRole('status').filter({ hasText: 'Incoming voice call' }).waitFor();
       await screenshot(bob, 'call-incoming-phone');
+      // Bob's phone rings (its AudioContext runs); Alice hears the ringback tone while it rings.
+      await bob.locator('.call-screen[data-tone="ring"]').waitFor();
+      await alice.locator('.call-screen[data-state="ringing"][data-tone="ringback"]').waitFor();
       await callScreen(bob).getByRole('button', { name: 'Decline' }).click();
       await callScreen(alice).getByRole('status').filter({ hasText: 'Declined' }).waitFor();
+      assert.equal(await callScreen(alice).getAttribute('data-tone'), '', 'the ringback stopped');
+      assert.equal(await bob.locator('.call-screen[data-tone="ring"]').count(), 0, 'the ringing stopped');
       await alice.locator('.call-record', { hasText: 'Voice call declined' }).waitFor();
       await bob.locator('.call-record', { hasText: 'Declined voice call' }).waitFor();
       await callScreen(alice).waitFor({ state: 'detached', timeout: 10_000 });
 
       await alice.getByRole('button', { name: 'Voice call', exact: true }).click();
       await callScreen(bob).getByRole('status').filter({ hasText: 'Incoming voice call' }).waitFor();
+      await bob.locator('.call-screen[data-tone="ring"]').waitFor();
       await callScreen(alice).getByRole('button', { name: 'Hang up' }).click();
       await callScreen(bob).getByRole('status').filter({ hasText: 'Missed call' }).waitFor();
+      assert.equal(await callScreen(bob).getAttribute('data-tone'), '', 'a missed call stops ringing');
       const missed = bob.locator('.call-record.missed', { hasText: 'Missed voice call' });
       await missed.waitFor();
       await missed.getByRole('button', { name: 'Call back' }).waitFor();
       // The chats list says so too.
       await bob.getByRole('button', { name: 'Back to chats' }).click();
       await bob.getByRole('button', { name: new RegExp(`^${A.number.replace('+', '\\+')}`) }).filter({ hasText: 'Missed voice call' }).waitFor();
+    });
+
+    it('with the ringtone off in Settings an incoming call rings silently; answering stops the caller’s ringback', async () => {
+      await alice.getByRole('button', { name: 'Settings' }).click();
+      const ringtone = alice.getByRole('checkbox', { name: /Ringtone/ });
+      assert.equal(await ringtone.isChecked(), true, 'on by default');
+      await ringtone.uncheck();
+      await alice.getByRole('dialog', { name: 'Settings' }).getByRole('button', { name: 'Close' }).click();
+      // Bob (back in the chat with Alice) calls her.
+      await bob.getByRole('button', { name: new RegExp(`^${A.number.replace('+', '\\+')}`) }).first().click();
+      await bob.getByRole('button', { name: 'Voice call', exact: true }).click();
+      await callScreen(alice).getByRole('status').filter({ hasText: 'Incoming voice call' }).waitFor();
+      await bob.locator('.call-screen[data-state="ringing"][data-tone="ringback"]').waitFor();
+      await alice.waitForTimeout(1_000);
+      assert.equal(await callScreen(alice).getAttribute('data-tone'), '', 'no ringtone');
+      await callScreen(alice).getByRole('button', { name: 'Answer', exact: true }).click();
+      await waitForCallState(bob, 'connected');
+      assert.equal(await callScreen(bob).getAttribute('data-tone'), '', 'the ringback stopped on the answer');
+      await hangUpFrom(alice, bob);
     });
 
     it('logged no page errors', () => {

@@ -1,8 +1,10 @@
 // A three-party group video call in three browser profiles (headless Chromium, fake cameras and
 // microphones) through the real server: one starts it from the group's header, the other two answer from
 // their incoming-call screen, and each browser shows a grid of the two others with audio and video arriving
-// from both (getStats() per connection: bytes and decoded frames); one leaves and the two others go on; the
-// rest leave. Runs in a loopback-only network namespace, as the other call tests do.
+// from both (getStats() per connection: bytes and decoded frames); the ringtone plays while it rings; speaker
+// view follows whoever speaks (Chromium's fake microphones beep; the others are muted); a camera that went
+// off and on again before the third answered reaches the third (who joined later); one leaves and the two
+// others go on; the rest leave. Runs in a loopback-only network namespace, as the other call tests do.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +18,7 @@ const { alice: A, bob: B, carol: C } = NUMBERS;
 const GROUP = 'Call crew';
 
 if (process.env[NETNS_ENV] !== '1') {
-  describeInNetns('browser group calls', FILE, 280_000);
+  describeInNetns('browser group calls', FILE, 400_000);
 } else {
   describe('a three-party group call in three browsers (in a loopback-only namespace)', () => {
     let world: CallWorld;
@@ -80,24 +82,93 @@ if (process.env[NETNS_ENV] !== '1') {
       assert.fail(`${who}: the grid did not show ${names.join(', ')} with media; saw ${JSON.stringify(seen)}`);
     }
 
-    it('starts a video call in the group; both others answer; everyone gets audio and video from both others; one leaves and the others go on', async () => {
+    it('starts a video call in the group; both others answer; everyone gets audio and video from both others', async () => {
       await alice.getByRole('button', { name: 'Video call', exact: true }).click();
       for (const p of [bob, carol]) {
         await callScreen(p).getByRole('status').filter({ hasText: 'Incoming video call' }).waitFor();
         assert.equal(await callScreen(p).getAttribute('aria-label'), `Call with ${GROUP}`);
+        // The ringtone plays (its AudioContext runs); the one who started the call hears no ringback in a group.
+        await p.locator('.call-screen[data-tone="ring"]').waitFor();
       }
+      assert.equal(await callScreen(alice).getAttribute('data-tone'), '');
       await screenshot(carol, 'group-call-incoming-phone');
       await callScreen(bob).getByRole('button', { name: 'Answer with video' }).click();
-      await callScreen(carol).getByRole('button', { name: 'Answer with video' }).click();
-      for (const p of [alice, bob, carol]) {
+      for (const p of [alice, bob]) {
         await waitForCallState(p, 'connected');
         await callScreen(p).getByRole('button', { name: 'Call details' }).click();
       }
+      assert.equal(await callScreen(bob).getAttribute('data-tone'), '', 'the ringing stopped on the answer');
+      assert.equal(await callScreen(carol).getAttribute('data-tone'), 'ring', 'Carol has not answered yet');
+      await Promise.all([waitForGrid(alice, 'alice', [B.number]), waitForGrid(bob, 'bob', [A.number])]);
+
+      // Alice's camera goes off and on again (a new camera track, sent through GroupCall.replaceLocalTrack)
+      // before Carol answers: Carol, joining later, must get that new track.
+      await callScreen(alice).getByRole('button', { name: 'Camera off' }).click();
+      await alice.locator('video.local-preview').waitFor({ state: 'detached' });
+      await callScreen(alice).getByRole('button', { name: 'Camera off' }).click();
+      await alice.locator('video.local-preview').waitFor();
+
+      await callScreen(carol).getByRole('button', { name: 'Answer with video' }).click();
+      await waitForCallState(carol, 'connected');
+      assert.equal(await callScreen(carol).getAttribute('data-tone'), '', 'the ringing stopped on the answer');
+      await callScreen(carol).getByRole('button', { name: 'Call details' }).click();
       await Promise.all([waitForGrid(alice, 'alice', [B.number, C.number]), waitForGrid(bob, 'bob', [A.number, C.number]), waitForGrid(carol, 'carol', [A.number, B.number])]);
       await screenshot(alice, 'group-call-grid');
       await screenshot(carol, 'group-call-grid-phone');
+    });
 
-      // One leaves: the two others go on with each other; then they leave and the call ends.
+    /** Who `page` shows large in speaker view, and who has the speaking ring. */
+    async function stage(page: Page): Promise<{ main: string; speaking: string[]; levels: Record<string, string> }> {
+      return page.locator('ul.call-grid').evaluate((ul) => ({
+        main: ul.querySelector('li.call-tile.main')?.getAttribute('aria-label') ?? '',
+        speaking: Array.from(ul.querySelectorAll('li.call-tile[data-speaking="true"]')).map((t) => t.getAttribute('aria-label') ?? ''),
+        levels: Object.fromEntries(Array.from(ul.querySelectorAll('li.call-tile')).map((t) => [t.getAttribute('aria-label') ?? '', t.getAttribute('data-level') ?? ''])),
+      }));
+    }
+
+    /** Waits (bounded) until `page`'s speaker view shows `who` large with the speaking ring, and only them speaking. */
+    async function waitForSpeaker(page: Page, name: string, who: string): Promise<void> {
+      const deadline = Date.now() + 20_000;
+      let seen = await stage(page);
+      while (Date.now() < deadline) {
+        seen = await stage(page);
+        if (seen.main === who && seen.speaking.join() === who) return;
+        await page.waitForTimeout(250);
+      }
+      assert.fail(`${name}: the speaker view did not show ${who} speaking; saw ${JSON.stringify(seen)}`);
+    }
+
+    it('speaker view shows whoever speaks large, with a ring; a muted participant never takes the stage', async () => {
+      // Every fake microphone beeps: mute Bob and Carol, so that only Alice is heard.
+      for (const p of [alice, bob, carol]) {
+        const toggle = callScreen(p).getByRole('button', { name: 'Speaker view' });
+        await toggle.click();
+        assert.equal(await toggle.getAttribute('aria-pressed'), 'true');
+        await p.locator('ul.call-grid[data-layout="speaker"]').waitFor();
+      }
+      for (const p of [bob, carol]) await callScreen(p).getByRole('button', { name: 'Mute', exact: true }).click();
+      await Promise.all([waitForSpeaker(bob, 'bob', A.number), waitForSpeaker(carol, 'carol', A.number)]);
+      // The muted ones are silent in Alice's view: nobody speaks there, whoever holds her stage.
+      const aliceStage = await stage(alice);
+      assert.deepEqual(aliceStage.speaking, [], `alice: ${JSON.stringify(aliceStage)}`);
+      await screenshot(bob, 'group-call-speaker-view');
+      await screenshot(carol, 'group-call-speaker-view-phone');
+
+      // Carol unmutes and Alice mutes: the stage moves to Carol in the two other browsers, and stays off Bob.
+      await callScreen(carol).getByRole('button', { name: 'Mute', exact: true }).click();
+      await callScreen(alice).getByRole('button', { name: 'Mute', exact: true }).click();
+      await Promise.all([waitForSpeaker(alice, 'alice', C.number), waitForSpeaker(bob, 'bob', C.number)]);
+      assert.deepEqual((await stage(carol)).speaking, [], 'carol hears nobody speak');
+
+      // Back to the grid (every tile the same size), everyone unmuted.
+      for (const p of [alice, bob]) await callScreen(p).getByRole('button', { name: 'Mute', exact: true }).click();
+      for (const p of [alice, bob, carol]) {
+        await callScreen(p).getByRole('button', { name: 'Speaker view' }).click();
+        await p.locator('ul.call-grid[data-layout="grid"]').waitFor();
+      }
+    });
+
+    it('one leaves and the others go on; the rest leave', async () => {
       await callScreen(carol).getByRole('button', { name: 'Hang up' }).click();
       await callScreen(carol).getByRole('status').filter({ hasText: 'Call ended' }).waitFor();
       await Promise.all([waitForGrid(alice, 'alice', [B.number]), waitForGrid(bob, 'bob', [A.number])]);

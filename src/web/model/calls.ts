@@ -6,13 +6,24 @@
  * (answered, missed, declined...) is stored by the SDK and shown by the conversation.
  *
  * Camera off does not renegotiate: the video sender keeps its m-line and sends nothing
- * (`replaceTrack(null)`), and the camera is released (its light goes off); camera on opens it again and puts
- * the new track on the same sender. A video call answered "with audio" starts that way. Voice calls carry no
+ * (`replaceTrack(null)`; in group calls `GroupCall.replaceLocalTrack`, which also gives participants who join
+ * later the current track), and the camera is released (its light goes off); camera on opens it again and
+ * puts the new track on the same sender. A video call answered "with audio" starts that way. Voice calls carry no
  * video m-line, so they have no camera button.
+ *
+ * Sound: an incoming call rings (unless the ringtone is turned off) and a call we place plays the ringback
+ * tone while it rings at the other end (./call-tones.ts, loaded when first needed); both stop with the ringing
+ * state. The remote audio plays on the chosen audio output (`setSinkId`), remembered in the profile's
+ * settings with the ringtone choice and the group-call layout. In group calls the active speaker is found
+ * from each connection's received audio level (./active-speaker.ts).
  */
-import { participantKey, type AccountId, type Call, type CallState, type Client, type ConversationId, type GroupCall, type GroupCallParticipant, type GroupId } from '../../client/index.js';
+import { isGroupId, participantKey, type AccountId, type Call, type CallState, type Client, type ConversationId, type GroupCall, type GroupCallParticipant, type GroupId } from '../../client/index.js';
 import { errorInWords } from './errors.js';
 import { QualityController, type CallStatsSummary } from './call-quality.js';
+import { SpeakerDetector, levelBetween, type AudioTotals } from './active-speaker.js';
+import { DEFAULT_CALL_PREFS, outputChoices, pickAudioOutput, readCallPrefs, toneFor, type CallPrefs, type CallTone, type OutputChoice } from './call-audio.js';
+import type { Profile } from './profile.js';
+import type { TonePlayer } from './call-tones.js';
 
 /** What the calls model needs of the session (the Session class satisfies it). */
 export interface CallsHost {
@@ -20,6 +31,8 @@ export interface CallsHost {
   title(id: ConversationId): string;
   nameOf(id: AccountId): string;
   toast(text: string, error?: boolean): void;
+  /** Where the call preferences are kept (without it: defaults, not remembered). */
+  readonly profile?: Pick<Profile, 'store'>;
 }
 
 /** One other device in a group call: a tile of the grid. */
@@ -30,6 +43,10 @@ export interface CallTile {
   readonly state: GroupCallParticipant['state'];
   readonly stream: MediaStream | undefined;
   readonly stats: CallStatsSummary | undefined;
+  /** The level of their audio over the last second (0..1), once measured. */
+  readonly level: number | undefined;
+  /** They are speaking now (a ring on the tile). */
+  readonly speaking: boolean;
 }
 
 /** The call the screen shows. A new object whenever something in it changes. */
@@ -42,6 +59,8 @@ export interface CallView {
   readonly chat: ConversationId;
   /** The other devices of a group call (empty for 1:1 calls). */
   readonly tiles: readonly CallTile[];
+  /** Group calls: the key of the active speaker (see ./active-speaker.ts), once someone spoke. */
+  readonly speaker: string | undefined;
   readonly title: string;
   /** The call has video (a video call; the camera may still be off). */
   readonly video: boolean;
@@ -70,8 +89,8 @@ type Listener = () => void;
 /** How long the ended screen stays. */
 const ENDED_SCREEN_MS = 2_500;
 const RELAY_KEY = 'parley.calls.alwaysRelay';
-/** The model's own listeners on the client (`call`, `groupCall`), first in its list of unsubscribers. */
-const CLIENT_LISTENERS = 2;
+/** The profile setting that holds {@link CallPrefs}. */
+const PREFS_KEY = 'web.callPrefs';
 const CAMERA: MediaTrackConstraints = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } };
 
 export class CallsModel {
@@ -83,10 +102,19 @@ export class CallsModel {
   #cameraId: string | undefined;
   #quality: QualityController | undefined;
   /** Group calls: one controller per participant's connection (each adapts the video sent on it). */
-  readonly #tileQuality = new Map<string, QualityController>();
+  readonly #tileQuality = new Map<string, { readonly pc: RTCPeerConnection; readonly controller: QualityController }>();
   readonly #tileStats = new Map<string, CallStatsSummary>();
   readonly #tileStreams = new Map<string, MediaStream>();
+  readonly #audioTotals = new Map<string, AudioTotals>();
+  readonly #levels = new Map<string, number>();
+  #speakers = new SpeakerDetector();
+  #prefs: CallPrefs = DEFAULT_CALL_PREFS;
+  #devices: MediaDeviceInfo[] = [];
+  #tones: TonePlayer | undefined;
+  #toneWanted: CallTone | undefined;
   #offs: Array<() => void> = [];
+  /** Listeners of the call on screen (its events), dropped with it; #offs holds the model's own. */
+  #callOffs: Array<() => void> = [];
   #clearTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   /** Counts the calls shown (see #ended). */
@@ -98,6 +126,13 @@ export class CallsModel {
       host.client.on('call', (e) => this.#onCall(e.type, e.call)),
       host.client.on('groupCall', (e) => this.#onGroupCall(e.type, e.call)),
     );
+    this.#loadPrefs().catch((err: unknown) => console.warn('parley: call settings', err));
+    const devices = navigator.mediaDevices;
+    if (devices?.addEventListener) {
+      const changed = (): void => void this.refreshOutputs();
+      devices.addEventListener('devicechange', changed);
+      this.#offs.push(() => devices.removeEventListener('devicechange', changed));
+    }
   }
 
   subscribe(listener: Listener): () => void {
@@ -303,7 +338,7 @@ export class CallsModel {
     if (!this.#view || this.#view.groupCall === call) return;
     this.#update({ groupCall: call });
     const changed = (): void => this.#groupChanged(call);
-    this.#offs.push(call.on('participantJoined', changed), call.on('participantLeft', changed), call.on('participantState', changed), call.on('track', changed), call.on('state', changed));
+    this.#callOffs.push(call.on('participantJoined', changed), call.on('participantLeft', changed), call.on('participantState', changed), call.on('track', changed), call.on('state', changed));
     this.#groupChanged(call);
   }
 
@@ -315,30 +350,51 @@ export class CallsModel {
       const key = participantKey(p);
       keys.add(key);
       const pc = p.peerConnection;
-      if (pc && p.state === 'connected' && !this.#tileQuality.has(key)) {
-        this.#tileQuality.set(
-          key,
-          new QualityController(pc, {
-            onSample: (stats) => {
-              this.#tileStats.set(key, stats);
-              this.#groupChanged(call);
-            },
-            onError: (err) => console.warn('parley: call stats', err),
-          }),
-        );
+      const measured = this.#tileQuality.get(key);
+      if (measured && measured.pc !== pc) {
+        // A new connection to them (the SDK tried the pair again): its figures start from zero.
+        measured.controller.stop();
+        this.#tileQuality.delete(key);
+        this.#audioTotals.delete(key);
       }
-      return { key, name: this.#host.nameOf(p.accountId), state: p.state, stream: this.#tileStream(key, p), stats: this.#tileStats.get(key) };
+      if (pc && p.state === 'connected' && !this.#tileQuality.has(key)) {
+        const controller = new QualityController(pc, {
+          onSample: (stats) => {
+            if (this.#tileQuality.get(key)?.pc !== pc) return;
+            this.#tileStats.set(key, stats);
+            this.#hear(key, stats);
+            this.#groupChanged(call);
+          },
+          onError: (err) => console.warn('parley: call stats', err),
+        });
+        this.#tileQuality.set(key, { pc, controller });
+      }
+      return { key, name: this.#host.nameOf(p.accountId), state: p.state, stream: this.#tileStream(key, p), stats: this.#tileStats.get(key), level: this.#levels.get(key), speaking: false };
     });
     for (const [key, q] of this.#tileQuality) {
       if (keys.has(key)) continue;
-      q.stop();
+      q.controller.stop();
       this.#tileQuality.delete(key);
       this.#tileStats.delete(key);
       this.#tileStreams.delete(key);
+      this.#audioTotals.delete(key);
+      this.#levels.delete(key);
     }
+    this.#speakers.retain(keys);
+    const { speaker, speaking } = this.#speakers.state(Date.now());
+    for (const [i, t] of tiles.entries()) if (speaking.includes(t.key)) tiles[i] = { ...t, speaking: true };
     const joined = call.state === 'joined';
     const state: CallState = call.state === 'ringing' ? 'ringing' : joined ? 'connected' : this.#view.state;
-    this.#update({ tiles, state, connectedAt: joined ? (this.#view.connectedAt ?? call.joinedAt ?? Date.now()) : this.#view.connectedAt });
+    this.#update({ tiles, speaker, state, connectedAt: joined ? (this.#view.connectedAt ?? call.joinedAt ?? Date.now()) : this.#view.connectedAt });
+  }
+
+  /** A participant's audio level since their previous sample, for the active speaker. */
+  #hear(key: string, stats: CallStatsSummary): void {
+    const totals = { energy: stats.audioEnergyIn, duration: stats.audioSecondsIn };
+    const level = levelBetween(this.#audioTotals.get(key), totals);
+    this.#audioTotals.set(key, totals);
+    this.#levels.set(key, level);
+    this.#speakers.observe(Date.now(), key, level);
   }
 
   /** One stream object per participant, kept while its tracks stay the same (a new one would restart the video element). */
@@ -364,6 +420,7 @@ export class CallsModel {
     this.#closed = true;
     for (const off of this.#offs) off();
     this.#reset();
+    this.#tones?.stop();
     clearTimeout(this.#clearTimer);
   }
 
@@ -398,7 +455,7 @@ export class CallsModel {
   #adopt(call: Call): void {
     if (!this.#view || this.#view.call === call) return;
     this.#update({ call, state: call.state });
-    this.#offs.push(
+    this.#callOffs.push(
       call.on('track', ({ track, streams }) => {
         if (this.#view?.call !== call) return;
         const remote = this.#view.remote ?? streams[0] ?? new MediaStream();
@@ -423,15 +480,27 @@ export class CallsModel {
     this.#videoSender = pc?.getSenders().find((s) => s.track !== null && s.track === track) ?? pc?.getSenders().find((s) => s.track?.kind === 'video');
   }
 
-  /** The senders our camera goes out on: the 1:1 call's, or one per participant of a group call. */
-  #videoSenders(): RTCRtpSender[] {
+  /**
+   * Sends `track` (or nothing) as our video: in a group call through the SDK, which puts it on every
+   * participant's connection and on those of participants who join later; in a 1:1 call on its video sender.
+   * False when there is nowhere to send it yet.
+   */
+  async #sendVideo(track: MediaStreamTrack | null): Promise<boolean> {
     const group = this.#view?.groupCall;
-    if (!group) return this.#videoSender ? [this.#videoSender] : [];
-    const out: RTCRtpSender[] = [];
-    for (const p of group.participants) {
-      for (const t of p.peerConnection?.getTransceivers() ?? []) if (t.receiver.track.kind === 'video' && t.currentDirection !== 'stopped') out.push(t.sender);
+    if (group) {
+      if (group.state !== 'joined') return false;
+      await group.replaceLocalTrack('video', track);
+      return true;
     }
-    return out;
+    if (!this.#videoSender) return false;
+    await this.#videoSender.replaceTrack(track);
+    return true;
+  }
+
+  /** Whether the camera can be turned on now (the call's video m-lines exist). */
+  #canSendVideo(): boolean {
+    const group = this.#view?.groupCall;
+    return group ? group.state === 'joined' : this.#videoSender !== undefined;
   }
 
   async #open(video: boolean, audio: boolean): Promise<MediaStream> {
@@ -449,11 +518,11 @@ export class CallsModel {
     cameras()
       .then((list) => this.#update({ canSwitchCamera: list.length > 1 }))
       .catch(() => undefined);
+    this.refreshOutputs().catch(() => undefined);
   }
 
   async #startCamera(deviceId: string | undefined): Promise<void> {
-    const senders = this.#videoSenders();
-    if (senders.length === 0 || !this.#local) return;
+    if (!this.#canSendVideo() || !this.#local) return;
     const stream = await navigator.mediaDevices.getUserMedia({ video: deviceId === undefined ? CAMERA : { ...CAMERA, deviceId: { exact: deviceId } } });
     const track = stream.getVideoTracks()[0];
     if (!track) return;
@@ -461,7 +530,12 @@ export class CallsModel {
       track.stop();
       return;
     }
-    for (const sender of senders) await sender.replaceTrack(track);
+    try {
+      await this.#sendVideo(track);
+    } catch (err) {
+      track.stop();
+      throw err;
+    }
     for (const old of this.#local.getVideoTracks()) {
       this.#local.removeTrack(old);
       old.stop();
@@ -474,7 +548,7 @@ export class CallsModel {
   }
 
   async #stopCamera(): Promise<void> {
-    for (const sender of this.#videoSenders()) await sender.replaceTrack(null);
+    await this.#sendVideo(null);
     if (this.#local) {
       for (const t of this.#local.getVideoTracks()) {
         this.#local.removeTrack(t);
@@ -530,16 +604,21 @@ export class CallsModel {
   #reset(): void {
     this.#release();
     // Listeners of calls that are over (track events) go; the model's own client listeners stay.
-    for (const off of this.#offs.slice(CLIENT_LISTENERS)) off();
-    this.#offs = this.#offs.slice(0, CLIENT_LISTENERS);
-    for (const q of this.#tileQuality.values()) q.stop();
+    for (const off of this.#callOffs) off();
+    this.#callOffs = [];
+    for (const q of this.#tileQuality.values()) q.controller.stop();
     this.#tileQuality.clear();
+    this.#tileStats.clear();
+    this.#tileStreams.clear();
+    this.#audioTotals.clear();
+    this.#levels.clear();
+    this.#speakers = new SpeakerDetector();
     clearTimeout(this.#clearTimer);
   }
 
   #fresh(v: Pick<CallView, 'chat' | 'title' | 'video' | 'direction' | 'state'>): CallView {
     this.#seq++;
-    return { ...v, call: undefined, groupCall: undefined, tiles: [], local: undefined, remote: undefined, remoteVideo: false, muted: false, cameraOn: false, canSwitchCamera: false, connectedAt: undefined, stats: undefined, videoStep: undefined, endedText: undefined };
+    return { ...v, call: undefined, groupCall: undefined, tiles: [], speaker: undefined, local: undefined, remote: undefined, remoteVideo: false, muted: false, cameraOn: false, canSwitchCamera: false, connectedAt: undefined, stats: undefined, videoStep: undefined, endedText: undefined };
   }
 
   #update(change: Partial<CallView>): void {
@@ -549,7 +628,104 @@ export class CallsModel {
   }
 
   #notify(): void {
+    this.#syncTone();
     for (const l of this.#listeners) l();
+  }
+
+  // ---- sound -----------------------------------------------------------------------------------------------
+
+  /** The tone being heard now (the AudioContext runs), if any: `ring` or `ringback`. */
+  get tone(): CallTone | undefined {
+    return this.#tones?.playing;
+  }
+
+  /** Incoming calls ring aloud (a profile setting, on by default). */
+  get ringtone(): boolean {
+    return this.#prefs.ringtone;
+  }
+
+  set ringtone(on: boolean) {
+    this.#savePrefs({ ringtone: on });
+  }
+
+  /** Group calls: the active speaker large (`speaker`) or every participant the same size (`grid`). */
+  get layout(): CallPrefs['layout'] {
+    return this.#prefs.layout;
+  }
+
+  set layout(layout: CallPrefs['layout']) {
+    this.#savePrefs({ layout });
+  }
+
+  /** Whether this browser can choose where audio plays (HTMLMediaElement.setSinkId). */
+  get canChooseOutput(): boolean {
+    return typeof HTMLMediaElement !== 'undefined' && typeof (HTMLMediaElement.prototype as { setSinkId?: unknown }).setSinkId === 'function';
+  }
+
+  /** The audio outputs to offer, the system default first (listed by {@link refreshOutputs}). */
+  get outputs(): OutputChoice[] {
+    return outputChoices(this.#devices);
+  }
+
+  /** The audio output calls play on: the chosen one while it is present, else '' (the system default). */
+  get audioOutput(): string {
+    return pickAudioOutput(this.#prefs.audioOutput, this.#devices);
+  }
+
+  /** Chooses the audio output (remembered; '' is the system default). */
+  set audioOutput(id: string) {
+    this.#savePrefs({ audioOutput: id });
+  }
+
+  /** Lists the audio outputs again (labels appear once a microphone was allowed). */
+  async refreshOutputs(): Promise<void> {
+    if (!this.canChooseOutput || !navigator.mediaDevices?.enumerateDevices) return;
+    const all = await navigator.mediaDevices.enumerateDevices();
+    this.#devices = all.filter((d) => d.kind === 'audiooutput');
+    this.#notify();
+  }
+
+  async #loadPrefs(): Promise<void> {
+    const store = this.#host.profile?.store;
+    if (!store) return;
+    const stored = await store.transaction((tx) => tx.settings.get(PREFS_KEY));
+    this.#prefs = readCallPrefs(stored);
+    this.#notify();
+    await this.refreshOutputs();
+  }
+
+  #savePrefs(change: Partial<CallPrefs>): void {
+    this.#prefs = { ...this.#prefs, ...change };
+    this.#notify();
+    const store = this.#host.profile?.store;
+    const value = { ...this.#prefs };
+    store?.transaction((tx) => tx.settings.put(PREFS_KEY, value)).catch((err: unknown) => this.#host.toast(`The call setting was not saved: ${errorInWords(err)}`, true));
+  }
+
+  /** Starts or stops the ringtone / ringback tone to match the call's state. */
+  #syncTone(): void {
+    const view = this.#view;
+    const want = toneFor(view && { direction: view.direction, state: view.state, group: view.groupCall !== undefined || isGroupId(view.chat) }, this.#prefs.ringtone);
+    if (want === this.#toneWanted) return;
+    this.#toneWanted = want;
+    if (want === undefined) {
+      this.#tones?.stop();
+      return;
+    }
+    this.#playTone(want).catch((err: unknown) => console.warn('parley: call tone', err));
+  }
+
+  async #playTone(tone: CallTone): Promise<void> {
+    if (!this.#tones) {
+      const { TonePlayer } = await import('./call-tones.js');
+      this.#tones ??= new TonePlayer(() => {
+        for (const l of this.#listeners) l();
+      });
+    }
+    if (this.#toneWanted !== tone || this.#closed) return;
+    await this.#tones.play(tone, this.audioOutput);
+    // Stopped while the AudioContext was starting.
+    if (this.#toneWanted !== tone) this.#tones.stop();
   }
 }
 

@@ -1,11 +1,12 @@
 /**
  * Calls on screen: the call buttons of a conversation's header, the full-screen call view (incoming call with
  * answer / decline; calling; in a call: the peer's video large with our camera's preview in a corner, the
- * duration, mute, camera on/off, switch camera, details, hang up) and a call's record in the chat.
+ * duration, mute, camera on/off, switch camera, audio output, details, hang up; group calls as a grid or in
+ * speaker view, with a ring on whoever speaks) and a call's record in the chat.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { isGroupId, type ConversationId, type MessageRecord } from '../../client/index.js';
-import type { CallView, CallsModel } from '../model/calls.js';
+import type { CallTile, CallView, CallsModel } from '../model/calls.js';
 import { VIDEO_LADDER, type CallStatsSummary } from '../model/call-quality.js';
 import type { Session } from '../model/session.js';
 import { callText, duration } from './call-format.js';
@@ -72,31 +73,24 @@ export function CallScreen(props: { session: Session }): preact.JSX.Element | nu
   const kind = view.video ? 'video call' : 'voice call';
   const showRemoteVideo = view.video && view.remote !== undefined && view.remoteVideo;
   const group = view.groupCall !== undefined;
+  const sink = calls.canChooseOutput ? calls.audioOutput : undefined;
+  // Speaker view: the active speaker large (the first participant until someone spoke), the others in a strip.
+  const speakerView = group && calls.layout === 'speaker' && view.tiles.length > 1;
+  const main = speakerView ? (view.tiles.find((t) => t.key === view.speaker) ?? view.tiles[0])?.key : undefined;
   return (
-    <div class={`call-screen ${view.video ? 'video' : 'voice'}`} role="dialog" aria-modal="true" aria-label={`Call with ${view.title}`} data-state={view.state}>
+    <div class={`call-screen ${view.video ? 'video' : 'voice'}`} role="dialog" aria-modal="true" aria-label={`Call with ${view.title}`} data-state={view.state} data-tone={calls.tone ?? ''}>
       <div class={group && view.tiles.length > 0 ? 'call-stage grid' : 'call-stage'}>
         {group && view.tiles.length > 0 ? (
-          <ul class="call-grid" aria-label="Participants" data-count={view.tiles.length}>
+          <ul class={speakerView ? 'call-grid speaker' : 'call-grid'} aria-label="Participants" data-count={view.tiles.length} data-layout={speakerView ? 'speaker' : 'grid'}>
+            {/* The same elements in both layouts (only their classes change), so no video restarts when the speaker changes. */}
             {view.tiles.map((t) => (
-              <li key={t.key} class="call-tile" aria-label={t.name} data-state={t.state} data-tile={t.key}>
-                {t.stream ? <MediaElement kind={view.video ? 'video' : 'audio'} class="tile-media" stream={t.stream} muted={false} label={`${t.name}’s ${view.video ? 'video' : 'audio'}`} /> : null}
-                {(!view.video || !t.stream) && (
-                  <div class="call-avatar small" aria-hidden="true">
-                    {initials(t.name)}
-                  </div>
-                )}
-                <span class="tile-name">
-                  {t.name}
-                  {t.state !== 'connected' ? ` · ${t.state}` : ''}
-                </span>
-                {details && t.stats && <CallDetails stats={t.stats} step={undefined} label={`Call statistics: ${t.name}`} />}
-              </li>
+              <Tile key={t.key} tile={t} video={view.video} main={t.key === main} details={details} sink={sink} />
             ))}
           </ul>
         ) : view.video && view.remote ? (
-          <MediaElement kind="video" class={showRemoteVideo ? 'remote-video' : 'remote-video hidden'} stream={view.remote} muted={false} label={`${view.title}’s video`} />
+          <MediaElement kind="video" class={showRemoteVideo ? 'remote-video' : 'remote-video hidden'} stream={view.remote} muted={false} label={`${view.title}’s video`} sink={sink} />
         ) : view.remote ? (
-          <MediaElement kind="audio" class="remote-audio" stream={view.remote} muted={false} label={`${view.title}’s audio`} />
+          <MediaElement kind="audio" class="remote-audio" stream={view.remote} muted={false} label={`${view.title}’s audio`} sink={sink} />
         ) : null}
         {!showRemoteVideo && !(group && view.tiles.length > 0) && (
           <div class="call-avatar" aria-hidden="true">
@@ -149,6 +143,13 @@ export function CallScreen(props: { session: Session }): preact.JSX.Element | nu
                 🔄<span>Switch</span>
               </button>
             )}
+            {group && view.tiles.length > 1 && (
+              <button class="call-btn" aria-label="Speaker view" aria-pressed={calls.layout === 'speaker'} onClick={() => (calls.layout = calls.layout === 'speaker' ? 'grid' : 'speaker')}>
+                {calls.layout === 'speaker' ? '🔲' : '🗣'}
+                <span>{calls.layout === 'speaker' ? 'Grid' : 'Speaker'}</span>
+              </button>
+            )}
+            <OutputChoice calls={calls} />
             {connected && (
               <button class="call-btn" aria-label="Call details" aria-expanded={details} onClick={() => setDetails((d) => !d)}>
                 ⓘ<span>Details</span>
@@ -161,6 +162,47 @@ export function CallScreen(props: { session: Session }): preact.JSX.Element | nu
         )}
       </div>
     </div>
+  );
+}
+
+/** One participant of a group call: their video (or avatar), name, a ring while they speak. */
+function Tile(props: { tile: CallTile; video: boolean; main: boolean; details: boolean; sink: string | undefined }): preact.JSX.Element {
+  const { tile: t, video } = props;
+  const cls = `call-tile${props.main ? ' main' : ''}${t.speaking ? ' speaking' : ''}`;
+  return (
+    <li class={cls} aria-label={t.name} data-state={t.state} data-tile={t.key} data-speaking={t.speaking ? 'true' : 'false'} data-level={t.level === undefined ? '' : t.level.toFixed(4)} aria-current={props.main ? 'true' : undefined}>
+      {t.stream ? <MediaElement kind={video ? 'video' : 'audio'} class="tile-media" stream={t.stream} muted={false} label={`${t.name}’s ${video ? 'video' : 'audio'}`} sink={props.sink} /> : null}
+      {(!video || !t.stream) && (
+        <div class="call-avatar small" aria-hidden="true">
+          {initials(t.name)}
+        </div>
+      )}
+      <span class="tile-name">
+        {t.speaking ? <span class="speaking-dot" aria-label="speaking" /> : null}
+        {t.name}
+        {t.state !== 'connected' ? ` · ${t.state}` : ''}
+      </span>
+      {props.details && t.stats && <CallDetails stats={t.stats} step={undefined} label={`Call statistics: ${t.name}`} />}
+    </li>
+  );
+}
+
+/** The audio output of the call (speakers, headset...), where the browser lets a page choose it. */
+function OutputChoice(props: { calls: CallsModel }): preact.JSX.Element | null {
+  const { calls } = props;
+  const outputs = calls.outputs;
+  if (!calls.canChooseOutput || outputs.length < 2) return null;
+  return (
+    <label class="call-btn call-output" title="Audio output">
+      🔊<span>Audio</span>
+      <select aria-label="Audio output" value={calls.audioOutput} onChange={(e) => (calls.audioOutput = e.currentTarget.value)}>
+        {outputs.map((o) => (
+          <option key={o.id} value={o.id}>
+            {o.label}
+          </option>
+        ))}
+      </select>
+    </label>
   );
 }
 
@@ -194,7 +236,7 @@ function CallDetails(props: { stats: CallStatsSummary; step: number | undefined;
 }
 
 /** A <video> or <audio> playing a MediaStream (srcObject cannot be set as an attribute). */
-function MediaElement(props: { kind: 'video' | 'audio'; class: string; stream: MediaStream; muted: boolean; label: string }): preact.JSX.Element {
+function MediaElement(props: { kind: 'video' | 'audio'; class: string; stream: MediaStream; muted: boolean; label: string; sink?: string | undefined }): preact.JSX.Element {
   const ref = useRef<HTMLVideoElement & HTMLAudioElement>(null);
   useEffect(() => {
     const el = ref.current;
@@ -202,6 +244,13 @@ function MediaElement(props: { kind: 'video' | 'audio'; class: string; stream: M
     el.srcObject = props.stream;
     el.play().catch(() => undefined); // autoplay may wait for a gesture; answering or calling was one
   }, [props.stream]);
+  // The chosen audio output ('' is the system default); a device that went away leaves the element where it was.
+  useEffect(() => {
+    const el = ref.current as (HTMLMediaElement & { sinkId?: string; setSinkId?: (id: string) => Promise<void> }) | null;
+    const sink = props.sink;
+    if (!el || props.muted || sink === undefined || typeof el.setSinkId !== 'function' || el.sinkId === sink) return;
+    el.setSinkId(sink).catch((err: unknown) => console.warn('parley: audio output', err));
+  }, [props.sink, props.muted]);
   if (props.kind === 'audio') return <audio ref={ref} class={props.class} autoPlay aria-label={props.label} />;
   return <video ref={ref} class={props.class} autoPlay playsInline muted={props.muted} aria-label={props.label} />;
 }
@@ -241,6 +290,33 @@ export function CallRecordNote(props: { session: Session; m: MessageRecord }): p
         </button>
       )}
     </div>
+  );
+}
+
+/** The ringtone and the default audio output, for the Settings screen (kept in the profile). */
+export function CallSoundSettings(props: { session: Session }): preact.JSX.Element {
+  const calls = props.session.calls;
+  useCalls(calls);
+  useEffect(() => void calls.refreshOutputs().catch(() => undefined), [calls]);
+  const outputs = calls.outputs;
+  return (
+    <>
+      <label class="check">
+        <input type="checkbox" checked={calls.ringtone} onChange={(e) => (calls.ringtone = e.currentTarget.checked)} /> Ringtone (incoming calls ring aloud)
+      </label>
+      {calls.canChooseOutput && outputs.length > 1 && (
+        <label>
+          Play calls on
+          <select aria-label="Call audio output" value={calls.audioOutput} onChange={(e) => (calls.audioOutput = e.currentTarget.value)}>
+            {outputs.map((o) => (
+              <option key={o.id} value={o.id}>
+                {o.label}
+              </option>
+            ))}
+          </select>
+        </label>
+      )}
+    </>
   );
 }
 

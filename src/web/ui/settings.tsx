@@ -5,7 +5,7 @@ import { errorInWords } from '../model/errors.js';
 import type { Session } from '../model/session.js';
 import { lastSeen } from './format.js';
 import { BackupsSection } from './backups.js';
-import { AlwaysRelaySetting } from './call-screen.js';
+import { AlwaysRelaySetting, CallSoundSettings } from './call-screen.js';
 import { Modal } from './modal.js';
 import { QrScanner } from './qr-scanner.js';
 import { askForNotifications, notificationsAllowed } from './notify.js';
@@ -39,6 +39,7 @@ export function Settings(props: { session: Session; onClose: () => void; onLogge
       </section>
       <section>
         <h3>Calls</h3>
+        <CallSoundSettings session={session} />
         <AlwaysRelaySetting session={session} />
       </section>
       <section>
