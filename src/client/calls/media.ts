@@ -39,7 +39,12 @@ export function addLocalMedia(pc: RTCPeerConnection, local: LocalTracks, streams
   }
   for (const track of local.values()) if (track) pc.addTrack(track, ...streams);
   for (const t of pc.getTransceivers()) {
-    if (trackKind(t.receiver.track.kind) && t.direction === 'recvonly') t.direction = 'sendrecv';
+    if (!trackKind(t.receiver.track.kind) || t.direction !== 'recvonly') continue;
+    t.direction = 'sendrecv';
+    // The streams are announced now (where the platform can: browsers, not wrtc), so that the peer gets a
+    // track set later in them, as it would have with the track from the start.
+    const sender = t.sender as Partial<Pick<RTCRtpSender, 'setStreams'>>;
+    if (streams.length > 0 && typeof sender.setStreams === 'function') sender.setStreams.call(t.sender, ...streams);
   }
 }
 

@@ -282,6 +282,23 @@ describe('GroupCallManager', () => {
     m.close();
   });
 
+  it('replaces a local track only while joined, and only of a kind the call has', async () => {
+    const now = { t: 10_000_000 };
+    const { m, handle, events, errors } = manager(now);
+    await handle(from(A), now.t, signal({ kind: 'ring', media: 'audio', participants: me(A) }));
+    const ringing = events[0]?.call as GroupCall;
+    await assert.rejects(ringing.replaceLocalTrack('audio', null), (e: unknown) => ClientError.is(e, 'CLIENT_INVALID_ARGUMENT'), 'not joined');
+    await ringing.join();
+    await handle(from(A), now.t + 1, signal({ callId: ringing.id, kind: 'join', reply: true, media: 'audio', participants: me(A), destinationDeviceId: 1 }));
+    await ringing.replaceLocalTrack('audio', null); // joined: the pair waiting for its offer takes it then
+    await assert.rejects(ringing.replaceLocalTrack('video', null), (e: unknown) => ClientError.is(e, 'CLIENT_INVALID_ARGUMENT'), 'an audio call has no video');
+    await assert.rejects(ringing.replaceLocalTrack('screen' as 'audio', null), (e: unknown) => ClientError.is(e, 'CLIENT_INVALID_ARGUMENT'), 'no such kind');
+    await ringing.leave();
+    await assert.rejects(ringing.replaceLocalTrack('audio', null), (e: unknown) => ClientError.is(e, 'CLIENT_INVALID_ARGUMENT'), 'left');
+    assert.deepEqual(errors, []);
+    m.close();
+  });
+
   it('declining stops ringing here and on our other devices; a device in a 1:1 call does not ring and cannot join', async () => {
     const now = { t: 9_000_000 };
     const { m, handle, events, sent } = manager(now, { otherDevices: true });
