@@ -60,7 +60,7 @@ import { hasOtherDevices } from './outgoing.js';
 import { BackupManager, type BackupResult, type BackupStatus, type CreateBackupOptions, type RestoreBackupOptions } from './backup/manager.js';
 import type { RestoredBackup } from './backup/import.js';
 import { BackupApi } from './backup/transfer.js';
-import { MAX_THUMBNAIL_BYTES, type AttachmentInput, type MediaFiles, type MediaSource, type TransferProgress } from './media/types.js';
+import { MAX_THUMBNAIL_BYTES, type AttachmentInput, type MediaFiles, type MediaHashing, type MediaSource, type TransferProgress } from './media/types.js';
 
 export interface ClientOptions {
   readonly store: ClientStore;
@@ -117,6 +117,8 @@ export interface ClientOptions {
     readonly timeoutMs?: number;
     /** How long a download may go without a byte, ms (default 30,000). */
     readonly idleTimeoutMs?: number;
+    /** Where the hashes of a file run besides the encryption (Node: `workerHashing`, another core); default inline. */
+    readonly hashing?: MediaHashing | undefined;
   };
   /** Voice and video calls (docs/calls.md): the RTCPeerConnection to use, ICE servers, timeouts. */
   readonly calls?: CallOptions | undefined;
@@ -751,7 +753,16 @@ export class Client {
 
   #uploadContext(): UploadContext {
     const t = this.#o.mediaTransfer;
-    return { crypto: this.#o.crypto, store: this.#o.store, http: this.#blobs, now: () => this.#clock.now(), chunkBytes: t?.uploadChunkBytes, maxAttempts: t?.maxAttempts, backoff: t?.backoff };
+    return {
+      crypto: this.#o.crypto,
+      store: this.#o.store,
+      http: this.#blobs,
+      now: () => this.#clock.now(),
+      chunkBytes: t?.uploadChunkBytes,
+      maxAttempts: t?.maxAttempts,
+      backoff: t?.backoff,
+      hashing: t?.hashing,
+    };
   }
 
   async #download(id: MessageId, index: number, options: AttachmentDownloadOptions): Promise<AttachmentRecord> {
@@ -767,7 +778,7 @@ export class Client {
     let path: string;
     try {
       ({ path } = await downloadAttachment(
-        { crypto: this.#o.crypto, http: this.#blobs, files: media, maxAttempts: t?.maxAttempts, backoff: t?.backoff },
+        { crypto: this.#o.crypto, http: this.#blobs, files: media, maxAttempts: t?.maxAttempts, backoff: t?.backoff, hashing: t?.hashing },
         a,
         { signal, onProgress: options.onProgress },
       ));
