@@ -2,7 +2,8 @@
 // instances whose call messages are handed to each other in process (so that a test can drop or replay
 // them). A pair whose first offer is lost connects on the offerer's second attempt, audio flowing, and the
 // replay checks still hold afterwards (the lost offer, the applied offer and the applied answer delivered again
-// are refused as `replayed`); a pair whose offers never arrive ends `failed` on both sides after the bounded
+// are refused as `replayed`); a pair whose answering side's connection is closed under it waits for the
+// offerer, whose side fails and offers again; a pair whose offers never arrive ends `failed` on both sides after the bounded
 // attempts and makes no more. Inside a loopback-only network namespace, as group-calls.test.ts.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -164,6 +165,33 @@ if (process.env[NETNS_ENV] !== '1') {
         assert.deepEqual(low.rejected, [{ kind: 'answer', reason: 'replayed' }]);
         await sleep(500);
         assert.deepEqual([low.state, high.state, high.pc, high.connections], ['connected', 'connected', pc, 1], 'nothing changed');
+      } finally {
+        net.close();
+        tone.stop();
+      }
+    });
+
+    it('reconnects when the answering side’s connection is closed: it waits; the offering side fails, and offers again', async () => {
+      const net = new Net();
+      const tone = toneTrack();
+      const low = net.add(LOW, tone.track);
+      const high = net.add(HIGH, undefined);
+      try {
+        high.mesh.connect(LOW);
+        low.mesh.connect(HIGH);
+        await until('both sides connected', 20_000, () => low.state === 'connected' && high.state === 'connected');
+        const broken = high.pc;
+        assert.ok(broken);
+        broken.close();
+        await until('the answerer waits for a new offer', 5_000, () => high.state === 'connecting' && high.pc === undefined);
+        // The offerer's ICE notices (no more answers to its checks), then it offers again on a fresh connection.
+        await until('both sides connected again', 45_000, () => low.state === 'connected' && high.state === 'connected' && high.pc !== undefined);
+        assert.equal(net.sent.filter((m) => m.signal.kind === 'offer').length, 2);
+        assert.deepEqual([low.connections, high.connections], [2, 2]);
+        const pc = high.pc as RTCPeerConnection;
+        const before = await inboundAudioBytes(pc);
+        await sleep(1_500);
+        assert.ok((await inboundAudioBytes(pc)) - before > 1_000, 'audio flows again');
       } finally {
         net.close();
         tone.stop();
