@@ -64,11 +64,11 @@ if (process.env[NETNS_ENV] !== '1') {
       assert.equal(options[0]?.id, '', `the system default comes first: ${JSON.stringify(options)}`);
       const fake = options.find((o) => o.label === 'Fake Audio Output 1');
       assert.ok(fake, `no fake output listed: ${JSON.stringify(options)}`);
-      const sinkOf = (): Promise<string> => alice.locator('video.remote-video').evaluate((v) => (v as HTMLMediaElement & { sinkId: string }).sinkId);
+      const sinkOf = (): Promise<string> => alice.locator('audio.call-audio-out').evaluate((v) => (v as HTMLMediaElement & { sinkId: string }).sinkId);
       assert.equal(await sinkOf(), '');
       await output.selectOption(fake.id);
       for (let i = 0; i < 40 && (await sinkOf()) !== fake.id; i++) await alice.waitForTimeout(100);
-      assert.equal(await sinkOf(), fake.id, 'the remote video plays on the chosen output');
+      assert.equal(await sinkOf(), fake.id, 'the peer’s sound plays on the chosen output');
 
       // Mute: the button says so.
       const mute = callScreen(alice).getByRole('button', { name: 'Mute', exact: true });

@@ -3,8 +3,8 @@
 // their incoming-call screen, and each browser shows a grid of the two others with audio and video arriving
 // from both (getStats() per connection: bytes and decoded frames); the ringtone plays while it rings; speaker
 // view follows whoever speaks (Chromium's fake microphones beep; the others are muted); a camera that went
-// off and on again before the third answered reaches the third (who joined later); one leaves and the two
-// others go on; the rest leave. Runs in a loopback-only network namespace, as the other call tests do.
+// off and on again before the third answered reaches the third (who joined later); the third, answering with
+// audio only, is heard, and turns the camera on later; one leaves and the two others go on; the rest leave. Runs in a loopback-only network namespace, as the other call tests do.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -67,6 +67,19 @@ if (process.env[NETNS_ENV] !== '1') {
       );
     }
 
+    /** Waits (bounded) until `page` hears `who` (the audio level measured on their tile is above the speech threshold). */
+    async function waitForLevel(page: Page, name: string, who: string): Promise<void> {
+      const tile = page.locator('li.call-tile', { has: page.locator('.tile-name', { hasText: who }) });
+      const deadline = Date.now() + 20_000;
+      let level = '';
+      while (Date.now() < deadline) {
+        level = (await tile.getAttribute('data-level')) ?? '';
+        if (Number(level) > 0.01) return;
+        await page.waitForTimeout(250);
+      }
+      assert.fail(`${name}: ${who} was not heard; level ${JSON.stringify(level)}`);
+    }
+
     /** Waits (bounded) until `page` shows exactly `names` as tiles, each with audio and video arriving. */
     async function waitForGrid(page: Page, who: string, names: readonly string[]): Promise<void> {
       const deadline = Date.now() + 40_000;
@@ -108,9 +121,15 @@ if (process.env[NETNS_ENV] !== '1') {
       await callScreen(alice).getByRole('button', { name: 'Camera off' }).click();
       await alice.locator('video.local-preview').waitFor();
 
-      await callScreen(carol).getByRole('button', { name: 'Answer with video' }).click();
+      // Carol answers with audio only (her camera off from the start): the others hear her all the same (her
+      // tile's video never got a frame, which must not hold her sound back); then she turns her camera on.
+      await callScreen(carol).getByRole('button', { name: 'Answer with audio' }).click();
       await waitForCallState(carol, 'connected');
       assert.equal(await callScreen(carol).getAttribute('data-tone'), '', 'the ringing stopped on the answer');
+      assert.equal(await carol.locator('video.local-preview').count(), 0);
+      await Promise.all([waitForLevel(alice, 'alice', C.number), waitForLevel(bob, 'bob', C.number)]);
+      await callScreen(carol).getByRole('button', { name: 'Camera off' }).click();
+      await carol.locator('video.local-preview').waitFor();
       await callScreen(carol).getByRole('button', { name: 'Call details' }).click();
       await Promise.all([waitForGrid(alice, 'alice', [B.number, C.number]), waitForGrid(bob, 'bob', [A.number, C.number]), waitForGrid(carol, 'carol', [A.number, B.number])]);
       await screenshot(alice, 'group-call-grid');
@@ -138,7 +157,7 @@ if (process.env[NETNS_ENV] !== '1') {
       assert.fail(`${name}: the speaker view did not show ${who} speaking; saw ${JSON.stringify(seen)}`);
     }
 
-    it('speaker view shows whoever speaks large, with a ring; a muted participant never takes the stage', async () => {
+    it('speaker view shows whoever speaks large, with a ring; a muted participant never takes the stage', async (t) => {
       // Every fake microphone beeps: mute Bob and Carol, so that only Alice is heard.
       for (const p of [alice, bob, carol]) {
         const toggle = callScreen(p).getByRole('button', { name: 'Speaker view' });
@@ -151,6 +170,8 @@ if (process.env[NETNS_ENV] !== '1') {
       // The muted ones are silent in Alice's view: nobody speaks there, whoever holds her stage.
       const aliceStage = await stage(alice);
       assert.deepEqual(aliceStage.speaking, [], `alice: ${JSON.stringify(aliceStage)}`);
+      // The levels measured (RMS over the last second; the threshold is 0.01): the beeping one and the muted ones.
+      t.diagnostic(`levels seen by bob: ${JSON.stringify((await stage(bob)).levels)}; by alice: ${JSON.stringify(aliceStage.levels)}`);
       await screenshot(bob, 'group-call-speaker-view');
       await screenshot(carol, 'group-call-speaker-view-phone');
 

@@ -6,9 +6,9 @@
  * (answered, missed, declined...) is stored by the SDK and shown by the conversation.
  *
  * Camera off does not renegotiate: the video sender keeps its m-line and sends nothing
- * (`replaceTrack(null)`; in group calls `GroupCall.replaceLocalTrack`, which also gives participants who join
- * later the current track), and the camera is released (its light goes off); camera on opens it again and
- * puts the new track on the same sender. A video call answered "with audio" starts that way. Voice calls carry no
+ * (`replaceLocalTrack('video', null)` of the SDK's Call or GroupCall; a group call also gives participants who
+ * join later the current track), and the camera is released (its light goes off); camera on opens it again
+ * and puts the new track on the same sender. A video call answered "with audio" starts that way. Voice calls carry no
  * video m-line, so they have no camera button.
  *
  * Sound: an incoming call rings (unless the ringtone is turned off) and a call we place plays the ringback
@@ -98,7 +98,8 @@ export class CallsModel {
   readonly #listeners = new Set<Listener>();
   #view: CallView | undefined;
   #local: MediaStream | undefined;
-  #videoSender: RTCRtpSender | undefined;
+  /** The 1:1 call was placed or answered here: its tracks can be replaced (Call.replaceLocalTrack). */
+  #sending = false;
   #cameraId: string | undefined;
   #quality: QualityController | undefined;
   /** Group calls: one controller per participant's connection (each adapts the video sent on it). */
@@ -183,7 +184,7 @@ export class CallsModel {
       this.#setLocal(stream);
       const call = await this.#host.client.placeCall(peer, { tracks: stream.getTracks(), streams: [stream], media, relayOnly: this.alwaysRelay || undefined });
       this.#adopt(call);
-      this.#findVideoSender(call);
+      this.#sending = true;
       if (!this.busy) void call.hangup(); // hung up meanwhile
     } catch (err) {
       this.#fail(err);
@@ -203,7 +204,7 @@ export class CallsModel {
       this.#setLocal(stream);
       this.#update({ state: 'connecting', cameraOn: withVideo && video });
       await call.answer({ tracks: stream.getTracks(), streams: [stream], relayOnly: this.alwaysRelay || undefined });
-      this.#findVideoSender(call);
+      this.#sending = true;
       // Answered "with audio": the placeholder only kept the video m-line sending; nothing is sent now.
       if (withVideo && !video) await this.#stopCamera();
     } catch (err) {
@@ -474,33 +475,22 @@ export class CallsModel {
     if (call.state === 'ended') this.#ended(endedWords(call));
   }
 
-  #findVideoSender(call: Call): void {
-    const pc = call.peerConnection;
-    const track = this.#local?.getVideoTracks()[0];
-    this.#videoSender = pc?.getSenders().find((s) => s.track !== null && s.track === track) ?? pc?.getSenders().find((s) => s.track?.kind === 'video');
-  }
-
   /**
-   * Sends `track` (or nothing) as our video: in a group call through the SDK, which puts it on every
-   * participant's connection and on those of participants who join later; in a 1:1 call on its video sender.
-   * False when there is nowhere to send it yet.
+   * Sends `track` (or nothing) as our video through the SDK (`replaceLocalTrack`: the same sender, no
+   * renegotiation); in a group call on every participant's connection and on those of participants who join
+   * later.
    */
-  async #sendVideo(track: MediaStreamTrack | null): Promise<boolean> {
-    const group = this.#view?.groupCall;
-    if (group) {
-      if (group.state !== 'joined') return false;
-      await group.replaceLocalTrack('video', track);
-      return true;
-    }
-    if (!this.#videoSender) return false;
-    await this.#videoSender.replaceTrack(track);
-    return true;
+  async #sendVideo(track: MediaStreamTrack | null): Promise<void> {
+    const call = this.#view?.groupCall ?? this.#view?.call;
+    if (call && this.#canSendVideo()) await call.replaceLocalTrack('video', track);
   }
 
-  /** Whether the camera can be turned on now (the call's video m-lines exist). */
+  /** Whether our video can be replaced now: a video call this device takes part in. */
   #canSendVideo(): boolean {
     const group = this.#view?.groupCall;
-    return group ? group.state === 'joined' : this.#videoSender !== undefined;
+    if (group) return group.state === 'joined' && group.media === 'video';
+    const call = this.#view?.call;
+    return this.#sending && call !== undefined && call.media === 'video' && call.state !== 'ended';
   }
 
   async #open(video: boolean, audio: boolean): Promise<MediaStream> {
@@ -598,7 +588,7 @@ export class CallsModel {
     this.#quality = undefined;
     if (this.#local) stopAll(this.#local);
     this.#local = undefined;
-    this.#videoSender = undefined;
+    this.#sending = false;
   }
 
   #reset(): void {

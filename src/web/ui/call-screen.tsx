@@ -4,7 +4,7 @@
  * duration, mute, camera on/off, switch camera, audio output, details, hang up; group calls as a grid or in
  * speaker view, with a ring on whoever speaks) and a call's record in the chat.
  */
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { isGroupId, type ConversationId, type MessageRecord } from '../../client/index.js';
 import type { CallTile, CallView, CallsModel } from '../model/calls.js';
 import { VIDEO_LADDER, type CallStatsSummary } from '../model/call-quality.js';
@@ -235,24 +235,52 @@ function CallDetails(props: { stats: CallStatsSummary; step: number | undefined;
   );
 }
 
-/** A <video> or <audio> playing a MediaStream (srcObject cannot be set as an attribute). */
+/**
+ * A remote (or our own) MediaStream on screen: its video in a muted <video>, and, unless `muted`, its audio in
+ * an <audio> of its own, on the chosen output. Not one element for both: a <video> whose stream holds a video
+ * track that never got a frame (a participant whose camera was off from the start) never starts, and its
+ * audio would not play either (srcObject cannot be set as an attribute, hence the refs).
+ */
 function MediaElement(props: { kind: 'video' | 'audio'; class: string; stream: MediaStream; muted: boolean; label: string; sink?: string | undefined }): preact.JSX.Element {
-  const ref = useRef<HTMLVideoElement & HTMLAudioElement>(null);
+  return (
+    <>
+      {props.kind === 'video' && <VideoOut class={props.class} stream={props.stream} label={props.label} />}
+      {!props.muted && <AudioOut stream={props.stream} sink={props.sink} label={props.kind === 'audio' ? props.label : `${props.label} (sound)`} />}
+    </>
+  );
+}
+
+function VideoOut(props: { class: string; stream: MediaStream; label: string }): preact.JSX.Element {
+  const ref = useRef<HTMLVideoElement>(null);
   useEffect(() => {
     const el = ref.current;
     if (!el || el.srcObject === props.stream) return;
     el.srcObject = props.stream;
-    el.play().catch(() => undefined); // autoplay may wait for a gesture; answering or calling was one
+    el.play().catch(() => undefined);
   }, [props.stream]);
+  return <video ref={ref} class={props.class} autoPlay playsInline muted aria-label={props.label} />;
+}
+
+/** The audio tracks of a stream in an <audio> (a new stream object only when its audio tracks change). */
+function AudioOut(props: { stream: MediaStream; sink: string | undefined; label: string }): preact.JSX.Element {
+  const ref = useRef<HTMLAudioElement>(null);
+  const tracks = props.stream.getAudioTracks();
+  const key = tracks.map((t) => t.id).join();
+  const audio = useMemo(() => new MediaStream(tracks), [props.stream, key]);
+  useEffect(() => {
+    const el = ref.current;
+    if (!el || el.srcObject === audio) return;
+    el.srcObject = audio;
+    el.play().catch(() => undefined); // autoplay may wait for a gesture; answering or calling was one
+  }, [audio]);
   // The chosen audio output ('' is the system default); a device that went away leaves the element where it was.
   useEffect(() => {
-    const el = ref.current as (HTMLMediaElement & { sinkId?: string; setSinkId?: (id: string) => Promise<void> }) | null;
+    const el = ref.current;
     const sink = props.sink;
-    if (!el || props.muted || sink === undefined || typeof el.setSinkId !== 'function' || el.sinkId === sink) return;
+    if (!el || sink === undefined || typeof el.setSinkId !== 'function' || el.sinkId === sink) return;
     el.setSinkId(sink).catch((err: unknown) => console.warn('parley: audio output', err));
-  }, [props.sink, props.muted]);
-  if (props.kind === 'audio') return <audio ref={ref} class={props.class} autoPlay aria-label={props.label} />;
-  return <video ref={ref} class={props.class} autoPlay playsInline muted={props.muted} aria-label={props.label} />;
+  }, [props.sink, audio]);
+  return <audio ref={ref} class="call-audio-out" autoPlay aria-label={props.label} />;
 }
 
 function statusText(view: CallView, kind: string): string {
