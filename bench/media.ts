@@ -316,6 +316,15 @@ async function main(): Promise<void> {
     for (const [what, limit] of [['encrypt-and-upload', upLimit], ['download-and-decrypt', downLimit]] as const) {
       if (limit < TARGET * raw.encrypt) console.log(`  ${what}: the target ${fmt(TARGET * raw.encrypt)} is above what this machine allows (${fmt(limit)})`);
     }
+    // The same from the CPU the two phases above actually used: client and server share the cores, so a phase
+    // cannot be faster than its CPU time spread over all of them.
+    for (const [what, p] of [['encrypt-and-upload', upPhase], ['download-and-decrypt', downPhase]] as const) {
+      const ceiling = mbps(FILE_BYTES, ((p.clientS + p.serverS) / cores) * 1000);
+      console.log(
+        `  ${what} used ${(p.clientS + p.serverS).toFixed(2)} s of CPU: at most ${fmt(ceiling)} on ${cores} cores even with every core busy all the time; ` +
+          `the target needs ${((TARGET * raw.encrypt) / ceiling * 100).toFixed(0)}% of that, the run got ${((mbps(FILE_BYTES, p.wallS * 1000) / ceiling) * 100).toFixed(0)}%`,
+      );
+    }
   } finally {
     await server.stop().catch(() => undefined);
     rmSync(work, { recursive: true, force: true });

@@ -207,21 +207,6 @@ function inlineJob(h: IncrementalHash): Sha256Job {
   };
 }
 
-/** An HMAC-SHA256 that runs where `hashing` runs when it offers one, else inline. */
-function hmacJob(p: ReturnType<typeof primitives>, key: Uint8Array, hashing: MediaHashing | undefined): Sha256Job {
-  return hashing?.hmacSha256 !== undefined ? hashing.hmacSha256(key) : inlineJob(p.hmac(key));
-}
-
-/** Feeds `parts` to `job` in order, waiting where it asks to; a promise only when it had to wait. */
-function inOrder(job: Sha256Job, parts: readonly Uint8Array[]): Promise<void> | undefined {
-  for (let i = 0; i < parts.length; i++) {
-    const part = parts[i] as Uint8Array;
-    const waiting = part.length > 0 ? job.update(part) : undefined;
-    if (waiting) return waiting.then(() => inOrder(job, parts.slice(i + 1)));
-  }
-  return undefined;
-}
-
 const stoppedEarly = (): ClientError => new ClientError(ClientErrorCode.Aborted, 'the media stream was not read to its end');
 
 /**
@@ -457,11 +442,18 @@ export async function createMediaVerifier(
   }
   const keys = await expandMediaKey(crypto, type, mediaKey);
   const p = primitives(crypto);
-  // The MAC runs where the hashing runs when it can (a download checks it only at the end).
-  const mac = hmacJob(p, keys.macKey, hashing);
-  await mac.update(keys.iv);
-  const hash = sha256Job(p, hashing);
   const limit = expected.size === undefined ? undefined : encryptedMediaSize(expected.size);
+  // With the length known and a `hashing` that offers it, the SHA-256 and the MAC (of all but the last
+  // MEDIA_MAC_BYTES bytes) run elsewhere, in one pass over the bytes. Else the SHA-256 runs on `hashing` (or
+  // inline) and the MAC inline, fed what precedes the bytes that may turn out to be the MAC.
+  const both = limit !== undefined && hashing?.sha256AndHmac !== undefined ? hashing.sha256AndHmac(keys.macKey, keys.iv, limit - MEDIA_MAC_BYTES) : undefined;
+  const hash: Sha256Job | undefined = both === undefined ? sha256Job(p, hashing) : undefined;
+  const mac = both === undefined ? p.hmac(keys.macKey) : undefined;
+  mac?.update(keys.iv);
+  const discard = (): void => {
+    both?.discard();
+    hash?.discard();
+  };
   let received = 0;
   // The last MEDIA_MAC_BYTES bytes seen: the MAC, if the file ends here; everything before them is MACed.
   let tail: Uint8Array = new Uint8Array(0);
@@ -476,11 +468,8 @@ export async function createMediaVerifier(
       if (limit !== undefined && received > limit) throw bad('the media file is longer than announced');
       const split = holdBackMac(tail, chunk);
       tail = split.tail;
-      // The two jobs are independent; each one's updates go in order (a job that asks to wait gets the rest after).
-      const hashing = hash.update(chunk);
-      const macing = inOrder(mac, split.ready);
-      if (!hashing) return macing;
-      return macing ? Promise.all([hashing, macing]).then(() => undefined) : hashing;
+      if (mac !== undefined) for (const ready of split.ready) if (ready.length > 0) mac.update(ready);
+      return (both ?? (hash as Sha256Job)).update(chunk);
     },
     async verify() {
       if (done) throw new ClientError(ClientErrorCode.InvalidArgument, 'the verifier has finished');
@@ -489,18 +478,16 @@ export async function createMediaVerifier(
         if (received < BLOCK + MEDIA_MAC_BYTES || (limit !== undefined && received !== limit) || (received - MEDIA_MAC_BYTES) % BLOCK !== 0) {
           throw bad('the media file is truncated');
         }
-        const [digest, macDigest] = await Promise.all([hash.digest(), mac.digest()]);
-        if (!constantTimeEqual(digest, expected.encryptedSha256)) throw bad('the SHA-256 of the encrypted media file does not match');
-        if (!constantTimeEqual(macDigest.subarray(0, MEDIA_MAC_BYTES), tail)) throw bad('the MAC of the media file does not match');
+        const digests = both !== undefined ? await both.digest() : { sha256: await (hash as Sha256Job).digest(), mac: (mac as IncrementalHash).digest() };
+        if (!constantTimeEqual(digests.sha256, expected.encryptedSha256)) throw bad('the SHA-256 of the encrypted media file does not match');
+        if (!constantTimeEqual(digests.mac.subarray(0, MEDIA_MAC_BYTES), tail)) throw bad('the MAC of the media file does not match');
       } finally {
-        hash.discard();
-        mac.discard();
+        discard();
       }
     },
     discard() {
       done = true;
-      hash.discard();
-      mac.discard();
+      discard();
     },
   };
 }

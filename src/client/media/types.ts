@@ -109,10 +109,18 @@ export interface ParallelSha256 {
 export interface MediaHashing {
   sha256(): ParallelSha256;
   /**
-   * An HMAC-SHA256 under `key` computed the same way (`digest` gives the whole 32-byte MAC). Used where the
-   * MAC is only checked at the end, as a download's verification; optional: without it the MAC runs inline.
+   * The SHA-256 of the bytes fed and, in the same pass over them, the HMAC-SHA256 under `key` of `macPrefix`
+   * followed by their first `macBytes` bytes (the whole 32-byte MAC). For a download's verification, whose
+   * MAC is checked only at the end; optional: without it the MAC runs inline.
    */
-  hmacSha256?(key: Uint8Array): ParallelSha256;
+  sha256AndHmac?(key: Uint8Array, macPrefix: Uint8Array, macBytes: number): ParallelDigests;
+}
+
+/** A {@link ParallelSha256} that also gives an HMAC of the same bytes ({@link MediaHashing.sha256AndHmac}). */
+export interface ParallelDigests {
+  update(bytes: Uint8Array): Promise<void> | undefined;
+  digest(): Promise<{ readonly sha256: Uint8Array; readonly mac: Uint8Array }>;
+  discard(): void;
 }
 
 /**

@@ -2,8 +2,8 @@
  * SHA-256 on a worker thread ({@link MediaHashing}, src/client/media/types.ts): a file's encryption runs on
  * the main thread at the speed of AES-256-CBC plus HMAC-SHA256, and its two SHA-256s (of the plaintext and of
  * the encrypted file; on download of the encrypted file and of the plaintext) would take as long again there.
- * Here they run on another core, and so can a download's HMAC, which is checked before anything is decrypted
- * (then the main thread only receives and stores the bytes).
+ * Here they run on another core, and so can a download's HMAC (checked before anything is decrypted), in the
+ * same pass as the SHA-256 of the same bytes: then the main thread only receives and stores the bytes.
  *
  * Bytes travel in blocks of {@link BLOCK_BYTES} of shared memory: each hash has {@link BLOCKS_PER_HASH}
  * SharedArrayBuffers, handed to the worker once when the hash starts; after that a message names only a block
@@ -15,7 +15,7 @@
  * hash waits for it.
  */
 import { Worker } from 'node:worker_threads';
-import type { MediaHashing, ParallelSha256 } from '../../client/media/types.js';
+import type { MediaHashing, ParallelDigests, ParallelSha256 } from '../../client/media/types.js';
 
 /** Bytes per message to the worker. */
 const BLOCK_BYTES = 1024 * 1024;
@@ -29,32 +29,55 @@ const { createHash, createHmac } = require('node:crypto');
 const hashes = new Map();
 parentPort.on('message', (m) => {
   if (m.op === 'open') {
-    const hash = m.hmacKey === undefined ? createHash('sha256') : createHmac('sha256', m.hmacKey);
-    hashes.set(m.id, { hash, blocks: m.blocks.map((b) => new Uint8Array(b)) });
+    // A SHA-256 of every byte, and optionally an HMAC of a prefix, then of the first macBytes bytes.
+    const mac = m.hmac === undefined ? undefined : createHmac('sha256', m.hmac.key).update(m.hmac.prefix);
+    hashes.set(m.id, { sha: createHash('sha256'), mac, macLeft: m.hmac === undefined ? 0 : m.hmac.bytes, blocks: m.blocks.map((b) => new Uint8Array(b)) });
   } else if (m.op === 'update') {
     const h = hashes.get(m.id);
-    if (h !== undefined) h.hash.update(h.blocks[m.block].subarray(0, m.length));
+    if (h !== undefined) {
+      const bytes = h.blocks[m.block].subarray(0, m.length);
+      h.sha.update(bytes);
+      if (h.mac !== undefined && h.macLeft > 0) {
+        const n = Math.min(h.macLeft, bytes.length);
+        h.mac.update(bytes.subarray(0, n));
+        h.macLeft -= n;
+      }
+    }
     parentPort.postMessage({ op: 'ack', id: m.id, block: m.block });
   } else if (m.op === 'digest') {
     const h = hashes.get(m.id);
     hashes.delete(m.id);
-    const d = (h === undefined ? createHash('sha256') : h.hash).digest();
-    parentPort.postMessage({ op: 'digest', id: m.id, digest: d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength) });
+    const copy = (d) => d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength);
+    const sha256 = copy((h === undefined ? createHash('sha256') : h.sha).digest());
+    const mac = h === undefined || h.mac === undefined ? undefined : copy(h.mac.digest());
+    parentPort.postMessage({ op: 'digest', id: m.id, sha256, mac });
   } else if (m.op === 'discard') {
     hashes.delete(m.id);
   }
 });
 `;
 
-type Reply = { op: 'ack'; id: number; block: number } | { op: 'digest'; id: number; digest: ArrayBuffer };
+type Reply = { op: 'ack'; id: number; block: number } | { op: 'digest'; id: number; sha256: ArrayBuffer; mac: ArrayBuffer | undefined };
 type Request =
-  | { op: 'open'; id: number; blocks: SharedArrayBuffer[]; hmacKey: Uint8Array | undefined }
+  | { op: 'open'; id: number; blocks: SharedArrayBuffer[]; hmac: MacSpec | undefined }
   | { op: 'update'; id: number; block: number; length: number }
   | { op: 'digest' | 'discard'; id: number };
 
+/** The HMAC a job computes besides its SHA-256: under `key`, of `prefix` and then the first `bytes` bytes fed. */
+interface MacSpec {
+  readonly key: Uint8Array;
+  readonly prefix: Uint8Array;
+  readonly bytes: number;
+}
+
+interface Digests {
+  readonly sha256: Uint8Array;
+  readonly mac: Uint8Array | undefined;
+}
+
 interface HashState {
   onAck(block: number): void;
-  onDigest(digest: Uint8Array): void;
+  onDigest(digests: Digests): void;
   fail(err: Error): void;
 }
 
@@ -75,7 +98,7 @@ class HashWorker {
       const state = this.#hashes.get(m.id);
       if (state === undefined) return;
       if (m.op === 'ack') state.onAck(m.block);
-      else state.onDigest(new Uint8Array(m.digest));
+      else state.onDigest({ sha256: new Uint8Array(m.sha256), mac: m.mac === undefined ? undefined : new Uint8Array(m.mac) });
     });
     const die = (err: Error): void => {
       this.#dead ??= err;
@@ -125,8 +148,8 @@ function worker(): HashWorker {
   return shared;
 }
 
-/** One SHA-256, or HMAC-SHA256 under a key, computed by the worker. */
-class WorkerDigest implements ParallelSha256 {
+/** One SHA-256 (and optionally an HMAC-SHA256 of a prefix of the same bytes) computed by the worker. */
+class WorkerDigest {
   readonly #worker: HashWorker;
   readonly #id: number;
   /** This hash's blocks of shared memory, and which of them are here (not at the worker), ready to fill. */
@@ -136,11 +159,11 @@ class WorkerDigest implements ParallelSha256 {
   #block: number | undefined;
   #filled = 0;
   #waitingForBlock: { resolve(): void; reject(err: Error): void } | undefined;
-  #digest: { resolve(d: Uint8Array): void; reject(err: Error): void } | undefined;
+  #digest: { resolve(d: Digests): void; reject(err: Error): void } | undefined;
   #failure: Error | undefined;
   #state: 'open' | 'digesting' | 'done' = 'open';
 
-  constructor(w: HashWorker, hmacKey: Uint8Array | undefined) {
+  constructor(w: HashWorker, hmac: MacSpec | undefined) {
     this.#worker = w;
     this.#id = w.register({
       onAck: (block) => {
@@ -167,7 +190,7 @@ class WorkerDigest implements ParallelSha256 {
       this.#blocks.push(new Uint8Array(sab));
       this.#free.push(i);
     }
-    w.post({ op: 'open', id: this.#id, blocks: memory, hmacKey });
+    w.post({ op: 'open', id: this.#id, blocks: memory, hmac });
   }
 
   update(bytes: Uint8Array): Promise<void> | undefined {
@@ -202,11 +225,11 @@ class WorkerDigest implements ParallelSha256 {
     this.#filled = 0;
   }
 
-  digest(): Promise<Uint8Array> {
+  digest(): Promise<Digests> {
     if (this.#failure) return Promise.reject(this.#failure);
     if (this.#state !== 'open') return Promise.reject(new Error('the hash was digested or discarded'));
     this.#state = 'digesting';
-    const result = new Promise<Uint8Array>((resolve, reject) => (this.#digest = { resolve, reject }));
+    const result = new Promise<Digests>((resolve, reject) => (this.#digest = { resolve, reject }));
     this.#send();
     this.#worker.post({ op: 'digest', id: this.#id });
     return result;
@@ -222,6 +245,20 @@ class WorkerDigest implements ParallelSha256 {
 
 /** {@link MediaHashing} on the process's hash worker thread. */
 export const workerHashing: MediaHashing = {
-  sha256: () => new WorkerDigest(worker(), undefined),
-  hmacSha256: (key) => new WorkerDigest(worker(), key.slice()),
+  sha256(): ParallelSha256 {
+    const job = new WorkerDigest(worker(), undefined);
+    return { update: (bytes) => job.update(bytes), digest: async () => (await job.digest()).sha256, discard: () => job.discard() };
+  },
+  sha256AndHmac(key, prefix, macBytes): ParallelDigests {
+    const job = new WorkerDigest(worker(), { key: key.slice(), prefix: prefix.slice(), bytes: macBytes });
+    return {
+      update: (bytes) => job.update(bytes),
+      digest: async () => {
+        const { sha256, mac } = await job.digest();
+        if (mac === undefined) throw new Error('the hash worker gave no MAC');
+        return { sha256, mac };
+      },
+      discard: () => job.discard(),
+    };
+  },
 };

@@ -78,22 +78,25 @@ describe('workerHashing', () => {
     await assert.rejects(dropped.digest());
   });
 
-  it('gives HMAC-SHA256s under their keys, next to SHA-256s of the same bytes, whatever the pieces', async () => {
+  it('gives the SHA-256 of every byte and, in the same pass, the HMAC of a prefix and of the first bytes given', async () => {
     const data = randomBytes(6_000_001);
-    const keys = [randomBytes(32), randomBytes(32)];
-    const macs = keys.map((k) => workerHashing.hmacSha256?.(k));
-    const sha = workerHashing.sha256();
+    const key = randomBytes(32);
+    const prefix = randomBytes(16);
+    // Two jobs at once: one MACs all but the last 10 bytes, one only the first 5 (inside its first piece).
+    assert.ok(workerHashing.sha256AndHmac !== undefined);
+    const jobs = [workerHashing.sha256AndHmac(key, prefix, data.length - 10), workerHashing.sha256AndHmac(key, prefix, 5)];
     for (let at = 0; at < data.length; at += 99_991) {
-      const piece = data.subarray(at, at + 99_991);
-      for (const job of [...macs, sha]) {
-        const waiting = job?.update(piece);
+      for (const job of jobs) {
+        const waiting = job.update(data.subarray(at, at + 99_991));
         if (waiting) await waiting;
       }
     }
-    const [mac0, mac1, digest] = await Promise.all([macs[0]?.digest(), macs[1]?.digest(), sha.digest()]);
-    assert.equal(hex(mac0 as Uint8Array), createHmac('sha256', keys[0] as Buffer).update(data).digest('hex'));
-    assert.equal(hex(mac1 as Uint8Array), createHmac('sha256', keys[1] as Buffer).update(data).digest('hex'));
-    assert.equal(hex(digest), createHash('sha256').update(data).digest('hex'));
+    const [most, few] = await Promise.all(jobs.map((j) => j.digest()));
+    const sha = createHash('sha256').update(data).digest('hex');
+    assert.equal(hex(most?.sha256 as Uint8Array), sha);
+    assert.equal(hex(few?.sha256 as Uint8Array), sha);
+    assert.equal(hex(most?.mac as Uint8Array), createHmac('sha256', key).update(prefix).update(data.subarray(0, data.length - 10)).digest('hex'));
+    assert.equal(hex(few?.mac as Uint8Array), createHmac('sha256', key).update(prefix).update(data.subarray(0, 5)).digest('hex'));
   });
 
   it('makes encryptMedia give the same bytes and hashes as inline hashing', async () => {
