@@ -13,15 +13,20 @@ export interface ToneInput {
   readonly state: 'dialing' | 'ringing' | 'connecting' | 'connected' | 'ended';
   /** A group call (an outgoing one has no ringing state of its own). */
   readonly group: boolean;
+  /** A group call started here still rings the others' devices, and nobody joined yet. */
+  readonly ringingOthers?: boolean;
 }
 
 /**
  * The tone for the call on screen: the ringtone while an incoming call rings here (unless turned off), the
- * ringback tone while a 1:1 call we placed rings at the other end; nothing otherwise (answered, declined,
- * missed, answered on another device, hung up, ended).
+ * ringback tone while a 1:1 call we placed rings at the other end, or while a group call we started rings the
+ * others and nobody joined yet; nothing otherwise (answered, declined, missed, answered on another device,
+ * hung up, ended).
  */
 export function toneFor(view: ToneInput | undefined, ringtoneOn: boolean): CallTone | undefined {
-  if (!view || view.state !== 'ringing') return undefined;
+  if (!view || view.state === 'ended') return undefined;
+  if (view.group && view.direction === 'outgoing' && view.ringingOthers === true) return 'ringback';
+  if (view.state !== 'ringing') return undefined;
   if (view.direction === 'incoming') return ringtoneOn ? 'ring' : undefined;
   return view.group ? undefined : 'ringback';
 }

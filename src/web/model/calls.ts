@@ -17,7 +17,7 @@
  * settings with the ringtone choice and the group-call layout. In group calls the active speaker is found
  * from each connection's received audio level (./active-speaker.ts).
  */
-import { isGroupId, participantKey, type AccountId, type Call, type CallState, type Client, type ConversationId, type GroupCall, type GroupCallParticipant, type GroupId } from '../../client/index.js';
+import { DEFAULT_RING_TIMEOUT_MS, isGroupId, participantKey, type AccountId, type Call, type CallState, type Client, type ConversationId, type GroupCall, type GroupCallParticipant, type GroupId } from '../../client/index.js';
 import { errorInWords } from './errors.js';
 import { QualityController, type CallStatsSummary } from './call-quality.js';
 import { SpeakerDetector, levelBetween, type AudioTotals } from './active-speaker.js';
@@ -61,6 +61,8 @@ export interface CallView {
   readonly tiles: readonly CallTile[];
   /** Group calls: the key of the active speaker (see ./active-speaker.ts), once someone spoke. */
   readonly speaker: string | undefined;
+  /** A group call started here rings the others' devices, and nobody joined yet (the ringback tone plays). */
+  readonly ringingOthers: boolean;
   readonly title: string;
   /** The call has video (a video call; the camera may still be off). */
   readonly video: boolean;
@@ -282,7 +284,10 @@ export class CallsModel {
       }
       this.#setLocal(stream);
       const options = { tracks: stream.getTracks(), streams: [stream], relayOnly: this.alwaysRelay || undefined };
-      const call = running && running.state !== 'ended' ? running : await this.#host.client.startGroupCall(groupId, { ...options, media });
+      const joining = running !== undefined && running.state !== 'ended';
+      const call = joining ? running : await this.#host.client.startGroupCall(groupId, { ...options, media });
+      // Started here: the others' devices ring, and we hear the ringback tone until someone joins.
+      if (!joining) this.#ringOthers();
       this.#adoptGroup(call);
       if (call.state !== 'joined') await call.join(options);
       this.#groupChanged(call);
@@ -386,7 +391,18 @@ export class CallsModel {
     for (const [i, t] of tiles.entries()) if (speaking.includes(t.key)) tiles[i] = { ...t, speaking: true };
     const joined = call.state === 'joined';
     const state: CallState = call.state === 'ringing' ? 'ringing' : joined ? 'connected' : this.#view.state;
-    this.#update({ tiles, speaker, state, connectedAt: joined ? (this.#view.connectedAt ?? call.joinedAt ?? Date.now()) : this.#view.connectedAt });
+    const ringingOthers = this.#view.ringingOthers && tiles.length === 0;
+    this.#update({ tiles, speaker, ringingOthers, state, connectedAt: joined ? (this.#view.connectedAt ?? call.joinedAt ?? Date.now()) : this.#view.connectedAt });
+  }
+
+  /** Marks the group call on screen as ringing the others, until someone joins or the ring times out. */
+  #ringOthers(): void {
+    const seq = this.#seq;
+    if (this.#view?.tiles.length !== 0) return;
+    this.#update({ ringingOthers: true });
+    setTimeout(() => {
+      if (this.#seq === seq && this.#view?.ringingOthers) this.#update({ ringingOthers: false });
+    }, DEFAULT_RING_TIMEOUT_MS);
   }
 
   /** A participant's audio level since their previous sample, for the active speaker. */
@@ -608,7 +624,7 @@ export class CallsModel {
 
   #fresh(v: Pick<CallView, 'chat' | 'title' | 'video' | 'direction' | 'state'>): CallView {
     this.#seq++;
-    return { ...v, call: undefined, groupCall: undefined, tiles: [], speaker: undefined, local: undefined, remote: undefined, remoteVideo: false, muted: false, cameraOn: false, canSwitchCamera: false, connectedAt: undefined, stats: undefined, videoStep: undefined, endedText: undefined };
+    return { ...v, call: undefined, groupCall: undefined, tiles: [], speaker: undefined, ringingOthers: false, local: undefined, remote: undefined, remoteVideo: false, muted: false, cameraOn: false, canSwitchCamera: false, connectedAt: undefined, stats: undefined, videoStep: undefined, endedText: undefined };
   }
 
   #update(change: Partial<CallView>): void {
@@ -695,7 +711,7 @@ export class CallsModel {
   /** Starts or stops the ringtone / ringback tone to match the call's state. */
   #syncTone(): void {
     const view = this.#view;
-    const want = toneFor(view && { direction: view.direction, state: view.state, group: view.groupCall !== undefined || isGroupId(view.chat) }, this.#prefs.ringtone);
+    const want = toneFor(view && { direction: view.direction, state: view.state, group: view.groupCall !== undefined || isGroupId(view.chat), ringingOthers: view.ringingOthers }, this.#prefs.ringtone);
     if (want === this.#toneWanted) return;
     this.#toneWanted = want;
     if (want === undefined) {

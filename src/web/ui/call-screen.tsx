@@ -292,6 +292,7 @@ function statusText(view: CallView, kind: string): string {
     case 'connecting':
       return 'Connecting…';
     case 'connected':
+      if (view.ringingOthers) return 'Ringing…';
       return duration(Date.now() - (view.connectedAt ?? Date.now()));
     case 'ended':
       return view.endedText ?? 'Call ended';

@@ -18,6 +18,15 @@ describe('toneFor', () => {
     for (const state of states) assert.equal(toneFor({ direction: 'outgoing', state, group: true }, true), undefined, `group ${state}`);
   });
 
+  it('plays the ringback tone while a group call we started rings the others and nobody joined, until it ends', () => {
+    for (const state of states) {
+      assert.equal(toneFor({ direction: 'outgoing', state, group: true, ringingOthers: true }, false), state === 'ended' ? undefined : 'ringback', state);
+      assert.equal(toneFor({ direction: 'outgoing', state, group: true, ringingOthers: false }, true), undefined, state);
+    }
+    // Only for the one who started it: an incoming group call rings as any other.
+    assert.equal(toneFor({ direction: 'incoming', state: 'ringing', group: true, ringingOthers: true }, true), 'ring');
+  });
+
   it('keeps quiet for incoming calls with the ringtone off (the caller still hears ringback), and without a call', () => {
     assert.equal(toneFor({ direction: 'incoming', state: 'ringing', group: false }, false), undefined);
     assert.equal(toneFor({ direction: 'outgoing', state: 'ringing', group: false }, false), 'ringback');
