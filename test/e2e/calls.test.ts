@@ -1,7 +1,7 @@
 // Calls between two browsers (headless Chromium with fake cameras and microphones) through the real server:
 // a video call answered on a phone-width screen, media both ways seen in getStats() on both sides (audio and
 // video bytes, decoded frames), mute, camera off and on (the peer's frames stop and resume), switch camera,
-// the duration, the audio output (setSinkId on the remote media, remembered in Settings), hang-up on one side
+// the duration, the audio output (setSinkId on the remote sound, remembered in the profile across a reload), hang-up on one side
 // ending it on the other, the call in both chats; a call declined, and one cancelled before it was answered (a
 // missed call with "Call back"), with the ringtone and the ringback tone stopping at each; the ringtone turned
 // off in Settings. Relay-only calls: calls-relay.test.ts. WebRTC gathers candidates on every interface, so the file re-runs
@@ -140,8 +140,14 @@ if (process.env[NETNS_ENV] !== '1') {
       await bob.getByRole('button', { name: new RegExp(`^${A.number.replace('+', '\\+')}`) }).filter({ hasText: 'Missed voice call' }).waitFor();
     });
 
-    it('with the ringtone off in Settings an incoming call rings silently; answering stops the caller’s ringback', async () => {
+    it('with the ringtone off in Settings an incoming call rings silently; answering stops the caller’s ringback; the chosen output outlives a reload', async () => {
+      // The call preferences live in the profile: a reload keeps the output chosen in the first test.
+      await alice.reload();
+      await alice.getByRole('heading', { name: 'Chats' }).waitFor();
       await alice.getByRole('button', { name: 'Settings' }).click();
+      const output = alice.getByLabel('Call audio output');
+      const saved = await output.inputValue();
+      assert.notEqual(saved, '', 'the output chosen during the first call is still chosen');
       const ringtone = alice.getByRole('checkbox', { name: /Ringtone/ });
       assert.equal(await ringtone.isChecked(), true, 'on by default');
       await ringtone.uncheck();
@@ -156,6 +162,10 @@ if (process.env[NETNS_ENV] !== '1') {
       await callScreen(alice).getByRole('button', { name: 'Answer', exact: true }).click();
       await waitForCallState(bob, 'connected');
       assert.equal(await callScreen(bob).getAttribute('data-tone'), '', 'the ringback stopped on the answer');
+      // Bob's voice plays on that output.
+      const sink = (): Promise<string> => alice.locator('audio.call-audio-out').evaluate((a) => (a as HTMLMediaElement & { sinkId: string }).sinkId);
+      for (let i = 0; i < 40 && (await sink()) !== saved; i++) await alice.waitForTimeout(100);
+      assert.equal(await sink(), saved);
       await hangUpFrom(alice, bob);
     });
 
