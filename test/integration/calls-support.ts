@@ -11,12 +11,13 @@ import WebSocket from 'ws';
 import { Client, type ClientOptions } from '../../src/client/client.ts';
 import type { Call } from '../../src/client/calls/call.ts';
 import type { CallEvent, CallOptions } from '../../src/client/calls/manager.ts';
+import type { GroupId } from '../../src/client/ids.ts';
 import { startLinking } from '../../src/client/linking.ts';
 import { register } from '../../src/client/registration.ts';
 import { InMemoryClientStore } from '../../src/client/store/memory.ts';
 import type { FetchLike } from '../../src/client/transport/http.ts';
 import { NodeCryptoProvider } from '../../src/node/crypto-provider.ts';
-import { NodeRTCPeerConnection } from '../../src/node/calls/index.ts';
+import { NodeRTCPeerConnection, PcmPlayer, decodeToPcm } from '../../src/node/calls/index.ts';
 import { NUMBERS, startServer, type CliServer } from '../support/cli.ts';
 
 export const crypto = new NodeCryptoProvider();
@@ -119,6 +120,57 @@ export async function companion(server: CliServer, to: CallDevice, name: string,
 }
 
 export { startServer, type CliServer };
+
+/** `owner` creates a group with `members` and says hello in it (so every session exists); every device is idle after. */
+export async function groupOf(owner: CallDevice, members: readonly CallDevice[], title: string): Promise<GroupId> {
+  const group = await owner.client.createGroup(title, members.map((d) => d.number));
+  await owner.client.sendText(group.id, 'hello all');
+  for (const d of [owner, ...members]) await d.client.whenIdle();
+  return group.id;
+}
+
+/** The end of a call test's `after`: the devices closed, the server stopped, the temporary folder removed (what was never made is skipped). */
+export async function closeAll(devices: ReadonlyArray<CallDevice | undefined>, server: CliServer | undefined, tmp: { remove: () => void }): Promise<void> {
+  for (const d of devices) await d?.client.close();
+  await server?.stop();
+  tmp.remove();
+}
+
+/** The tone players of a test: each loops a tone file made in `dir`; `stopAll()` belongs in the test's `after`. */
+export class Tones {
+  readonly #players: PcmPlayer[] = [];
+
+  constructor(readonly dir: string) {}
+
+  /** A 2 s tone at `hz` (its file made with ffmpeg, decoded), playing in a loop from now. */
+  async play(hz: number): Promise<PcmPlayer> {
+    const p = new PcmPlayer(await decodeToPcm(toneFile(this.dir, `${hz}.opus`, hz, 2)), { loop: true });
+    this.#players.push(p);
+    p.start();
+    return p;
+  }
+
+  stopAll(): void {
+    for (const p of this.#players) p.stop();
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` every `everyMs` until it holds; fails with `what` after `ms`. */
+export async function until(what: string, ms: number, check: () => boolean | Promise<boolean>, everyMs = 100): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`not in ${ms} ms: ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** The id of the track the connection's audio sender sends (null: none; undefined: no audio m-line, or no connection). */
+export function audioSenderTrack(pc: RTCPeerConnection | undefined): string | null | undefined {
+  const t = pc?.getTransceivers().find((x) => x.receiver.track.kind === 'audio');
+  return t === undefined ? undefined : (t.sender.track?.id ?? null);
+}
 
 /** Resolves with the next `call` event of `type` on `d` (or one already seen after `from`), within `ms`. */
 export function nextCall(d: CallDevice, type: CallEvent['type'], ms = 20_000, from = d.events.length): Promise<Call> {

@@ -16,6 +16,8 @@ import { mintTurnCredentials } from '../../src/server/turn.ts';
 import { tempDir } from '../support/cli.ts';
 import {
   NETNS_ENV,
+  audioSenderTrack,
+  closeAll,
   companion,
   inboundAudioBytes,
   nextCall,
@@ -23,6 +25,7 @@ import {
   probeAudio,
   describeInNetns,
   selectedLocalCandidateType,
+  sleep,
   startCoturn,
   startServer,
   toneFile,
@@ -31,12 +34,6 @@ import {
 } from './calls-support.ts';
 
 const FILE = fileURLToPath(import.meta.url);
-
-/** The id of the track the connection's audio sender sends (null: none). */
-function audioSenderTrack(pc: RTCPeerConnection): string | null | undefined {
-  const t = pc.getTransceivers().find((x) => x.receiver.track.kind === 'audio');
-  return t === undefined ? undefined : (t.sender.track?.id ?? null);
-}
 
 if (process.env[NETNS_ENV] !== '1') {
   describeInNetns('calls', FILE, 540_000);
@@ -65,9 +62,7 @@ if (process.env[NETNS_ENV] !== '1') {
     });
 
     after(async () => {
-      for (const d of [alice, bob, carol]) await d?.client.close();
-      await server?.stop();
-      tmp.remove();
+      await closeAll([alice, bob, carol], server, tmp);
     });
 
     /** Plays `tone` into the call on `d`'s side and records what arrives; returns a stopper. */
@@ -99,7 +94,7 @@ if (process.env[NETNS_ENV] !== '1') {
       await Promise.all([a.whenConnected(30_000), b.whenConnected(30_000)]);
       pa.start();
       mb.player.start();
-      await new Promise((r) => setTimeout(r, 3_000));
+      await sleep(3_000);
       const bytesA = await inboundAudioBytes(a.peerConnection as RTCPeerConnection);
       const bytesB = await inboundAudioBytes(b.peerConnection as RTCPeerConnection);
       assert.ok(bytesA > 1000 && bytesB > 1000, `inbound audio bytes: caller ${bytesA}, callee ${bytesB}`);
@@ -176,7 +171,7 @@ if (process.env[NETNS_ENV] !== '1') {
         const pb = b.peerConnection as RTCPeerConnection;
         const arrives = async (pc: RTCPeerConnection, ms = 1_500): Promise<boolean> => {
           const before = await inboundAudioBytes(pc);
-          await new Promise((r) => setTimeout(r, ms));
+          await sleep(ms);
           return (await inboundAudioBytes(pc)) - before > 500;
         };
         assert.ok(await arrives(pb), 'bob hears the first track');
@@ -190,7 +185,7 @@ if (process.env[NETNS_ENV] !== '1') {
         assert.ok(await arrives(pb), 'bob hears the second track');
         await a.replaceLocalTrack('audio', null);
         assert.equal(audioSenderTrack(pa), null);
-        await new Promise((r) => setTimeout(r, 500)); // packets under way
+        await sleep(500); // packets under way
         assert.equal(await arrives(pb), false, 'nothing while off');
         await a.replaceLocalTrack('audio', second.track);
         assert.ok(await arrives(pb), 'back on');
@@ -266,7 +261,7 @@ if (process.env[NETNS_ENV] !== '1') {
       const endB = await b.whenEnded();
       assert.equal(endB.outcome, 'missed');
       await bob.client.whenIdle();
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
       const missed = (await bob.client.messages(alice.number)).find((m) => m.kind === 'call' && m.call?.callId === a.id);
       assert.equal(missed?.call?.outcome, 'missed');
       assert.equal(missed?.direction, 'incoming');
@@ -282,7 +277,7 @@ if (process.env[NETNS_ENV] !== '1') {
       await Promise.all([a.whenConnected(30_000), b.whenConnected(30_000)]);
       // Carol knows the call id (say, leaked): her hang-up is authentic as hers, but she is not the peer.
       await carol.client.sendCallSignal(bob.number, { kind: 'hangup', reason: 'normal', deviceId: 1, callId: a.id, destinationDeviceId: 0, groupId: undefined, participants: [] });
-      for (let i = 0; i < 100 && rejected.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 100 && rejected.length === 0; i++) await sleep(50);
       off();
       assert.deepEqual(rejected.map((r) => [r.reason, r.callId, r.from.accountId]), [['wrong-peer', a.id, carol.client.accountId]]);
       assert.equal(b.state, 'connected');
@@ -292,7 +287,7 @@ if (process.env[NETNS_ENV] !== '1') {
       const replays: CallRejectedEvent[] = [];
       const off2 = bob.client.on('callRejected', (e) => replays.push(e));
       await alice.client.sendCallSignal(bob.number, { kind: 'offer', sdp: 'v=0\r\n', media: 'audio', callId: a.id, destinationDeviceId: 0, groupId: undefined, participants: [] });
-      for (let i = 0; i < 100 && replays.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 100 && replays.length === 0; i++) await sleep(50);
       off2();
       assert.deepEqual(replays.map((r) => r.reason), ['replayed']);
       assert.equal(bob.client.activeCalls.length, 0);

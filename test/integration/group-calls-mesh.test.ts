@@ -15,7 +15,7 @@ import { offersTo, type MediaSignal } from '../../src/client/calls/topology.ts';
 import type { CallParticipant, CallSignal } from '../../src/client/calls/wire.ts';
 import type { AccountId, GroupId } from '../../src/client/ids.ts';
 import { NodeRTCPeerConnection, PcmPlayer } from '../../src/node/calls/index.ts';
-import { NETNS_ENV, describeInNetns, inboundAudioBytes } from './calls-support.ts';
+import { NETNS_ENV, describeInNetns, inboundAudioBytes, sleep, until } from './calls-support.ts';
 
 const FILE = fileURLToPath(import.meta.url);
 const GROUP = 'ab'.repeat(16) as GroupId;
@@ -24,16 +24,6 @@ const LOW: CallParticipant = { accountId: '00000001-1111-4111-8111-111111111111'
 const HIGH: CallParticipant = { accountId: '00000002-1111-4111-8111-111111111111' as AccountId, deviceId: 1 };
 const CONNECT_TIMEOUT_MS = 1_500;
 const ATTEMPTS = 3;
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, ms: number, check: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`not in ${ms} ms: ${what}`);
-    await sleep(100);
-  }
-}
 
 /** A second of a 440 Hz tone played in a loop (PcmPlayer: it also spares the process wrtc's native teardown). */
 function toneTrack(): PcmPlayer {

@@ -15,9 +15,23 @@ import { offersTo } from '../../src/client/calls/topology.ts';
 import type { CallParticipant } from '../../src/client/calls/wire.ts';
 import { ClientError } from '../../src/client/errors.ts';
 import type { GroupId } from '../../src/client/ids.ts';
-import { NodeRTCPeerConnection, PcmPlayer, decodeToPcm } from '../../src/node/calls/index.ts';
+import { NodeRTCPeerConnection } from '../../src/node/calls/index.ts';
 import { tempDir } from '../support/cli.ts';
-import { NETNS_ENV, describeInNetns, inboundAudioBytes, primary, startServer, toneFile, type CallDevice, type CliServer } from './calls-support.ts';
+import {
+  NETNS_ENV,
+  Tones,
+  audioSenderTrack,
+  closeAll,
+  describeInNetns,
+  groupOf,
+  inboundAudioBytes,
+  primary,
+  sleep,
+  startServer,
+  until,
+  type CallDevice,
+  type CliServer,
+} from './calls-support.ts';
 
 const FILE = fileURLToPath(import.meta.url);
 /** Short enough for the retries to be seen within the test, long enough for loopback on a loaded machine. */
@@ -35,29 +49,12 @@ class NoIcePeerConnection extends NodeRTCPeerConnection {
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `check` until it holds, failing with `what` after `ms`. */
-async function until(what: string, ms: number, check: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`not in ${ms} ms: ${what}`);
-    await sleep(200);
-  }
-}
-
 const self = (d: CallDevice): CallParticipant => ({ accountId: d.client.accountId, deviceId: d.client.deviceId });
 
 function participant(call: GroupCall, d: CallDevice): GroupCallParticipant {
   const p = call.participants.find((x) => x.accountId === d.client.accountId);
   assert.ok(p, `${d.name} is not a participant`);
   return p;
-}
-
-/** The id of the track the connection's audio sender sends (null: none). */
-function audioSenderTrack(pc: RTCPeerConnection | undefined): string | null | undefined {
-  const t = pc?.getTransceivers().find((x) => x.receiver.track.kind === 'audio');
-  return t === undefined ? undefined : (t.sender.track?.id ?? null);
 }
 
 /** Inbound audio bytes `call` received from `from` (0 without a connection). */
@@ -85,7 +82,7 @@ if (process.env[NETNS_ENV] !== '1') {
     let dave: CallDevice;
     let erin: CallDevice;
     let groupId: GroupId;
-    const players: PcmPlayer[] = [];
+    const tones = new Tones(tmp.dir);
     const calls = new Map<CallDevice, GroupCall>();
 
     before(async () => {
@@ -96,25 +93,13 @@ if (process.env[NETNS_ENV] !== '1') {
       carol = await primary(server, 'carol', options);
       dave = await primary(server, 'dave', options);
       erin = await primary(server, 'erin', { ...options, RTCPeerConnection: NoIcePeerConnection });
-      const group = await alice.client.createGroup('calls that break', [bob.number, carol.number, dave.number, erin.number]);
-      groupId = group.id;
-      await alice.client.sendText(groupId, 'hello all');
-      for (const d of [alice, bob, carol, dave, erin]) await d.client.whenIdle();
+      groupId = await groupOf(alice, [bob, carol, dave, erin], 'calls that break');
     });
 
     after(async () => {
-      for (const p of players) p.stop();
-      for (const d of [alice, bob, carol, dave, erin]) await d?.client.close();
-      await server?.stop();
-      tmp.remove();
+      tones.stopAll();
+      await closeAll([alice, bob, carol, dave, erin], server, tmp);
     });
-
-    async function tone(hz: number): Promise<PcmPlayer> {
-      const p = new PcmPlayer(await decodeToPcm(toneFile(tmp.dir, `${hz}.opus`, hz, 2)), { loop: true });
-      players.push(p);
-      p.start();
-      return p;
-    }
 
     /** `d` joins the group call (known to it: it rang, or it heard of it), sending `track`. */
     async function join(d: CallDevice, track: MediaStreamTrack): Promise<GroupCall> {
@@ -125,10 +110,10 @@ if (process.env[NETNS_ENV] !== '1') {
     }
 
     it('sends a replaced track to the connected participant and to one joining later; off and on again', async () => {
-      const first = await tone(440);
+      const first = await tones.play(440);
       const a = await alice.client.startGroupCall(groupId, { tracks: [first.track] });
       calls.set(alice, a);
-      const b = await join(bob, (await tone(550)).track);
+      const b = await join(bob, (await tones.play(550)).track);
       await Promise.all([a.whenConnectedTo(1, 30_000), b.whenConnectedTo(1, 30_000)]);
       await assert.rejects(a.replaceLocalTrack('video', null), (e: unknown) => ClientError.is(e, 'CLIENT_INVALID_ARGUMENT'), 'an audio call has no video');
       const video = new wrtc.nonstandard.RTCVideoSource().createTrack();
@@ -136,7 +121,7 @@ if (process.env[NETNS_ENV] !== '1') {
       video.stop();
 
       // Alice switches microphones; the old one goes silent (a stopped source sends nothing).
-      const second = await tone(880);
+      const second = await tones.play(880);
       await a.replaceLocalTrack('audio', second.track);
       first.stop();
       const toBob = participant(a, bob).peerConnection;
@@ -144,7 +129,7 @@ if (process.env[NETNS_ENV] !== '1') {
       assert.ok(await audioArrives(b, alice), 'bob hears the new track');
 
       // Carol joins after the switch: alice's new connection to her sends the new track, and she hears it.
-      const c = await join(carol, (await tone(660)).track);
+      const c = await join(carol, (await tones.play(660)).track);
       await Promise.all([a, b, c].map((x) => x.whenConnectedTo(2, 30_000)));
       assert.equal(audioSenderTrack(participant(a, carol).peerConnection), second.track.id, "alice's sender to carol has the new track");
       assert.ok(await audioArrives(c, alice), 'carol hears alice (the old track is silent: this is the new one)');
@@ -153,7 +138,7 @@ if (process.env[NETNS_ENV] !== '1') {
       // Off: nothing goes out; Dave joins meanwhile (his pair has the m-line, sending nothing); on again.
       await a.replaceLocalTrack('audio', null);
       assert.equal(audioSenderTrack(toBob), null);
-      const d = await join(dave, (await tone(770)).track);
+      const d = await join(dave, (await tones.play(770)).track);
       await Promise.all([a, b, c, d].map((x) => x.whenConnectedTo(3, 30_000)));
       assert.equal(audioSenderTrack(participant(a, dave).peerConnection), null, "alice's sender to dave sends nothing");
       assert.equal(await audioArrives(d, alice, 1_500, 500), false, 'dave hears nothing from alice while she is muted');
@@ -204,7 +189,7 @@ if (process.env[NETNS_ENV] !== '1') {
     it('gives up a device that can never connect after the bounded attempts, and only then', async () => {
       const inCall = [alice, bob, carol, dave];
       const started = Date.now();
-      const e = await join(erin, (await tone(990)).track);
+      const e = await join(erin, (await tones.play(990)).track);
       const failedAt = new Map<string, number>();
       for (const d of inCall) {
         (calls.get(d) as GroupCall).on('participantState', ({ participant: p }) => {

@@ -14,9 +14,22 @@ import type { GroupCallEvent } from '../../src/client/calls/group-manager.ts';
 import type { CallRejectedEvent } from '../../src/client/calls/manager.ts';
 import { ClientError } from '../../src/client/errors.ts';
 import type { GroupId } from '../../src/client/ids.ts';
-import { PcmPlayer, TrackRecorder, decodeToPcm } from '../../src/node/calls/index.ts';
+import { TrackRecorder } from '../../src/node/calls/index.ts';
 import { tempDir } from '../support/cli.ts';
-import { NETNS_ENV, inboundAudioBytes, primary, probeAudio, describeInNetns, startServer, toneFile, type CallDevice, type CliServer } from './calls-support.ts';
+import {
+  NETNS_ENV,
+  Tones,
+  closeAll,
+  describeInNetns,
+  groupOf,
+  inboundAudioBytes,
+  primary,
+  probeAudio,
+  sleep,
+  startServer,
+  type CallDevice,
+  type CliServer,
+} from './calls-support.ts';
 
 const FILE = fileURLToPath(import.meta.url);
 
@@ -70,7 +83,7 @@ if (process.env[NETNS_ENV] !== '1') {
     let dave: CallDevice;
     let erin: CallDevice;
     let groupId: GroupId;
-    const players: PcmPlayer[] = [];
+    const tones = new Tones(tmp.dir);
     let callId = '';
 
     before(async () => {
@@ -80,32 +93,20 @@ if (process.env[NETNS_ENV] !== '1') {
       carol = await primary(server, 'carol');
       dave = await primary(server, 'dave');
       erin = await primary(server, 'erin');
-      const group = await alice.client.createGroup('call us', [bob.number, carol.number, dave.number, erin.number]);
-      groupId = group.id;
-      await alice.client.sendText(groupId, 'hello all');
-      for (const d of [alice, bob, carol, dave, erin]) await d.client.whenIdle();
+      groupId = await groupOf(alice, [bob, carol, dave, erin], 'call us');
       // Erin is removed before the call (she still knows the group, inactive).
       await alice.client.removeMembers(groupId, [erin.number]);
       for (const d of [alice, bob, carol, dave, erin]) await d.client.whenIdle();
     });
 
     after(async () => {
-      for (const p of players) p.stop();
-      for (const d of [alice, bob, carol, dave, erin]) await d?.client.close();
-      await server?.stop();
-      tmp.remove();
+      tones.stopAll();
+      await closeAll([alice, bob, carol, dave, erin], server, tmp);
     });
-
-    async function tone(hz: number): Promise<PcmPlayer> {
-      const p = new PcmPlayer(await decodeToPcm(toneFile(tmp.dir, `${hz}.opus`, hz, 2)), { loop: true });
-      players.push(p);
-      p.start();
-      return p;
-    }
 
     it('rings every member, connects every pair (one joining late), carries audio on every pair, and goes on when one leaves', async () => {
       const ringing = [bob, carol, dave].map((d) => nextGroupCall(d, 'incoming'));
-      const a = await alice.client.startGroupCall(groupId, { tracks: [(await tone(440)).track] });
+      const a = await alice.client.startGroupCall(groupId, { tracks: [(await tones.play(440)).track] });
       callId = a.id;
       assert.deepEqual([a.state, a.direction, a.groupId], ['joined', 'outgoing', groupId]);
       const [b, c, d] = await Promise.all(ringing);
@@ -116,7 +117,7 @@ if (process.env[NETNS_ENV] !== '1') {
       b?.on('track', ({ participant, track }) => {
         if (participant.accountId === alice.client.accountId && track.kind === 'audio') recorder ??= new TrackRecorder(track, `${tmp.dir}/bob-hears-alice.opus`);
       });
-      const [tb, tc, td] = [await tone(550), await tone(660), await tone(770)]; // decoded before the clock starts
+      const [tb, tc, td] = [await tones.play(550), await tones.play(660), await tones.play(770)]; // decoded before the clock starts
       const started = Date.now();
       await Promise.all([b?.join({ tracks: [tb.track] }), c?.join({ tracks: [tc.track] })]);
       await d?.decline();
@@ -135,7 +136,7 @@ if (process.env[NETNS_ENV] !== '1') {
       for (const x of calls) assert.equal(x.participants.length, 3);
 
       // Audio on every pair, both ways: 12 directed links.
-      await new Promise((r) => setTimeout(r, 3_000));
+      await sleep(3_000);
       for (const x of calls) {
         const bytes = await bytesByPeer(x);
         assert.equal(bytes.size, 3);
@@ -162,7 +163,7 @@ if (process.env[NETNS_ENV] !== '1') {
       assert.deepEqual(await Promise.all(left), ['normal', 'normal', 'normal']);
       const rest = [a, b, d] as GroupCall[];
       const before2 = await Promise.all(rest.map(bytesByPeer));
-      await new Promise((r) => setTimeout(r, 2_000));
+      await sleep(2_000);
       const after2 = await Promise.all(rest.map(bytesByPeer));
       rest.forEach((x, i) => {
         assert.equal(x.participants.length, 2);
