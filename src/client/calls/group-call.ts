@@ -5,7 +5,9 @@
  *
  * States: `ringing` (the call rings here) -> `joined` (this device takes part) -> `ended`. A call that stopped
  * ringing without being joined here (declined, timed out, answered on another device of this account) is
- * `idle`: it still runs elsewhere and can be joined late. `ended` means left here, or over.
+ * `idle`: it still runs elsewhere and can be joined late. `ended` means left here, or over. Leaving a call
+ * that others are still in ends this object, and the manager announces a new `idle` GroupCall with the same
+ * id (a `running` event; `client.groupCall(groupId)`), which `join()` joins again.
  */
 import { Emitter } from '../emitter.js';
 import { ClientError, ClientErrorCode } from '../errors.js';
@@ -178,7 +180,10 @@ export class GroupCall {
     return this.#control.decline(this);
   }
 
-  /** Leaves the call (the others continue); a ringing call is declined. */
+  /**
+   * Leaves the call (the others continue); a ringing call is declined. While others are still in it, the
+   * call is then known here as a new `idle` GroupCall of the same id (see the class comment), to join again.
+   */
   leave(): Promise<void> {
     return this.#control.leave(this);
   }

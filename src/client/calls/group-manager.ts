@@ -12,13 +12,16 @@
  *   the call already has {@link MAX_GROUP_CALL_PARTICIPANTS} devices;
  * - to our own account only (durable): "answered / declined elsewhere", so our other devices stop ringing.
  * Durable membership messages let a device that was offline learn of a running call (and join it late).
+ * A device that leaves while others stay keeps following the call (a new `idle` GroupCall, same id) and can
+ * join it again: its new join is newer than its leave, so the others take it and set up fresh pairs.
  *
  * What is refused (a `callRejected` event; nothing changes): a sender that is not a member of the group as
  * this device knows it (`not-member`: also a member removed from the group), a message that names another
  * device than the one the Signal session authenticated (`wrong-device`: a ring or join whose first
  * participant, a hang-up whose device), anything from our own account but "answered / declined elsewhere"
  * (`not-own-device`), a ring of a call that ended here or a join, offer or answer not newer than the last one
- * applied from that device (`replayed`), media messages older than `maxSignalAgeMs` (`stale`) or dated ahead
+ * applied from that device, or media messages dated before the device's newest join or, while it is out of
+ * the call, before its leave (`replayed`), media messages older than `maxSignalAgeMs` (`stale`) or dated ahead
  * (`future`), an offer from the side that must answer or an answer nobody asked for (`unexpected`), a join
  * beyond 8 devices (`full`).
  */
@@ -65,7 +68,8 @@ export interface GroupCallManagerDeps {
 export interface GroupCallEvent {
   /**
    * `incoming`: rings here; `running`: a call this device knows of but is not in nor ringing for (it stopped
-   * ringing, or was heard of without ringing): `call.join()` joins it late; `joined`: this device joined;
+   * ringing, or was heard of without ringing, or this device left it while others stay: then it is a new
+   * GroupCall object with the same id): `call.join()` joins it late, or again; `joined`: this device joined;
    * `ended`: left here, or the call is over.
    */
   readonly type: 'incoming' | 'running' | 'joined' | 'ended';
@@ -230,7 +234,11 @@ export class GroupCallManager implements GroupCallControl {
       this.#finish(live, 'normal', 'local'); // stop following a call this device is not in
       return;
     }
-    await this.#leaveWith(live, 'normal', 'local', true);
+    const others = call.participants.map((p) => ({ accountId: p.accountId, deviceId: p.deviceId, joinedAt: p.joinedAt }));
+    const leaving = this.#leaveWith(live, 'normal', 'local', true); // ends `call` before its first await
+    // The others carry on: the call goes on being known here, as a new `idle` GroupCall that can be joined again.
+    if (others.length > 0 && !this.#closed) this.#follow(live, others);
+    await leaving;
   }
 
   async replaceLocalTrack(call: GroupCall, kind: LocalTrackKind, track: MediaStreamTrack | null): Promise<void> {
@@ -301,7 +309,10 @@ export class GroupCallManager implements GroupCallControl {
         if (!fresh) return reject('stale');
         if (s.destinationDeviceId === 0) return reject('wrong-device'); // a pair's messages name their device
         const key = participantKey(peer);
-        if (!live.call.participant(key) && s.kind === 'offer' && !this.#admit(live, peer, timestamp, reject)) return;
+        const known = live.call.participant(key);
+        // Sent before the device's (newest) join, or before its leave: from an earlier stay in the call.
+        if (known ? timestamp < known.joinedAt : timestamp <= (live.left.get(key) ?? -Infinity)) return reject('replayed');
+        if (!known && s.kind === 'offer' && !this.#admit(live, peer, timestamp, reject)) return;
         live.lastActivity = now;
         live.topology.signal(peer, timestamp, s);
         return;
@@ -314,6 +325,7 @@ export class GroupCallManager implements GroupCallControl {
     const known = this.#live.get(callId);
     if (known) {
       // Heard of through a join first (or the same ring again): it is the same call.
+      if (timestamp <= (known.left.get(participantKey(peer)) ?? -Infinity)) return; // its starter left since
       known.call.setRingTimestamp(timestamp);
       known.lastActivity = now;
       this.#track(known, peer, timestamp);
@@ -526,6 +538,26 @@ export class GroupCallManager implements GroupCallControl {
     if (this.#ended.size > MAX_ENDED) {
       for (const [id, at] of this.#ended) if (now - at > ENDED_MEMORY_MS || this.#ended.size > MAX_ENDED) this.#ended.delete(id);
     }
+  }
+
+  /**
+   * After leaving a call that others are still in: the same call id is followed again, as a new `idle`
+   * GroupCall with the remaining participants (not connected to), announced as `running`: `join()` joins it
+   * again (a new join, newer than our leave, so the others take it). What was learnt of each device's joins
+   * and leaves carries over, so replays stay refused. It ends like any call followed without taking part:
+   * when the last participant leaves (or after a quiet hour).
+   */
+  #follow(prev: Live, others: ReadonlyArray<CallParticipant & { readonly joinedAt: number }>): void {
+    const old = prev.call;
+    if (this.#live.has(old.id) || this.forGroup(old.groupId)) return;
+    this.#ended.delete(old.id);
+    const call = new GroupCall(this, old.id, old.groupId, old.direction, old.media, old.startedBy, old.ringTimestamp, 'idle');
+    const live = this.#register(call);
+    for (const [k, t] of prev.joins) live.joins.set(k, t);
+    for (const [k, t] of prev.left) live.left.set(k, t);
+    live.outcome = 'answered';
+    for (const p of others) this.#track(live, p, p.joinedAt);
+    this.#d.emitCall({ type: 'running', call });
   }
 
   /** Ends the call here: media stops, its id is remembered, the chat records it, `ended` is emitted. */

@@ -299,6 +299,79 @@ describe('GroupCallManager', () => {
     m.close();
   });
 
+  it('after leaving a call the others are still in, the same call is followed as a new idle call and can be joined again; ended once everybody left', async () => {
+    const now = { t: 11_000_000 };
+    const { m, handle, events, sent, rejected, errors } = manager(now);
+    const first = await m.start(GROUP, {});
+    const join = (who: AccountId, t: number, reply = false): Promise<void> =>
+      handle(from(who), t, signal({ callId: first.id, kind: 'join', reply, media: 'audio', participants: me(who), destinationDeviceId: reply ? 1 : 0 }));
+    await join(A, now.t + 1);
+    await join(B, now.t + 2);
+    events.length = 0;
+    sent.length = 0;
+    await m.leave(first);
+    assert.deepEqual([first.state, first.end?.by], ['ended', 'local']);
+    const again = m.forGroup(GROUP) as GroupCall;
+    assert.deepEqual(events.map((e) => [e.type, e.call === first]), [['ended', true], ['running', false]]);
+    assert.deepEqual([again.id, again.state, again.direction, again.participants.map((p) => [p.accountId, p.state])], [first.id, 'idle', 'outgoing', [[A, 'joined'], [B, 'joined']]]);
+    assert.deepEqual(sent.map((s) => [s.to, s.signal.kind]), [[A, 'hangup'], [B, 'hangup']]);
+    // Replays stay refused: an old join of A.
+    await join(A, now.t + 1);
+    assert.deepEqual(rejected.map((r) => r.reason), ['replayed']);
+    assert.equal(m.active.length, 1);
+    // Joined again: a fresh join to every member; the others' replies (newer) connect the pairs.
+    now.t += 1_000;
+    sent.length = 0;
+    await again.join();
+    assert.equal(again.state, 'joined');
+    assert.deepEqual(sent.filter((s) => s.signal.kind === 'join').map((s) => [s.to, s.durable, s.signal.kind === 'join' && s.signal.reply]), [[A, true, false], [B, true, false]]);
+    await join(A, now.t + 1, true);
+    await join(B, now.t + 2, true);
+    assert.deepEqual(again.participants.map((p) => p.state), ['connecting', 'connecting']);
+    // Left again while they stay: followed again; when both leave, it is over: nothing to join.
+    await m.leave(again);
+    const third = m.forGroup(GROUP) as GroupCall;
+    assert.deepEqual([again.state, third.state, third.id], ['ended', 'idle', first.id]);
+    await handle(from(A), now.t + 10, signal({ callId: first.id, kind: 'hangup', reason: 'normal', deviceId: 1 }));
+    assert.equal(third.state, 'idle');
+    await handle(from(B), now.t + 11, signal({ callId: first.id, kind: 'hangup', reason: 'normal', deviceId: 1 }));
+    assert.deepEqual([third.state, third.end?.by, m.forGroup(GROUP), m.active.length], ['ended', 'remote', undefined, 0]);
+    await handle(from(A), now.t + 12, signal({ callId: first.id, kind: 'ring', media: 'audio', participants: me(A) }));
+    assert.equal(rejected.at(-1)?.reason, 'replayed');
+    await settle();
+    assert.deepEqual(errors, []);
+    m.close();
+  });
+
+  it('another device leaves and joins again: its new join is taken (a reply is sent), its old join and its media from before are replays', async () => {
+    const now = { t: 12_000_000 };
+    const { m, handle, sent, rejected } = manager(now);
+    const call = await m.start(GROUP, {});
+    const msg = (body: Partial<CallSignal> & Pick<CallSignal, 'kind'>): CallSignal => signal({ callId: call.id, ...body });
+    const oldJoin = msg({ kind: 'join', reply: false, media: 'audio', participants: me(A) });
+    await handle(from(A), now.t + 1, oldJoin);
+    const first = call.participants[0];
+    await handle(from(A), now.t + 5, msg({ kind: 'hangup', reason: 'normal', deviceId: 1 }));
+    assert.deepEqual([call.participants.length, call.state], [0, 'joined']);
+    // Before it comes back: its old join, and an offer it made before leaving (which would admit it), are replays.
+    await handle(from(A), now.t + 1, oldJoin);
+    await handle(from(A), now.t + 3, msg({ kind: 'offer', sdp: SDP, media: 'audio', destinationDeviceId: 1 }));
+    assert.deepEqual([call.participants.length, rejected.map((r) => r.reason)], [0, ['replayed', 'replayed']]);
+    // It joins again (newer than its leave): admitted, answered with a reply; a new participant object.
+    sent.length = 0;
+    await handle(from(A), now.t + 10, msg({ kind: 'join', reply: false, media: 'audio', participants: me(A) }));
+    const back = call.participants[0];
+    assert.ok(back && back !== first);
+    assert.deepEqual([back.joinedAt, back.state], [now.t + 10, 'connecting']);
+    assert.deepEqual(sent.map((s) => [s.to, s.signal.kind, s.signal.kind === 'join' && s.signal.reply]), [[A, 'join', true]]);
+    // Replays after it: the old join, and the old offer (older than its new join); neither drops it.
+    await handle(from(A), now.t + 1, oldJoin);
+    await handle(from(A), now.t + 3, msg({ kind: 'offer', sdp: SDP, media: 'audio', destinationDeviceId: 1 }));
+    assert.deepEqual(rejected.map((r) => r.reason), ['replayed', 'replayed', 'replayed', 'replayed']);
+    assert.equal(call.participants[0], back);
+    m.close();
+  });
+
   it('declining stops ringing here and on our other devices; a device in a 1:1 call does not ring and cannot join', async () => {
     const now = { t: 9_000_000 };
     const { m, handle, events, sent } = manager(now, { otherDevices: true });
