@@ -106,7 +106,9 @@ export function subscribeEvents(client: Client, deliver: (line: EventLine, event
     client.on('message', ({ from, message: m }) =>
       later(async () => {
         const group = isGroupId(m.conversationId);
-        const attachments = options.downloadAttachments === true && m.attachments.length > 0 ? await downloadAll(client, m, options.io) : m.attachments;
+        // A view-once file stays on the server until `parley view` (saved here, it would go once shown).
+        const download = options.downloadAttachments === true && m.attachments.length > 0 && !m.viewOnce;
+        const attachments = download ? await downloadAll(client, m, options.io) : m.attachments;
         return {
           ...base(self(from), m.timestamp, 'text', m.body),
           ...attachmentFields(attachments),
@@ -245,7 +247,7 @@ export function humanLine(l: EventLine): string {
       const files = Array.isArray(l.attachments) ? (l.attachments as AttachmentLine[]).map((a) => ` [${describeAttachment(a)}]`).join('') : '';
       return l.direction === 'outgoing'
         ? `${when} you (device ${String(l.fromDeviceId)}) to ${typeof l.groupId === 'string' ? 'the group' : String(l.to ?? l.toAccountId)}: ${l.body}${files}${l.viewOnce ? ' (view once)' : ''}`
-        : `${when} ${who}: ${l.body}${files}${l.viewOnce ? ' (view once)' : ''}`;
+        : `${when} ${who}: ${l.body}${files}${l.viewOnce ? (l.attachment === undefined ? ' (view once)' : ` (view once: parley view ${String(l.id)} --out FILE)`) : ''}`;
     }
     case 'timer':
       return `${when} ${who} set disappearing messages to ${String(l.expireTimer)} s`;

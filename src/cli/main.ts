@@ -25,7 +25,7 @@ import {
 } from './commands/group.js';
 import { receiveCommand } from './commands/receive.js';
 import { registerCommand } from './commands/register.js';
-import { downloadCommand, sendFileCommand } from './commands/media.js';
+import { downloadCommand, sendFileCommand, viewCommand } from './commands/media.js';
 import { deleteCommand, editCommand, reactCommand, sendCommand, timerCommand, typingCommand } from './commands/send.js';
 import { serveCommand } from './commands/serve.js';
 import { Printer, describeError, processIo, type Io } from './io.js';
@@ -178,14 +178,25 @@ function program(io: Io, run: (work: () => Promise<number>) => void, named: (com
     .option('--caption <text>', 'a caption shown with the file')
     .option('--original', 'send images and videos as they are, without compressing them')
     .option('--voice-note', 'send audio as a voice note (Opus)')
-    .action((first: string, second: string | undefined, o: { group?: string; caption?: string; original?: boolean; voiceNote?: boolean }, cmd: Command) => {
+    .option('--view-once', 'the recipient can see it once')
+    .action((first: string, second: string | undefined, o: { group?: string; caption?: string; original?: boolean; voiceNote?: boolean; viewOnce?: boolean }, cmd: Command) => {
       const { profile, out } = common(cmd);
       if ((o.group === undefined) === (second === undefined)) {
         cmd.error(o.group === undefined ? 'error: missing required argument \'path\'' : 'error: with --group, give only the path', { exitCode: 2 });
       }
       const to = o.group ?? first;
       const file = second ?? first;
-      run(() => sendFileCommand({ to, group: o.group !== undefined, file, caption: o.caption, original: o.original === true, voiceNote: o.voiceNote === true, profile }, io, out));
+      run(() =>
+        sendFileCommand({ to, group: o.group !== undefined, file, caption: o.caption, original: o.original === true, voiceNote: o.voiceNote === true, viewOnce: o.viewOnce === true, profile }, io, out),
+      );
+    });
+
+  client('view', 'save a view-once file to PATH, then mark it viewed (it is erased from this profile)')
+    .argument('<id>', 'message id')
+    .requiredOption('--out <path>', 'where the file goes (a directory when the message has several)')
+    .action((id: string, o: { out: string }, cmd: Command) => {
+      const { profile, out } = common(cmd);
+      run(() => viewCommand({ id, out: o.out, profile }, io, out));
     });
 
   client('download', 'download (again) the attachments of a received message into the media folder')

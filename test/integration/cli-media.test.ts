@@ -209,6 +209,43 @@ describe('parley media end to end', () => {
     assert.match(again.stderr, /CLIENT_BAD_MEDIA/);
   });
 
+  it('leaves a view-once file on the server until parley view writes it out, then erases it and tells the sender', async () => {
+    const doc = path.join(files, 'once.bin');
+    const bytes = randomBytes(300_000);
+    writeFileSync(doc, bytes);
+    await cliOk(as(profiles.a, 'send-file', B.number, doc, '--view-once'));
+    const mediaOfB = (): string[] => (existsSync(path.join(profiles.b, 'media')) ? readdirSync(path.join(profiles.b, 'media')).filter((n) => !n.startsWith('.')) : []);
+    const before = mediaOfB();
+    const line = (await receiveFiles(profiles.b))[0];
+    assert.equal(line?.viewOnce, true);
+    const got = attachmentOf(line);
+    assert.equal(got.path, null, 'not downloaded by receive');
+    assert.deepEqual(mediaOfB(), before);
+    const id = line?.id as string;
+
+    // A PATH that exists is refused, and the message stays unviewed.
+    const taken = path.join(tmp.dir, 'taken.bin');
+    writeFileSync(taken, 'mine');
+    const refused = await runCli(as(profiles.b, 'view', id, '--out', taken));
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /EEXIST|exists/);
+    assert.equal(readFileSync(taken, 'utf8'), 'mine');
+
+    const target = path.join(tmp.dir, 'seen.bin');
+    const viewed = await cliOk(as(profiles.b, 'view', id, '--out', target));
+    assert.equal(viewed.lines.at(-1)?.viewed, true);
+    assert.deepEqual(readFileSync(target), bytes);
+    assert.deepEqual(mediaOfB(), before, 'nothing of it kept in the profile');
+
+    const again = await runCli(as(profiles.b, 'view', id, '--out', path.join(tmp.dir, 'again.bin')));
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /viewed already/);
+    assert.equal(existsSync(path.join(tmp.dir, 'again.bin')), false);
+
+    const receipts = (await cliOk(as(profiles.a, 'receive', '--until-empty'), { timeoutMs: 180_000 })).lines.filter((l) => l.type === 'receipt' && l.receipt === 'viewed');
+    assert.equal(receipts.length, 1, 'the sender learns it was viewed');
+  });
+
   it('keeps no plaintext in the server\'s blob folder', async () => {
     const blobs = blobFiles();
     assert.ok(blobs.length >= 5);

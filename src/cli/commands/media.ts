@@ -6,7 +6,16 @@
  * upload where it stopped.
  *
  * `parley download <message-id> [--index N]`: fetches (again) a received attachment into the media folder.
+ *
+ * `parley view <message-id> --out PATH`: a view-once file (which `receive` leaves on the server): fetched,
+ * written to PATH (a directory when the message has several files), then the message is marked viewed, which
+ * erases it from the profile and tells the sender. A terminal cannot tell when a file was looked at, so the
+ * file leaves Parley for a place the user chose, and Parley keeps nothing.
  */
+import { constants } from 'node:fs';
+import { copyFile, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { suggestedName } from '../../client/media/download.js';
 import type { MessageId } from '../../client/ids.js';
 import type { MessageRecord } from '../../client/store/types.js';
 import { prepareFile } from '../../node/media/prepare.js';
@@ -16,7 +25,7 @@ import { attachmentFields, attachmentLine, describeAttachment, describeFile, out
 import { withClient } from './send.js';
 
 export async function sendFileCommand(
-  args: { to: string; group: boolean; file: string; caption: string | undefined; original: boolean; voiceNote: boolean; profile: string },
+  args: { to: string; group: boolean; file: string; caption: string | undefined; original: boolean; voiceNote: boolean; viewOnce: boolean; profile: string },
   io: Io,
   out: Printer,
 ): Promise<number> {
@@ -29,7 +38,7 @@ export async function sendFileCommand(
       const bar = progressBar(io, 'uploading');
       let m: MessageRecord;
       try {
-        const send = (): Promise<MessageRecord> => client.sendAttachment(to, prepared.input, { caption: args.caption, onProgress: bar.update });
+        const send = (): Promise<MessageRecord> => client.sendAttachment(to, prepared.input, { caption: args.caption, viewOnce: args.viewOnce, onProgress: bar.update });
         m = group ? await explainGroupErrors('send', send) : await send();
       } finally {
         bar.done();
@@ -73,6 +82,34 @@ export async function downloadCommand(args: { id: string; index: number | undefi
         bar.done();
       }
     }
+    return 0;
+  });
+}
+
+export async function viewCommand(args: { id: string; out: string; profile: string }, io: Io, out: Printer): Promise<number> {
+  return withClient(args.profile, async (client) => {
+    const message = await client.message(args.id as MessageId);
+    if (!message) throw new RangeError(`no message ${args.id} in this profile`);
+    if (message.direction !== 'incoming' || !message.viewOnce) throw new RangeError(`message ${args.id} is not a view-once message sent to this account`);
+    if (message.status === 'viewed') throw new RangeError(`message ${args.id} was viewed already: a view-once file can be seen once`);
+    if (message.attachments.length === 0) throw new RangeError(`message ${args.id} has no file (parley receive shows view-once text)`);
+    // One file: PATH is the file. Several: PATH is a directory, each file under its own name.
+    const several = message.attachments.length > 1;
+    if (several) await mkdir(args.out, { recursive: true });
+    const targets = message.attachments.map((a, i) => (several ? path.join(args.out, `${i + 1}-${suggestedName(a)}`) : args.out));
+    for (const [index, target] of targets.entries()) {
+      const bar = progressBar(io, 'downloading');
+      try {
+        const a = await client.downloadAttachment(message.id, { index, onProgress: bar.update });
+        if (a.path === undefined) throw new RangeError(`message ${args.id}: file ${index + 1} could not be saved`);
+        // Never over an existing file; on any failure the message stays unviewed (view it again).
+        await copyFile(a.path, target, constants.COPYFILE_EXCL);
+      } finally {
+        bar.done();
+      }
+    }
+    await client.markViewed(message.id);
+    out.result({ id: message.id, viewed: true, files: targets }, `Viewed ${message.id}: ${targets.join(', ')} (erased from this profile; the sender sees it viewed).`);
     return 0;
   });
 }

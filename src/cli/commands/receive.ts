@@ -37,7 +37,8 @@ export async function receiveCommand(
     const seconds = args.timeout ?? (args.untilEmpty ? UNTIL_EMPTY_LIMIT_S : DEFAULT_TIMEOUT_S);
     const stop = subscribeEvents(client, (line) => {
       out.result(line, humanLine(line));
-      if (line.type === 'text' && line.viewOnce === true) void client.markViewed(line.id as MessageId).catch(() => undefined);
+      // View-once text is seen once printed; a view-once file only once `parley view` wrote it somewhere.
+      if (line.type === 'text' && line.viewOnce === true && line.attachment === undefined) void client.markViewed(line.id as MessageId).catch(() => undefined);
     }, { downloadAttachments: args.download, io: out.io });
     let refused = false;
     let stopWaiting: () => void = () => undefined;
