@@ -4,13 +4,16 @@
 // from both (getStats() per connection: bytes and decoded frames); the ringtone plays while it rings; speaker
 // view follows whoever speaks (Chromium's fake microphones beep; the others are muted); a camera that went
 // off and on again before the third answered reaches the third (who joined later); the third, answering with
-// audio only, is heard, and turns the camera on later; one leaves and the two others go on; the rest leave. Runs in a loopback-only network namespace, as the other call tests do.
+// audio only, is heard, and turns the camera on later (on a 360px-wide phone, every control in one row); one
+// leaves and the two others go on; she sees the call still going (banner, header, chats list), joins it again
+// and gets audio and video from both again; once everyone left, no "Join" is offered. Runs in a loopback-only
+// network namespace, as the other call tests do.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { NETNS_ENV, describeInNetns } from '../integration/calls-support.ts';
-import { callScreen, startCallWorld, waitForCallState, type CallWorld } from './calls-support.ts';
+import { callScreen, openDetails, startCallWorld, waitForCallState, type CallWorld } from './calls-support.ts';
 import { NUMBERS, openChat, registerInBrowser, screenshot, sendMessage, bubble, watchErrors } from './support.ts';
 
 const FILE = fileURLToPath(import.meta.url);
@@ -31,7 +34,7 @@ if (process.env[NETNS_ENV] !== '1') {
       world = await startCallWorld('group-call');
       alice = await registerInBrowser(await world.context(), A);
       bob = await registerInBrowser(await world.context(), B);
-      carol = await registerInBrowser(await world.context({ width: 390, height: 844 }), C);
+      carol = await registerInBrowser(await world.context({ width: 360, height: 780 }), C);
       errors.push(...watchErrors(alice), ...watchErrors(bob), ...watchErrors(carol));
       await alice.getByRole('button', { name: 'New group' }).click();
       const dialog = alice.getByRole('dialog', { name: 'New group' });
@@ -135,6 +138,9 @@ if (process.env[NETNS_ENV] !== '1') {
       await Promise.all([waitForGrid(alice, 'alice', [B.number, C.number]), waitForGrid(bob, 'bob', [A.number, C.number]), waitForGrid(carol, 'carol', [A.number, B.number])]);
       await screenshot(alice, 'group-call-grid');
       await screenshot(carol, 'group-call-grid-phone');
+      // On Carol's 360px-wide phone the seven controls of a group video call fit one row (Hang up included).
+      const tops = await callScreen(carol).locator('.call-controls > .call-btn').evaluateAll((els) => els.map((e) => Math.round(e.getBoundingClientRect().top)));
+      assert.ok(tops.length >= 6 && new Set(tops).size === 1, `carol's controls in one row: tops ${JSON.stringify(tops)}`);
     });
 
     /** Who `page` shows large in speaker view, and who has the speaking ring. */
@@ -200,14 +206,40 @@ if (process.env[NETNS_ENV] !== '1') {
       }
     });
 
-    it('one leaves and the others go on; the rest leave', async () => {
+    it('one leaves and the others go on; she sees the call still going, joins it again and gets both again; once all left, nobody is offered to join', async () => {
       await callScreen(carol).getByRole('button', { name: 'Hang up' }).click();
       await callScreen(carol).getByRole('status').filter({ hasText: 'Call ended' }).waitFor();
       await Promise.all([waitForGrid(alice, 'alice', [B.number]), waitForGrid(bob, 'bob', [A.number])]);
       await callScreen(carol).waitFor({ state: 'detached', timeout: 10_000 });
+
+      // Carol's group chat says the call goes on (a banner, "Join" in the header); so does her chats list.
+      const banner = carol.getByRole('region', { name: 'Call in progress' });
+      await banner.filter({ hasText: 'A video call is going on · 2 in it' }).waitFor();
+      await carol.getByRole('button', { name: 'Join video call' }).waitFor();
+      await screenshot(carol, 'group-call-rejoin-banner-phone');
+      await carol.getByRole('button', { name: 'Back to chats' }).click();
+      await carol.locator('li.chat', { hasText: GROUP }).locator('.chat-call[aria-label="Call in progress"]').waitFor();
+      await openChat(carol, GROUP);
+
+      // She joins again from the banner: a new join, new connections; audio and video from both others again.
+      await banner.getByRole('button', { name: 'Join' }).click();
+      await waitForCallState(carol, 'connected');
+      await openDetails(carol);
+      await Promise.all([waitForGrid(alice, 'alice', [B.number, C.number]), waitForGrid(bob, 'bob', [A.number, C.number]), waitForGrid(carol, 'carol', [A.number, B.number])]);
+      assert.equal(await banner.count(), 0, 'no banner while she is in the call');
+      await screenshot(carol, 'group-call-rejoined-phone');
+
+      // She leaves again (offered to join again), then the two others: the call is over, nothing to join.
+      await callScreen(carol).getByRole('button', { name: 'Hang up' }).click();
+      await callScreen(carol).waitFor({ state: 'detached', timeout: 10_000 });
+      await banner.waitFor();
       await callScreen(bob).getByRole('button', { name: 'Hang up' }).click();
       await callScreen(alice).getByRole('button', { name: 'Hang up' }).click();
       for (const p of [alice, bob]) await callScreen(p).waitFor({ state: 'detached', timeout: 10_000 });
+      await banner.waitFor({ state: 'detached', timeout: 15_000 });
+      assert.equal(await carol.getByRole('button', { name: 'Join video call' }).count(), 0);
+      await carol.getByRole('button', { name: 'Video call', exact: true }).waitFor();
+      for (const p of [alice, bob, carol]) assert.equal(await p.locator('.chat-call').count(), 0, 'no ongoing-call mark');
       // The group chat records the call.
       await alice.locator('.call-record').first().waitFor();
     });

@@ -5,7 +5,7 @@
  * speaker view, with a ring on whoever speaks) and a call's record in the chat.
  */
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { isGroupId, type ConversationId, type MessageRecord } from '../../client/index.js';
+import { isGroupId, type ConversationId, type GroupCall, type MessageRecord } from '../../client/index.js';
 import type { CallTile, CallView, CallsModel } from '../model/calls.js';
 import { VIDEO_LADDER, type CallStatsSummary } from '../model/call-quality.js';
 import type { Session } from '../model/session.js';
@@ -45,6 +45,56 @@ export function CallButtons(props: { session: Session; id: ConversationId }): pr
         🎥
       </button>
     </>
+  );
+}
+
+/** Re-renders when who is in a group call changes (a call this device is not in: no model update then). */
+function useParticipants(call: GroupCall | undefined): void {
+  const [, tick] = useState(0);
+  useEffect(() => {
+    if (!call) return;
+    const changed = (): void => tick((n) => n + 1);
+    const offs = [call.on('participantJoined', changed), call.on('participantLeft', changed)];
+    return () => offs.forEach((off) => off());
+  }, [call]);
+}
+
+/**
+ * A banner over a group's messages while a call runs there without this device (declined, missed, or left:
+ * the SDK keeps following it): who is in it, and "Join".
+ */
+export function CallBanner(props: { session: Session; id: ConversationId }): preact.JSX.Element | null {
+  const { session, id } = props;
+  useCalls(session.calls);
+  useSessionTick(session);
+  const running = isGroupId(id) ? session.calls.runningGroupCall(id) : undefined;
+  useParticipants(running);
+  if (!running || !isGroupId(id)) return null;
+  const why = session.calls.busy ? 'You are in a call' : !session.online ? 'Calls need a connection' : undefined;
+  const kind = running.media === 'video' ? 'video call' : 'voice call';
+  const n = running.participants.length;
+  return (
+    <div class="call-banner" role="region" aria-label="Call in progress">
+      <span class="call-banner-text">
+        {running.media === 'video' ? '🎥' : '📞'} A {kind} is going on{n > 0 ? ` · ${n} in it` : ''}
+      </span>
+      <button class="join-call" title={why ?? `Join the ${kind}`} disabled={why !== undefined} onClick={() => void session.calls.startGroup(id, running.media)}>
+        Join
+      </button>
+    </div>
+  );
+}
+
+/** The chats list's mark on a group whose call runs without this device. */
+export function OngoingCallMark(props: { session: Session; id: ConversationId }): preact.JSX.Element | null {
+  const { session, id } = props;
+  useCalls(session.calls);
+  const running = isGroupId(id) ? session.calls.runningGroupCall(id) : undefined;
+  if (!running) return null;
+  return (
+    <span class="chat-call" role="img" aria-label="Call in progress" title="Call in progress">
+      {running.media === 'video' ? '🎥' : '📞'}
+    </span>
   );
 }
 

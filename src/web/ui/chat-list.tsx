@@ -3,6 +3,7 @@ import { useState } from 'preact/hooks';
 import type { ConversationId } from '../../client/index.js';
 import { errorInWords } from '../model/errors.js';
 import type { ChatSummary, Session } from '../model/session.js';
+import { OngoingCallMark } from './call-screen.js';
 import { listTime, preview } from './format.js';
 import { Modal } from './modal.js';
 import { NewGroup } from './group-info.js';
@@ -88,6 +89,7 @@ function ChatRow(props: { chat: ChatSummary; session: Session; selected: boolean
           </span>
           <span class="chat-bottom">
             <span class={typing.length > 0 ? 'chat-preview typing' : 'chat-preview'}>{line}</span>
+            {c.group && <OngoingCallMark session={session} id={c.id} />}
             {c.prefs.muted && <span aria-label="Muted" title="Muted">🔕</span>}
             {c.prefs.pinned && <span aria-label="Pinned" title="Pinned">📌</span>}
             {c.unread > 0 && (

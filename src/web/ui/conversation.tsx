@@ -4,7 +4,7 @@ import { isGroupId, type ConversationId, type MessageRecord } from '../../client
 import { errorInWords } from '../model/errors.js';
 import type { ChatNotice, Session } from '../model/session.js';
 import { Bubble, ViewOnceContent, type BubbleActions } from './bubble.js';
-import { CallButtons } from './call-screen.js';
+import { CallBanner, CallButtons } from './call-screen.js';
 import { Composer, sendFiles } from './composer.js';
 import { dayLabel, lastSeen, sameDay, TIMER_CHOICES, timerLabel } from './format.js';
 import { GroupInfo, MessageInfo } from './group-info.js';
@@ -178,6 +178,7 @@ export function Conversation(props: { session: Session; id: ConversationId; onBa
           )}
         </div>
       </header>
+      <CallBanner session={session} id={id} />
       <div class="messages" ref={scroller} onScroll={onScroll} role="log" aria-label="Messages" aria-live="polite" tabIndex={0}>
         {hasMore && <div class="loading-more">{loading ? 'Loading earlier messages…' : ''}</div>}
         <div class="messages-inner" style={{ height: `${list.totalSize}px` }}>
