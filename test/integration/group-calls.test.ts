@@ -27,6 +27,7 @@ import {
   probeAudio,
   sleep,
   startServer,
+  until,
   type CallDevice,
   type CliServer,
 } from './calls-support.ts';
@@ -177,6 +178,9 @@ if (process.env[NETNS_ENV] !== '1') {
       // Everybody leaves; the chat of each records the call.
       for (const x of rest) await x.leave();
       for (const x of calls) assert.equal(x.state, 'ended');
+      // Who left while others stayed still follows the call (to join it again) until it hears the last leave:
+      // then it is over on every device (a call started now is a new one).
+      await until('the call is over on every device', 10_000, () => [alice, bob, carol, dave].every((d) => d.client.groupCall(groupId) === undefined));
       process.stdout.write(`# group call: 3 fully connected ${threeMs} ms after two joined; the 4th connected to all ${lateMs} ms after joining late\n`);
     });
 
