@@ -6,8 +6,9 @@
 // off and on again before the third answered reaches the third (who joined later); the third, answering with
 // audio only, is heard, and turns the camera on later (on a 360px-wide phone, every control in one row); one
 // leaves and the two others go on; she sees the call still going (banner, header, chats list), joins it again
-// and gets audio and video from both again; once everyone left, no "Join" is offered. Runs in a loopback-only
-// network namespace, as the other call tests do.
+// and gets audio and video from both again; once everyone left, no "Join" is offered; in a voice call she
+// declines, she joins late from the header and hears both. Runs in a loopback-only network namespace, as the
+// other call tests do.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -242,6 +243,24 @@ if (process.env[NETNS_ENV] !== '1') {
       for (const p of [alice, bob, carol]) assert.equal(await p.locator('.chat-call').count(), 0, 'no ongoing-call mark');
       // The group chat records the call.
       await alice.locator('.call-record').first().waitFor();
+    });
+
+    it('a declined ring leaves the call joinable: Carol declines, sees it going on, joins late from the header and hears both', async () => {
+      await alice.getByRole('button', { name: 'Voice call', exact: true }).click();
+      for (const p of [bob, carol]) await callScreen(p).getByRole('status').filter({ hasText: 'Incoming voice call' }).waitFor();
+      await callScreen(bob).getByRole('button', { name: 'Answer', exact: true }).click();
+      await callScreen(carol).getByRole('button', { name: 'Decline' }).click();
+      await callScreen(carol).waitFor({ state: 'detached', timeout: 10_000 });
+      const banner = carol.getByRole('region', { name: 'Call in progress' });
+      await banner.filter({ hasText: 'A voice call is going on · 2 in it' }).waitFor();
+      await carol.getByRole('button', { name: 'Join voice call' }).click();
+      await waitForCallState(carol, 'connected');
+      await Promise.all([waitForLevel(carol, 'carol', A.number), waitForLevel(carol, 'carol', B.number), waitForLevel(alice, 'alice', C.number), waitForLevel(bob, 'bob', C.number)]);
+      for (const p of [carol, bob, alice]) {
+        await callScreen(p).getByRole('button', { name: 'Hang up' }).click();
+        await callScreen(p).waitFor({ state: 'detached', timeout: 10_000 });
+      }
+      await banner.waitFor({ state: 'detached', timeout: 15_000 });
     });
 
     it('logged no page errors', () => {
