@@ -2,6 +2,7 @@
 // incoming messages, and errors for malformed requests, against the real server.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -88,6 +89,22 @@ describe('parley daemon', () => {
     assert.deepEqual((contacts.result as Array<{ number: string }>).map((c) => c.number), [B.number]);
     const sn = await socketCall(socketPath, { jsonrpc: '2.0', id: 's', method: 'safetyNumber', params: { to: B.number } });
     assert.match((sn.result as { safetyNumber: string }).safetyNumber, /^[0-9]{60}$/);
+  });
+
+  it('leaves a view-once file on the server and writes it out on view, once', async () => {
+    const file = path.join(tmp.dir, 'once.txt');
+    writeFileSync(file, 'seen once\n'.repeat(1000));
+    await cliOk(['send-file', A.number, file, '--view-once', '--profile', pb]);
+    await daemon.waitFor('"viewOnce":true');
+    const note = stdoutLines(daemon).find((l) => l.method === 'message' && (l.params as { viewOnce?: boolean }).viewOnce === true);
+    const params = note?.params as { id: string; attachment: { path: string | null } };
+    assert.equal(params.attachment.path, null, 'not downloaded with the notification');
+    const out = path.join(tmp.dir, 'seen.txt');
+    daemon.write(`${JSON.stringify({ jsonrpc: '2.0', id: 11, method: 'view', params: { id: params.id, out } })}\n`);
+    assert.deepEqual((await response(daemon, 11)).result, { id: params.id, viewed: true, files: [out] });
+    assert.equal(readFileSync(out, 'utf8'), readFileSync(file, 'utf8'));
+    daemon.write(`${JSON.stringify({ jsonrpc: '2.0', id: 12, method: 'view', params: { id: params.id, out: `${out}.2` } })}\n`);
+    assert.match(JSON.stringify((await response(daemon, 12)).error), /viewed already/);
   });
 
   it('answers malformed requests with JSON-RPC errors and keeps serving', async () => {

@@ -13,9 +13,9 @@
  * account's devices as `parley devices --json` prints them), `devicesLink` {uri, timeout?} (the primary: links the
  * companion showing that code, the call being the approval; answers {deviceId}) and `devicesRemove` {deviceId}
  * (the primary removes a companion; a companion its own id, which logs it out). Media: `sendFile` {to | groupId,
- * path, caption?, original?, voiceNote?} (as `parley send-file`) and `download` {id, index?} (as `parley
- * download`); attachments of incoming messages are downloaded before their notification, which carries
- * `attachment` as `parley receive --json` does. Backups: `backupCreate` (as `parley backup create` with the
+ * path, caption?, original?, voiceNote?, viewOnce?} (as `parley send-file`), `download` {id, index?} (as
+ * `parley download`) and `view` {id, out} (as `parley view`); attachments of incoming messages (not view-once
+ * ones) are downloaded before their notification, which carries `attachment` as `parley receive --json` does. Backups: `backupCreate` (as `parley backup create` with the
  * profile's set-up) and `backupStatus` (as `parley backup status --json`); with a backup interval
  * (`--backup-every`, or `parley backup schedule`) the daemon makes backups on its own.
  * Every incoming event is also sent to every connected peer as a `message` notification whose params are
@@ -37,6 +37,7 @@ import { changeMembers, checkMemberCount, updateGroup } from './group.js';
 import { groupContext, messageLine } from './info.js';
 import { openClient, openStore } from '../profile.js';
 import { subscribeEvents, type EventLine } from '../events.js';
+import { viewOnceFiles } from './media.js';
 import { attachmentFields, attachmentLine, outgoingDir } from '../media.js';
 import { prepareFile } from '../../node/media/prepare.js';
 import { startBackupSchedule } from '../daemon/backup-schedule.js';
@@ -74,7 +75,7 @@ export function daemonMethods(client: Client, buffer: EventBuffer, profile: stri
         voiceNote: booleanParam(p, 'voiceNote') ?? false,
         workDir: outgoingDir(profile),
       });
-      const options = { caption: optionalStringParam(p, 'caption') };
+      const options = { caption: optionalStringParam(p, 'caption'), viewOnce: booleanParam(p, 'viewOnce') ?? false };
       const m =
         group !== undefined
           ? await explainGroupErrors('send', () => client.sendAttachment(groupIdArg(group), prepared.input, options))
@@ -92,6 +93,10 @@ export function daemonMethods(client: Client, buffer: EventBuffer, profile: stri
       const id = stringParam(p, 'id') as MessageId;
       const a = await client.downloadAttachment(id, { index: numberParam(p, 'index') ?? 0 });
       return { id, attachment: attachmentLine(a) };
+    },
+    view: async (p) => {
+      const id = stringParam(p, 'id') as MessageId;
+      return { id, viewed: true, files: await viewOnceFiles(client, id, stringParam(p, 'out')) };
     },
     send: async (p) => {
       const quoteId = optionalStringParam(p, 'quote');

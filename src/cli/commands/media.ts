@@ -16,6 +16,7 @@ import { constants } from 'node:fs';
 import { copyFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { suggestedName } from '../../client/media/download.js';
+import type { Client } from '../../client/client.js';
 import type { MessageId } from '../../client/ids.js';
 import type { MessageRecord } from '../../client/store/types.js';
 import { prepareFile } from '../../node/media/prepare.js';
@@ -88,28 +89,38 @@ export async function downloadCommand(args: { id: string; index: number | undefi
 
 export async function viewCommand(args: { id: string; out: string; profile: string }, io: Io, out: Printer): Promise<number> {
   return withClient(args.profile, async (client) => {
-    const message = await client.message(args.id as MessageId);
-    if (!message) throw new RangeError(`no message ${args.id} in this profile`);
-    if (message.direction !== 'incoming' || !message.viewOnce) throw new RangeError(`message ${args.id} is not a view-once message sent to this account`);
-    if (message.status === 'viewed') throw new RangeError(`message ${args.id} was viewed already: a view-once file can be seen once`);
-    if (message.attachments.length === 0) throw new RangeError(`message ${args.id} has no file (parley receive shows view-once text)`);
-    // One file: PATH is the file. Several: PATH is a directory, each file under its own name.
-    const several = message.attachments.length > 1;
-    if (several) await mkdir(args.out, { recursive: true });
-    const targets = message.attachments.map((a, i) => (several ? path.join(args.out, `${i + 1}-${suggestedName(a)}`) : args.out));
-    for (const [index, target] of targets.entries()) {
-      const bar = progressBar(io, 'downloading');
-      try {
-        const a = await client.downloadAttachment(message.id, { index, onProgress: bar.update });
-        if (a.path === undefined) throw new RangeError(`message ${args.id}: file ${index + 1} could not be saved`);
-        // Never over an existing file; on any failure the message stays unviewed (view it again).
-        await copyFile(a.path, target, constants.COPYFILE_EXCL);
-      } finally {
-        bar.done();
-      }
-    }
-    await client.markViewed(message.id);
-    out.result({ id: message.id, viewed: true, files: targets }, `Viewed ${message.id}: ${targets.join(', ')} (erased from this profile; the sender sees it viewed).`);
+    const files = await viewOnceFiles(client, args.id as MessageId, args.out, io);
+    out.result({ id: args.id, viewed: true, files }, `Viewed ${args.id}: ${files.join(', ')} (erased from this profile; the sender sees it viewed).`);
     return 0;
   });
+}
+
+/**
+ * Writes the files of the view-once message `id` to `out` (a directory when there are several, each under its
+ * own name), then marks the message viewed; resolves with where they went. Refuses a message that is not a
+ * view-once one sent to this account, one viewed already, and an `out` that exists; on any failure the
+ * message stays unviewed. With `io`, a progress bar per download on a terminal.
+ */
+export async function viewOnceFiles(client: Client, id: MessageId, out: string, io?: Io): Promise<string[]> {
+  const message = await client.message(id);
+  if (!message) throw new RangeError(`no message ${id} in this profile`);
+  if (message.direction !== 'incoming' || !message.viewOnce) throw new RangeError(`message ${id} is not a view-once message sent to this account`);
+  if (message.status === 'viewed') throw new RangeError(`message ${id} was viewed already: a view-once file can be seen once`);
+  if (message.attachments.length === 0) throw new RangeError(`message ${id} has no file (parley receive shows view-once text)`);
+  const several = message.attachments.length > 1;
+  if (several) await mkdir(out, { recursive: true });
+  const targets = message.attachments.map((a, i) => (several ? path.join(out, `${i + 1}-${suggestedName(a)}`) : out));
+  for (const [index, target] of targets.entries()) {
+    const bar = io ? progressBar(io, 'downloading') : undefined;
+    try {
+      const a = await client.downloadAttachment(message.id, { index, onProgress: bar?.update });
+      if (a.path === undefined) throw new RangeError(`message ${id}: file ${index + 1} could not be saved`);
+      // Never over an existing file.
+      await copyFile(a.path, target, constants.COPYFILE_EXCL);
+    } finally {
+      bar?.done();
+    }
+  }
+  await client.markViewed(message.id);
+  return targets;
 }
