@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { Client, type ClientOptions } from '../../src/client/client.ts';
 import type { Call } from '../../src/client/calls/call.ts';
+import type { GroupCall } from '../../src/client/calls/group-call.ts';
+import type { GroupCallEvent } from '../../src/client/calls/group-manager.ts';
 import type { CallEvent, CallOptions } from '../../src/client/calls/manager.ts';
 import type { GroupId } from '../../src/client/ids.ts';
 import { startLinking } from '../../src/client/linking.ts';
@@ -188,6 +190,29 @@ export function nextCall(d: CallDevice, type: CallEvent['type'], ms = 20_000, fr
       resolve(e.call);
     });
   });
+}
+
+/** Resolves with the next `groupCall` event of `type` on `d` within `ms`. */
+export function nextGroupCall(d: CallDevice, type: GroupCallEvent['type'], ms = 20_000): Promise<GroupCall> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`${d.name}: no '${type}' group call event in ${ms} ms`));
+    }, ms);
+    const off = d.client.on('groupCall', (e) => {
+      if (e.type !== type) return;
+      clearTimeout(timer);
+      off();
+      resolve(e.call);
+    });
+  });
+}
+
+/** Inbound audio bytes from every participant of `call`, by account. */
+export async function bytesByPeer(call: GroupCall): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const p of call.participants) out.set(p.accountId, p.peerConnection ? await inboundAudioBytes(p.peerConnection) : 0);
+  return out;
 }
 
 /** Makes a tone file (Opus in Ogg) of `seconds` at `hz` with ffmpeg. */

@@ -12,31 +12,14 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { Client } from '../../src/client/client.ts';
 import type { GroupCall, GroupCallParticipant } from '../../src/client/calls/group-call.ts';
-import type { GroupCallEvent } from '../../src/client/calls/group-manager.ts';
 import type { CallRejectedEvent } from '../../src/client/calls/manager.ts';
 import type { GroupId } from '../../src/client/ids.ts';
 import type { FetchLike } from '../../src/client/transport/http.ts';
 import { NodeRTCPeerConnection } from '../../src/node/calls/index.ts';
 import { tempDir } from '../support/cli.ts';
-import { NETNS_ENV, Tones, closeAll, crypto, describeInNetns, groupOf, inboundAudioBytes, primary, sleep, startServer, until, type CallDevice, type CliServer } from './calls-support.ts';
+import { NETNS_ENV, Tones, bytesByPeer, closeAll, crypto, describeInNetns, groupOf, nextGroupCall, primary, sleep, startServer, until, type CallDevice, type CliServer } from './calls-support.ts';
 
 const FILE = fileURLToPath(import.meta.url);
-
-/** Resolves with the next `groupCall` event of `type` on `d` within `ms`. */
-function nextGroupCall(d: CallDevice, type: GroupCallEvent['type'], ms = 20_000): Promise<GroupCall> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`${d.name}: no '${type}' group call event in ${ms} ms`));
-    }, ms);
-    const off = d.client.on('groupCall', (e) => {
-      if (e.type !== type) return;
-      clearTimeout(timer);
-      off();
-      resolve(e.call);
-    });
-  });
-}
 
 /** Collects the `callRejected` events of a client until `off()`. */
 function rejections(client: Client): { readonly list: CallRejectedEvent[]; off: () => void } {
@@ -53,13 +36,6 @@ function leaves(x: GroupCall, accountId: string): Promise<string> {
       resolve(reason);
     });
   });
-}
-
-/** Inbound audio bytes from every participant of `call`, by account. */
-async function bytesByPeer(call: GroupCall): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  for (const p of call.participants) out.set(p.accountId, p.peerConnection ? await inboundAudioBytes(p.peerConnection) : 0);
-  return out;
 }
 
 const byAccount = (call: GroupCall, accountId: string): GroupCallParticipant | undefined => call.participants.find((p) => p.accountId === accountId);

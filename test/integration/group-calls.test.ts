@@ -10,7 +10,6 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import type { GroupCall } from '../../src/client/calls/group-call.ts';
-import type { GroupCallEvent } from '../../src/client/calls/group-manager.ts';
 import type { CallRejectedEvent } from '../../src/client/calls/manager.ts';
 import { ClientError } from '../../src/client/errors.ts';
 import type { GroupId } from '../../src/client/ids.ts';
@@ -19,10 +18,11 @@ import { tempDir } from '../support/cli.ts';
 import {
   NETNS_ENV,
   Tones,
+  bytesByPeer,
   closeAll,
   describeInNetns,
   groupOf,
-  inboundAudioBytes,
+  nextGroupCall,
   primary,
   probeAudio,
   sleep,
@@ -33,22 +33,6 @@ import {
 } from './calls-support.ts';
 
 const FILE = fileURLToPath(import.meta.url);
-
-/** Resolves with the next `groupCall` event of `type` on `d` within `ms`. */
-function nextGroupCall(d: CallDevice, type: GroupCallEvent['type'], ms = 20_000): Promise<GroupCall> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`${d.name}: no '${type}' group call event in ${ms} ms`));
-    }, ms);
-    const off = d.client.on('groupCall', (e) => {
-      if (e.type !== type) return;
-      clearTimeout(timer);
-      off();
-      resolve(e.call);
-    });
-  });
-}
 
 /** Resolves with the next `callRejected` event on `d` within `ms`. */
 function nextRejected(d: CallDevice, ms = 15_000): Promise<CallRejectedEvent> {
@@ -63,13 +47,6 @@ function nextRejected(d: CallDevice, ms = 15_000): Promise<CallRejectedEvent> {
       resolve(e);
     });
   });
-}
-
-/** Inbound audio bytes from every participant of `call`, by account. */
-async function bytesByPeer(call: GroupCall): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  for (const p of call.participants) out.set(p.accountId, p.peerConnection ? await inboundAudioBytes(p.peerConnection) : 0);
-  return out;
 }
 
 if (process.env[NETNS_ENV] !== '1') {
