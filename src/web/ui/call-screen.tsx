@@ -245,14 +245,22 @@ function OutputChoice(props: { calls: CallsModel }): preact.JSX.Element | null {
   return (
     <label class="call-btn call-output" title="Audio output">
       🔊<span>Audio</span>
-      <select aria-label="Audio output" value={calls.audioOutput} onChange={(e) => (calls.audioOutput = e.currentTarget.value)}>
-        {outputs.map((o) => (
-          <option key={o.id} value={o.id}>
-            {o.label}
-          </option>
-        ))}
-      </select>
+      <OutputSelect calls={calls} label="Audio output" />
     </label>
+  );
+}
+
+/** The list of audio outputs; choosing one routes every call's sound there (and is remembered). */
+function OutputSelect(props: { calls: CallsModel; label: string }): preact.JSX.Element {
+  const { calls } = props;
+  return (
+    <select aria-label={props.label} value={calls.audioOutput} onChange={(e) => (calls.audioOutput = e.currentTarget.value)}>
+      {calls.outputs.map((o) => (
+        <option key={o.id} value={o.id}>
+          {o.label}
+        </option>
+      ))}
+    </select>
   );
 }
 
@@ -386,13 +394,7 @@ export function CallSoundSettings(props: { session: Session }): preact.JSX.Eleme
       {calls.canChooseOutput && outputs.length > 1 && (
         <label>
           Play calls on
-          <select aria-label="Call audio output" value={calls.audioOutput} onChange={(e) => (calls.audioOutput = e.currentTarget.value)}>
-            {outputs.map((o) => (
-              <option key={o.id} value={o.id}>
-                {o.label}
-              </option>
-            ))}
-          </select>
+          <OutputSelect calls={calls} label="Call audio output" />
         </label>
       )}
     </>
