@@ -184,7 +184,7 @@ function deferred<T>(): { promise: Promise<T>; resolve(value: T): void; reject(e
   };
 }
 
-/** A SHA-256 or HMAC that may run elsewhere ({@link MediaHashing}) or inline: `update` returns a promise only to wait. */
+/** A SHA-256 that may run elsewhere ({@link MediaHashing}) or inline: `update` returns a promise only to wait. */
 interface Sha256Job {
   update(bytes: Uint8Array): Promise<void> | undefined;
   digest(): Promise<Uint8Array>;
@@ -192,11 +192,8 @@ interface Sha256Job {
 }
 
 function sha256Job(p: ReturnType<typeof primitives>, hashing: MediaHashing | undefined): Sha256Job {
-  return hashing !== undefined ? hashing.sha256() : inlineJob(p.sha256());
-}
-
-/** A hash computed on this thread, as a {@link Sha256Job}. */
-function inlineJob(h: IncrementalHash): Sha256Job {
+  if (hashing !== undefined) return hashing.sha256();
+  const h = p.sha256();
   return {
     update(bytes) {
       h.update(bytes);
