@@ -164,8 +164,10 @@ if (process.env[NETNS_ENV] !== '1') {
     it('refuses a removed member, a hang-up naming another device, and a ring of a call that ended', async () => {
       // Erin was removed: she cannot start a call, and her join is refused.
       await assert.rejects(erin.client.startGroupCall(groupId), (e: unknown) => ClientError.is(e, 'CLIENT_NOT_GROUP_MEMBER'));
+      // Listening first: the ring may reach Alice before Bob's start resolves.
+      const ringing = nextGroupCall(alice, 'incoming');
       const fresh = await bob.client.startGroupCall(groupId);
-      await nextGroupCall(alice, 'incoming');
+      await ringing;
       const refusedJoin = nextRejected(bob);
       await erin.client.sendCallSignal(bob.number, {
         kind: 'join',
