@@ -80,7 +80,8 @@ export interface CallDevice {
   readonly events: CallEvent[];
 }
 
-function options(store: InMemoryClientStore, calls: CallOptions): ClientOptions {
+/** The Client options of a test device: quick retries, no key upkeep, Node's WebRTC. */
+export function deviceOptions(store: InMemoryClientStore, calls: CallOptions = {}): ClientOptions {
   return {
     store,
     crypto,
@@ -97,7 +98,7 @@ function options(store: InMemoryClientStore, calls: CallOptions): ClientOptions 
 }
 
 async function open(name: string, number: string, store: InMemoryClientStore, calls: CallOptions): Promise<CallDevice> {
-  const client = await Client.open(options(store, calls));
+  const client = await Client.open(deviceOptions(store, calls));
   const events: CallEvent[] = [];
   client.on('call', (e) => events.push(e));
   client.connect();

@@ -9,15 +9,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import WebSocket from 'ws';
 import { Client } from '../../src/client/client.ts';
 import type { GroupCall, GroupCallParticipant } from '../../src/client/calls/group-call.ts';
 import type { CallRejectedEvent } from '../../src/client/calls/manager.ts';
 import type { GroupId } from '../../src/client/ids.ts';
-import type { FetchLike } from '../../src/client/transport/http.ts';
-import { NodeRTCPeerConnection } from '../../src/node/calls/index.ts';
 import { tempDir } from '../support/cli.ts';
-import { NETNS_ENV, Tones, bytesByPeer, closeAll, crypto, describeInNetns, groupOf, nextGroupCall, primary, sleep, startServer, until, type CallDevice, type CliServer } from './calls-support.ts';
+import { NETNS_ENV, Tones, bytesByPeer, closeAll, describeInNetns, deviceOptions, groupOf, nextGroupCall, primary, sleep, startServer, until, type CallDevice, type CliServer } from './calls-support.ts';
 
 const FILE = fileURLToPath(import.meta.url);
 
@@ -130,20 +127,8 @@ if (process.env[NETNS_ENV] !== '1') {
       assert.equal(carol.client.groupCall(groupId)?.state, 'idle');
       await carol.client.close();
       const seen = [alice, bob].map((d) => rejections(d.client));
-      replayer = await Client.open({
-        store: carol.store,
-        crypto,
-        WebSocket,
-        fetch: globalThis.fetch as unknown as FetchLike,
-        now: () => firstJoin, // the sender timestamp of the first join
-        transport: { backoff: { baseMs: 5, maxMs: 50 }, requestTimeoutMs: 10_000, keepAliveMs: 0 },
-        send: { backoff: { baseMs: 5, maxMs: 50 } },
-        keys: { batchSize: 5, minOneTimeKeys: 2 },
-        outbox: { receiptDelayMs: 0, retryLaterMs: 50 },
-        expiryCheckMs: 0,
-        maintainKeys: false,
-        calls: { RTCPeerConnection: NodeRTCPeerConnection },
-      });
+      // The sender timestamp of the first join.
+      replayer = await Client.open({ ...deviceOptions(carol.store), now: () => firstJoin });
       replayer.connect();
       await replayer.waitUntilConnected({ timeoutMs: 15_000 });
       const join = { kind: 'join', reply: false, media: a.media, callId: a.id, destinationDeviceId: 0, groupId, participants: [{ accountId: carol.client.accountId, deviceId: 1 }] } as const;
