@@ -201,14 +201,12 @@ export class CallsModel {
     if (!call || call.direction !== 'incoming' || call.state !== 'ringing') return;
     const withVideo = call.media === 'video';
     try {
+      // Answered "with audio", the SDK keeps a video m-line that can send: the camera can come on later.
       const stream = await this.#open(withVideo && video, true);
-      if (withVideo && !video) stream.addTrack(placeholderVideoTrack());
       this.#setLocal(stream);
       this.#update({ state: 'connecting', cameraOn: withVideo && video });
       await call.answer({ tracks: stream.getTracks(), streams: [stream], relayOnly: this.alwaysRelay || undefined });
       this.#sending = true;
-      // Answered "with audio": the placeholder only kept the video m-line sending; nothing is sent now.
-      if (withVideo && !video) await this.#stopCamera();
     } catch (err) {
       this.#fail(err);
     }
@@ -518,7 +516,7 @@ export class CallsModel {
 
   #setLocal(stream: MediaStream): void {
     this.#local = stream;
-    const cameraOn = stream.getVideoTracks().some((t) => t.readyState === 'live' && !isPlaceholder(t));
+    const cameraOn = stream.getVideoTracks().some((t) => t.readyState === 'live');
     this.#update({ local: stream, cameraOn });
     // Device labels and ids are readable once a device is open: then the switch button can be offered.
     cameras()
@@ -743,24 +741,6 @@ async function cameras(): Promise<MediaDeviceInfo[]> {
 
 function stopAll(stream: MediaStream): void {
   for (const t of stream.getTracks()) t.stop();
-}
-
-const placeholders = new WeakSet<MediaStreamTrack>();
-
-/** A blank video track (from a canvas): lets an answer keep a sending video m-line without opening the camera. */
-function placeholderVideoTrack(): MediaStreamTrack {
-  const canvas = document.createElement('canvas');
-  canvas.width = 16;
-  canvas.height = 16;
-  canvas.getContext('2d')?.fillRect(0, 0, 16, 16);
-  const track = canvas.captureStream(1).getVideoTracks()[0];
-  if (!track) throw new Error('this browser cannot start a video call without a camera');
-  placeholders.add(track);
-  return track;
-}
-
-function isPlaceholder(t: MediaStreamTrack): boolean {
-  return placeholders.has(t);
 }
 
 /** Why a call ended, in words. */
