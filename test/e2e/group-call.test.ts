@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { NETNS_ENV, describeInNetns } from '../integration/calls-support.ts';
 import { callScreen, openDetails, startCallWorld, waitForCallState, type CallWorld } from './calls-support.ts';
-import { NUMBERS, openChat, registerInBrowser, screenshot, sendMessage, bubble, watchErrors } from './support.ts';
+import { createGroup, NUMBERS, openChat, registerInBrowser, screenshot, sendMessage, bubble, watchErrors } from './support.ts';
 
 const FILE = fileURLToPath(import.meta.url);
 const { alice: A, bob: B, carol: C } = NUMBERS;
@@ -37,12 +37,7 @@ if (process.env[NETNS_ENV] !== '1') {
       bob = await registerInBrowser(await world.context(), B);
       carol = await registerInBrowser(await world.context({ width: 360, height: 780 }), C);
       errors.push(...watchErrors(alice), ...watchErrors(bob), ...watchErrors(carol));
-      await alice.getByRole('button', { name: 'New group' }).click();
-      const dialog = alice.getByRole('dialog', { name: 'New group' });
-      await dialog.getByLabel('Group name').fill(GROUP);
-      await dialog.getByLabel(/^Members/).fill(`${B.number}, ${C.number}`);
-      await dialog.getByRole('button', { name: 'Create group' }).click();
-      await alice.getByRole('heading', { level: 2, name: GROUP }).waitFor();
+      await createGroup(alice, GROUP, [B.number, C.number]);
       await sendMessage(alice, 'Call in a minute');
       for (const page of [bob, carol]) {
         await openChat(page, GROUP);

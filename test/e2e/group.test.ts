@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
-import { bubble, NUMBERS, openChat, openChatWith, registerInBrowser, screenshot, sendMessage, startWorld, waitForTicks, type E2eWorld } from './support.ts';
+import { bubble, createGroup, NUMBERS, openChat, openChatWith, registerInBrowser, screenshot, sendMessage, startWorld, waitForTicks, type E2eWorld } from './support.ts';
 
 const { alice: A, bob: B, carol: C } = NUMBERS;
 const GROUP = 'Weekend plans';
@@ -29,12 +29,7 @@ describe('a three-person group in the browser', () => {
   });
 
   it('creates a group that both members see with its system message', async () => {
-    await alice.getByRole('button', { name: 'New group' }).click();
-    const dialog = alice.getByRole('dialog', { name: 'New group' });
-    await dialog.getByLabel('Group name').fill(GROUP);
-    await dialog.getByLabel(/^Members/).fill(`${B.number}, ${C.number}`);
-    await dialog.getByRole('button', { name: 'Create group' }).click();
-    await alice.getByRole('heading', { level: 2, name: GROUP }).waitFor();
+    await createGroup(alice, GROUP, [B.number, C.number]);
     await alice.locator('.system', { hasText: 'You created the group' }).waitFor();
     for (const page of [bob, carol]) {
       await openChat(page, GROUP);

@@ -117,6 +117,16 @@ export async function openChat(page: Page, title: string): Promise<void> {
   await page.getByRole('heading', { level: 2, name: title }).waitFor();
 }
 
+/** Creates a group of `members` (phone numbers) from the chats list; resolves once its chat is open. */
+export async function createGroup(page: Page, name: string, members: readonly string[]): Promise<void> {
+  await page.getByRole('button', { name: 'New group' }).click();
+  const dialog = page.getByRole('dialog', { name: 'New group' });
+  await dialog.getByLabel('Group name').fill(name);
+  await dialog.getByLabel(/^Members/).fill(members.join(', '));
+  await dialog.getByRole('button', { name: 'Create group' }).click();
+  await page.getByRole('heading', { level: 2, name }).waitFor();
+}
+
 /** Types a message into the open chat and sends it with Enter. */
 export async function sendMessage(page: Page, text: string): Promise<void> {
   const box = page.getByRole('textbox', { name: 'Message' });
